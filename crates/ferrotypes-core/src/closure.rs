@@ -1,0 +1,1 @@
+//! libffi closures: C-callable trampolines (filled in with callbacks).

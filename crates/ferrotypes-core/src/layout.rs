@@ -1,0 +1,1 @@
+//! Structure and union layout (filled in by the layout work).

@@ -1,0 +1,22 @@
+//! ferrotypes-core: the C side of ferrotypes, with no Python interpreter in it.
+//!
+//! The pipeline a foreign call goes through, and the module that owns each step:
+//! 1. `simple`   — the one table of C scalar kinds (type code, size, alignment, libffi type).
+//! 2. `layout`   — sizes, alignments and offsets of structures and unions, bit fields included.
+//! 3. `ffi_type` — owned libffi type trees for aggregates.
+//! 4. `loader`   — shared libraries and symbols.
+//! 5. `call`     — prepared call interfaces and the call itself.
+//! 6. `closure`  — C-callable trampolines that call back into the host language.
+//! 7. `memory`   — raw memory helpers shared by the buffers Python sees.
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+pub mod call;
+pub mod closure;
+pub mod error;
+pub mod ffi_type;
+pub mod layout;
+pub mod loader;
+pub mod memory;
+pub mod simple;
+
+pub use error::CoreError;

@@ -24,7 +24,8 @@ After the run the isolation of the mode is checked (the right ``_ctypes`` was us
 stdlib ctypes module leaked into a ``full`` run); a violation is reported as an error
 with the id ``<isolation>``.
 
-Exit status: 0 all passed, 1 failures or errors, 2 the mode could not be set up.
+Exit status: 0 all passed, 1 failures or errors (or the --watchdog fired: then there is no
+JSON line and stderr has "Timeout (...)!" and the stacks), 2 the mode could not be set up.
 
 Top-level imports are kept to modules that cannot import ``ctypes``: in ``core`` mode
 ``_ctypes`` must be in ``sys.modules`` before unittest and the test support code load.
@@ -153,7 +154,7 @@ def _mapped_files() -> set[str]:
     try:
         with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
             return {
-                os.path.realpath(parts[5])
+                os.path.realpath(parts[5].rstrip("\n"))
                 for parts in (line.split(None, 5) for line in maps)
                 if len(parts) == 6 and parts[5].startswith("/")
             }
@@ -265,6 +266,18 @@ def make_result_class(unittest):
     return RecordingResult
 
 
+class _UnbufferedStderr:
+    """stderr flushed on every write: "test_x (...) ... " must be out before a crash."""
+
+    def write(self, text: str) -> int:
+        written = sys.stderr.write(text)
+        sys.stderr.flush()
+        return written
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def run_module(module: str) -> dict:
     import unittest
 
@@ -287,7 +300,7 @@ def run_module(module: str) -> dict:
 
     suite = unittest.defaultTestLoader.loadTestsFromModule(test_module)
     runner = unittest.TextTestRunner(
-        stream=sys.stderr, verbosity=2, resultclass=make_result_class(unittest)
+        stream=_UnbufferedStderr(), verbosity=2, resultclass=make_result_class(unittest)
     )
     result = runner.run(suite)
     return {
@@ -305,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mode", choices=MODES, default="stock")
     parser.add_argument("--list", action="store_true", help="print the module names as JSON and exit")
+    parser.add_argument("--watchdog", type=float, default=0, metavar="SECONDS",
+                        help="dump all Python stacks to stderr and exit 1 after SECONDS")
     parser.add_argument("module", nargs="?", help="e.g. test_loading or ctypes.test.test_loading")
     args = parser.parse_args(argv)
 
@@ -324,6 +339,9 @@ def main(argv: list[str] | None = None) -> int:
     json_out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)
     faulthandler.enable(file=sys.stderr, all_threads=True)
+    if args.watchdog > 0:
+        # Prints "Timeout (h:mm:ss)!" and the stacks, then _exit(1): a hang shows where.
+        faulthandler.dump_traceback_later(args.watchdog, exit=True, file=sys.stderr)
 
     report = {
         "mode": args.mode,
@@ -370,6 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     if report["failed"] or report["errors"]:
         report["status"] = "failures"
+    faulthandler.cancel_dump_traceback_later()
     _emit(json_out, report, started)
     return 0 if report["status"] == "ok" else 1
 

@@ -1,0 +1,409 @@
+//! `Array` and `T * n`: fixed-length C arrays, element access shared with pointers.
+use crate::cdata::{self, CData, RawInit};
+use crate::roots;
+use crate::simple;
+use crate::stginfo::{flags, Kind, StgInfo};
+use crate::util;
+use ferrotypes_core::ffi_type::FfiType;
+use pyo3::exceptions::{PyIndexError, PyOverflowError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PySlice, PyString, PyTuple, PyType};
+
+#[pyclass(extends = CData, subclass, frozen, module = "_ctypes", name = "Array")]
+pub struct Array;
+
+/// Reads element `index` of type `elem` at `p`, borrowing `base`'s memory (CPython's
+/// PyCData_get): simple values come back as Python values, the rest as views.
+pub fn get_item_at(py: Python<'_>, elem: &Bound<'_, PyAny>, p: *mut u8, base: &Bound<'_, PyAny>, index: isize) -> PyResult<Py<PyAny>> {
+    let info = util::stginfo_of_type(elem).ok_or_else(|| PyTypeError::new_err("this type has no size"))?;
+    let i = info.get();
+    if let Some((kind, swapped)) = i.simple_kind() {
+        if !simple::is_simple_subclass(elem) {
+            // SAFETY: `p` addresses one element inside memory kept alive by `base`.
+            return unsafe { simple::get_value(py, kind, swapped, p) };
+        }
+    }
+    let init = RawInit::Borrowed { ptr: p, size: i.size, length: i.length, base: Some(base.clone().unbind()), index };
+    Ok(roots::instantiate(elem, init)?.unbind())
+}
+
+/// Stores `value` into element `index` of type `elem` at `p` inside `dst` (CPython's
+/// PyCData_set), recording keep-alives under `index`.
+pub fn set_item_at(dst: &Bound<'_, CData>, elem: &Bound<'_, PyAny>, p: *mut u8, index: isize, value: &Bound<'_, PyAny>) -> PyResult<()> {
+    let keep = assign(elem, p, value)?;
+    cdata::keep_ref(dst, index, keep)
+}
+
+/// The value-assignment rules shared by array items, pointer items and structure fields.
+pub fn assign(ty: &Bound<'_, PyAny>, p: *mut u8, value: &Bound<'_, PyAny>) -> PyResult<Option<Py<PyAny>>> {
+    let py = ty.py();
+    let info = util::stginfo_of_type(ty).ok_or_else(|| PyTypeError::new_err("this type has no size"))?;
+    let i = info.get();
+    let Ok(src) = value.cast::<CData>() else {
+        if let Some((kind, swapped)) = i.simple_kind() {
+            // SAFETY: `p` addresses `kind.size` writable bytes of the destination.
+            return unsafe { simple::set_value(kind, swapped, p, value) };
+        }
+        if let Ok(t) = value.cast::<PyTuple>() {
+            let ob = ty.call1(t.clone()).map_err(|e| {
+                let msg = format!("({}) {}: {}", util::class_name(ty), e.get_type(py).name().map(|n| n.to_string()).unwrap_or_default(), e.value(py));
+                pyo3::exceptions::PyRuntimeError::new_err(msg)
+            })?;
+            return assign(ty, p, &ob);
+        }
+        if value.is_none() && i.kind == Kind::Pointer {
+            // SAFETY: a pointer field holds one pointer.
+            unsafe { simple::write_ptr(p, 0) };
+            return Ok(None);
+        }
+        return Err(PyTypeError::new_err(format!(
+            "expected {} instance, got {}",
+            util::class_name(ty),
+            util::type_name(value)
+        )));
+    };
+    if value.is_instance(ty)? {
+        // SAFETY: both are instances of the same type: `size` bytes each; memmove tolerates
+        // assigning an object to (part of) itself.
+        unsafe { std::ptr::copy(src.get().ptr(), p, i.size) };
+        return Ok(cdata::keeped_objects_pub(src).map(Bound::unbind));
+    }
+    if i.kind == Kind::Pointer {
+        if let Some(vi) = util::stginfo_of_instance(value) {
+            if vi.get().kind == Kind::Array {
+                let same = match (&vi.get().proto, &i.proto) {
+                    (Some(a), Some(b)) => a.is(b),
+                    _ => false,
+                };
+                if !same {
+                    return Err(PyTypeError::new_err(format!(
+                        "incompatible types, {} instance instead of {} instance",
+                        util::type_name(value),
+                        util::class_name(ty)
+                    )));
+                }
+                // SAFETY: a pointer field holds one pointer.
+                unsafe { simple::write_ptr(p, src.get().ptr() as usize) };
+                let keep = cdata::keeped_objects_pub(src).map(Bound::unbind).unwrap_or_else(|| py.None());
+                return Ok(Some(PyTuple::new(py, [keep, value.clone().unbind()])?.into_any().unbind()));
+            }
+        }
+    }
+    Err(PyTypeError::new_err(format!(
+        "incompatible types, {} instance instead of {} instance",
+        util::type_name(value),
+        util::class_name(ty)
+    )))
+}
+
+fn array_info<'py>(slf: &Bound<'py, PyAny>) -> PyResult<(Bound<'py, StgInfo>, Bound<'py, PyAny>)> {
+    let info = util::stginfo_of_instance(slf).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
+    let proto = info.get().proto.as_ref().map(|p| p.bind(slf.py()).clone()).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
+    Ok((info, proto))
+}
+
+fn elem_code(proto: &Bound<'_, PyAny>) -> Option<u8> {
+    util::stginfo_of_type(proto).and_then(|i| i.get().simple_kind().map(|(k, _)| k.code))
+}
+
+fn normalize_index(i: isize, len: usize) -> PyResult<usize> {
+    let j = if i < 0 { i + len as isize } else { i };
+    if j < 0 || j >= len as isize {
+        return Err(PyIndexError::new_err("invalid index"));
+    }
+    Ok(j as usize)
+}
+
+/// Slices `len` elements of `elem` starting at `base_ptr` (arrays and pointers share this).
+fn slice_elements(py: Python<'_>, owner: &Bound<'_, PyAny>, elem: &Bound<'_, PyAny>, base_ptr: *mut u8, start: isize, step: isize, n: usize) -> PyResult<Py<PyAny>> {
+    let esize = roots::type_size(elem)? as isize;
+    match elem_code(elem) {
+        Some(b'c') if !simple::is_simple_subclass(elem) => {
+            let mut out = Vec::with_capacity(n);
+            for k in 0..n as isize {
+                // SAFETY: indices are within the owner's memory (checked by the caller).
+                out.push(unsafe { *base_ptr.offset(start + k * step) });
+            }
+            Ok(PyBytes::new(py, &out).into_any().unbind())
+        }
+        Some(b'u') if !simple::is_simple_subclass(elem) => {
+            let mut out: Vec<libc::wchar_t> = Vec::with_capacity(n);
+            for k in 0..n as isize {
+                // SAFETY: as above; wchar_t elements are esize bytes apart.
+                out.push(unsafe { std::ptr::read_unaligned(base_ptr.offset((start + k * step) * esize) as *const libc::wchar_t) });
+            }
+            // SAFETY: `out` holds `n` wide characters.
+            unsafe { simple::str_from_wchars(py, out.as_ptr(), n) }
+        }
+        _ => {
+            let list = PyList::empty(py);
+            for k in 0..n as isize {
+                let idx = start + k * step;
+                // SAFETY: as above.
+                let p = unsafe { base_ptr.offset(idx * esize) };
+                list.append(get_item_at(py, elem, p, owner, idx)?)?;
+            }
+            Ok(list.into_any().unbind())
+        }
+    }
+}
+
+/// `ptr[a:b:c]` — pointers have no length, so the slice must give its stop.
+pub fn pointer_slice(slf: &Bound<'_, PyAny>, sl: &Bound<'_, PySlice>) -> PyResult<Py<PyAny>> {
+    let py = slf.py();
+    let start = sl.getattr("start")?;
+    let stop = sl.getattr("stop")?;
+    let step = sl.getattr("step")?;
+    let step: isize = if step.is_none() { 1 } else { step.extract()? };
+    if step == 0 {
+        return Err(PyValueError::new_err("slice step cannot be zero"));
+    }
+    let start: isize = if start.is_none() {
+        if step > 0 { 0 } else { return Err(PyValueError::new_err("slice start is required for step < 0")) }
+    } else {
+        start.extract()?
+    };
+    if stop.is_none() {
+        return Err(PyValueError::new_err("slice stop is required"));
+    }
+    let stop: isize = stop.extract()?;
+    let n = if (step > 0 && start < stop) || (step < 0 && start > stop) {
+        ((stop - start).abs() - 1) / step.abs() + 1
+    } else {
+        0
+    } as usize;
+    let info = util::stginfo_of_instance(slf).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
+    let elem = info.get().proto.as_ref().map(|p| p.bind(py).clone()).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
+    let cd = slf.cast::<CData>()?;
+    // SAFETY: a pointer instance holds one pointer.
+    let base = unsafe { simple::read_ptr(cd.get().ptr()) } as *mut u8;
+    if base.is_null() && n > 0 {
+        return Err(PyValueError::new_err("NULL pointer access"));
+    }
+    slice_elements(py, slf, &elem, base, start, step, n)
+}
+
+#[pymethods]
+impl Array {
+    #[new]
+    #[classmethod]
+    #[pyo3(signature = (*_args, **_kwargs))]
+    fn __new__(cls: &Bound<'_, PyType>, _args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<PyClassInitializer<Array>> {
+        let cdata = match cdata::take_pending() {
+            Some(init) => CData::from_raw_init(init)?,
+            None => {
+                let info = util::stginfo_of_type(cls.as_any()).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
+                info.get().mark_final();
+                CData::owned(info.get().size, info.get().length)?
+            }
+        };
+        Ok(PyClassInitializer::from(cdata).add_subclass(Array))
+    }
+
+    #[pyo3(signature = (*args, **_kwargs))]
+    fn __init__(slf: &Bound<'_, Self>, args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
+        for (i, v) in args.iter().enumerate() {
+            Array::__setitem__(slf, &(i as isize).into_pyobject(slf.py())?.into_any(), Some(&v))?;
+        }
+        Ok(())
+    }
+
+    fn __len__(slf: &Bound<'_, Self>) -> usize {
+        slf.as_super().get().length()
+    }
+
+    fn __getitem__(slf: &Bound<'_, Self>, index: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        let (_, elem) = array_info(slf.as_any())?;
+        let cd = slf.as_super().get();
+        let len = cd.length();
+        if let Ok(sl) = index.cast::<PySlice>() {
+            let ind = sl.indices(len as isize)?;
+            return slice_elements(py, slf.as_any(), &elem, cd.ptr(), ind.start, ind.step, ind.slicelength);
+        }
+        let i: isize = index.extract().map_err(|_| PyTypeError::new_err("indices must be integers"))?;
+        let j = normalize_index(i, len)?;
+        let esize = roots::type_size(&elem)?;
+        // SAFETY: `j < len`, so the element lies inside the array's memory.
+        let p = unsafe { cd.ptr().add(j * esize) };
+        get_item_at(py, &elem, p, slf.as_any(), j as isize)
+    }
+
+    fn __setitem__(slf: &Bound<'_, Self>, index: &Bound<'_, PyAny>, value: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let value = value.ok_or_else(|| PyTypeError::new_err("Array does not support item deletion"))?;
+        let (_, elem) = array_info(slf.as_any())?;
+        let cd = slf.as_super().get();
+        let len = cd.length();
+        let esize = roots::type_size(&elem)?;
+        if let Ok(sl) = index.cast::<PySlice>() {
+            let ind = sl.indices(len as isize)?;
+            let n = value.len()?;
+            if n != ind.slicelength {
+                return Err(PyValueError::new_err("Can only assign sequence of same size"));
+            }
+            for (k, item) in value.try_iter()?.enumerate() {
+                let idx = ind.start + k as isize * ind.step;
+                // SAFETY: slice indices are clamped to the array.
+                let p = unsafe { cd.ptr().offset(idx * esize as isize) };
+                set_item_at(slf.as_super(), &elem, p, idx, &item?)?;
+            }
+            return Ok(());
+        }
+        let i: isize = index.extract().map_err(|_| PyTypeError::new_err("indices must be integers"))?;
+        let j = normalize_index(i, len)?;
+        // SAFETY: `j < len`.
+        let p = unsafe { cd.ptr().add(j * esize) };
+        set_item_at(slf.as_super(), &elem, p, j as isize, value)
+    }
+
+    #[getter]
+    fn get_value(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        let (_, elem) = array_info(slf.as_any())?;
+        let cd = slf.as_super().get();
+        match elem_code(&elem) {
+            Some(b'c') => {
+                // SAFETY: reading the array's own bytes.
+                let bytes = unsafe { cd.bytes() };
+                let n = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+                Ok(PyBytes::new(py, &bytes[..n]).into_any().unbind())
+            }
+            Some(b'u') => {
+                let len = cd.length();
+                let w = cd.ptr() as *const libc::wchar_t;
+                // SAFETY: the array holds `len` wide characters.
+                let n = (0..len).position(|k| unsafe { *w.add(k) } == 0).unwrap_or(len);
+                // SAFETY: `n <= len` characters are readable.
+                unsafe { simple::str_from_wchars(py, w, n) }
+            }
+            _ => Err(pyo3::exceptions::PyAttributeError::new_err("'value' attribute only exists for char and wchar arrays")),
+        }
+    }
+
+    #[setter]
+    fn set_value(slf: &Bound<'_, Self>, value: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let value = value.ok_or_else(|| PyTypeError::new_err("can't delete attribute"))?;
+        let (_, elem) = array_info(slf.as_any())?;
+        let cd = slf.as_super().get();
+        match elem_code(&elem) {
+            Some(b'c') => {
+                let b = value.cast::<PyBytes>().map_err(|_| {
+                    PyTypeError::new_err(format!("bytes expected instead of {} instance", util::type_name(value)))
+                })?;
+                let data = b.as_bytes();
+                if data.len() > cd.size() {
+                    return Err(PyValueError::new_err("byte string too long"));
+                }
+                // SAFETY: `data.len() <= size`; the terminator is written only if it fits.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(data.as_ptr(), cd.ptr(), data.len());
+                    if data.len() < cd.size() {
+                        *cd.ptr().add(data.len()) = 0;
+                    }
+                }
+                Ok(())
+            }
+            Some(b'u') => {
+                let s = value.cast::<PyString>().map_err(|_| {
+                    PyTypeError::new_err(format!("unicode string expected instead of {} instance", util::type_name(value)))
+                })?;
+                let buf = simple::wchar_buffer(s)?;
+                let units = buf.as_bytes();
+                let wsize = std::mem::size_of::<libc::wchar_t>();
+                let nchars = units.len() / wsize - 1;
+                if nchars > cd.length() {
+                    return Err(PyValueError::new_err("string too long"));
+                }
+                let n = if nchars < cd.length() { units.len() } else { units.len() - wsize };
+                // SAFETY: `n` bytes fit in the array (checked above).
+                unsafe { std::ptr::copy_nonoverlapping(units.as_ptr(), cd.ptr(), n) };
+                Ok(())
+            }
+            _ => Err(pyo3::exceptions::PyAttributeError::new_err("'value' attribute only exists for char and wchar arrays")),
+        }
+    }
+
+    #[getter]
+    fn get_raw(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        let (_, elem) = array_info(slf.as_any())?;
+        if elem_code(&elem) != Some(b'c') {
+            return Err(pyo3::exceptions::PyAttributeError::new_err("'raw' attribute only exists for char arrays"));
+        }
+        // SAFETY: reading the array's own bytes.
+        Ok(PyBytes::new(slf.py(), unsafe { slf.as_super().get().bytes() }).into_any().unbind())
+    }
+
+    #[setter]
+    fn set_raw(slf: &Bound<'_, Self>, value: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let value = value.ok_or_else(|| PyTypeError::new_err("can't delete attribute"))?;
+        let buf = pyo3::buffer::PyBuffer::<u8>::get(value)?;
+        let cd = slf.as_super().get();
+        if buf.len_bytes() > cd.size() {
+            return Err(PyValueError::new_err("byte string too long"));
+        }
+        let data = buf.to_vec(slf.py())?;
+        // SAFETY: `data.len() <= size`.
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), cd.ptr(), data.len()) };
+        Ok(())
+    }
+}
+
+/// Validates `_type_`/`_length_` of a new array class and builds its storage info.
+#[pyfunction]
+pub fn array_type_info(cls: &Bound<'_, PyType>) -> PyResult<StgInfo> {
+    let py = cls.py();
+    let length = cls.getattr("_length_").map_err(|_| pyo3::exceptions::PyAttributeError::new_err("class must define a '_length_' attribute"))?;
+    if !length.is_instance_of::<pyo3::types::PyInt>() {
+        return Err(PyTypeError::new_err("The '_length_' attribute must be an integer"));
+    }
+    let length: isize = length.extract().map_err(|_| PyOverflowError::new_err("The '_length_' attribute is too large"))?;
+    if length < 0 {
+        return Err(PyValueError::new_err("The '_length_' attribute must not be negative"));
+    }
+    let proto = cls.getattr("_type_").map_err(|_| pyo3::exceptions::PyAttributeError::new_err("class must define a '_type_' attribute"))?;
+    let item = util::stginfo_of_type(&proto).ok_or_else(|| PyTypeError::new_err("_type_ must have storage info"))?;
+    let it = item.get();
+    let length = length as usize;
+    let size = it.size.checked_mul(length).filter(|s| *s <= isize::MAX as usize).ok_or_else(|| PyOverflowError::new_err("array too large"))?;
+    it.mark_final();
+    let elements = vec![it.ffi.clone(); length.min(4096)];
+    let ffi = FfiType::aggregate(size, it.align, if length == 0 { vec![] } else { elements });
+    let mut info = StgInfo::new(size, it.align, length, Kind::Array, ffi, &it.format.to_string_lossy());
+    let mut shape = vec![length as isize];
+    shape.extend_from_slice(&it.shape);
+    info.shape = shape;
+    info.itemsize = if it.shape.is_empty() { it.size } else { it.itemsize };
+    info.type_flags = it.type_flags & (flags::HASPOINTER | flags::ISPOINTER | flags::HASUNION | flags::HASBITFIELD);
+    if it.type_flags & flags::ISPOINTER != 0 {
+        info.type_flags |= flags::HASPOINTER;
+    }
+    info.type_flags &= !flags::ISPOINTER;
+    info.proto = Some(proto.unbind());
+    let _ = py;
+    Ok(info)
+}
+
+/// `T * n`: the cached array type.
+#[pyfunction]
+pub fn array_type(py: Python<'_>, cls: &Bound<'_, PyAny>, length: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+    if !length.is_instance_of::<pyo3::types::PyInt>() {
+        return Err(PyTypeError::new_err(format!("can't multiply sequence by non-int of type '{}'", util::type_name(length))));
+    }
+    let n: isize = length.extract()?;
+    if n < 0 {
+        return Err(PyValueError::new_err(format!("Array length must be >= 0, not {n}")));
+    }
+    let cache = crate::array_type_cache(py)?;
+    let key = PyTuple::new(py, [cls.clone(), length.clone()])?;
+    if let Some(hit) = cache.get_item(&key)? {
+        return Ok(hit.unbind());
+    }
+    let meta = roots::roots(py).array.bind(py).get_type();
+    let ns = PyDict::new(py);
+    ns.set_item("_length_", n)?;
+    ns.set_item("_type_", cls)?;
+    let name = format!("{}_Array_{}", util::class_name(cls), n);
+    let t = meta.call1((name, PyTuple::new(py, [roots::roots(py).array.bind(py).clone()])?, ns))?;
+    cache.set_item(key, &t)?;
+    Ok(t.unbind())
+}

@@ -1,0 +1,83 @@
+//! `CArgObject`: a C argument value prepared in advance — what `byref()` and the simple
+//! types' `from_param` return (CPython's PyCArgObject).
+use crate::cdata::Inline;
+use crate::util::GilCell;
+use ferrotypes_core::ffi_type::FfiType;
+use pyo3::prelude::*;
+
+#[pyclass(frozen, module = "_ctypes", name = "CArgObject")]
+pub struct CArgObject {
+    /// The type code of the value ('P' for byref, 'V' for a structure passed by value).
+    pub tag: u8,
+    pub value: GilCell<Inline>,
+    pub ffi: FfiType,
+    /// For 'V': the address of the memory passed by value.
+    pub by_value_ptr: *mut u8,
+    /// What must stay alive while C uses the value.
+    pub obj: Option<Py<PyAny>>,
+}
+
+// SAFETY: `by_value_ptr` points into memory owned by `obj`, which this object keeps alive; it
+// is only dereferenced with the GIL held.
+unsafe impl Send for CArgObject {}
+// SAFETY: as above; the object is immutable after construction except `value`, a GilCell.
+unsafe impl Sync for CArgObject {}
+
+impl CArgObject {
+    pub fn new(tag: u8, value: [u8; 16], ffi: FfiType, obj: Option<Py<PyAny>>) -> Self {
+        CArgObject { tag, value: GilCell::new(Inline(value)), ffi, by_value_ptr: std::ptr::null_mut(), obj }
+    }
+
+    pub fn pointer(addr: usize, obj: Option<Py<PyAny>>) -> Self {
+        let mut v = [0u8; 16];
+        v[..8].copy_from_slice(&addr.to_ne_bytes());
+        CArgObject::new(b'P', v, FfiType::Static(ferrotypes_core::simple::ffi_pointer()), obj)
+    }
+
+    pub fn value_bytes(&self) -> [u8; 16] {
+        // SAFETY: GIL-serialised read of the inline value.
+        unsafe { (*self.value.as_ptr()).0 }
+    }
+
+    fn pointer_value(&self) -> usize {
+        usize::from_ne_bytes(self.value_bytes()[..8].try_into().expect("8 bytes"))
+    }
+}
+
+#[pymethods]
+impl CArgObject {
+    #[getter]
+    fn _obj(&self, py: Python<'_>) -> Py<PyAny> {
+        self.obj.as_ref().map(|o| o.clone_ref(py)).unwrap_or_else(|| py.None())
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let v = self.value_bytes();
+        let tag = self.tag as char;
+        let shown = match self.tag {
+            b'b' => format!("{}", v[0] as i8),
+            b'B' => format!("{}", v[0]),
+            b'h' => format!("{}", i16::from_ne_bytes([v[0], v[1]])),
+            b'H' => format!("{}", u16::from_ne_bytes([v[0], v[1]])),
+            b'i' => format!("{}", i32::from_ne_bytes(v[..4].try_into().unwrap())),
+            b'I' => format!("{}", u32::from_ne_bytes(v[..4].try_into().unwrap())),
+            b'l' | b'q' => format!("{}", i64::from_ne_bytes(v[..8].try_into().unwrap())),
+            b'L' | b'Q' => format!("{}", u64::from_ne_bytes(v[..8].try_into().unwrap())),
+            b'd' => crate::util::float_repr(py, f64::from_ne_bytes(v[..8].try_into().unwrap()))?,
+            b'f' => crate::util::float_repr(py, f32::from_ne_bytes(v[..4].try_into().unwrap()) as f64)?,
+            b'c' => {
+                let c = v[0];
+                if c.is_ascii_graphic() || c == b' ' {
+                    format!("'{}'", c as char)
+                } else {
+                    format!("'\\x{c:02x}'")
+                }
+            }
+            b'z' | b'Z' | b'P' => format!("{:#x}", self.pointer_value()),
+            _ => {
+                return Ok(format!("<cparam '{tag}' at {:#x}>", self as *const _ as usize));
+            }
+        };
+        Ok(format!("<cparam '{tag}' ({shown})>"))
+    }
+}

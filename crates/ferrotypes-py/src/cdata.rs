@@ -1,0 +1,381 @@
+//! The `_CData` base of every ctypes instance: a block of C memory and the keep-alive graph.
+//!
+//! An instance either owns its memory (`_b_needsfree_` is 1: small values live inline in the
+//! object, larger ones in a heap block freed with the object) or borrows it from another
+//! object (`_b_base_`, e.g. a structure field or array element) or from a raw address
+//! (`from_address`). `_objects` holds the Python objects whose memory C may see through this
+//! one, keyed exactly as CPython keys them, so nothing is freed while still referenced.
+use crate::util::GilCell;
+use pyo3::exceptions::{PyBufferError, PyTypeError, PyValueError};
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyTuple};
+use std::cell::RefCell;
+use std::ffi::{c_int, c_void};
+
+/// Bytes stored inside the object itself (CPython's `b_value` union): enough for every
+/// scalar, including `long double`, with its alignment.
+#[repr(C, align(16))]
+#[derive(Clone, Copy)]
+pub struct Inline(pub [u8; 16]);
+const INLINE_SIZE: usize = 16;
+
+/// Where an instance's bytes live.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Storage {
+    Inline,
+    /// Owned, allocated with `calloc`, freed on drop.
+    Heap(*mut u8),
+    /// Someone else's memory (`_b_base_` or a raw address).
+    Borrowed(*mut u8),
+}
+
+#[pyclass(subclass, frozen, module = "_ctypes", name = "_CData")]
+pub struct CData {
+    storage: GilCell<Storage>,
+    inline: GilCell<Inline>,
+    size: GilCell<usize>,
+    /// Index of this object inside its `_b_base_` (CPython's `b_index`), for keep-alive keys.
+    index: GilCell<isize>,
+    /// Copied from the type: arrays' element count etc. (CPython's `b_length`).
+    length: GilCell<usize>,
+    base: GilCell<Option<Py<PyAny>>>,
+    objects: GilCell<Option<Py<PyAny>>>,
+}
+
+/// How a new instance gets its memory when created from Rust rather than by calling the class.
+pub enum RawInit {
+    /// Fresh zeroed memory of `size` bytes.
+    Owned { size: usize, length: usize },
+    /// Memory that belongs to `base` (or to nobody Python knows, for `from_address`).
+    Borrowed { ptr: *mut u8, size: usize, length: usize, base: Option<Py<PyAny>>, index: isize },
+}
+
+thread_local! {
+    /// Set just before Rust calls a root type's `tp_new` to build an instance at a given
+    /// address; taken by the constructor. Nothing runs between the two.
+    static PENDING: RefCell<Option<RawInit>> = const { RefCell::new(None) };
+}
+
+pub fn set_pending(init: RawInit) {
+    PENDING.with(|p| *p.borrow_mut() = Some(init));
+}
+
+pub fn take_pending() -> Option<RawInit> {
+    PENDING.with(|p| p.borrow_mut().take())
+}
+
+fn alloc_zeroed(size: usize) -> PyResult<*mut u8> {
+    // SAFETY: calloc with a non-zero size; NULL is handled.
+    let p = unsafe { libc::calloc(size.max(1), 1) } as *mut u8;
+    if p.is_null() {
+        Err(pyo3::exceptions::PyMemoryError::new_err(()))
+    } else {
+        Ok(p)
+    }
+}
+
+impl CData {
+    /// An instance owning `size` zeroed bytes.
+    pub fn owned(size: usize, length: usize) -> PyResult<CData> {
+        let storage = if size <= INLINE_SIZE { Storage::Inline } else { Storage::Heap(alloc_zeroed(size)?) };
+        Ok(CData {
+            storage: GilCell::new(storage),
+            inline: GilCell::new(Inline([0; 16])),
+            size: GilCell::new(size),
+            index: GilCell::new(0),
+            length: GilCell::new(length),
+            base: GilCell::new(None),
+            objects: GilCell::new(None),
+        })
+    }
+
+    pub fn from_raw_init(init: RawInit) -> PyResult<CData> {
+        match init {
+            RawInit::Owned { size, length } => CData::owned(size, length),
+            RawInit::Borrowed { ptr, size, length, base, index } => Ok(CData {
+                storage: GilCell::new(Storage::Borrowed(ptr)),
+                inline: GilCell::new(Inline([0; 16])),
+                size: GilCell::new(size),
+                index: GilCell::new(index),
+                length: GilCell::new(length),
+                base: GilCell::new(base),
+                objects: GilCell::new(None),
+            }),
+        }
+    }
+
+    /// The address of the instance's bytes.
+    #[inline]
+    pub fn ptr(&self) -> *mut u8 {
+        match self.storage.get() {
+            Storage::Inline => self.inline.as_ptr().cast(),
+            Storage::Heap(p) | Storage::Borrowed(p) => p,
+        }
+    }
+
+    #[inline]
+    pub fn size(&self) -> usize {
+        self.size.get()
+    }
+
+    pub fn length(&self) -> usize {
+        self.length.get()
+    }
+
+    pub fn index(&self) -> isize {
+        self.index.get()
+    }
+
+    pub fn owns_memory(&self) -> bool {
+        !matches!(self.storage.get(), Storage::Borrowed(_))
+    }
+
+    pub fn base(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.base.get_ref(py)
+    }
+
+    pub fn objects(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.objects.get_ref(py)
+    }
+
+    pub fn set_objects(&self, v: Option<Py<PyAny>>) {
+        drop(self.objects.replace(v));
+    }
+
+    /// The bytes as a slice.
+    ///
+    /// # Safety
+    /// No C code or other Python-visible alias may write the memory while the slice lives.
+    pub unsafe fn bytes(&self) -> &[u8] {
+        // SAFETY: `ptr()` is valid for `size()` bytes for as long as `self` lives (owned
+        // memory, or borrowed memory kept alive by `_b_base_`); aliasing per the contract.
+        unsafe { std::slice::from_raw_parts(self.ptr(), self.size()) }
+    }
+
+    /// Grows owned memory to `size` bytes (`ctypes.resize`), keeping the contents.
+    pub fn resize(&self, size: usize, min_size: usize) -> PyResult<()> {
+        if size < min_size {
+            return Err(PyValueError::new_err(format!("minimum size is {min_size}")));
+        }
+        let storage = self.storage.get();
+        if matches!(storage, Storage::Borrowed(_)) {
+            return Err(PyValueError::new_err("Memory cannot be resized because this object doesn't own it"));
+        }
+        if size <= self.size() {
+            self.size.set(size);
+            return Ok(());
+        }
+        let old = self.size();
+        let new = match storage {
+            Storage::Heap(p) => {
+                // SAFETY: `p` came from calloc/realloc and is owned by this object.
+                let q = unsafe { libc::realloc(p.cast(), size) } as *mut u8;
+                if q.is_null() {
+                    return Err(pyo3::exceptions::PyMemoryError::new_err(()));
+                }
+                q
+            }
+            _ => {
+                let q = alloc_zeroed(size)?;
+                // SAFETY: both blocks are valid for `old` bytes and distinct.
+                unsafe { std::ptr::copy_nonoverlapping(self.ptr(), q, old) };
+                q
+            }
+        };
+        // SAFETY: the new block has `size` bytes; zero the grown tail as calloc would.
+        unsafe { std::ptr::write_bytes(new.add(old), 0, size - old) };
+        self.storage.set(Storage::Heap(new));
+        self.size.set(size);
+        Ok(())
+    }
+}
+
+impl Drop for CData {
+    fn drop(&mut self) {
+        if let Storage::Heap(p) = self.storage.get() {
+            // SAFETY: heap storage is owned exclusively by this object and freed once, here.
+            unsafe { libc::free(p.cast()) };
+        }
+    }
+}
+
+/// The object that owns the memory `obj` lives in (CPython's PyCData_GetContainer).
+fn container<'py>(obj: &Bound<'py, CData>) -> Bound<'py, CData> {
+    let mut cur = obj.clone();
+    while let Some(b) = cur.get().base(obj.py()) {
+        match b.into_bound(obj.py()).cast_into::<CData>() {
+            Ok(c) => cur = c,
+            Err(_) => break,
+        }
+    }
+    cur
+}
+
+/// The key under which `obj`'s keep-alive for slot `index` is stored in its container:
+/// hex indices from the object up to the container, joined by ':'.
+fn unique_key(obj: &Bound<'_, CData>, index: isize) -> String {
+    let py = obj.py();
+    let mut key = format!("{:x}", index as i32);
+    let mut cur = obj.clone();
+    while let Some(b) = cur.get().base(py) {
+        key.push_str(&format!(":{:x}", cur.get().index() as i32));
+        match b.into_bound(py).cast_into::<CData>() {
+            Ok(c) => cur = c,
+            Err(_) => break,
+        }
+    }
+    key
+}
+
+/// `_objects` of a container, created on first use (a dict for aggregates, None otherwise).
+fn keeped_objects<'py>(obj: &Bound<'py, CData>) -> Option<Bound<'py, PyAny>> {
+    let py = obj.py();
+    let c = obj.get();
+    if !c.objects.is_some() {
+        if c.length() != 0 {
+            c.set_objects(Some(PyDict::new(py).into_any().unbind()));
+        } else {
+            c.set_objects(Some(py.None()));
+        }
+    }
+    c.objects(py).map(|o| o.into_bound(py))
+}
+
+/// Records that `obj`'s memory at slot `index` refers to `keep` (CPython's KeepRef).
+pub fn keep_ref(obj: &Bound<'_, CData>, index: isize, keep: Option<Py<PyAny>>) -> PyResult<()> {
+    let Some(keep) = keep else { return Ok(()) };
+    let py = obj.py();
+    let cont = container(obj);
+    let ob = keeped_objects(&cont);
+    match ob.as_ref().and_then(|o| o.cast::<PyDict>().ok()) {
+        Some(d) if d.is_exact_instance_of::<PyDict>() => {
+            let key = unique_key(obj, index);
+            d.set_item(key, keep)
+        }
+        _ => {
+            cont.get().set_objects(Some(keep));
+            let _ = py;
+            Ok(())
+        }
+    }
+}
+
+/// Finds the `_CData` part of any ctypes instance.
+pub fn as_cdata<'a, 'py>(obj: &'a Bound<'py, PyAny>) -> Option<&'a Bound<'py, CData>> {
+    obj.cast::<CData>().ok()
+}
+
+#[pymethods]
+impl CData {
+    #[getter(_b_base_)]
+    fn b_base(&self, py: Python<'_>) -> Py<PyAny> {
+        self.base(py).unwrap_or_else(|| py.None())
+    }
+
+    #[getter(_b_needsfree_)]
+    fn b_needsfree(&self) -> i32 {
+        self.owns_memory() as i32
+    }
+
+    #[getter(_objects)]
+    fn get_objects(&self, py: Python<'_>) -> Py<PyAny> {
+        self.objects(py).unwrap_or_else(|| py.None())
+    }
+
+    fn __ctypes_from_outparam__(slf: &Bound<'_, Self>) -> Py<PyAny> {
+        slf.clone().into_any().unbind()
+    }
+
+    fn __hash__(slf: &Bound<'_, Self>) -> PyResult<isize> {
+        Err(PyTypeError::new_err(format!("unhashable type: '{}'", crate::util::type_name(slf.as_any()))))
+    }
+
+    fn __reduce__(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        let info = crate::util::stginfo_of_instance(slf.as_any())
+            .ok_or_else(|| PyTypeError::new_err("abstract class"))?;
+        use crate::stginfo::flags;
+        if info.get().type_flags & (flags::ISPOINTER | flags::HASPOINTER) != 0 {
+            return Err(PyValueError::new_err("ctypes objects containing pointers cannot be pickled"));
+        }
+        let dict = slf.getattr("__dict__")?;
+        // SAFETY: the memory is this object's and nothing writes it during the copy.
+        let data = PyBytes::new(py, unsafe { slf.get().bytes() });
+        let unpickle = py.import("_ctypes").and_then(|m| m.getattr("_unpickle")).or_else(|_| {
+            crate::MODULE.get(py).map(|m| m.bind(py).getattr("_unpickle")).unwrap_or_else(|| Err(PyTypeError::new_err("no _unpickle")))
+        })?;
+        let state = PyTuple::new(py, [dict, data.into_any()])?;
+        let args = PyTuple::new(py, [slf.get_type().into_any(), state.into_any()])?;
+        Ok(PyTuple::new(py, [unpickle, args.into_any()])?.into_any().unbind())
+    }
+
+    fn __setstate__(slf: &Bound<'_, Self>, dict: &Bound<'_, PyAny>, data: &Bound<'_, PyAny>) -> PyResult<()> {
+        let dict = dict.cast::<PyDict>().map_err(|_| PyTypeError::new_err("__setstate__ argument 1 must be dict"))?;
+        let bytes = data.cast::<PyBytes>().map_err(|_| PyTypeError::new_err("__setstate__ argument 2 must be bytes"))?;
+        let src = bytes.as_bytes();
+        let c = slf.get();
+        let n = src.len().min(c.size());
+        // SAFETY: the destination is this object's memory, valid for `size()` bytes; `n` is
+        // bounded by both lengths; a bytes object never aliases ctypes memory.
+        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), c.ptr(), n) };
+        let mydict = slf.getattr("__dict__")?;
+        mydict.call_method1("update", (dict,))?;
+        Ok(())
+    }
+
+    unsafe fn __getbuffer__(slf: Bound<'_, Self>, view: *mut ffi::Py_buffer, flags: c_int) -> PyResult<()> {
+        if view.is_null() {
+            return Err(PyBufferError::new_err("View is null"));
+        }
+        let info = crate::util::stginfo_of_instance(slf.as_any());
+        let c = slf.get();
+        // SAFETY: `view` is a valid Py_buffer to fill (buffer protocol contract); the format and
+        // shape arrays point into the type's StgInfo, which the exporter keeps alive through
+        // `view.obj` (the instance holds its type, the type holds its StgInfo).
+        unsafe {
+            (*view).obj = slf.clone().into_any().into_ptr();
+            (*view).buf = c.ptr() as *mut c_void;
+            (*view).len = c.size() as isize;
+            (*view).readonly = 0;
+            (*view).suboffsets = std::ptr::null_mut();
+            (*view).internal = std::ptr::null_mut();
+            match &info {
+                Some(info) => {
+                    let i = info.get();
+                    let ndim = i.shape.len();
+                    (*view).itemsize = i.itemsize as isize;
+                    (*view).ndim = ndim as c_int;
+                    (*view).format = if flags & ffi::PyBUF_FORMAT != 0 { i.format.as_ptr() as *mut _ } else { std::ptr::null_mut() };
+                    (*view).shape = if ndim > 0 { i.shape.as_ptr() as *mut isize } else { std::ptr::null_mut() };
+                }
+                None => {
+                    (*view).itemsize = c.size() as isize;
+                    (*view).ndim = 0;
+                    (*view).format = if flags & ffi::PyBUF_FORMAT != 0 { c"B".as_ptr() as *mut _ } else { std::ptr::null_mut() };
+                    (*view).shape = std::ptr::null_mut();
+                }
+            }
+            // NULL strides: C-contiguous, as CPython exports it.
+            (*view).strides = std::ptr::null_mut();
+        }
+        Ok(())
+    }
+
+    unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {}
+
+    fn __traverse__(&self, visit: pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
+        self.base.traverse(&visit)?;
+        self.objects.traverse(&visit)
+    }
+
+    fn __clear__(&self) {
+        drop(self.objects.replace(None));
+        // `_b_base_` stays: the memory this object reads may belong to it.
+    }
+}
+
+/// `_objects` of an instance's container, initialising it (CPython's GetKeepedObjects).
+pub fn keeped_objects_pub<'py>(obj: &Bound<'py, CData>) -> Option<Bound<'py, PyAny>> {
+    keeped_objects(&container(obj))
+}

@@ -1,0 +1,267 @@
+//! Argument conversion for foreign calls (CPython's `ConvParam` and the `from_param`
+//! protocol), into fixed-size slots that libffi reads.
+//!
+//! With `argtypes` set, each argument goes through its type's converter. Converters are
+//! chosen once, when `argtypes` is assigned: the stock `from_param` of a simple type becomes
+//! a direct conversion into the slot ([`ArgConv::Simple`]); anything else is a Python call
+//! followed by the default conversion of its result ([`ArgConv::Call`]).
+use crate::carg::CArgObject;
+use crate::cdata::{CData, Inline};
+use crate::simple;
+use crate::stginfo::Kind;
+use crate::util;
+use ferrotypes_core::ffi_type::FfiType;
+use ferrotypes_core::simple::{SimpleKind, ValueClass};
+use libffi::low::ffi_type;
+use pyo3::exceptions::{PyOverflowError, PyTypeError};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyInt, PyString};
+use smallvec::SmallVec;
+use std::ffi::c_void;
+
+/// One argument as libffi sees it.
+pub struct ArgSlot {
+    pub value: Inline,
+    pub ffi: *mut ffi_type,
+    /// Non-null for a structure passed by value: libffi reads the bytes here instead.
+    pub by_value: *mut u8,
+}
+
+impl Default for ArgSlot {
+    fn default() -> Self {
+        ArgSlot { value: Inline([0; 16]), ffi: ferrotypes_core::simple::ffi_pointer(), by_value: std::ptr::null_mut() }
+    }
+}
+
+impl ArgSlot {
+    pub fn set_pointer(&mut self, p: usize) {
+        self.value.0[..8].copy_from_slice(&p.to_ne_bytes());
+        self.ffi = ferrotypes_core::simple::ffi_pointer();
+    }
+    pub fn avalue(&mut self) -> *mut c_void {
+        if self.by_value.is_null() {
+            self.value.0.as_mut_ptr().cast()
+        } else {
+            self.by_value.cast()
+        }
+    }
+}
+
+/// Objects that must stay alive until the call returns.
+pub type KeepAlive = SmallVec<[Py<PyAny>; 4]>;
+
+/// A converter chosen when `argtypes` is set.
+pub enum ArgConv {
+    /// A simple type whose `from_param` is the stock one: convert directly.
+    Simple { kind: &'static SimpleKind, swapped: bool, cls: Py<PyAny> },
+    /// `c_char_p`, `c_wchar_p`, `c_void_p` with their stock special `from_param`.
+    Special { code: u8, cls: Py<PyAny>, from_param: Py<PyAny> },
+    /// Call `from_param` (bound), then convert its result by the default rules.
+    Call(Py<PyAny>),
+}
+
+impl ArgConv {
+    /// The `argtypes` entry this converter was made from (used when it is read back).
+    pub fn clone_ref(&self, py: Python<'_>) -> ArgConv {
+        match self {
+            ArgConv::Simple { kind, swapped, cls } => ArgConv::Simple { kind, swapped: *swapped, cls: cls.clone_ref(py) },
+            ArgConv::Special { code, cls, from_param } => {
+                ArgConv::Special { code: *code, cls: cls.clone_ref(py), from_param: from_param.clone_ref(py) }
+            }
+            ArgConv::Call(f) => ArgConv::Call(f.clone_ref(py)),
+        }
+    }
+}
+
+/// Stock `from_param` functions, registered when the metaclasses are built, so that
+/// converters can tell "not overridden" apart.
+pub static STOCK_SIMPLE_FROM_PARAM: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+pub static STOCK_SPECIAL_FROM_PARAM: PyOnceLock<[Py<PyAny>; 3]> = PyOnceLock::new();
+
+/// Builds the converters for an `argtypes` sequence.
+pub fn make_converters(argtypes: &Bound<'_, PyAny>) -> PyResult<Vec<ArgConv>> {
+    let py = argtypes.py();
+    let mut out = Vec::new();
+    for (i, item) in argtypes.try_iter()?.enumerate() {
+        let item = item?;
+        let from_param = item.getattr(pyo3::intern!(py, "from_param")).map_err(|_| {
+            PyTypeError::new_err(format!("item {} in _argtypes_ has no from_param method", i + 1))
+        })?;
+        let func = from_param.getattr(pyo3::intern!(py, "__func__")).ok();
+        let info = util::stginfo_of_type(&item);
+        let simple = info.as_ref().and_then(|s| s.get().simple_kind());
+        let conv = match (func, simple) {
+            (Some(f), Some((kind, swapped)))
+                if STOCK_SIMPLE_FROM_PARAM.get(py).is_some_and(|s| s.is(&f)) =>
+            {
+                ArgConv::Simple { kind, swapped, cls: item.clone().unbind() }
+            }
+            (Some(f), Some((kind, _)))
+                if STOCK_SPECIAL_FROM_PARAM.get(py).is_some_and(|s| s.iter().any(|g| g.is(&f))) =>
+            {
+                ArgConv::Special { code: kind.code, cls: item.clone().unbind(), from_param: from_param.clone().unbind() }
+            }
+            _ => ArgConv::Call(from_param.unbind()),
+        };
+        out.push(conv);
+    }
+    Ok(out)
+}
+
+/// Converts one argument with its converter into `slot`.
+pub fn convert_with(
+    conv: &ArgConv,
+    arg: &Bound<'_, PyAny>,
+    index: usize,
+    slot: &mut ArgSlot,
+    keep: &mut KeepAlive,
+) -> PyResult<()> {
+    let py = arg.py();
+    match conv {
+        ArgConv::Simple { kind, swapped, cls } => {
+            // An instance of the type (or a subclass) passes its value.
+            if arg.is_instance(cls.bind(py))? {
+                return conv_param(arg, index, slot, keep);
+            }
+            // SAFETY: the slot holds 16 bytes, enough for any scalar kind.
+            match unsafe { simple::set_value(kind, *swapped, slot.value.0.as_mut_ptr(), arg) } {
+                Ok(k) => {
+                    slot.ffi = kind.ffi_type();
+                    if let Some(k) = k {
+                        keep.push(k);
+                    }
+                    Ok(())
+                }
+                Err(_) => {
+                    // CPython falls back to `_as_parameter_`, else "wrong type".
+                    match arg.getattr_opt(pyo3::intern!(py, "_as_parameter_"))? {
+                        Some(inner) => {
+                            let converted = cls.bind(py).call_method1(pyo3::intern!(py, "from_param"), (inner,))?;
+                            conv_param(&converted, index, slot, keep)
+                        }
+                        None => Err(PyTypeError::new_err("wrong type")),
+                    }
+                }
+            }
+        }
+        ArgConv::Special { code, from_param, .. } => {
+            match code {
+                b'z' => {
+                    if let Ok(b) = arg.cast::<PyBytes>() {
+                        slot.set_pointer(b.as_bytes().as_ptr() as usize);
+                        return Ok(());
+                    }
+                }
+                b'Z' => {
+                    if let Ok(s) = arg.cast::<PyString>() {
+                        let buf = simple::wchar_buffer(s)?;
+                        slot.set_pointer(buf.as_bytes().as_ptr() as usize);
+                        keep.push(buf.into_any().unbind());
+                        return Ok(());
+                    }
+                }
+                _ => {}
+            }
+            if arg.is_none() {
+                slot.set_pointer(0);
+                return Ok(());
+            }
+            let converted = from_param.bind(py).call1((arg,))?;
+            conv_param(&converted, index, slot, keep)?;
+            keep.push(converted.unbind());
+            Ok(())
+        }
+        ArgConv::Call(f) => {
+            let converted = f.bind(py).call1((arg,))?;
+            conv_param(&converted, index, slot, keep)?;
+            keep.push(converted.unbind());
+            Ok(())
+        }
+    }
+}
+
+/// The default conversion of an object into a C argument (CPython's ConvParam). `index` is
+/// 1-based, for messages.
+pub fn conv_param(obj: &Bound<'_, PyAny>, index: usize, slot: &mut ArgSlot, keep: &mut KeepAlive) -> PyResult<()> {
+    let py = obj.py();
+    if let Ok(carg) = obj.cast::<CArgObject>() {
+        let c = carg.get();
+        slot.value.0 = c.value_bytes();
+        slot.ffi = c.ffi.as_ptr();
+        slot.by_value = c.by_value_ptr;
+        keep.push(obj.clone().unbind());
+        return Ok(());
+    }
+    if let Ok(cd) = obj.cast::<CData>() {
+        let info = util::stginfo_of_instance(obj).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
+        let i = info.get();
+        let c = cd.get();
+        match i.kind {
+            Kind::Simple { kind, .. } => {
+                // SAFETY: the instance holds `kind.size` bytes; the slot has room for 16.
+                unsafe { std::ptr::copy_nonoverlapping(c.ptr(), slot.value.0.as_mut_ptr(), kind.size) };
+                slot.ffi = kind.ffi_type();
+            }
+            Kind::Pointer | Kind::FuncPtr => {
+                // SAFETY: pointer instances hold one pointer.
+                slot.set_pointer(unsafe { simple::read_ptr(c.ptr()) });
+            }
+            Kind::Array => slot.set_pointer(c.ptr() as usize),
+            Kind::Struct | Kind::Union => {
+                slot.by_value = c.ptr();
+                slot.ffi = i.ffi.as_ptr();
+                keep.push(info.clone().into_any().unbind());
+            }
+        }
+        keep.push(obj.clone().unbind());
+        return Ok(());
+    }
+    if obj.is_none() {
+        slot.set_pointer(0);
+        return Ok(());
+    }
+    if obj.is_instance_of::<PyInt>() {
+        let v: i64 = match obj.extract::<u64>() {
+            Ok(u) => u as i64,
+            Err(_) => obj.extract::<i64>().map_err(|_| PyOverflowError::new_err("int too long to convert"))?,
+        };
+        slot.value.0[..4].copy_from_slice(&(v as i32).to_ne_bytes());
+        slot.ffi = ferrotypes_core::simple::ffi_sint();
+        return Ok(());
+    }
+    if let Ok(b) = obj.cast::<PyBytes>() {
+        slot.set_pointer(b.as_bytes().as_ptr() as usize);
+        return Ok(());
+    }
+    if let Ok(s) = obj.cast::<PyString>() {
+        let buf = simple::wchar_buffer(s)?;
+        slot.set_pointer(buf.as_bytes().as_ptr() as usize);
+        keep.push(buf.into_any().unbind());
+        return Ok(());
+    }
+    if let Some(inner) = obj.getattr_opt(pyo3::intern!(py, "_as_parameter_"))? {
+        conv_param(&inner, index, slot, keep)?;
+        keep.push(inner.unbind());
+        return Ok(());
+    }
+    Err(PyTypeError::new_err(format!("Don't know how to convert parameter {index}")))
+}
+
+/// The libffi type for a result type (`None` = void; unset or not a ctypes type = int).
+pub fn result_ffi_type(py: Python<'_>, restype: Option<&Py<PyAny>>) -> Option<FfiType> {
+    let Some(r) = restype else { return Some(FfiType::Static(ferrotypes_core::simple::ffi_sint())) };
+    let r = r.bind(py);
+    if r.is_none() {
+        return None;
+    }
+    match util::stginfo_of_type(r) {
+        Some(info) => Some(info.get().ffi.clone()),
+        None => Some(FfiType::Static(ferrotypes_core::simple::ffi_sint())),
+    }
+}
+
+/// True for scalar kinds that are integers (used by result widening checks).
+pub fn is_integer_class(kind: &SimpleKind) -> bool {
+    matches!(kind.class, ValueClass::Signed | ValueClass::Unsigned)
+}

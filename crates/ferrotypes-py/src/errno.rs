@@ -1,0 +1,38 @@
+//! ctypes' private per-thread `errno` (`get_errno`/`set_errno`), swapped with the real
+//! `errno` around calls of functions created with `use_errno=True`, exactly as CPython does.
+use pyo3::prelude::*;
+use std::cell::Cell;
+
+thread_local! {
+    static CTYPES_ERRNO: Cell<i32> = const { Cell::new(0) };
+}
+
+fn errno_location() -> *mut i32 {
+    // SAFETY: __errno_location has no preconditions and returns this thread's errno slot.
+    unsafe { libc::__errno_location() }
+}
+
+/// Exchanges the real `errno` with ctypes' private copy (called just before and just after
+/// a foreign call; the GIL may be released: it touches only thread-local state).
+pub fn swap_errno() {
+    let loc = errno_location();
+    CTYPES_ERRNO.with(|saved| {
+        // SAFETY: `loc` is this thread's errno slot, valid for the thread's lifetime.
+        let real = unsafe { *loc };
+        // SAFETY: as above.
+        unsafe { *loc = saved.get() };
+        saved.set(real);
+    });
+}
+
+/// `_ctypes.get_errno()`.
+#[pyfunction]
+pub fn get_errno() -> i32 {
+    CTYPES_ERRNO.with(Cell::get)
+}
+
+/// `_ctypes.set_errno(value)`: sets the private copy, returns the old value.
+#[pyfunction]
+pub fn set_errno(value: i32) -> i32 {
+    CTYPES_ERRNO.with(|c| c.replace(value))
+}

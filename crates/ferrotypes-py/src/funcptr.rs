@@ -1,0 +1,683 @@
+//! `CFuncPtr`: foreign function objects and the call path (CPython's `callproc.c`).
+//!
+//! How a call goes, in order:
+//! 1. `funcptr_vectorcall` receives the arguments as a C array (vectorcall, no tuple).
+//! 2. The argument count is checked against `argtypes` (extra arguments are allowed: cdecl).
+//! 3. Each argument is converted into a stack slot: through the converter chosen when
+//!    `argtypes` was set, or by the default rules (`convert::conv_param`).
+//! 4. The prepared libffi interface is reused when the signature is fixed; a variadic or
+//!    untyped call reuses the last interface built for the same argument types.
+//! 5. The GIL is released around the call (unless `FUNCFLAG_PYTHONAPI`), and `errno` is
+//!    swapped with ctypes' private copy if `FUNCFLAG_USE_ERRNO`.
+//! 6. The result is converted per `restype`, then `_check_retval_`, then `errcheck`.
+use crate::cdata::{self, CData, RawInit};
+use crate::convert::{self, ArgConv, ArgSlot, KeepAlive};
+use crate::roots;
+use crate::simple;
+use crate::stginfo::{FuncTypeInfo, Kind, StgInfo};
+use crate::util::{self, GilCell};
+use crate::ArgumentError;
+use ferrotypes_core::call::CallInterface;
+use ferrotypes_core::ffi_type::FfiType;
+use pyo3::exceptions::{PyAttributeError, PyTypeError, PyValueError};
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyInt, PyString, PyTuple, PyType};
+use smallvec::SmallVec;
+use std::ffi::c_void;
+use std::sync::Arc;
+
+pub const FUNCFLAG_STDCALL: i32 = 0x0;
+pub const FUNCFLAG_CDECL: i32 = 0x1;
+pub const FUNCFLAG_HRESULT: i32 = 0x2;
+pub const FUNCFLAG_PYTHONAPI: i32 = 0x4;
+pub const FUNCFLAG_USE_ERRNO: i32 = 0x8;
+pub const FUNCFLAG_USE_LASTERROR: i32 = 0x10;
+pub const CTYPES_MAX_ARGCOUNT: usize = 1024;
+
+/// The per-instance call configuration. Replaced as a whole when `argtypes`/`restype` change,
+/// so a call in progress keeps a consistent snapshot.
+#[derive(Default)]
+pub struct CallConfig {
+    pub argtypes: Option<Py<PyAny>>,
+    pub converters: Option<Vec<ArgConv>>,
+    /// `None`: use the type's `_restype_`; `Some(None-object)`: void.
+    pub restype: Option<Py<PyAny>>,
+    pub checker: Option<Py<PyAny>>,
+    /// Prepared interface for calls with exactly `converters.len()` arguments.
+    pub fixed_cif: Option<Arc<CallInterface>>,
+}
+
+#[pyclass(extends = CData, subclass, frozen, module = "_ctypes", name = "CFuncPtr")]
+pub struct CFuncPtr {
+    /// The vectorcall entry point; the type's `tp_vectorcall_offset` points here.
+    vectorcall: ffi::vectorcallfunc,
+    config: GilCell<Option<Arc<CallConfig>>>,
+    errcheck: GilCell<Option<Py<PyAny>>>,
+    paramflags: GilCell<Option<Py<PyAny>>>,
+    /// Last interface built for a variadic/untyped call, with its argument types.
+    var_cif: GilCell<Option<Arc<(Vec<*mut libffi::low::ffi_type>, Option<usize>, Arc<CallInterface>)>>>,
+    /// For callbacks: the Python callable and the closure that C calls.
+    pub callable: GilCell<Option<Py<PyAny>>>,
+    pub thunk: GilCell<Option<Arc<dyn Send + Sync>>>,
+}
+
+impl GilCell<Option<Arc<CallConfig>>> {
+    fn load(&self) -> Option<Arc<CallConfig>> {
+        let v = self.replace(None);
+        let out = v.clone();
+        drop(self.replace(v));
+        out
+    }
+}
+
+fn type_func_info<'a>(info: &'a StgInfo) -> Option<&'a FuncTypeInfo> {
+    info.func.as_ref()
+}
+
+impl CFuncPtr {
+    fn empty() -> CFuncPtr {
+        CFuncPtr {
+            vectorcall: funcptr_vectorcall,
+            config: GilCell::new(None),
+            errcheck: GilCell::new(None),
+            paramflags: GilCell::new(None),
+            var_cif: GilCell::new(None),
+            callable: GilCell::new(None),
+            thunk: GilCell::new(None),
+        }
+    }
+
+    /// Address of the `vectorcall` field relative to the object start, for the type slot.
+    pub fn vectorcall_offset(obj: &Bound<'_, CFuncPtr>) -> isize {
+        let field = &obj.get().vectorcall as *const _ as isize;
+        field - obj.as_ptr() as isize
+    }
+
+    fn function_address(slf: &Bound<'_, CFuncPtr>) -> usize {
+        // SAFETY: a function pointer instance's memory holds one pointer.
+        unsafe { simple::read_ptr(slf.as_super().get().ptr()) }
+    }
+}
+
+fn new_cdata_for(cls: &Bound<'_, PyType>) -> PyResult<CData> {
+    match cdata::take_pending() {
+        Some(init) => CData::from_raw_init(init),
+        None => {
+            let info = util::stginfo_of_type(cls.as_any()).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
+            info.get().mark_final();
+            CData::owned(info.get().size, info.get().length)
+        }
+    }
+}
+
+/// Resolves `(name_or_ordinal, dll)` to an address via `dll._handle`.
+fn resolve_in_dll(spec: &Bound<'_, PyTuple>) -> PyResult<usize> {
+    let py = spec.py();
+    let name = spec.get_item(0)?;
+    let dll = spec.get_item(1)?;
+    let handle = dll.getattr(pyo3::intern!(py, "_handle"))?;
+    let handle: usize = handle
+        .extract::<isize>()
+        .map(|v| v as usize)
+        .or_else(|_| handle.extract::<usize>())
+        .map_err(|_| PyTypeError::new_err("the _handle attribute of the second argument must be an integer"))?;
+    if name.is_instance_of::<PyInt>() {
+        return Err(PyAttributeError::new_err("function ordinal not supported on this platform"));
+    }
+    let name: String = name.extract().map_err(|_| PyTypeError::new_err("function name must be string, bytes object or integer"))?;
+    ferrotypes_core::loader::symbol(handle as *mut c_void, &name).map_err(|e| PyAttributeError::new_err(e.to_string()))
+        .and_then(|p| if p.is_null() { Err(PyAttributeError::new_err(format!("function '{name}' not found"))) } else { Ok(p as usize) })
+}
+
+#[pymethods]
+impl CFuncPtr {
+    #[new]
+    #[classmethod]
+    #[pyo3(signature = (*args, **_kwargs))]
+    fn __new__(
+        cls: &Bound<'_, PyType>,
+        args: &Bound<'_, PyTuple>,
+        _kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<PyClassInitializer<CFuncPtr>> {
+        let py = cls.py();
+        let cdata = new_cdata_for(cls)?;
+        let this = CFuncPtr::empty();
+        let mut address: Option<usize> = None;
+        if args.is_empty() {
+            address = Some(0);
+        } else if args.len() == 1 && args.get_item(0)?.is_instance_of::<PyInt>() {
+            let a = args.get_item(0)?;
+            address = Some(a.extract::<usize>().or_else(|_| a.extract::<isize>().map(|v| v as usize))?);
+        } else if let Ok(spec) = args.get_item(0)?.cast::<PyTuple>() {
+            if spec.len() < 2 {
+                return Err(PyTypeError::new_err("argument must be callable or integer function address"));
+            }
+            address = Some(resolve_in_dll(spec)?);
+            if args.len() > 1 {
+                let pf = args.get_item(1)?;
+                if !pf.is_none() {
+                    let pf_t = pf.cast::<PyTuple>().map_err(|_| PyTypeError::new_err("paramflags must be a tuple or None"))?;
+                    crate::paramflags::validate(cls.as_any(), pf_t)?;
+                    drop(this.paramflags.replace(Some(pf.clone().unbind())));
+                }
+            }
+        } else if args.get_item(0)?.is_callable() {
+            let callable = args.get_item(0)?;
+            let info = util::stginfo_of_type(cls.as_any()).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
+            let (code_ptr, thunk) = crate::callback::make_thunk(py, &callable, info.get())?;
+            address = Some(code_ptr);
+            drop(this.callable.replace(Some(callable.unbind())));
+            drop(this.thunk.replace(Some(thunk)));
+        }
+        let Some(address) = address else {
+            return Err(PyTypeError::new_err("argument must be callable or integer function address"));
+        };
+        if cdata.owns_memory() {
+            // SAFETY: the new instance owns at least a pointer's worth of memory.
+            unsafe { simple::write_ptr(cdata.ptr(), address) };
+        }
+        Ok(PyClassInitializer::from(cdata).add_subclass(this))
+    }
+
+    #[getter]
+    fn get_argtypes(slf: &Bound<'_, Self>) -> Py<PyAny> {
+        let py = slf.py();
+        if let Some(a) = slf.get().config.load().and_then(|c| c.argtypes.as_ref().map(|a| a.clone_ref(py))) {
+            return a;
+        }
+        util::stginfo_of_instance(slf.as_any())
+            .and_then(|i| i.get().func.as_ref().and_then(|f| f.argtypes.as_ref().map(|a| a.clone_ref(py).into_any())))
+            .unwrap_or_else(|| py.None())
+    }
+
+    #[setter]
+    fn set_argtypes(slf: &Bound<'_, Self>, value: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let py = slf.py();
+        let old = slf.get().config.load();
+        let mut cfg = CallConfig {
+            restype: old.as_ref().and_then(|c| c.restype.as_ref().map(|r| r.clone_ref(py))),
+            checker: old.as_ref().and_then(|c| c.checker.as_ref().map(|r| r.clone_ref(py))),
+            ..Default::default()
+        };
+        match value {
+            Some(v) if !v.is_none() => {
+                let tuple = PyTuple::new(py, v.try_iter()?.collect::<PyResult<Vec<_>>>()?)?;
+                cfg.converters = Some(convert::make_converters(tuple.as_any())?);
+                cfg.argtypes = Some(tuple.into_any().unbind());
+            }
+            _ => {}
+        }
+        drop(slf.get().config.replace(Some(Arc::new(cfg))));
+        drop(slf.get().var_cif.replace(None));
+        Ok(())
+    }
+
+    #[getter]
+    fn get_restype(slf: &Bound<'_, Self>) -> Py<PyAny> {
+        let py = slf.py();
+        if let Some(r) = slf.get().config.load().and_then(|c| c.restype.as_ref().map(|r| r.clone_ref(py))) {
+            return r;
+        }
+        util::stginfo_of_instance(slf.as_any())
+            .and_then(|i| i.get().func.as_ref().and_then(|f| f.restype.as_ref().map(|r| r.clone_ref(py))))
+            .unwrap_or_else(|| py.None())
+    }
+
+    #[setter]
+    fn set_restype(slf: &Bound<'_, Self>, value: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let py = slf.py();
+        let old = slf.get().config.load();
+        let mut cfg = CallConfig {
+            argtypes: old.as_ref().and_then(|c| c.argtypes.as_ref().map(|a| a.clone_ref(py))),
+            converters: old.as_ref().and_then(|c| c.converters.as_ref().map(|v| v.iter().map(|a| a.clone_ref(py)).collect())),
+            ..Default::default()
+        };
+        if let Some(v) = value {
+            if !v.is_none() && util::stginfo_of_type(v).is_none() && !v.is_callable() {
+                return Err(PyTypeError::new_err("restype must be a type, a callable, or None"));
+            }
+            cfg.checker = if v.is_none() { None } else { v.getattr_opt(pyo3::intern!(py, "_check_retval_"))?.map(Bound::unbind) };
+            cfg.restype = Some(v.clone().unbind());
+        }
+        drop(slf.get().config.replace(Some(Arc::new(cfg))));
+        drop(slf.get().var_cif.replace(None));
+        Ok(())
+    }
+
+    #[getter]
+    fn get_errcheck(slf: &Bound<'_, Self>) -> Py<PyAny> {
+        slf.get().errcheck.get_ref(slf.py()).unwrap_or_else(|| slf.py().None())
+    }
+
+    #[setter]
+    fn set_errcheck(slf: &Bound<'_, Self>, value: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        match value {
+            Some(v) if !v.is_none() => {
+                if !v.is_callable() {
+                    return Err(PyTypeError::new_err("the errcheck attribute must be callable"));
+                }
+                drop(slf.get().errcheck.replace(Some(v.clone().unbind())));
+            }
+            _ => drop(slf.get().errcheck.replace(None)),
+        }
+        Ok(())
+    }
+
+    fn __bool__(slf: &Bound<'_, Self>) -> bool {
+        CFuncPtr::function_address(slf) != 0
+    }
+
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        Ok(format!("<{} object at {:#x}>", slf.get_type().name()?, slf.as_ptr() as usize))
+    }
+
+    fn __traverse__(&self, visit: pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
+        self.errcheck.traverse(&visit)?;
+        self.paramflags.traverse(&visit)?;
+        self.callable.traverse(&visit)
+    }
+
+    fn __clear__(&self) {
+        drop(self.errcheck.replace(None));
+        drop(self.config.replace(None));
+    }
+}
+
+/// The effective configuration: the instance's, falling back to the type's.
+struct Effective<'a> {
+    converters: Option<&'a [ArgConv]>,
+    restype: Option<&'a Py<PyAny>>,
+    checker: Option<&'a Py<PyAny>>,
+    fixed_cif: Option<&'a Arc<CallInterface>>,
+}
+
+fn arg_error(py: Python<'_>, index: usize, err: PyErr) -> PyErr {
+    let ty = err.get_type(py);
+    let name = ty.name().map(|n| n.to_string()).unwrap_or_else(|_| "Exception".into());
+    let msg = err.value(py).str().map(|s| s.to_string()).unwrap_or_default();
+    ArgumentError::new_err(format!("argument {index}: {name}: {msg}"))
+}
+
+/// Converts a raw result per `restype` (CPython's GetResult).
+///
+/// # Safety
+/// `buf` must hold a result of the restype's C type, written by the call.
+pub unsafe fn convert_result(
+    py: Python<'_>,
+    restype: Option<&Py<PyAny>>,
+    checker: Option<&Py<PyAny>>,
+    buf: *const u8,
+) -> PyResult<Py<PyAny>> {
+    let Some(restype) = restype else {
+        // SAFETY: an `int` result was written (contract).
+        return Ok(unsafe { std::ptr::read_unaligned(buf as *const i32) }.into_pyobject(py)?.into_any().unbind());
+    };
+    let rt = restype.bind(py);
+    if rt.is_none() {
+        return Ok(py.None());
+    }
+    let Some(info) = util::stginfo_of_type(rt) else {
+        // SAFETY: as above.
+        let v = unsafe { std::ptr::read_unaligned(buf as *const i32) };
+        return Ok(rt.call1((v,))?.unbind());
+    };
+    let retval = match info.get().kind {
+        Kind::Simple { kind, swapped } if !simple::is_simple_subclass(rt) => {
+            if kind.code == b'O' {
+                // A returned PyObject* is a new reference: take it over.
+                // SAFETY: the buffer holds a pointer (contract).
+                let p = unsafe { simple::read_ptr(buf) } as *mut ffi::PyObject;
+                if p.is_null() {
+                    return Err(PyValueError::new_err("PyObject is NULL"));
+                }
+                // SAFETY: a PyObject* returned by a py_object function is an owned reference.
+                unsafe { Bound::from_owned_ptr(py, p) }.unbind()
+            } else {
+                // SAFETY: the buffer holds a value of `kind` (contract).
+                unsafe { simple::get_value(py, kind, swapped, buf)? }
+            }
+        }
+        // SAFETY: the buffer holds the restype's bytes (contract).
+        _ => unsafe { roots::instantiate_copy(rt, buf)? }.unbind(),
+    };
+    match checker {
+        Some(c) => Ok(c.bind(py).call1((retval,))?.unbind()),
+        None => Ok(retval),
+    }
+}
+
+struct ReleasedGil(*mut ffi::PyThreadState);
+impl ReleasedGil {
+    fn release() -> Self {
+        // SAFETY: called with the GIL held; paired with `Drop`, which restores it.
+        ReleasedGil(unsafe { ffi::PyEval_SaveThread() })
+    }
+}
+impl Drop for ReleasedGil {
+    fn drop(&mut self) {
+        // SAFETY: restores the thread state saved by `release` on this same thread.
+        unsafe { ffi::PyEval_RestoreThread(self.0) }
+    }
+}
+
+/// Calls a foreign function through `cif` with the GIL/errno handling of `flags`.
+///
+/// # Safety
+/// As [`CallInterface::call`].
+pub unsafe fn ffi_call_with_flags(cif: &CallInterface, func: usize, result: *mut c_void, avalues: *mut *mut c_void, flags: i32) {
+    let use_errno = flags & FUNCFLAG_USE_ERRNO != 0;
+    let run = || {
+        if use_errno {
+            crate::errno::swap_errno();
+        }
+        // SAFETY: forwarded from this function's contract.
+        unsafe { cif.call(func as *const c_void, result, avalues) };
+        if use_errno {
+            crate::errno::swap_errno();
+        }
+    };
+    if flags & FUNCFLAG_PYTHONAPI != 0 {
+        run();
+    } else {
+        let _released = ReleasedGil::release();
+        run();
+    }
+}
+
+#[repr(C, align(16))]
+struct ResultBuf([u8; 32]);
+
+fn call_impl(py: Python<'_>, slf: &Bound<'_, CFuncPtr>, args: &[Bound<'_, PyAny>], kwnames: Option<&Bound<'_, PyTuple>>) -> PyResult<Py<PyAny>> {
+    let this = slf.get();
+    let info = util::stginfo_of_instance(slf.as_any()).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
+    let tinfo = type_func_info(info.get());
+    let flags = tinfo.map_or(FUNCFLAG_CDECL, |t| t.flags);
+    let cfg = this.config.load();
+    let eff = Effective {
+        converters: cfg.as_ref().and_then(|c| c.converters.as_deref()).or_else(|| tinfo.and_then(|t| t.converters.as_deref())),
+        restype: cfg.as_ref().and_then(|c| c.restype.as_ref()).or_else(|| tinfo.and_then(|t| t.restype.as_ref())),
+        checker: cfg.as_ref().and_then(|c| if c.restype.is_some() { c.checker.as_ref() } else { None })
+            .or_else(|| if cfg.as_ref().is_some_and(|c| c.restype.is_some()) { None } else { tinfo.and_then(|t| t.checker.as_ref()) }),
+        fixed_cif: cfg.as_ref().and_then(|c| c.fixed_cif.as_ref()),
+    };
+
+    // Parameter flags (prototypes made from a dll with paramflags) rebuild the argument list.
+    let paramflags = this.paramflags.get_ref(py);
+    let built;
+    let (call_args, outs): (&[Bound<'_, PyAny>], _) = match &paramflags {
+        Some(pf) => {
+            built = crate::paramflags::build_callargs(slf.as_any(), pf.bind(py), eff.converters, args, kwnames)?;
+            (&built.args[..], Some(&built))
+        }
+        None => (args, None),
+    };
+
+    let func = CFuncPtr::function_address(slf);
+    if func == 0 {
+        return Err(PyValueError::new_err("NULL pointer access"));
+    }
+    let nargs = call_args.len();
+    let required = eff.converters.map_or(0, <[ArgConv]>::len);
+    if nargs < required {
+        return Err(PyTypeError::new_err(format!(
+            "this function takes at least {required} argument{} ({nargs} given)",
+            if required == 1 { "" } else { "s" }
+        )));
+    }
+    if nargs > CTYPES_MAX_ARGCOUNT {
+        return Err(ArgumentError::new_err(format!("too many arguments ({nargs}), maximum is {CTYPES_MAX_ARGCOUNT}")));
+    }
+
+    let mut slots: SmallVec<[ArgSlot; 8]> = SmallVec::with_capacity(nargs);
+    let mut keep: KeepAlive = SmallVec::new();
+    for (i, arg) in call_args.iter().enumerate() {
+        let mut slot = ArgSlot::default();
+        let r = match eff.converters.and_then(|c| c.get(i)) {
+            Some(conv) => convert::convert_with(conv, arg, i + 1, &mut slot, &mut keep),
+            None => convert::conv_param(arg, i + 1, &mut slot, &mut keep),
+        };
+        r.map_err(|e| arg_error(py, i + 1, e))?;
+        slots.push(slot);
+    }
+
+    // The call interface: prepared once for the fixed signature, else per argument types.
+    let fixed = eff.converters.is_some() && nargs == required;
+    let variadic = if eff.converters.is_some() && nargs > required { Some(required) } else { None };
+    let cif: Arc<CallInterface> = match (fixed, eff.fixed_cif) {
+        (true, Some(c)) => c.clone(),
+        _ => {
+            let key: Vec<*mut libffi::low::ffi_type> = slots.iter().map(|s| s.ffi).collect();
+            let cached = this.var_cif.replace(None);
+            let hit = cached.as_ref().filter(|c| c.0 == key && c.1 == variadic).map(|c| c.2.clone());
+            drop(this.var_cif.replace(cached));
+            match hit {
+                Some(c) => c,
+                None => {
+                    let types: Vec<FfiType> = key.iter().map(|&p| FfiType::Static(p)).collect();
+                    let ret = convert::result_ffi_type(py, eff.restype);
+                    let c = Arc::new(CallInterface::new(ret, types, variadic).map_err(crate::error::core_err)?);
+                    // Aggregate arguments' descriptors are owned by their types' StgInfo,
+                    // which `keep` holds for the duration of this call; the cached interface
+                    // is only reused for the same descriptor pointers.
+                    drop(this.var_cif.replace(Some(Arc::new((key, variadic, c.clone())))));
+                    if fixed {
+                        store_fixed_cif(slf, &c);
+                    }
+                    c
+                }
+            }
+        }
+    };
+
+    let mut avalues: SmallVec<[*mut c_void; 8]> = slots.iter_mut().map(ArgSlot::avalue).collect();
+    let rsize = cif.result_size();
+    let mut small = ResultBuf([0; 32]);
+    let mut big: Vec<u64> = Vec::new();
+    let rbuf: *mut u8 = if rsize <= 32 {
+        small.0.as_mut_ptr()
+    } else {
+        big.resize(rsize.div_ceil(8) + 1, 0);
+        big.as_mut_ptr().cast()
+    };
+    // SAFETY: every slot matches the type libffi was told (the slot's `ffi`), the values
+    // and the memory they point to are kept alive by `args`/`keep` until after the call, and
+    // the result buffer has `result_size()` bytes, 16-byte aligned (or 8 for large structs,
+    // which libffi copies with memcpy).
+    unsafe { ffi_call_with_flags(&cif, func, rbuf.cast(), avalues.as_mut_ptr(), flags) };
+    drop(keep);
+    if flags & FUNCFLAG_PYTHONAPI != 0 {
+        if let Some(e) = PyErr::take(py) {
+            return Err(e);
+        }
+    }
+    // SAFETY: the call wrote a value of the restype into `rbuf`.
+    let mut result = unsafe { convert_result(py, eff.restype, eff.checker, rbuf)? };
+    if let Some(ec) = this.errcheck.get_ref(py) {
+        let callargs = PyTuple::new(py, call_args)?;
+        let r = ec.bind(py).call1((result.bind(py), slf, &callargs))?;
+        if outs.is_none() || !r.is(&callargs) {
+            return Ok(r.unbind());
+        }
+        result = r.unbind();
+    }
+    match outs {
+        Some(b) => crate::paramflags::build_result(py, result, b),
+        None => Ok(result),
+    }
+}
+
+fn store_fixed_cif(slf: &Bound<'_, CFuncPtr>, cif: &Arc<CallInterface>) {
+    // Only instance configurations with argtypes cache a fixed interface; the type-level
+    // configuration rebuilds through `var_cif` (same cost after the first call).
+    if let Some(cfg) = slf.get().config.load() {
+        if cfg.converters.is_some() && cfg.fixed_cif.is_none() {
+            let py = slf.py();
+            let new = CallConfig {
+                argtypes: cfg.argtypes.as_ref().map(|a| a.clone_ref(py)),
+                converters: cfg.converters.as_ref().map(|v| v.iter().map(|a| a.clone_ref(py)).collect()),
+                restype: cfg.restype.as_ref().map(|a| a.clone_ref(py)),
+                checker: cfg.checker.as_ref().map(|a| a.clone_ref(py)),
+                fixed_cif: Some(cif.clone()),
+            };
+            drop(slf.get().config.replace(Some(Arc::new(new))));
+        }
+    }
+}
+
+/// The vectorcall entry point of every function pointer object.
+unsafe extern "C" fn funcptr_vectorcall(
+    callable: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargsf: usize,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: CPython calls vectorcall functions with the GIL held.
+    let py = unsafe { Python::assume_attached() };
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // SAFETY: `callable` is a live CFuncPtr instance (this function is only installed on
+        // CFuncPtr types); `args` holds `nargs` borrowed references valid for the call.
+        let slf = unsafe { Bound::from_borrowed_ptr(py, callable) };
+        let slf = slf.cast_into::<CFuncPtr>().map_err(PyErr::from)?;
+        // SAFETY: as above.
+        let nargs = unsafe { ffi::PyVectorcall_NARGS(nargsf) } as usize;
+        let argv: SmallVec<[Bound<'_, PyAny>; 8]> =
+            // SAFETY: `args` holds at least `nargs` valid borrowed references.
+            (0..nargs).map(|i| unsafe { Bound::from_borrowed_ptr(py, *args.add(i)) }).collect();
+        let kw = if kwnames.is_null() {
+            None
+        } else {
+            // SAFETY: a non-NULL kwnames is a tuple of str; the values follow the positional args.
+            Some(unsafe { Bound::from_borrowed_ptr(py, kwnames) }.cast_into::<PyTuple>().map_err(PyErr::from)?)
+        };
+        let mut all = argv;
+        if let Some(k) = &kw {
+            for i in 0..k.len() {
+                // SAFETY: keyword values follow the positional ones in `args`.
+                all.push(unsafe { Bound::from_borrowed_ptr(py, *args.add(nargs + i)) });
+            }
+        }
+        let (pos, kwvals) = all.split_at(nargs);
+        let kwargs = match &kw {
+            Some(k) if !k.is_empty() => {
+                let d = PyDict::new(py);
+                for (name, v) in k.iter().zip(kwvals.iter()) {
+                    d.set_item(name, v)?;
+                }
+                Some(PyTuple::new(py, [d.into_any()])?)
+            }
+            _ => None,
+        };
+        call_impl(py, &slf, pos, kwargs.as_ref())
+    }));
+    match outcome {
+        Ok(Ok(obj)) => obj.into_ptr(),
+        Ok(Err(e)) => {
+            e.restore(py);
+            std::ptr::null_mut()
+        }
+        Err(panic) => {
+            let msg = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned()).unwrap_or_default();
+            pyo3::panic::PanicException::new_err(msg).restore(py);
+            std::ptr::null_mut()
+        }
+    }
+}
+
+/// Installs the vectorcall protocol on a function pointer type (the root at module init, and
+/// every subclass from its metaclass: 3.11 does not inherit the flag for mutable types).
+pub fn enable_vectorcall(cls: &Bound<'_, PyType>, offset: isize) {
+    let tp = cls.as_type_ptr();
+    // SAFETY: `tp` is a live heap type deriving from CFuncPtr, whose instances have the
+    // vectorcall field at `offset`; adjusting slots right after creation is how CPython's own
+    // types do it. tp_call is set to the generic vectorcall adapter unless a Python class
+    // defines its own __call__ (then the flag stays off so __call__ is honoured).
+    unsafe {
+        let call = (*tp).tp_call;
+        let generic = ffi::PyVectorcall_Call as ffi::ternaryfunc;
+        if call.is_none() || call == Some(generic) {
+            (*tp).tp_call = Some(generic);
+            (*tp).tp_vectorcall_offset = offset;
+            (*tp).tp_flags |= ffi::Py_TPFLAGS_HAVE_VECTORCALL;
+        }
+    }
+}
+
+/// Builds the type-level storage info of a function pointer type from its class attributes.
+#[pyfunction]
+pub fn funcptr_type_info(cls: &Bound<'_, PyType>) -> PyResult<StgInfo> {
+    let py = cls.py();
+    let d = cls.getattr("__dict__")?;
+    let get = |name: &str| -> PyResult<Option<Bound<'_, PyAny>>> { d.get_item(name).map(Some).or_else(|_| Ok(None)) };
+    let size = std::mem::size_of::<usize>();
+    let mut info = StgInfo::new(size, size, 1, Kind::FuncPtr, FfiType::Static(ferrotypes_core::simple::ffi_pointer()), "X{}");
+    info.type_flags |= crate::stginfo::flags::ISPOINTER;
+    let flags = match get("_flags_")? {
+        Some(f) => f.extract::<i32>().map_err(|_| PyTypeError::new_err("_flags_ must be an integer"))?,
+        None => match util::stginfo_of_type(cls.as_any()).and_then(|i| i.get().func.as_ref().map(|f| f.flags)) {
+            Some(f) => f,
+            None => {
+                // The root class itself and plain subclasses without _flags_.
+                let mut func = FuncTypeInfo { argtypes: None, converters: None, restype: None, checker: None, flags: FUNCFLAG_CDECL };
+                func.flags = FUNCFLAG_CDECL;
+                info.func = Some(func);
+                return Ok(info);
+            }
+        },
+    };
+    let mut func = FuncTypeInfo { argtypes: None, converters: None, restype: None, checker: None, flags };
+    if let Some(a) = get("_argtypes_")? {
+        if !a.is_none() {
+            let t = a.cast_into::<PyTuple>().map_err(|_| PyTypeError::new_err("'_argtypes_' must be a sequence of types"))?;
+            func.converters = Some(convert::make_converters(t.as_any())?);
+            func.argtypes = Some(t.unbind());
+        }
+    }
+    if let Some(r) = get("_restype_")? {
+        if !r.is_none() && util::stginfo_of_type(&r).is_none() && !r.is_callable() {
+            return Err(PyTypeError::new_err("_restype_ must be a type, a callable, or None"));
+        }
+        func.checker = if r.is_none() { None } else { r.getattr_opt("_check_retval_")?.map(Bound::unbind) };
+        func.restype = Some(r.unbind());
+    }
+    info.func = Some(func);
+    let _ = py;
+    Ok(info)
+}
+
+/// `_ctypes.call_function(address, args)` / `call_cdeclfunction`: an untyped call with
+/// default conversions and an int result.
+#[pyfunction]
+pub fn call_function(py: Python<'_>, address: usize, args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
+    let mut slots: SmallVec<[ArgSlot; 8]> = SmallVec::new();
+    let mut keep: KeepAlive = SmallVec::new();
+    for (i, a) in args.iter().enumerate() {
+        let mut s = ArgSlot::default();
+        convert::conv_param(&a, i + 1, &mut s, &mut keep).map_err(|e| arg_error(py, i + 1, e))?;
+        slots.push(s);
+    }
+    let types = slots.iter().map(|s| FfiType::Static(s.ffi)).collect();
+    let cif = CallInterface::new(Some(FfiType::Static(ferrotypes_core::simple::ffi_sint())), types, None).map_err(crate::error::core_err)?;
+    let mut avalues: SmallVec<[*mut c_void; 8]> = slots.iter_mut().map(ArgSlot::avalue).collect();
+    let mut out = ResultBuf([0; 32]);
+    if address == 0 {
+        return Err(PyValueError::new_err("NULL pointer access"));
+    }
+    // SAFETY: the caller vouches for the address (as with CPython's call_function); argument
+    // slots match the interface and live across the call.
+    unsafe { ffi_call_with_flags(&cif, address, out.0.as_mut_ptr().cast(), avalues.as_mut_ptr(), FUNCFLAG_CDECL) };
+    drop(keep);
+    Ok(i32::from_ne_bytes(out.0[..4].try_into().expect("4 bytes")).into_pyobject(py)?.into_any().unbind())
+}
+
+/// `_ctypes.dlsym`-style lookup used by `in_dll`.
+pub fn symbol_address(dll: &Bound<'_, PyAny>, name: &Bound<'_, PyString>) -> PyResult<usize> {
+    let handle = dll.getattr("_handle")?.extract::<isize>()? as usize;
+    let name = name.to_str()?;
+    ferrotypes_core::loader::symbol(handle as *mut c_void, name)
+        .map(|p| p as usize)
+        .map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
+#[allow(dead_code)]
+fn _assert_raw_init_used(_: RawInit) {}

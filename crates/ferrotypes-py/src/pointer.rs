@@ -1,0 +1,220 @@
+//! `_Pointer` and `POINTER()`: typed pointers to ctypes instances.
+use crate::carg::CArgObject;
+use crate::cdata::{self, CData, RawInit};
+use crate::roots;
+use crate::simple;
+use crate::stginfo::Kind;
+use crate::util;
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString, PyTuple, PyType};
+
+#[pyclass(extends = CData, subclass, frozen, module = "_ctypes", name = "_Pointer")]
+pub struct Pointer;
+
+fn target_type<'py>(slf: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    util::stginfo_of_instance(slf)
+        .and_then(|i| i.get().proto.as_ref().map(|p| p.bind(slf.py()).clone()))
+        .ok_or_else(|| PyTypeError::new_err("Cannot create instance: has no _type_"))
+}
+
+fn pointee_address(slf: &Bound<'_, Pointer>) -> usize {
+    // SAFETY: pointer instances hold one pointer.
+    unsafe { simple::read_ptr(slf.as_super().get().ptr()) }
+}
+
+/// Stores `value` (an instance of the target type) as the pointee, keeping it alive.
+fn set_contents(slf: &Bound<'_, Pointer>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+    let py = slf.py();
+    let target = target_type(slf.as_any())?;
+    if !value.is_instance(&target)? {
+        return Err(PyTypeError::new_err(format!(
+            "expected {} instead of {}",
+            util::class_name(&target),
+            util::type_name(value)
+        )));
+    }
+    let cd = value.cast::<CData>()?;
+    // SAFETY: the pointer instance owns (or borrows) room for one pointer.
+    unsafe { simple::write_ptr(slf.as_super().get().ptr(), cd.get().ptr() as usize) };
+    // Keep the pointee (slot 1) and what it keeps (slot 0), as CPython does.
+    cdata::keep_ref(slf.as_super(), 1, Some(value.clone().unbind()))?;
+    let objs = cdata::keeped_objects_pub(cd);
+    cdata::keep_ref(slf.as_super(), 0, objs.map(Bound::unbind))?;
+    let _ = py;
+    Ok(())
+}
+
+#[pymethods]
+impl Pointer {
+    #[new]
+    #[classmethod]
+    #[pyo3(signature = (*_args, **_kwargs))]
+    fn __new__(cls: &Bound<'_, PyType>, _args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<PyClassInitializer<Pointer>> {
+        let cdata = match cdata::take_pending() {
+            Some(init) => CData::from_raw_init(init)?,
+            None => {
+                let info = util::stginfo_of_type(cls.as_any()).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
+                if info.get().proto.is_none() {
+                    return Err(PyTypeError::new_err("Cannot create instance: has no _type_"));
+                }
+                info.get().mark_final();
+                CData::owned(info.get().size, info.get().length)?
+            }
+        };
+        Ok(PyClassInitializer::from(cdata).add_subclass(Pointer))
+    }
+
+    #[pyo3(signature = (*args, **_kwargs))]
+    fn __init__(slf: &Bound<'_, Self>, args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
+        if let Ok(v) = args.get_item(0) {
+            set_contents(slf, &v)?;
+        }
+        Ok(())
+    }
+
+    #[getter]
+    fn get_contents(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        let addr = pointee_address(slf);
+        if addr == 0 {
+            return Err(PyValueError::new_err("NULL pointer access"));
+        }
+        let target = target_type(slf.as_any())?;
+        let size = roots::type_size(&target)?;
+        let length = util::stginfo_of_type(&target).map_or(0, |i| i.get().length);
+        let init = RawInit::Borrowed { ptr: addr as *mut u8, size, length, base: Some(slf.clone().into_any().unbind()), index: 0 };
+        Ok(roots::instantiate(&target, init)?.unbind())
+    }
+
+    #[setter]
+    fn set_contents_attr(slf: &Bound<'_, Self>, value: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let value = value.ok_or_else(|| PyTypeError::new_err("Pointer does not support item deletion"))?;
+        set_contents(slf, value)
+    }
+
+    fn __bool__(slf: &Bound<'_, Self>) -> bool {
+        pointee_address(slf) != 0
+    }
+
+    fn __getitem__(slf: &Bound<'_, Self>, index: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        if let Ok(sl) = index.cast::<pyo3::types::PySlice>() {
+            return crate::array::pointer_slice(slf.as_any(), sl);
+        }
+        let i: isize = index.extract()?;
+        let addr = pointee_address(slf);
+        if addr == 0 {
+            return Err(PyValueError::new_err("NULL pointer access"));
+        }
+        let target = target_type(slf.as_any())?;
+        let info = util::stginfo_of_type(&target).ok_or_else(|| PyTypeError::new_err("this type has no size"))?;
+        let size = info.get().size as isize;
+        let p = (addr as isize + i * size) as *mut u8;
+        crate::array::get_item_at(py, &target, p, slf.as_any(), i)
+    }
+
+    fn __setitem__(slf: &Bound<'_, Self>, index: isize, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let addr = pointee_address(slf);
+        if addr == 0 {
+            return Err(PyValueError::new_err("NULL pointer access"));
+        }
+        let target = target_type(slf.as_any())?;
+        let info = util::stginfo_of_type(&target).ok_or_else(|| PyTypeError::new_err("this type has no size"))?;
+        let size = info.get().size as isize;
+        let p = (addr as isize + index * size) as *mut u8;
+        crate::array::set_item_at(slf.as_super(), &target, p, index, value)
+    }
+
+    fn __delitem__(_slf: &Bound<'_, Self>, _index: &Bound<'_, PyAny>) -> PyResult<()> {
+        Err(PyTypeError::new_err("Pointer does not support item deletion"))
+    }
+}
+
+/// `POINTER(cls)`: the cached pointer type for `cls` (or an incomplete one for a name).
+#[pyfunction(name = "POINTER")]
+pub fn pointer_type(py: Python<'_>, cls: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+    let cache = crate::pointer_type_cache(py)?;
+    if let Some(hit) = cache.get_item(cls)? {
+        return Ok(hit.unbind());
+    }
+    let meta = roots::roots(py).pointer.bind(py).get_type();
+    let base = roots::roots(py).pointer.bind(py).clone();
+    let (result, key): (Bound<'_, PyAny>, Bound<'_, PyAny>) = if let Ok(name) = cls.cast::<PyString>() {
+        let ns = PyDict::new(py);
+        let t = meta.call1((format!("LP_{}", name.to_str()?), PyTuple::new(py, [base])?, ns))?;
+        let key = (t.as_ptr() as usize).into_pyobject(py)?.into_any();
+        (t, key)
+    } else if cls.cast::<PyType>().is_ok() {
+        let ns = PyDict::new(py);
+        ns.set_item("_type_", cls)?;
+        let name = format!("LP_{}", util::class_name(cls));
+        (meta.call1((name, PyTuple::new(py, [base])?, ns))?, cls.clone())
+    } else {
+        return Err(PyTypeError::new_err("must be a ctypes type"));
+    };
+    cache.set_item(key, &result)?;
+    Ok(result.unbind())
+}
+
+/// `pointer(obj)`: a new pointer instance to `obj`.
+#[pyfunction]
+pub fn pointer(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+    let t = pointer_type(py, obj.get_type().as_any())?;
+    Ok(t.bind(py).call1((obj,))?.unbind())
+}
+
+/// `PyCPointerType.from_param`.
+#[pyfunction]
+pub fn pointer_from_param(py: Python<'_>, cls: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+    if value.is_none() {
+        return Ok(value.clone().unbind());
+    }
+    let info = util::stginfo_of_type(cls).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
+    if let Some(proto) = &info.get().proto {
+        if value.is_instance(proto.bind(py))? {
+            return crate::byref(py, value, 0).map(|c| c.into_any());
+        }
+        if let Some(vi) = util::stginfo_of_instance(value) {
+            if matches!(vi.get().kind, Kind::Pointer | Kind::Array) {
+                if let Some(vp) = &vi.get().proto {
+                    if vp.bind(py).cast::<PyType>().is_ok() && vp.bind(py).cast::<PyType>()?.is_subclass(proto.bind(py))? {
+                        return Ok(value.clone().unbind());
+                    }
+                }
+            }
+        }
+    }
+    generic_from_param(py, cls, value)
+}
+
+/// `from_param` of structure, union, array and function pointer types (CDataType_from_param).
+#[pyfunction]
+pub fn generic_from_param(py: Python<'_>, cls: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+    if value.is_instance(cls)? {
+        return Ok(value.clone().unbind());
+    }
+    if let Ok(carg) = value.cast::<CArgObject>() {
+        let ob = carg.get().obj.as_ref().map(|o| o.bind(py).clone());
+        if let (Some(info), Some(ob)) = (util::stginfo_of_type(cls), ob.as_ref()) {
+            if let Some(proto) = &info.get().proto {
+                if ob.is_instance(proto.bind(py))? {
+                    return Ok(value.clone().unbind());
+                }
+            }
+        }
+        let obname = ob.map(|o| util::type_name(&o)).unwrap_or_else(|| "???".into());
+        return Err(PyTypeError::new_err(format!(
+            "expected {} instance instead of pointer to {}",
+            util::class_name(cls),
+            obname
+        )));
+    }
+    if let Some(inner) = value.getattr_opt("_as_parameter_")? {
+        return generic_from_param(py, cls, &inner);
+    }
+    Err(PyTypeError::new_err(format!(
+        "expected {} instance instead of {}",
+        util::class_name(cls),
+        util::type_name(value)
+    )))
+}

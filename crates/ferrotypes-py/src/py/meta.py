@@ -1,0 +1,171 @@
+"""The ctypes metaclasses of ferrotypes._ctypes.
+
+CPython 3.11 gives its ctypes types C-level metaclasses (PyCSimpleType, PyCStructType, ...)
+that store per-type storage information.  PyO3 cannot declare a metaclass on 3.11, so these
+metaclasses are small Python classes: they validate the class body, then ask the Rust side
+for a `StgInfo` object (size, alignment, libffi type, converters) that is stored in the new
+class's ``__dict__`` under ``_stginfo_``.  Everything per-instance and per-call is Rust.
+
+This file is compiled into the extension and executed once when ``_ctypes`` is imported.
+The Rust side injects ``_rs`` (a namespace of helper functions) and the root classes.
+"""
+
+_rs = _rs  # noqa: F821 - injected by the extension
+_STG = "_stginfo_"
+_SIMPLE_TYPE_CHARS = "cbBhHiIlLdfuzZqQPXOv?g"
+
+
+def _stg(cls):
+    return cls.__dict__.get(_STG)
+
+
+class _CDataType:
+    """Class methods shared by every ctypes type (CPython's CDataType_methods)."""
+
+    def from_address(cls, address):
+        return _rs.from_address(cls, address)
+
+    def from_buffer(cls, obj, offset=0):
+        return _rs.from_buffer(cls, obj, offset)
+
+    def from_buffer_copy(cls, buffer, offset=0):
+        return _rs.from_buffer_copy(cls, buffer, offset)
+
+    def in_dll(cls, dll, name):
+        return _rs.in_dll(cls, dll, name)
+
+    def __mul__(cls, length):
+        return _rs.array_type(cls, length)
+
+    def __rmul__(cls, length):
+        return _rs.array_type(cls, length)
+
+
+# --- simple types -----------------------------------------------------------------------
+
+class PyCSimpleType(_CDataType, type):
+    """Metaclass of ``_SimpleCData`` subclasses: ``_type_`` picks the C scalar."""
+
+    def __new__(mcls, name, bases, namespace, **kw):
+        cls = super().__new__(mcls, name, bases, namespace, **kw)
+        try:
+            code = cls._type_
+        except AttributeError:
+            raise AttributeError("class must define a '_type_' attribute") from None
+        if not isinstance(code, str):
+            raise TypeError("class must define a '_type_' string attribute")
+        if len(code) != 1:
+            raise ValueError("class must define a '_type_' attribute which must be a string of length 1")
+        if code not in _SIMPLE_TYPE_CHARS:
+            raise ValueError("class must define a '_type_' attribute which must be\n"
+                             "a single character string containing one of '%s'." % _SIMPLE_TYPE_CHARS)
+        type.__setattr__(cls, _STG, _rs.StgInfo.simple(code, False))
+        if bases and bases[0] is _rs.SimpleCData:
+            # Direct subclasses get the code-specific from_param of CPython.
+            special = _rs.special_from_param(code)
+            if special is not None:
+                type.__setattr__(cls, "from_param", classmethod(special))
+            if _rs.simple_code_swappable(code):
+                other = "_be" if _rs.little_endian else "_le"
+                swapped_ns = dict(namespace)
+                swapped_ns.setdefault("__qualname__", name)
+                swapped = type.__new__(mcls, name + other, bases, swapped_ns)
+                type.__setattr__(swapped, _STG, _rs.StgInfo.simple(code, True))
+                if _rs.little_endian:
+                    cls.__ctype_le__, cls.__ctype_be__ = cls, swapped
+                    swapped.__ctype_le__, swapped.__ctype_be__ = cls, swapped
+                else:
+                    cls.__ctype_be__, cls.__ctype_le__ = cls, swapped
+                    swapped.__ctype_be__, swapped.__ctype_le__ = cls, swapped
+        return cls
+
+    def from_param(cls, value):
+        return _rs.simple_from_param(cls, value)
+
+
+# --- function pointers ------------------------------------------------------------------
+
+class PyCFuncPtrType(_CDataType, type):
+    """Metaclass of ``CFuncPtr`` subclasses: ``_argtypes_``, ``_restype_``, ``_flags_``."""
+
+    def __new__(mcls, name, bases, namespace, **kw):
+        cls = super().__new__(mcls, name, bases, namespace, **kw)
+        type.__setattr__(cls, _STG, _rs.funcptr_type_info(cls))
+        _rs.enable_vectorcall(cls)
+        return cls
+
+    def from_param(cls, value):
+        return _rs.generic_from_param(cls, value)
+
+
+# --- pointers ---------------------------------------------------------------------------
+
+class PyCPointerType(_CDataType, type):
+    """Metaclass of ``_Pointer`` subclasses: ``_type_`` is the pointed-to type."""
+
+    def __new__(mcls, name, bases, namespace, **kw):
+        cls = super().__new__(mcls, name, bases, namespace, **kw)
+        proto = namespace.get("_type_")
+        if proto is not None and _rs.stginfo_of(proto) is None:
+            raise TypeError("_type_ must have storage info")
+        type.__setattr__(cls, _STG, _rs.StgInfo.pointer(proto))
+        return cls
+
+    def from_param(cls, value):
+        return _rs.pointer_from_param(cls, value)
+
+    def set_type(cls, type_):
+        if _rs.stginfo_of(type_) is None:
+            raise TypeError("_type_ must have storage info")
+        type.__setattr__(cls, _STG, _rs.StgInfo.pointer(type_))
+        type.__setattr__(cls, "_type_", type_)
+
+
+# --- arrays -----------------------------------------------------------------------------
+
+class PyCArrayType(_CDataType, type):
+    """Metaclass of ``Array`` subclasses: ``_type_`` and ``_length_``."""
+
+    def __new__(mcls, name, bases, namespace, **kw):
+        cls = super().__new__(mcls, name, bases, namespace, **kw)
+        type.__setattr__(cls, _STG, _rs.array_type_info(cls))
+        return cls
+
+    def from_param(cls, value):
+        return _rs.generic_from_param(cls, value)
+
+
+# --- structures and unions --------------------------------------------------------------
+
+class _AggregateType(_CDataType, type):
+    _is_union = False
+
+    def __new__(mcls, name, bases, namespace, **kw):
+        cls = super().__new__(mcls, name, bases, namespace, **kw)
+        _rs.aggregate_init(cls, mcls._is_union, namespace)
+        return cls
+
+    def __setattr__(cls, name, value):
+        if name == "_fields_":
+            _rs.aggregate_set_fields(cls, value, type(cls)._is_union)
+        else:
+            type.__setattr__(cls, name, value)
+
+    def from_param(cls, value):
+        return _rs.generic_from_param(cls, value)
+
+
+class PyCStructType(_AggregateType):
+    """Metaclass of ``Structure`` subclasses."""
+
+
+class UnionType(_AggregateType):
+    """Metaclass of ``Union`` subclasses."""
+    _is_union = True
+
+
+for _meta in (PyCSimpleType, PyCFuncPtrType, PyCPointerType, PyCArrayType, PyCStructType, UnionType):
+    _meta.__module__ = "_ctypes"
+for _meta in (_CDataType, _AggregateType):
+    _meta.__module__ = "_ctypes"
+del _meta

@@ -1,0 +1,99 @@
+//! The six root classes (`_SimpleCData`, `Structure`, `Union`, `Array`, `_Pointer`,
+//! `CFuncPtr`) and instance creation from Rust at a given address.
+//!
+//! CPython creates instances at an address with `tp_alloc`, bypassing `__new__`/`__init__`
+//! overrides of the class. We do the same by calling the root's own `tp_new` with the
+//! subclass: the memory to use is handed over in a thread-local that the root constructor
+//! takes first thing (`cdata::set_pending`).
+use crate::cdata::{self, RawInit};
+use crate::stginfo::Kind;
+use crate::util;
+use pyo3::exceptions::PyTypeError;
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyTuple, PyType};
+
+pub struct Roots {
+    pub simple: Py<PyType>,
+    pub structure: Py<PyType>,
+    pub union: Py<PyType>,
+    pub array: Py<PyType>,
+    pub pointer: Py<PyType>,
+    pub funcptr: Py<PyType>,
+}
+
+pub static ROOTS: PyOnceLock<Roots> = PyOnceLock::new();
+
+pub fn roots(py: Python<'_>) -> &Roots {
+    ROOTS.get(py).expect("_ctypes roots are set at module init")
+}
+
+/// `_SimpleCData`'s type object pointer.
+pub fn simple_root(py: Python<'_>) -> *mut ffi::PyTypeObject {
+    roots(py).simple.as_ptr().cast()
+}
+
+impl Roots {
+    fn for_kind(&self, kind: Kind) -> &Py<PyType> {
+        match kind {
+            Kind::Simple { .. } => &self.simple,
+            Kind::Struct => &self.structure,
+            Kind::Union => &self.union,
+            Kind::Array => &self.array,
+            Kind::Pointer => &self.pointer,
+            Kind::FuncPtr => &self.funcptr,
+        }
+    }
+}
+
+/// Creates an instance of the ctypes class `cls` over the memory described by `init`,
+/// without running `cls.__new__`/`__init__` overrides.
+pub fn instantiate<'py>(cls: &Bound<'py, PyAny>, init: RawInit) -> PyResult<Bound<'py, PyAny>> {
+    let py = cls.py();
+    let info = util::stginfo_of_type(cls).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
+    let root = roots(py).for_kind(info.get().kind);
+    // SAFETY: reading tp_new of a live type object.
+    let tp_new = unsafe { (*root.bind(py).as_type_ptr()).tp_new }.ok_or_else(|| PyTypeError::new_err("no tp_new"))?;
+    let args = PyTuple::empty(py);
+    cdata::set_pending(init);
+    // SAFETY: `cls` is a type (it has storage info) deriving from `root`; tp_new returns a
+    // new reference or NULL with an exception set.
+    let obj = unsafe { tp_new(cls.as_ptr().cast(), args.as_ptr(), std::ptr::null_mut()) };
+    drop(cdata::take_pending());
+    // SAFETY: `obj` is a new reference or NULL with an exception set.
+    unsafe { Bound::from_owned_ptr_or_err(py, obj) }
+}
+
+/// A new owned instance of `cls` holding a copy of `size` bytes at `src`.
+///
+/// # Safety
+/// `src` must be readable for the type's size.
+pub unsafe fn instantiate_copy<'py>(cls: &Bound<'py, PyAny>, src: *const u8) -> PyResult<Bound<'py, PyAny>> {
+    let info = util::stginfo_of_type(cls).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
+    let (size, length) = (info.get().size, info.get().length);
+    let obj = instantiate(cls, RawInit::Owned { size, length })?;
+    let cd = obj.cast::<cdata::CData>()?;
+    // SAFETY: `src` is readable for `size` bytes (contract); the new object owns `size`.
+    unsafe { std::ptr::copy_nonoverlapping(src, cd.get().ptr(), size) };
+    Ok(obj)
+}
+
+/// Checks that `cls` is a complete ctypes type and returns its size.
+pub fn type_size(cls: &Bound<'_, PyAny>) -> PyResult<usize> {
+    util::stginfo_of_type(cls).map(|i| i.get().size).ok_or_else(|| PyTypeError::new_err("this type has no size"))
+}
+
+/// A NULL function pointer instance of the root class itself, for measuring layout.
+pub fn instantiate_root_probe<'py>(py: Python<'py>, root: &Bound<'py, PyType>) -> PyResult<Bound<'py, crate::funcptr::CFuncPtr>> {
+    // SAFETY: reading tp_new of a live type object.
+    let tp_new = unsafe { (*root.as_type_ptr()).tp_new }.ok_or_else(|| PyTypeError::new_err("no tp_new"))?;
+    cdata::set_pending(RawInit::Owned { size: std::mem::size_of::<usize>(), length: 1 });
+    let args = PyTuple::empty(py);
+    // SAFETY: calling the root's own tp_new with itself; returns a new reference or NULL.
+    let obj = unsafe { tp_new(root.as_ptr().cast(), args.as_ptr(), std::ptr::null_mut()) };
+    drop(cdata::take_pending());
+    // SAFETY: a new reference or NULL with an exception set.
+    let obj = unsafe { Bound::from_owned_ptr_or_err(py, obj) }?;
+    Ok(obj.cast_into::<crate::funcptr::CFuncPtr>()?)
+}

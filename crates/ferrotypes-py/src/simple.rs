@@ -1,0 +1,428 @@
+//! `_SimpleCData` and the scalar converters (CPython's `cfield.c` setfunc/getfunc table).
+//!
+//! `get_value`/`set_value` turn C bytes of one scalar kind into a Python object and back.
+//! They are shared by `.value`, structure fields, array items, pointer indexing, argument
+//! conversion and result conversion. `set_value` returns the object that must be kept alive
+//! while C may read the memory (the `bytes` behind a `char *`, for instance).
+use crate::cdata::{self, CData};
+use crate::util;
+use ferrotypes_core::simple::{f64_to_x87, x87_to_f64, SimpleKind, ValueClass};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyByteArray, PyBytes, PyString, PyTuple};
+
+/// Codes whose byte-swapped twin exists (`__ctype_be__` on a little-endian machine).
+pub fn swappable(code: u8) -> bool {
+    b"hHiIlLqQfd".contains(&code)
+}
+
+#[inline]
+unsafe fn read<const N: usize>(ptr: *const u8, swapped: bool) -> [u8; N] {
+    // SAFETY: the caller guarantees `ptr` is readable for N bytes (alignment not required).
+    let mut b: [u8; N] = unsafe { std::ptr::read_unaligned(ptr as *const [u8; N]) };
+    if swapped {
+        b.reverse();
+    }
+    b
+}
+
+#[inline]
+unsafe fn write<const N: usize>(ptr: *mut u8, mut b: [u8; N], swapped: bool) {
+    if swapped {
+        b.reverse();
+    }
+    // SAFETY: the caller guarantees `ptr` is writable for N bytes (alignment not required).
+    unsafe { std::ptr::write_unaligned(ptr as *mut [u8; N], b) }
+}
+
+/// Reads an integer kind's bytes as i128 (sign- or zero-extended).
+///
+/// # Safety
+/// `ptr` must be readable for `kind.size` bytes.
+pub unsafe fn read_int(kind: &SimpleKind, swapped: bool, ptr: *const u8) -> i128 {
+    let signed = matches!(kind.class, ValueClass::Signed | ValueClass::Char | ValueClass::WChar | ValueClass::VariantBool);
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        match (kind.size, signed) {
+            (1, true) => i8::from_ne_bytes(read::<1>(ptr, swapped)) as i128,
+            (1, false) => u8::from_ne_bytes(read::<1>(ptr, swapped)) as i128,
+            (2, true) => i16::from_ne_bytes(read::<2>(ptr, swapped)) as i128,
+            (2, false) => u16::from_ne_bytes(read::<2>(ptr, swapped)) as i128,
+            (4, true) => i32::from_ne_bytes(read::<4>(ptr, swapped)) as i128,
+            (4, false) => u32::from_ne_bytes(read::<4>(ptr, swapped)) as i128,
+            (_, true) => i64::from_ne_bytes(read::<8>(ptr, swapped)) as i128,
+            (_, false) => u64::from_ne_bytes(read::<8>(ptr, swapped)) as i128,
+        }
+    }
+}
+
+/// Writes the low `kind.size` bytes of `v`.
+///
+/// # Safety
+/// `ptr` must be writable for `kind.size` bytes.
+pub unsafe fn write_int(kind: &SimpleKind, swapped: bool, ptr: *mut u8, v: u64) {
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        match kind.size {
+            1 => write::<1>(ptr, (v as u8).to_ne_bytes(), swapped),
+            2 => write::<2>(ptr, (v as u16).to_ne_bytes(), swapped),
+            4 => write::<4>(ptr, (v as u32).to_ne_bytes(), swapped),
+            _ => write::<8>(ptr, v.to_ne_bytes(), swapped),
+        }
+    }
+}
+
+/// An integer masked to 64 bits as `PyLong_AsUnsignedLongLongMask` does (calling
+/// `__index__`, raising TypeError for floats and other non-integers).
+pub fn int_mask(value: &Bound<'_, PyAny>) -> PyResult<u64> {
+    // SAFETY: `value` is a valid object; the function returns (unsigned long long)-1 with an
+    // exception set on failure, which we check.
+    let v = unsafe { ffi::PyLong_AsUnsignedLongLongMask(value.as_ptr()) };
+    if v == u64::MAX {
+        if let Some(err) = PyErr::take(value.py()) {
+            return Err(err);
+        }
+    }
+    Ok(v)
+}
+
+fn float_of(value: &Bound<'_, PyAny>) -> PyResult<f64> {
+    // SAFETY: `value` is a valid object; -1.0 with an exception set signals failure.
+    let v = unsafe { ffi::PyFloat_AsDouble(value.as_ptr()) };
+    if v == -1.0 {
+        if let Some(err) = PyErr::take(value.py()) {
+            return Err(err);
+        }
+    }
+    Ok(v)
+}
+
+/// Pointer-sized integer from a Python int, masked (CPython's `PyLong_AsVoidPtr` use).
+fn address_of_int(value: &Bound<'_, PyAny>) -> PyResult<usize> {
+    Ok(int_mask(value)? as usize)
+}
+
+/// Builds the NUL-terminated `wchar_t` copy of a str; the returned bytes object owns it.
+pub fn wchar_buffer<'py>(s: &Bound<'py, PyString>) -> PyResult<Bound<'py, PyBytes>> {
+    let text = s.to_cow()?;
+    let mut units: Vec<u8> = Vec::with_capacity((text.len() + 1) * 4);
+    for ch in text.chars() {
+        units.extend_from_slice(&(ch as u32 as libc::wchar_t).to_ne_bytes());
+    }
+    units.extend_from_slice(&(0 as libc::wchar_t).to_ne_bytes());
+    Ok(PyBytes::new(s.py(), &units))
+}
+
+/// A str from `len` wide characters at `p`.
+///
+/// # Safety
+/// `p` must be readable for `len` `wchar_t`s.
+pub unsafe fn str_from_wchars(py: Python<'_>, p: *const libc::wchar_t, len: usize) -> PyResult<Py<PyAny>> {
+    // SAFETY: forwarded from this function's contract; the result is a new reference or NULL
+    // with an exception set.
+    unsafe {
+        let o = ffi::PyUnicode_FromWideChar(p, len as isize);
+        Bound::from_owned_ptr_or_err(py, o).map(Bound::unbind)
+    }
+}
+
+/// Stores `value` as a C scalar of `kind` at `ptr`. Returns what must be kept alive.
+///
+/// # Safety
+/// `ptr` must be writable for `kind.size` bytes.
+pub unsafe fn set_value(
+    kind: &SimpleKind,
+    swapped: bool,
+    ptr: *mut u8,
+    value: &Bound<'_, PyAny>,
+) -> PyResult<Option<Py<PyAny>>> {
+    let py = value.py();
+    // SAFETY (for every write below): `ptr` is writable for `kind.size` bytes per contract.
+    match kind.class {
+        ValueClass::Signed | ValueClass::Unsigned => {
+            let v = int_mask(value)?;
+            unsafe { write_int(kind, swapped, ptr, v) };
+            Ok(None)
+        }
+        ValueClass::Bool => {
+            let b = value.is_truthy()?;
+            unsafe { *ptr = b as u8 };
+            Ok(None)
+        }
+        ValueClass::VariantBool => {
+            let b = value.is_truthy()?;
+            unsafe { write_int(kind, swapped, ptr, if b { u64::MAX } else { 0 }) };
+            Ok(None)
+        }
+        ValueClass::Float => {
+            let v = float_of(value)?;
+            match kind.size {
+                4 => unsafe { write::<4>(ptr, (v as f32).to_ne_bytes(), swapped) },
+                _ => unsafe { write::<8>(ptr, v.to_ne_bytes(), swapped) },
+            }
+            Ok(None)
+        }
+        ValueClass::LongDouble => {
+            let v = float_of(value)?;
+            unsafe { write::<16>(ptr, f64_to_x87(v), false) };
+            Ok(None)
+        }
+        ValueClass::Char => {
+            let byte = if let Ok(b) = value.cast::<PyBytes>() {
+                (b.as_bytes().len() == 1).then(|| b.as_bytes()[0])
+            } else if let Ok(b) = value.cast::<PyByteArray>() {
+                // SAFETY: the bytearray is only read here, with no Python code running.
+                let bytes = unsafe { b.as_bytes() };
+                (bytes.len() == 1).then(|| bytes[0])
+            } else if value.is_instance_of::<pyo3::types::PyInt>() {
+                value.extract::<i64>().ok().filter(|v| (0..256).contains(v)).map(|v| v as u8)
+            } else {
+                None
+            };
+            let byte = byte.ok_or_else(|| PyTypeError::new_err("one character bytes, bytearray or integer expected"))?;
+            unsafe { *ptr = byte };
+            Ok(None)
+        }
+        ValueClass::WChar => {
+            let s = value.cast::<PyString>().map_err(|_| {
+                PyTypeError::new_err(format!("unicode string expected instead of {} instance", util::type_name(value)))
+            })?;
+            let text = s.to_cow()?;
+            let mut it = text.chars();
+            let ch = match (it.next(), it.next()) {
+                (Some(c), None) => c,
+                _ => return Err(PyTypeError::new_err("one character unicode string expected")),
+            };
+            unsafe { write_int(kind, swapped, ptr, ch as u64) };
+            Ok(None)
+        }
+        ValueClass::Pointer => match kind.code {
+            b'z' => {
+                if value.is_none() {
+                    unsafe { write_ptr(ptr, 0) };
+                    Ok(None)
+                } else if let Ok(b) = value.cast::<PyBytes>() {
+                    unsafe { write_ptr(ptr, b.as_bytes().as_ptr() as usize) };
+                    Ok(Some(value.clone().unbind()))
+                } else if value.is_instance_of::<pyo3::types::PyInt>() {
+                    unsafe { write_ptr(ptr, address_of_int(value)?) };
+                    Ok(None)
+                } else {
+                    Err(PyTypeError::new_err(format!(
+                        "bytes or integer address expected instead of {} instance",
+                        util::type_name(value)
+                    )))
+                }
+            }
+            b'Z' => {
+                if value.is_none() {
+                    unsafe { write_ptr(ptr, 0) };
+                    Ok(None)
+                } else if value.is_instance_of::<pyo3::types::PyInt>() {
+                    unsafe { write_ptr(ptr, address_of_int(value)?) };
+                    Ok(None)
+                } else if let Ok(s) = value.cast::<PyString>() {
+                    let buf = wchar_buffer(s)?;
+                    unsafe { write_ptr(ptr, buf.as_bytes().as_ptr() as usize) };
+                    Ok(Some(buf.into_any().unbind()))
+                } else {
+                    Err(PyTypeError::new_err(format!(
+                        "unicode string or integer address expected instead of {} instance",
+                        util::type_name(value)
+                    )))
+                }
+            }
+            b'P' => {
+                if value.is_none() {
+                    unsafe { write_ptr(ptr, 0) };
+                } else if value.is_instance_of::<pyo3::types::PyInt>() {
+                    unsafe { write_ptr(ptr, address_of_int(value)?) };
+                } else {
+                    return Err(PyTypeError::new_err("cannot be converted to pointer"));
+                }
+                Ok(None)
+            }
+            _ => {
+                // 'O': the object itself; `_objects` keeps it alive.
+                unsafe { write_ptr(ptr, value.as_ptr() as usize) };
+                let _ = py;
+                Ok(Some(value.clone().unbind()))
+            }
+        },
+    }
+}
+
+/// # Safety
+/// `ptr` must be writable for a pointer.
+pub unsafe fn write_ptr(ptr: *mut u8, v: usize) {
+    // SAFETY: per contract.
+    unsafe { std::ptr::write_unaligned(ptr as *mut usize, v) }
+}
+
+/// # Safety
+/// `ptr` must be readable for a pointer.
+pub unsafe fn read_ptr(ptr: *const u8) -> usize {
+    // SAFETY: per contract.
+    unsafe { std::ptr::read_unaligned(ptr as *const usize) }
+}
+
+/// Reads the C scalar of `kind` at `ptr` as a Python object.
+///
+/// # Safety
+/// `ptr` must be readable for `kind.size` bytes; for `z`/`Z` kinds the stored pointer must be
+/// NULL or point to a NUL-terminated string; for `O` it must be NULL or a live object.
+pub unsafe fn get_value(py: Python<'_>, kind: &SimpleKind, swapped: bool, ptr: *const u8) -> PyResult<Py<PyAny>> {
+    // SAFETY (for every read below): per this function's contract.
+    unsafe {
+        Ok(match kind.class {
+            ValueClass::Signed | ValueClass::Unsigned => read_int(kind, swapped, ptr).into_pyobject(py)?.into_any().unbind(),
+            ValueClass::Bool => (*ptr != 0).into_pyobject(py)?.to_owned().into_any().unbind(),
+            ValueClass::VariantBool => (read_int(kind, swapped, ptr) != 0).into_pyobject(py)?.to_owned().into_any().unbind(),
+            ValueClass::Float => match kind.size {
+                4 => (f32::from_ne_bytes(read::<4>(ptr, swapped)) as f64).into_pyobject(py)?.into_any().unbind(),
+                _ => f64::from_ne_bytes(read::<8>(ptr, swapped)).into_pyobject(py)?.into_any().unbind(),
+            },
+            ValueClass::LongDouble => x87_to_f64(&read::<16>(ptr, false)).into_pyobject(py)?.into_any().unbind(),
+            ValueClass::Char => PyBytes::new(py, &[*ptr]).into_any().unbind(),
+            ValueClass::WChar => {
+                let c = read_int(kind, swapped, ptr) as libc::wchar_t;
+                str_from_wchars(py, &c, 1)?
+            }
+            ValueClass::Pointer => {
+                let p = read_ptr(ptr);
+                match kind.code {
+                    b'z' if p == 0 => py.None(),
+                    b'z' => {
+                        let n = ferrotypes_core::memory::strlen(p as *const u8);
+                        PyBytes::new(py, std::slice::from_raw_parts(p as *const u8, n)).into_any().unbind()
+                    }
+                    b'Z' if p == 0 => py.None(),
+                    b'Z' => {
+                        let w = p as *const libc::wchar_t;
+                        str_from_wchars(py, w, ferrotypes_core::memory::wcslen(w))?
+                    }
+                    b'P' if p == 0 => py.None(),
+                    b'P' => p.into_pyobject(py)?.into_any().unbind(),
+                    _ => {
+                        if p == 0 {
+                            return Err(PyValueError::new_err("PyObject is NULL"));
+                        }
+                        Bound::from_borrowed_ptr(py, p as *mut ffi::PyObject).unbind()
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// The `_SimpleCData` root: instances hold one scalar.
+#[pyclass(extends = CData, subclass, frozen, module = "_ctypes", name = "_SimpleCData")]
+pub struct SimpleCData;
+
+/// The scalar kind of a simple instance (from its type's storage info).
+pub fn simple_kind_of(obj: &Bound<'_, PyAny>) -> PyResult<(&'static SimpleKind, bool)> {
+    util::stginfo_of_instance(obj)
+        .and_then(|i| i.get().simple_kind())
+        .ok_or_else(|| PyTypeError::new_err("abstract class"))
+}
+
+impl SimpleCData {
+    /// Creates the Rust side of an instance of `cls` (no value set).
+    pub fn initializer(cls: &Bound<'_, pyo3::types::PyType>) -> PyResult<PyClassInitializer<SimpleCData>> {
+        let cdata = match cdata::take_pending() {
+            Some(init) => CData::from_raw_init(init)?,
+            None => {
+                let info = util::stginfo_of_type(cls.as_any()).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
+                let i = info.get();
+                if i.simple_kind().is_none() {
+                    return Err(PyTypeError::new_err("abstract class"));
+                }
+                i.mark_final();
+                CData::owned(i.size, i.length)?
+            }
+        };
+        Ok(PyClassInitializer::from(cdata).add_subclass(SimpleCData))
+    }
+}
+
+/// Sets the value of a simple instance, recording what must stay alive.
+pub fn set_simple_value(slf: &Bound<'_, CData>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+    let (kind, swapped) = simple_kind_of(slf.as_any())?;
+    // SAFETY: the instance's memory holds at least one value of its kind.
+    let keep = unsafe { set_value(kind, swapped, slf.get().ptr(), value)? };
+    cdata::keep_ref(slf, 0, keep)
+}
+
+/// Reads the value of a simple instance.
+pub fn get_simple_value(slf: &Bound<'_, CData>) -> PyResult<Py<PyAny>> {
+    let (kind, swapped) = simple_kind_of(slf.as_any())?;
+    // SAFETY: the instance's memory holds one value of its kind, stored by `set_value` or
+    // by C code that owns the pointer semantics.
+    unsafe { get_value(slf.py(), kind, swapped, slf.get().ptr()) }
+}
+
+/// True when `cls` derives from a simple type other than directly from `_SimpleCData`
+/// (CPython's `_ctypes_simple_instance` negated): such results stay instances.
+pub fn is_simple_subclass(cls: &Bound<'_, PyAny>) -> bool {
+    let Ok(t) = cls.cast::<pyo3::types::PyType>() else { return false };
+    // SAFETY: reading tp_base of a live type object.
+    let base = unsafe { (*t.as_type_ptr()).tp_base };
+    let root = crate::roots::simple_root(cls.py());
+    !base.is_null() && base != root
+}
+
+#[pymethods]
+impl SimpleCData {
+    #[new]
+    #[classmethod]
+    #[pyo3(signature = (*_args, **_kwargs))]
+    fn __new__(
+        cls: &Bound<'_, pyo3::types::PyType>,
+        _args: &Bound<'_, PyTuple>,
+        _kwargs: Option<&Bound<'_, pyo3::types::PyDict>>,
+    ) -> PyResult<PyClassInitializer<SimpleCData>> {
+        SimpleCData::initializer(cls)
+    }
+
+    #[pyo3(signature = (*args, **_kwargs))]
+    fn __init__(slf: &Bound<'_, Self>, args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, pyo3::types::PyDict>>) -> PyResult<()> {
+        match args.len() {
+            0 => Ok(()),
+            1 => set_simple_value(slf.as_super(), &args.get_item(0)?),
+            n => Err(PyTypeError::new_err(format!("__init__ expected at most 1 argument, got {n}"))),
+        }
+    }
+
+    #[getter]
+    fn get_value(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        get_simple_value(slf.as_super())
+    }
+
+    #[setter]
+    fn set_value(slf: &Bound<'_, Self>, value: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let value = value.ok_or_else(|| PyTypeError::new_err("can't delete attribute"))?;
+        set_simple_value(slf.as_super(), value)
+    }
+
+    fn __bool__(slf: &Bound<'_, Self>) -> bool {
+        // SAFETY: reading the instance's own bytes.
+        unsafe { slf.as_super().get().bytes() }.iter().any(|&b| b != 0)
+    }
+
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        let ty = slf.get_type();
+        if is_simple_subclass(ty.as_any()) {
+            return Ok(format!("<{} object at {:#x}>", ty.name()?, slf.as_ptr() as usize));
+        }
+        let v = get_simple_value(slf.as_super())?;
+        Ok(format!("{}({})", ty.name()?, v.bind(slf.py()).repr()?))
+    }
+
+    fn __ctypes_from_outparam__(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        if is_simple_subclass(slf.get_type().as_any()) {
+            return Ok(slf.clone().into_any().unbind());
+        }
+        get_simple_value(slf.as_super())
+    }
+}

@@ -1,0 +1,178 @@
+//! Per-type storage information (CPython's StgDict): what every instance of a ctypes type
+//! needs to know about its C representation. One immutable `StgInfo` per ctypes class,
+//! stored in the class `__dict__` under `_stginfo_` by the metaclasses in `py/meta.py`.
+use crate::convert::ArgConv;
+use ferrotypes_core::ffi_type::FfiType;
+use ferrotypes_core::simple::{self, SimpleKind};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+use std::ffi::CString;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// What kind of ctypes type this is.
+#[derive(Clone, Copy, Debug)]
+pub enum Kind {
+    Simple { kind: &'static SimpleKind, swapped: bool },
+    Struct,
+    Union,
+    Array,
+    Pointer,
+    FuncPtr,
+}
+
+/// Type-level information of a function pointer type (`_argtypes_`, `_restype_`, `_flags_`).
+pub struct FuncTypeInfo {
+    pub argtypes: Option<Py<PyTuple>>,
+    pub converters: Option<Vec<ArgConv>>,
+    pub restype: Option<Py<PyAny>>,
+    pub checker: Option<Py<PyAny>>,
+    pub flags: i32,
+}
+
+/// Type flags, as CPython's TYPEFLAG_*.
+pub mod flags {
+    pub const ISPOINTER: u32 = 0x100;
+    pub const HASPOINTER: u32 = 0x200;
+    pub const HASUNION: u32 = 0x400;
+    pub const HASBITFIELD: u32 = 0x800;
+}
+
+#[pyclass(frozen, module = "_ctypes", name = "StgInfo")]
+pub struct StgInfo {
+    pub size: usize,
+    pub align: usize,
+    /// Arrays: element count; structures: field count; pointers and function pointers: 1.
+    pub length: usize,
+    pub kind: Kind,
+    pub ffi: FfiType,
+    /// Array element type, pointer target type (None for an incomplete pointer type).
+    pub proto: Option<Py<PyAny>>,
+    /// PEP 3118 format string of the whole type (element format for arrays).
+    pub format: CString,
+    /// PEP 3118 shape (empty for non-arrays).
+    pub shape: Vec<isize>,
+    /// PEP 3118 item size: the innermost element's size for arrays, else `size`.
+    pub itemsize: usize,
+    pub type_flags: u32,
+    pub func: Option<FuncTypeInfo>,
+    /// Set once an instance exists (or the type is used as a field): `_fields_` is final.
+    pub final_: AtomicBool,
+}
+
+impl PartialEq for Kind {
+    fn eq(&self, other: &Kind) -> bool {
+        match (self, other) {
+            (Kind::Simple { kind: a, swapped: x }, Kind::Simple { kind: b, swapped: y }) => a.code == b.code && x == y,
+            _ => std::mem::discriminant(self) == std::mem::discriminant(other),
+        }
+    }
+}
+impl Eq for Kind {}
+
+impl StgInfo {
+    pub fn new(size: usize, align: usize, length: usize, kind: Kind, ffi: FfiType, format: &str) -> Self {
+        StgInfo {
+            size,
+            align,
+            length,
+            kind,
+            ffi,
+            proto: None,
+            format: CString::new(format).unwrap_or_default(),
+            shape: Vec::new(),
+            itemsize: size,
+            type_flags: 0,
+            func: None,
+            final_: AtomicBool::new(false),
+        }
+    }
+
+    pub fn simple_kind(&self) -> Option<(&'static SimpleKind, bool)> {
+        match self.kind {
+            Kind::Simple { kind, swapped } => Some((kind, swapped)),
+            _ => None,
+        }
+    }
+
+    pub fn mark_final(&self) {
+        self.final_.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_final(&self) -> bool {
+        self.final_.load(Ordering::Relaxed)
+    }
+
+    /// Byte-order prefix for PEP 3118 formats.
+    pub fn endian_prefix(swapped: bool) -> &'static str {
+        match (cfg!(target_endian = "little"), swapped) {
+            (true, false) | (false, true) => "<",
+            _ => ">",
+        }
+    }
+}
+
+#[pymethods]
+impl StgInfo {
+    /// Storage info of a simple type with the given `_type_` code.
+    #[staticmethod]
+    fn simple(code: &str, swapped: bool) -> PyResult<Self> {
+        let kind = code
+            .bytes()
+            .next()
+            .and_then(SimpleKind::from_code)
+            .ok_or_else(|| PyValueError::new_err(format!("_type_ '{code}' not supported")))?;
+        let mut fmt = String::from(Self::endian_prefix(swapped));
+        fmt.push_str(kind.format);
+        let mut info = StgInfo::new(kind.size, kind.align, 0, Kind::Simple { kind, swapped }, FfiType::Static(kind.ffi_type()), &fmt);
+        if matches!(kind.code, b'z' | b'Z' | b'P') {
+            info.type_flags |= flags::ISPOINTER;
+        }
+        Ok(info)
+    }
+
+    /// Storage info of a pointer type to `proto` (None: incomplete until `set_type`).
+    #[staticmethod]
+    fn pointer(py: Python<'_>, proto: Option<Bound<'_, PyAny>>) -> PyResult<Self> {
+        let size = std::mem::size_of::<*const u8>();
+        let target_format = match &proto {
+            Some(p) => crate::util::stginfo_of_type(p)
+                .map(|s| s.get().format.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "B".into()),
+            None => "B".into(),
+        };
+        let mut info = StgInfo::new(size, size, 1, Kind::Pointer, FfiType::Static(simple::ffi_pointer()), &format!("&{target_format}"));
+        info.proto = proto.map(|p| p.unbind());
+        info.type_flags |= flags::ISPOINTER;
+        let _ = py;
+        Ok(info)
+    }
+
+    #[getter]
+    fn size(&self) -> usize {
+        self.size
+    }
+    #[getter]
+    fn align(&self) -> usize {
+        self.align
+    }
+    #[getter]
+    fn length(&self) -> usize {
+        self.length
+    }
+    #[getter]
+    fn proto(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.proto.as_ref().map(|p| p.clone_ref(py))
+    }
+    #[getter]
+    fn format(&self) -> String {
+        self.format.to_string_lossy().into_owned()
+    }
+    #[getter(final_)]
+    fn get_final(&self) -> bool {
+        self.is_final()
+    }
+    fn __repr__(&self) -> String {
+        format!("<StgInfo size={} align={} length={} kind={:?}>", self.size, self.align, self.length, self.kind)
+    }
+}

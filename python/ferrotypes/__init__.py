@@ -1,0 +1,659 @@
+"""ferrotypes: the ``ctypes`` foreign function interface, with its engine in Rust.
+
+This package is a drop-in replacement for the standard library's ``ctypes``
+(the Python 3.11 API).  The C data model, library loading and the libffi call
+path live in the compiled extension ``ferrotypes._ctypes``, which exports the
+same names as CPython's ``_ctypes``; this module builds the public API on top
+of it: the ``c_*`` scalar types, library loaders (``CDLL``, ``cdll``, ...),
+function prototypes (``CFUNCTYPE``), buffer helpers and the memory functions.
+
+Use it directly (``import ferrotypes as ctypes``), or call
+``ferrotypes.install()`` before anything imports ``ctypes`` so that
+``import ctypes`` (and ``ctypes.util``, ``ctypes.wintypes``, ``_ctypes``)
+resolve to ferrotypes for the whole process.  ``python -m ferrotypes run
+script.py`` does that for a script.
+"""
+
+import os as _os
+import sys as _sys
+import types as _types
+from struct import calcsize as _calcsize
+
+__version__ = "1.1.0"
+
+from ._ctypes import Union, Structure, Array
+from ._ctypes import _Pointer
+from ._ctypes import CFuncPtr as _CFuncPtr
+from ._ctypes import __version__ as _ctypes_version
+from ._ctypes import RTLD_LOCAL, RTLD_GLOBAL
+from ._ctypes import ArgumentError
+from ._ctypes import FUNCFLAG_CDECL as _FUNCFLAG_CDECL
+from ._ctypes import FUNCFLAG_PYTHONAPI as _FUNCFLAG_PYTHONAPI
+from ._ctypes import FUNCFLAG_USE_ERRNO as _FUNCFLAG_USE_ERRNO
+from ._ctypes import FUNCFLAG_USE_LASTERROR as _FUNCFLAG_USE_LASTERROR
+from ._ctypes import sizeof, byref, addressof, alignment, resize
+from ._ctypes import get_errno, set_errno
+from ._ctypes import _SimpleCData
+
+# The Python layer and the extension are released together; a mismatch means
+# a stale build is being imported next to newer sources.
+if __version__ != _ctypes_version:
+    raise Exception("Version number mismatch", __version__, _ctypes_version)
+
+if _sys.platform == "win32":
+    from ._ctypes import FormatError
+    from ._ctypes import LoadLibrary as _dlopen
+    from ._ctypes import FUNCFLAG_STDCALL as _FUNCFLAG_STDCALL
+else:
+    from ._ctypes import dlopen as _dlopen
+
+DEFAULT_MODE = RTLD_LOCAL
+# Darwin 7 (Mac OS X 10.3) and older could not resolve symbols across
+# libraries opened RTLD_LOCAL, so loading defaults to RTLD_GLOBAL there.
+if _sys.platform == "darwin" and int(_os.uname().release.split(".")[0]) < 8:
+    DEFAULT_MODE = RTLD_GLOBAL
+
+
+# ---------------------------------------------------------------------------
+# Buffers
+
+def create_string_buffer(init, size=None):
+    """Return a new, zero-filled ``c_char`` array.
+
+    ``create_string_buffer(n)`` makes an n-byte buffer.
+    ``create_string_buffer(b"data")`` makes a buffer holding the bytes plus a
+    terminating NUL; ``create_string_buffer(b"data", n)`` makes it n bytes.
+    """
+    if isinstance(init, bytes):
+        if size is None:
+            size = len(init) + 1
+        _sys.audit("ctypes.create_string_buffer", init, size)
+        buf = (c_char * size)()
+        buf.value = init
+        return buf
+    if isinstance(init, int):
+        _sys.audit("ctypes.create_string_buffer", None, init)
+        return (c_char * init)()
+    raise TypeError(init)
+
+
+# Older name, kept because published code still calls it.
+c_buffer = create_string_buffer
+
+
+def create_unicode_buffer(init, size=None):
+    """Return a new, zero-filled ``c_wchar`` array.
+
+    ``create_unicode_buffer(n)`` makes an n-character buffer.
+    ``create_unicode_buffer("text")`` makes a buffer holding the text plus a
+    terminating NUL; ``create_unicode_buffer("text", n)`` makes it n wide
+    characters long.
+    """
+    if isinstance(init, str):
+        if size is None:
+            if sizeof(c_wchar) == 2:
+                # UTF-16 wchar_t: characters beyond the BMP take a surrogate
+                # pair, i.e. two units.
+                size = sum(2 if ord(ch) > 0xFFFF else 1 for ch in init) + 1
+            else:
+                size = len(init) + 1
+        _sys.audit("ctypes.create_unicode_buffer", init, size)
+        buf = (c_wchar * size)()
+        buf.value = init
+        return buf
+    if isinstance(init, int):
+        _sys.audit("ctypes.create_unicode_buffer", None, init)
+        return (c_wchar * init)()
+    raise TypeError(init)
+
+
+# ---------------------------------------------------------------------------
+# Function prototypes
+
+def _prototype_flags(base_flags, kw):
+    """Fold the ``use_errno``/``use_last_error`` keywords into call flags."""
+    flags = base_flags
+    if kw.pop("use_errno", False):
+        flags |= _FUNCFLAG_USE_ERRNO
+    if kw.pop("use_last_error", False):
+        flags |= _FUNCFLAG_USE_LASTERROR
+    if kw:
+        raise ValueError("unexpected keyword argument(s) %s" % kw.keys())
+    return flags
+
+
+# (restype, argtypes, flags) -> prototype class; equal signatures share a class.
+_c_functype_cache = {}
+
+
+def CFUNCTYPE(restype, *argtypes, **kw):
+    """Return the prototype class for C functions with the cdecl convention.
+
+    ``CFUNCTYPE(restype, *argtypes, use_errno=False, use_last_error=False)``.
+    Calling the returned class makes a function object:
+
+    - ``proto(address)``: the C function at an integer address;
+    - ``proto(callable)``: a C callback that calls the Python callable;
+    - ``proto((name_or_ordinal, dll)[, paramflags])``: a function exported
+      by a loaded library;
+    - ``proto(vtbl_index, name[, paramflags, iid])``: a COM method (Windows).
+    """
+    flags = _prototype_flags(_FUNCFLAG_CDECL, kw)
+    key = (restype, argtypes, flags)
+    try:
+        return _c_functype_cache[key]
+    except KeyError:
+        pass
+
+    class CFunctionType(_CFuncPtr):
+        _argtypes_ = argtypes
+        _restype_ = restype
+        _flags_ = flags
+
+    _c_functype_cache[key] = CFunctionType
+    return CFunctionType
+
+
+if _sys.platform == "win32":
+    _win_functype_cache = {}
+
+    def WINFUNCTYPE(restype, *argtypes, **kw):
+        """Return the prototype class for C functions with the stdcall convention.
+
+        Same arguments and call forms as ``CFUNCTYPE``.
+        """
+        flags = _prototype_flags(_FUNCFLAG_STDCALL, kw)
+        key = (restype, argtypes, flags)
+        try:
+            return _win_functype_cache[key]
+        except KeyError:
+            pass
+
+        class WinFunctionType(_CFuncPtr):
+            _argtypes_ = argtypes
+            _restype_ = restype
+            _flags_ = flags
+
+        _win_functype_cache[key] = WinFunctionType
+        return WinFunctionType
+
+
+def PYFUNCTYPE(restype, *argtypes):
+    """Return a prototype class for functions of the Python C API.
+
+    Calls through it keep the GIL held and check for a raised Python
+    exception afterwards.  Unlike ``CFUNCTYPE`` the classes are not cached.
+    """
+    class CFunctionType(_CFuncPtr):
+        _argtypes_ = argtypes
+        _restype_ = restype
+        _flags_ = _FUNCFLAG_CDECL | _FUNCFLAG_PYTHONAPI
+
+    return CFunctionType
+
+
+# ---------------------------------------------------------------------------
+# Scalar types.  Each is a _SimpleCData subclass named by its struct-module
+# type code; where two C types have the same size on this platform the
+# second name is an alias of the first (c_int is c_long on LP64 Linux).
+
+def _check_size(typ, typecode=None):
+    """Raise SystemError unless ``sizeof(typ)`` agrees with the struct module.
+
+    A disagreement means the extension and the interpreter were built with
+    different ideas of the C ABI.
+    """
+    if typecode is None:
+        typecode = typ._type_
+    actual, required = sizeof(typ), _calcsize(typecode)
+    if actual != required:
+        raise SystemError("sizeof(%s) wrong: %d instead of %d"
+                          % (typ, actual, required))
+
+
+class py_object(_SimpleCData):
+    _type_ = "O"
+
+    def __repr__(self):
+        try:
+            return super().__repr__()
+        except ValueError:
+            # A NULL PyObject* has no value to show.
+            return "%s(<NULL>)" % type(self).__name__
+
+
+_check_size(py_object, "P")
+
+
+class c_short(_SimpleCData):
+    _type_ = "h"
+
+
+_check_size(c_short)
+
+
+class c_ushort(_SimpleCData):
+    _type_ = "H"
+
+
+_check_size(c_ushort)
+
+
+class c_long(_SimpleCData):
+    _type_ = "l"
+
+
+_check_size(c_long)
+
+
+class c_ulong(_SimpleCData):
+    _type_ = "L"
+
+
+_check_size(c_ulong)
+
+if _calcsize("i") == _calcsize("l"):
+    c_int = c_long
+    c_uint = c_ulong
+else:
+    class c_int(_SimpleCData):
+        _type_ = "i"
+
+    _check_size(c_int)
+
+    class c_uint(_SimpleCData):
+        _type_ = "I"
+
+    _check_size(c_uint)
+
+
+class c_float(_SimpleCData):
+    _type_ = "f"
+
+
+_check_size(c_float)
+
+
+class c_double(_SimpleCData):
+    _type_ = "d"
+
+
+_check_size(c_double)
+
+
+class c_longdouble(_SimpleCData):
+    _type_ = "g"
+
+
+# struct has no "g" code, so there is no _check_size here.
+if sizeof(c_longdouble) == sizeof(c_double):
+    c_longdouble = c_double
+
+if _calcsize("l") == _calcsize("q"):
+    c_longlong = c_long
+    c_ulonglong = c_ulong
+else:
+    class c_longlong(_SimpleCData):
+        _type_ = "q"
+
+    _check_size(c_longlong)
+
+    class c_ulonglong(_SimpleCData):
+        _type_ = "Q"
+
+    _check_size(c_ulonglong)
+
+
+# One-byte types read the same in either byte order, so they are their own
+# big- and little-endian variants (used by _endian for swapped structures).
+class c_ubyte(_SimpleCData):
+    _type_ = "B"
+
+
+c_ubyte.__ctype_le__ = c_ubyte.__ctype_be__ = c_ubyte
+_check_size(c_ubyte)
+
+
+class c_byte(_SimpleCData):
+    _type_ = "b"
+
+
+c_byte.__ctype_le__ = c_byte.__ctype_be__ = c_byte
+_check_size(c_byte)
+
+
+class c_char(_SimpleCData):
+    _type_ = "c"
+
+
+c_char.__ctype_le__ = c_char.__ctype_be__ = c_char
+_check_size(c_char)
+
+
+class c_char_p(_SimpleCData):
+    _type_ = "z"
+
+    def __repr__(self):
+        # Show the address, not the bytes: reading them could crash.
+        return "%s(%s)" % (type(self).__name__,
+                           c_void_p.from_buffer(self).value)
+
+
+_check_size(c_char_p, "P")
+
+
+class c_void_p(_SimpleCData):
+    _type_ = "P"
+
+
+c_voidp = c_void_p  # misspelling kept for old code
+_check_size(c_void_p)
+
+
+class c_bool(_SimpleCData):
+    _type_ = "?"
+
+
+from ._ctypes import POINTER, pointer, _pointer_type_cache
+
+
+class c_wchar_p(_SimpleCData):
+    _type_ = "Z"
+
+    def __repr__(self):
+        return "%s(%s)" % (type(self).__name__,
+                           c_void_p.from_buffer(self).value)
+
+
+class c_wchar(_SimpleCData):
+    _type_ = "u"
+
+
+def _reset_cache():
+    """Empty the pointer and prototype caches and re-seed their fixed entries.
+
+    ``POINTER(c_char)`` and ``POINTER(c_wchar)`` accept what ``c_char_p`` and
+    ``c_wchar_p`` accept (bytes and str objects), and ``POINTER(None)`` is
+    ``c_void_p``.
+    """
+    _pointer_type_cache.clear()
+    _c_functype_cache.clear()
+    if _sys.platform == "win32":
+        _win_functype_cache.clear()
+    POINTER(c_wchar).from_param = c_wchar_p.from_param
+    POINTER(c_char).from_param = c_char_p.from_param
+    _pointer_type_cache[None] = c_void_p
+
+
+# ---------------------------------------------------------------------------
+# Deprecated helpers, still part of the 3.11 API.
+
+def SetPointerType(pointer, cls):
+    """Complete an incomplete pointer type made by ``POINTER("name")``."""
+    if _pointer_type_cache.get(cls, None) is not None:
+        raise RuntimeError("This type already exists in the cache")
+    # Incomplete pointer types are cached under their own id().
+    if id(pointer) not in _pointer_type_cache:
+        raise RuntimeError("What's this???")
+    pointer.set_type(cls)
+    _pointer_type_cache[cls] = pointer
+    del _pointer_type_cache[id(pointer)]
+
+
+def ARRAY(typ, len):
+    """Return ``typ * len``."""
+    return typ * len
+
+
+# ---------------------------------------------------------------------------
+# Shared libraries
+
+class CDLL(object):
+    """A loaded shared library whose functions use the C calling convention.
+
+    Functions are looked up by attribute (``lib.qsort``, cached on the
+    instance) or by subscript (``lib["qsort"]``, or an ordinal on Windows,
+    a new function object each time).  They return ``c_int`` unless told
+    otherwise, and release the GIL while the C code runs.
+
+    ``CDLL(None)`` on POSIX opens the running program itself.  ``handle``
+    wraps an already-open library instead of loading ``name``.
+    """
+    _func_flags_ = _FUNCFLAG_CDECL
+    _func_restype_ = c_int
+    # Shown by __repr__ if __init__ failed half-way.
+    _name = "<uninitialized>"
+    _handle = 0
+    _FuncPtr = None
+
+    def __init__(self, name, mode=DEFAULT_MODE, handle=None,
+                 use_errno=False, use_last_error=False, winmode=None):
+        self._name = name
+        flags = self._func_flags_
+        if use_errno:
+            flags |= _FUNCFLAG_USE_ERRNO
+        if use_last_error:
+            flags |= _FUNCFLAG_USE_LASTERROR
+        if _sys.platform.startswith("aix"):
+            # "libFOO.a(libFOO.so)" names a member of an archive; dlopen()
+            # only accepts that form with RTLD_MEMBER.
+            if name and name.endswith(")") and ".a(" in name:
+                mode |= _os.RTLD_MEMBER | _os.RTLD_NOW
+        if _sys.platform == "win32":
+            if winmode is not None:
+                mode = winmode
+            else:
+                import nt
+                mode = nt._LOAD_LIBRARY_SEARCH_DEFAULT_DIRS
+                if "/" in name or "\\" in name:
+                    self._name = nt._getfullpathname(self._name)
+                    mode |= nt._LOAD_LIBRARY_SEARCH_DLL_LOAD_DIR
+
+        # A function pointer class of its own, so that the flags and default
+        # restype belong to this library object.
+        class _FuncPtr(_CFuncPtr):
+            _flags_ = flags
+            _restype_ = self._func_restype_
+
+        self._FuncPtr = _FuncPtr
+
+        if handle is None:
+            self._handle = _dlopen(self._name, mode)
+        else:
+            self._handle = handle
+
+    def __repr__(self):
+        mask = _sys.maxsize * 2 + 1
+        return "<%s '%s', handle %x at %#x>" % (
+            type(self).__name__, self._name,
+            self._handle & mask, id(self) & mask)
+
+    def __getattr__(self, name):
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        func = self.__getitem__(name)
+        setattr(self, name, func)
+        return func
+
+    def __getitem__(self, name_or_ordinal):
+        func = self._FuncPtr((name_or_ordinal, self))
+        if not isinstance(name_or_ordinal, int):
+            func.__name__ = name_or_ordinal
+        return func
+
+
+class PyDLL(CDLL):
+    """A shared library exporting Python C API functions.
+
+    Calls keep the GIL held and raise the Python exception the function set,
+    if any.
+    """
+    _func_flags_ = _FUNCFLAG_CDECL | _FUNCFLAG_PYTHONAPI
+
+
+if _sys.platform == "win32":
+    from ._ctypes import _check_HRESULT
+
+    class WinDLL(CDLL):
+        """A DLL whose functions use the stdcall calling convention."""
+        _func_flags_ = _FUNCFLAG_STDCALL
+
+    class HRESULT(_SimpleCData):
+        """A COM status code; as a restype, failure codes raise OSError."""
+        _type_ = "l"
+        # Implemented in C so that the raising frame is not Python code.
+        _check_retval_ = _check_HRESULT
+
+    class OleDLL(CDLL):
+        """A DLL of stdcall functions returning HRESULT.
+
+        A failing HRESULT is raised as OSError.
+        """
+        _func_flags_ = _FUNCFLAG_STDCALL
+        _func_restype_ = HRESULT
+
+
+class LibraryLoader(object):
+    """Load libraries of one class by attribute access: ``cdll.libc``."""
+
+    def __init__(self, dlltype):
+        self._dlltype = dlltype
+
+    def __getattr__(self, name):
+        if name[0] == "_":
+            raise AttributeError(name)
+        dll = self._dlltype(name)
+        setattr(self, name, dll)
+        return dll
+
+    def __getitem__(self, name):
+        return getattr(self, name)
+
+    def LoadLibrary(self, name):
+        return self._dlltype(name)
+
+    __class_getitem__ = classmethod(_types.GenericAlias)
+
+
+cdll = LibraryLoader(CDLL)
+pydll = LibraryLoader(PyDLL)
+
+if _sys.platform == "win32":
+    pythonapi = PyDLL("python dll", None, _sys.dllhandle)
+elif _sys.platform == "cygwin":
+    pythonapi = PyDLL("libpython%d.%d.dll" % _sys.version_info[:2])
+else:
+    pythonapi = PyDLL(None)
+
+if _sys.platform == "win32":
+    windll = LibraryLoader(WinDLL)
+    oledll = LibraryLoader(OleDLL)
+
+    GetLastError = windll.kernel32.GetLastError
+    from ._ctypes import get_last_error, set_last_error
+
+    def WinError(code=None, descr=None):
+        """Return an OSError for a Windows error code (default: the last one)."""
+        if code is None:
+            code = GetLastError()
+        if descr is None:
+            descr = FormatError(code).strip()
+        return OSError(None, descr, None, code)
+
+# size_t is whichever unsigned type is as wide as a pointer.
+if sizeof(c_uint) == sizeof(c_void_p):
+    c_size_t = c_uint
+    c_ssize_t = c_int
+elif sizeof(c_ulong) == sizeof(c_void_p):
+    c_size_t = c_ulong
+    c_ssize_t = c_long
+elif sizeof(c_ulonglong) == sizeof(c_void_p):
+    c_size_t = c_ulonglong
+    c_ssize_t = c_longlong
+
+
+# ---------------------------------------------------------------------------
+# Memory functions.  The extension exports the addresses of its C helpers;
+# they are called through ordinary function pointers like any C function.
+
+from ._ctypes import _memmove_addr, _memset_addr, _string_at_addr, _cast_addr
+from ._ctypes import _wstring_at_addr
+
+# void *memmove(void *dst, const void *src, size_t count)
+memmove = CFUNCTYPE(c_void_p, c_void_p, c_void_p, c_size_t)(_memmove_addr)
+
+# void *memset(void *dst, int c, size_t count)
+memset = CFUNCTYPE(c_void_p, c_void_p, c_int, c_size_t)(_memset_addr)
+
+_cast = PYFUNCTYPE(py_object, c_void_p, py_object, py_object)(_cast_addr)
+
+
+def cast(obj, typ):
+    """Return a ``typ`` instance (a pointer type) pointing where ``obj`` does."""
+    # obj is passed twice: once converted to an address, once as itself so
+    # the result can keep it alive.
+    return _cast(obj, obj, typ)
+
+
+_string_at = PYFUNCTYPE(py_object, c_void_p, c_int)(_string_at_addr)
+
+
+def string_at(ptr, size=-1):
+    """Return the bytes at address ``ptr``: ``size`` of them, or up to a NUL."""
+    return _string_at(ptr, size)
+
+
+_wstring_at = PYFUNCTYPE(py_object, c_void_p, c_int)(_wstring_at_addr)
+
+
+def wstring_at(ptr, size=-1):
+    """Return the wide string at ``ptr``: ``size`` characters, or up to a NUL."""
+    return _wstring_at(ptr, size)
+
+
+if _sys.platform == "win32":
+    # Entry points for in-process COM servers written with comtypes.
+
+    def DllGetClassObject(rclsid, riid, ppv):
+        try:
+            ccom = __import__("comtypes.server.inprocserver",
+                              globals(), locals(), ["*"])
+        except ImportError:
+            return -2147221231  # CLASS_E_CLASSNOTAVAILABLE
+        return ccom.DllGetClassObject(rclsid, riid, ppv)
+
+    def DllCanUnloadNow():
+        try:
+            ccom = __import__("comtypes.server.inprocserver",
+                              globals(), locals(), ["*"])
+        except ImportError:
+            return 0  # S_OK
+        return ccom.DllCanUnloadNow()
+
+
+from ._endian import BigEndianStructure, LittleEndianStructure
+from ._endian import BigEndianUnion, LittleEndianUnion
+
+# Fixed-width names: pick, by size, among the types defined above.  Later
+# entries win, which matters only where two are aliases anyway.
+c_int8 = c_byte
+c_uint8 = c_ubyte
+for _kind in (c_short, c_int, c_long, c_longlong):
+    if sizeof(_kind) == 2:
+        c_int16 = _kind
+    elif sizeof(_kind) == 4:
+        c_int32 = _kind
+    elif sizeof(_kind) == 8:
+        c_int64 = _kind
+for _kind in (c_ushort, c_uint, c_ulong, c_ulonglong):
+    if sizeof(_kind) == 2:
+        c_uint16 = _kind
+    elif sizeof(_kind) == 4:
+        c_uint32 = _kind
+    elif sizeof(_kind) == 8:
+        c_uint64 = _kind
+del _kind
+
+_reset_cache()
+
+from ._install import install, installed

@@ -26,6 +26,7 @@ import array
 import ctypes
 import ctypes.util
 import importlib
+import math
 import os
 import platform
 import random
@@ -499,9 +500,14 @@ def calibrate(case: Case, min_time: float) -> tuple[timeit.Timer, int]:
     """A timer and a loop count that makes one repeat last at least `min_time` seconds."""
     timer = timeit.Timer(case.stmt, globals=case.ns)
     number = 1
-    while timer.timeit(number) < min_time:  # timeit.autorange, with our own target
-        number *= 2 if number < 10 else 10
-    return timer, number
+    while True:
+        elapsed = timer.timeit(number)
+        if elapsed >= min_time:
+            return timer, number
+        if elapsed > 0.002:  # measurable: extrapolate instead of overshooting tenfold
+            number = max(number + 1, math.ceil(number * min_time * 1.05 / elapsed))
+        else:
+            number *= 10
 
 
 def time_import(module: str, runs: int) -> float:
@@ -658,7 +664,7 @@ def main(argv=None) -> int:
             return 2
         ferro_import = "ferrotypes"
 
-    repeats, min_time, import_runs = (3, 0.02, 2) if args.quick else (5, 0.2, 5)
+    repeats, min_time, import_runs = (3, 0.02, 2) if args.quick else (5, 0.15, 5)
     tmp = tempfile.mkdtemp(prefix="ferrobench-")
     try:
         bench_so = build_helpers(tmp)

@@ -76,8 +76,6 @@ class _CArgObject:
 
     _obj: Any
 
-_CVoidPLike: TypeAlias = _PointerLike | Array[Any] | _CArgObject | int
-_CVoidConstPLike: TypeAlias = _CVoidPLike | bytes
 _PointerLike: TypeAlias = _Pointer[Any] | _SimpleCData[Any]
 _ECT: TypeAlias = Callable[[Any, CFuncPtr, tuple[Any, ...]], Any]
 _PF: TypeAlias = tuple[int] | tuple[int, str | None] | tuple[int, str | None, Any]

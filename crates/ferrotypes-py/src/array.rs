@@ -280,9 +280,18 @@ impl Array {
         }
     }
 
+    #[deleter]
+    fn delete_value(_slf: &Bound<'_, Self>) -> PyResult<()> {
+        Err(PyTypeError::new_err("can't delete attribute"))
+    }
+
+    #[deleter]
+    fn delete_raw(_slf: &Bound<'_, Self>) -> PyResult<()> {
+        Err(PyTypeError::new_err("can't delete attribute"))
+    }
+
     #[setter]
-    fn set_value(slf: &Bound<'_, Self>, value: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-        let value = value.ok_or_else(|| PyTypeError::new_err("can't delete attribute"))?;
+    fn set_value(slf: &Bound<'_, Self>, value: &Bound<'_, PyAny>) -> PyResult<()> {
         let (_, elem) = array_info(slf.as_any())?;
         let cd = slf.as_super().get();
         match elem_code(&elem) {
@@ -334,8 +343,7 @@ impl Array {
     }
 
     #[setter]
-    fn set_raw(slf: &Bound<'_, Self>, value: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-        let value = value.ok_or_else(|| PyTypeError::new_err("can't delete attribute"))?;
+    fn set_raw(slf: &Bound<'_, Self>, value: &Bound<'_, PyAny>) -> PyResult<()> {
         let buf = pyo3::buffer::PyBuffer::<u8>::get(value)?;
         let cd = slf.as_super().get();
         if buf.len_bytes() > cd.size() {

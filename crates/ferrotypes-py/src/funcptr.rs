@@ -192,25 +192,33 @@ impl CFuncPtr {
     }
 
     #[setter]
-    fn set_argtypes(slf: &Bound<'_, Self>, value: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-        let py = slf.py();
-        let old = slf.get().config.load();
-        let mut cfg = CallConfig {
-            restype: old.as_ref().and_then(|c| c.restype.as_ref().map(|r| r.clone_ref(py))),
-            checker: old.as_ref().and_then(|c| c.checker.as_ref().map(|r| r.clone_ref(py))),
-            ..Default::default()
-        };
-        match value {
-            Some(v) if !v.is_none() => {
-                let tuple = PyTuple::new(py, v.try_iter()?.collect::<PyResult<Vec<_>>>()?)?;
-                cfg.converters = Some(convert::make_converters(tuple.as_any())?);
-                cfg.argtypes = Some(tuple.into_any().unbind());
-            }
-            _ => {}
-        }
-        drop(slf.get().config.replace(Some(Arc::new(cfg))));
-        drop(slf.get().var_cif.replace(None));
-        Ok(())
+    fn set_argtypes(slf: &Bound<'_, Self>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        Self::replace_argtypes(slf, Some(value))
+    }
+
+    #[deleter]
+    fn delete_argtypes(slf: &Bound<'_, Self>) -> PyResult<()> {
+        Self::replace_argtypes(slf, None)
+    }
+
+    #[setter]
+    fn set_restype(slf: &Bound<'_, Self>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        Self::replace_restype(slf, Some(value))
+    }
+
+    #[deleter]
+    fn delete_restype(slf: &Bound<'_, Self>) -> PyResult<()> {
+        Self::replace_restype(slf, None)
+    }
+
+    #[setter]
+    fn set_errcheck(slf: &Bound<'_, Self>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        Self::replace_errcheck(slf, Some(value))
+    }
+
+    #[deleter]
+    fn delete_errcheck(slf: &Bound<'_, Self>) -> PyResult<()> {
+        Self::replace_errcheck(slf, None)
     }
 
     #[getter]
@@ -224,44 +232,9 @@ impl CFuncPtr {
             .unwrap_or_else(|| py.None())
     }
 
-    #[setter]
-    fn set_restype(slf: &Bound<'_, Self>, value: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-        let py = slf.py();
-        let old = slf.get().config.load();
-        let mut cfg = CallConfig {
-            argtypes: old.as_ref().and_then(|c| c.argtypes.as_ref().map(|a| a.clone_ref(py))),
-            converters: old.as_ref().and_then(|c| c.converters.as_ref().map(|v| v.iter().map(|a| a.clone_ref(py)).collect())),
-            ..Default::default()
-        };
-        if let Some(v) = value {
-            if !v.is_none() && util::stginfo_of_type(v).is_none() && !v.is_callable() {
-                return Err(PyTypeError::new_err("restype must be a type, a callable, or None"));
-            }
-            cfg.checker = if v.is_none() { None } else { v.getattr_opt(pyo3::intern!(py, "_check_retval_"))?.map(Bound::unbind) };
-            cfg.restype = Some(v.clone().unbind());
-        }
-        drop(slf.get().config.replace(Some(Arc::new(cfg))));
-        drop(slf.get().var_cif.replace(None));
-        Ok(())
-    }
-
     #[getter]
     fn get_errcheck(slf: &Bound<'_, Self>) -> Py<PyAny> {
         slf.get().errcheck.get_ref(slf.py()).unwrap_or_else(|| slf.py().None())
-    }
-
-    #[setter]
-    fn set_errcheck(slf: &Bound<'_, Self>, value: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-        match value {
-            Some(v) if !v.is_none() => {
-                if !v.is_callable() {
-                    return Err(PyTypeError::new_err("the errcheck attribute must be callable"));
-                }
-                drop(slf.get().errcheck.replace(Some(v.clone().unbind())));
-            }
-            _ => drop(slf.get().errcheck.replace(None)),
-        }
-        Ok(())
     }
 
     fn __bool__(slf: &Bound<'_, Self>) -> bool {
@@ -282,6 +255,64 @@ impl CFuncPtr {
         drop(self.errcheck.replace(None));
         drop(self.config.replace(None));
     }
+
+}
+
+impl CFuncPtr {
+    fn replace_argtypes(slf: &Bound<'_, Self>, value: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let py = slf.py();
+        let old = slf.get().config.load();
+        let mut cfg = CallConfig {
+            restype: old.as_ref().and_then(|c| c.restype.as_ref().map(|r| r.clone_ref(py))),
+            checker: old.as_ref().and_then(|c| c.checker.as_ref().map(|r| r.clone_ref(py))),
+            ..Default::default()
+        };
+        match value {
+            Some(v) if !v.is_none() => {
+                let tuple = PyTuple::new(py, v.try_iter()?.collect::<PyResult<Vec<_>>>()?)?;
+                cfg.converters = Some(convert::make_converters(tuple.as_any())?);
+                cfg.argtypes = Some(tuple.into_any().unbind());
+            }
+            _ => {}
+        }
+        drop(slf.get().config.replace(Some(Arc::new(cfg))));
+        drop(slf.get().var_cif.replace(None));
+        Ok(())
+    }
+
+    fn replace_restype(slf: &Bound<'_, Self>, value: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let py = slf.py();
+        let old = slf.get().config.load();
+        let mut cfg = CallConfig {
+            argtypes: old.as_ref().and_then(|c| c.argtypes.as_ref().map(|a| a.clone_ref(py))),
+            converters: old.as_ref().and_then(|c| c.converters.as_ref().map(|v| v.iter().map(|a| a.clone_ref(py)).collect())),
+            ..Default::default()
+        };
+        if let Some(v) = value {
+            if !v.is_none() && util::stginfo_of_type(v).is_none() && !v.is_callable() {
+                return Err(PyTypeError::new_err("restype must be a type, a callable, or None"));
+            }
+            cfg.checker = if v.is_none() { None } else { v.getattr_opt(pyo3::intern!(py, "_check_retval_"))?.map(Bound::unbind) };
+            cfg.restype = Some(v.clone().unbind());
+        }
+        drop(slf.get().config.replace(Some(Arc::new(cfg))));
+        drop(slf.get().var_cif.replace(None));
+        Ok(())
+    }
+
+    fn replace_errcheck(slf: &Bound<'_, Self>, value: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        match value {
+            Some(v) if !v.is_none() => {
+                if !v.is_callable() {
+                    return Err(PyTypeError::new_err("the errcheck attribute must be callable"));
+                }
+                drop(slf.get().errcheck.replace(Some(v.clone().unbind())));
+            }
+            _ => drop(slf.get().errcheck.replace(None)),
+        }
+        Ok(())
+    }
+
 }
 
 /// The effective configuration: the instance's, falling back to the type's.
@@ -525,63 +556,62 @@ fn store_fixed_cif(slf: &Bound<'_, CFuncPtr>, cif: &Arc<CallInterface>) {
     }
 }
 
-/// The vectorcall entry point of every function pointer object.
+/// The vectorcall entry point of every function pointer object. PyO3's fastcall trampoline
+/// supplies the attach guard (so references dropped here are released at once), panic
+/// catching and error reporting.
 unsafe extern "C" fn funcptr_vectorcall(
     callable: *mut ffi::PyObject,
     args: *const *mut ffi::PyObject,
     nargsf: usize,
     kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    // SAFETY: CPython calls vectorcall functions with the GIL held.
-    let py = unsafe { Python::assume_attached() };
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        // SAFETY: `callable` is a live CFuncPtr instance (this function is only installed on
-        // CFuncPtr types); `args` holds `nargs` borrowed references valid for the call.
-        let slf = unsafe { Bound::from_borrowed_ptr(py, callable) };
-        let slf = slf.cast_into::<CFuncPtr>().map_err(PyErr::from)?;
-        // SAFETY: as above.
-        let nargs = unsafe { ffi::PyVectorcall_NARGS(nargsf) } as usize;
-        let argv: SmallVec<[Bound<'_, PyAny>; 8]> =
-            // SAFETY: `args` holds at least `nargs` valid borrowed references.
-            (0..nargs).map(|i| unsafe { Bound::from_borrowed_ptr(py, *args.add(i)) }).collect();
-        let kw = if kwnames.is_null() {
-            None
-        } else {
-            // SAFETY: a non-NULL kwnames is a tuple of str; the values follow the positional args.
-            Some(unsafe { Bound::from_borrowed_ptr(py, kwnames) }.cast_into::<PyTuple>().map_err(PyErr::from)?)
-        };
-        let mut all = argv;
-        if let Some(k) = &kw {
-            for i in 0..k.len() {
-                // SAFETY: keyword values follow the positional ones in `args`.
-                all.push(unsafe { Bound::from_borrowed_ptr(py, *args.add(nargs + i)) });
-            }
+    use pyo3::impl_::trampoline::fastcall_cfunction_with_keywords as fastcall;
+    // SAFETY: CPython calls vectorcall functions with the GIL held and the arguments the
+    // fastcall convention describes (nargs extracted from nargsf).
+    unsafe { fastcall::<VectorcallEntry>(callable, args, ffi::PyVectorcall_NARGS(nargsf), kwnames) }
+}
+
+struct VectorcallEntry;
+impl pyo3::impl_::trampoline::MethodDef<pyo3::impl_::trampoline::fastcall_cfunction_with_keywords::Func> for VectorcallEntry {
+    const METH: pyo3::impl_::trampoline::fastcall_cfunction_with_keywords::Func = vectorcall_body;
+}
+
+/// # Safety
+/// Called only by `funcptr_vectorcall` with CPython's vectorcall arguments.
+unsafe fn vectorcall_body(
+    py: Python<'_>,
+    callable: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> PyResult<*mut ffi::PyObject> {
+    // SAFETY: `callable` is a live CFuncPtr instance (this entry is only installed on
+    // CFuncPtr types).
+    let slf = unsafe { Bound::from_borrowed_ptr(py, callable) }.cast_into::<CFuncPtr>().map_err(PyErr::from)?;
+    let nargs = nargs as usize;
+    let nkw = if kwnames.is_null() {
+        0
+    } else {
+        // SAFETY: a non-NULL kwnames is a tuple.
+        unsafe { ffi::PyTuple_GET_SIZE(kwnames) as usize }
+    };
+    let all: SmallVec<[Bound<'_, PyAny>; 8]> =
+        // SAFETY: `args` holds `nargs` positional then `nkw` keyword values, all valid
+        // borrowed references for the duration of the call.
+        (0..nargs + nkw).map(|i| unsafe { Bound::from_borrowed_ptr(py, *args.add(i)) }).collect();
+    let (pos, kwvals) = all.split_at(nargs);
+    let kwargs = if nkw > 0 {
+        // SAFETY: non-NULL and a tuple of str (checked above).
+        let names = unsafe { Bound::from_borrowed_ptr(py, kwnames) }.cast_into::<PyTuple>().map_err(PyErr::from)?;
+        let d = PyDict::new(py);
+        for (name, v) in names.iter().zip(kwvals.iter()) {
+            d.set_item(name, v)?;
         }
-        let (pos, kwvals) = all.split_at(nargs);
-        let kwargs = match &kw {
-            Some(k) if !k.is_empty() => {
-                let d = PyDict::new(py);
-                for (name, v) in k.iter().zip(kwvals.iter()) {
-                    d.set_item(name, v)?;
-                }
-                Some(PyTuple::new(py, [d.into_any()])?)
-            }
-            _ => None,
-        };
-        call_impl(py, &slf, pos, kwargs.as_ref())
-    }));
-    match outcome {
-        Ok(Ok(obj)) => obj.into_ptr(),
-        Ok(Err(e)) => {
-            e.restore(py);
-            std::ptr::null_mut()
-        }
-        Err(panic) => {
-            let msg = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned()).unwrap_or_default();
-            pyo3::panic::PanicException::new_err(msg).restore(py);
-            std::ptr::null_mut()
-        }
-    }
+        Some(PyTuple::new(py, [d.into_any()])?)
+    } else {
+        None
+    };
+    call_impl(py, &slf, pos, kwargs.as_ref()).map(Py::into_ptr)
 }
 
 /// Installs the vectorcall protocol on a function pointer type (the root at module init, and

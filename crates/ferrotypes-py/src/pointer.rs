@@ -86,10 +86,14 @@ impl Pointer {
         Ok(roots::instantiate(&target, init)?.unbind())
     }
 
-    #[setter]
-    fn set_contents_attr(slf: &Bound<'_, Self>, value: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-        let value = value.ok_or_else(|| PyTypeError::new_err("Pointer does not support item deletion"))?;
+    #[setter(contents)]
+    fn set_contents_attr(slf: &Bound<'_, Self>, value: &Bound<'_, PyAny>) -> PyResult<()> {
         set_contents(slf, value)
+    }
+
+    #[deleter(contents)]
+    fn delete_contents(_slf: &Bound<'_, Self>) -> PyResult<()> {
+        Err(PyTypeError::new_err("Pointer does not support item deletion"))
     }
 
     fn __bool__(slf: &Bound<'_, Self>) -> bool {

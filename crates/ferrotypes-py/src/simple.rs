@@ -400,9 +400,13 @@ impl SimpleCData {
     }
 
     #[setter]
-    fn set_value(slf: &Bound<'_, Self>, value: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-        let value = value.ok_or_else(|| PyTypeError::new_err("can't delete attribute"))?;
+    fn set_value(slf: &Bound<'_, Self>, value: &Bound<'_, PyAny>) -> PyResult<()> {
         set_simple_value(slf.as_super(), value)
+    }
+
+    #[deleter]
+    fn delete_value(_slf: &Bound<'_, Self>) -> PyResult<()> {
+        Err(PyTypeError::new_err("can't delete attribute"))
     }
 
     fn __bool__(slf: &Bound<'_, Self>) -> bool {

@@ -12,8 +12,10 @@ result is checked, so a fast wrong answer shows up as an error, not as a win.
 The C side: libc and libm, plus a tiny shared library compiled here with ``cc`` (``add6``,
 ``out_int``, ``sum_s3``, ``call_n``), and for cffi's API mode an extension module built on
 the fly with ``ffi.set_source`` + ``ffi.compile``. Rows whose code raises print
-``n/a (error: ...)``; rows that have no counterpart in cffi (untyped calls, ``import``)
-print ``-``. Nothing here asserts a timing: this is a measurement, not a test.
+``n/a (error: ...)`` (full messages under the table); rows that have no counterpart in cffi
+(untyped calls, ``import``) print ``-``. A segfault still ends the run; faulthandler prints
+the Python stack, which names the row. Nothing here asserts a timing: this is a
+measurement, not a test.
 
 ``--alias-stock`` (development only) uses the stdlib ``ctypes`` in the ferrotypes column,
 to check that every row works before ferrotypes implements it; a real run needs ferrotypes.
@@ -25,6 +27,7 @@ import argparse
 import array
 import ctypes
 import ctypes.util
+import faulthandler
 import importlib
 import math
 import os
@@ -510,20 +513,15 @@ def calibrate(case: Case, min_time: float) -> tuple[timeit.Timer, int]:
             number *= 10
 
 
-def time_import(module: str, runs: int) -> float:
-    """Best cumulative import time of `module` in a fresh interpreter, in nanoseconds."""
-    best = None
-    for _ in range(runs):
-        proc = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import {module}"],
-                              capture_output=True, text=True, check=True)
-        for line in proc.stderr.splitlines():
-            match = re.match(r"import time:\s*(\d+)\s*\|\s*(\d+)\s*\|\s*(\S.*)$", line)
-            if match and match.group(3).strip() == module:
-                cumulative = int(match.group(2)) * 1000
-                best = cumulative if best is None else min(best, cumulative)
-    if best is None:
-        raise RuntimeError(f"no importtime line for {module}")
-    return best
+def import_time(module: str) -> int:
+    """Cumulative import time of `module` in a fresh interpreter, in nanoseconds."""
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import {module}"],
+                          capture_output=True, text=True, check=True)
+    for line in proc.stderr.splitlines():
+        match = re.match(r"import time:\s*(\d+)\s*\|\s*(\d+)\s*\|\s*(\S.*)$", line)
+        if match and match.group(3).strip() == module:
+            return int(match.group(2)) * 1000
+    raise RuntimeError(f"no -X importtime line for {module}")
 
 
 def measure(targets: dict, repeats: int, min_time: float, import_runs: int):
@@ -533,7 +531,7 @@ def measure(targets: dict, repeats: int, min_time: float, import_runs: int):
     machine hits every column's samples alike instead of one column's whole series.
     """
     for name, unit, build in ROWS:
-        cells, timers = {}, {}
+        cells, timers, imports = {}, {}, {}
         for column in COLUMNS:
             target = targets.get(column)
             if target is None:
@@ -542,7 +540,8 @@ def measure(targets: dict, repeats: int, min_time: float, import_runs: int):
             try:
                 built = build(target)
                 if unit == "import":
-                    cells[column] = time_import(built, import_runs)
+                    imports[column] = built
+                    cells[column] = float("inf")
                 elif unit == "B":
                     cells[column] = float(built)
                 else:
@@ -553,6 +552,14 @@ def measure(targets: dict, repeats: int, min_time: float, import_runs: int):
                     cells[column] = float("inf")
             except Exception as exc:  # NotApplicable included: shown as "-"
                 cells[column] = exc
+        for _ in range(import_runs if imports else 0):
+            for column, module in imports.items():
+                if not isinstance(cells[column], float):
+                    continue  # an earlier run failed
+                try:
+                    cells[column] = min(cells[column], import_time(module))
+                except Exception as exc:
+                    cells[column] = exc
         for _ in range(repeats):
             for column, (timer, number, inner) in timers.items():
                 try:
@@ -572,8 +579,9 @@ def format_value(value, unit: str) -> str:
     if isinstance(value, NotApplicable):
         return "-"
     if isinstance(value, BaseException):
-        message = f"{type(value).__name__}: {value}".splitlines()[0]
-        return f"n/a (error: {message[:60]})"
+        message = (f"{type(value).__name__}: {value}".splitlines() or ["?"])[0]
+        short = message if len(message) <= 40 else message[:37] + "..."
+        return f"n/a (error: {short})"  # the full message is listed under the table
     if unit == "B":
         return f"{value:.0f} B"
     if value < 1_000:
@@ -652,6 +660,7 @@ def main(argv=None) -> int:
     parser.add_argument("--alias-stock", action="store_true",
                         help="development check: the ferrotypes column uses stdlib ctypes")
     args = parser.parse_args(argv)
+    faulthandler.enable()  # a crash inside an FFI call still says which row it was in
 
     if args.alias_stock:
         ferro, ferro_import = ctypes, "ctypes"
@@ -693,7 +702,7 @@ def main(argv=None) -> int:
         if errors:
             print("\nerrors:")
             for name, column, exc in errors:
-                print(textwrap.shorten(f"  {column:10} {name}: {type(exc).__name__}: {exc}", 200))
+                print("  " + textwrap.shorten(f"{column:10} {name}: {type(exc).__name__}: {exc}", 300))
         if args.png:
             write_png(args.png, ratios)
     finally:

@@ -256,6 +256,10 @@ impl Array {
         set_item_at(slf.as_super(), &elem, p, j as isize, value)
     }
 
+    fn __delitem__(_slf: &Bound<'_, Self>, _index: &Bound<'_, PyAny>) -> PyResult<()> {
+        Err(PyTypeError::new_err("Array does not support item deletion"))
+    }
+
     #[getter]
     fn get_value(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
         let py = slf.py();
@@ -282,12 +286,12 @@ impl Array {
 
     #[deleter]
     fn delete_value(_slf: &Bound<'_, Self>) -> PyResult<()> {
-        Err(PyTypeError::new_err("can't delete attribute"))
+        Err(pyo3::exceptions::PyAttributeError::new_err("cannot delete attribute"))
     }
 
     #[deleter]
     fn delete_raw(_slf: &Bound<'_, Self>) -> PyResult<()> {
-        Err(PyTypeError::new_err("can't delete attribute"))
+        Err(pyo3::exceptions::PyAttributeError::new_err("cannot delete attribute"))
     }
 
     #[setter]
@@ -364,10 +368,10 @@ pub fn array_type_info(cls: &Bound<'_, PyType>) -> PyResult<StgInfo> {
     if !length.is_instance_of::<pyo3::types::PyInt>() {
         return Err(PyTypeError::new_err("The '_length_' attribute must be an integer"));
     }
-    let length: isize = length.extract().map_err(|_| PyOverflowError::new_err("The '_length_' attribute is too large"))?;
-    if length < 0 {
+    if length.lt(0)? {
         return Err(PyValueError::new_err("The '_length_' attribute must not be negative"));
     }
+    let length: isize = length.extract().map_err(|_| PyOverflowError::new_err("The '_length_' attribute is too large"))?;
     let proto = cls.getattr("_type_").map_err(|_| pyo3::exceptions::PyAttributeError::new_err("class must define a '_type_' attribute"))?;
     let item = util::stginfo_of_type(&proto).ok_or_else(|| PyTypeError::new_err("_type_ must have storage info"))?;
     let it = item.get();

@@ -244,8 +244,9 @@ fn keeped_objects<'py>(obj: &Bound<'py, CData>) -> Option<Bound<'py, PyAny>> {
 
 /// Records that `obj`'s memory at slot `index` refers to `keep` (CPython's KeepRef).
 pub fn keep_ref(obj: &Bound<'_, CData>, index: isize, keep: Option<Py<PyAny>>) -> PyResult<()> {
-    let Some(keep) = keep else { return Ok(()) };
     let py = obj.py();
+    // Nothing to keep: CPython does not store None either.
+    let Some(keep) = keep.filter(|k| !k.is_none(py)) else { return Ok(()) };
     let cont = container(obj);
     let ob = keeped_objects(&cont);
     match ob.as_ref().and_then(|o| o.cast::<PyDict>().ok()) {
@@ -259,6 +260,19 @@ pub fn keep_ref(obj: &Bound<'_, CData>, index: isize, keep: Option<Py<PyAny>>) -
             Ok(())
         }
     }
+}
+
+/// `obj.__dict__`, which must be a real dict (pickling support).
+fn instance_dict<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let d = obj.getattr("__dict__")?;
+    if !d.is_instance_of::<PyDict>() {
+        return Err(PyTypeError::new_err(format!(
+            "{}.__dict__ must be a dictionary, not {}",
+            crate::util::type_name(obj),
+            crate::util::type_name(&d)
+        )));
+    }
+    Ok(d)
 }
 
 /// Finds the `_CData` part of any ctypes instance.
@@ -299,7 +313,7 @@ impl CData {
         if info.get().type_flags & (flags::ISPOINTER | flags::HASPOINTER) != 0 {
             return Err(PyValueError::new_err("ctypes objects containing pointers cannot be pickled"));
         }
-        let dict = slf.getattr("__dict__")?;
+        let dict = instance_dict(slf.as_any())?;
         // SAFETY: the memory is this object's and nothing writes it during the copy.
         let data = PyBytes::new(py, unsafe { slf.get().bytes() });
         let unpickle = py.import("_ctypes").and_then(|m| m.getattr("_unpickle")).or_else(|_| {
@@ -319,8 +333,7 @@ impl CData {
         // SAFETY: the destination is this object's memory, valid for `size()` bytes; `n` is
         // bounded by both lengths; a bytes object never aliases ctypes memory.
         unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), c.ptr(), n) };
-        let mydict = slf.getattr("__dict__")?;
-        mydict.call_method1("update", (dict,))?;
+        instance_dict(slf.as_any())?.call_method1("update", (dict,))?;
         Ok(())
     }
 

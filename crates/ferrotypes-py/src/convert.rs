@@ -121,7 +121,7 @@ pub fn convert_with(
     match conv {
         ArgConv::Simple { kind, swapped, cls } => {
             // An instance of the type (or a subclass) passes its value.
-            if arg.is_instance(cls.bind(py))? {
+            if util::is_instance_fast(arg, cls.bind(py))? {
                 return conv_param(arg, index, slot, keep);
             }
             // SAFETY: the slot holds 16 bytes, enough for any scalar kind.

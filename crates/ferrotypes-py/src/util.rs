@@ -121,3 +121,15 @@ pub fn class_name(cls: &Bound<'_, PyAny>) -> String {
 pub fn float_repr(py: Python<'_>, v: f64) -> PyResult<String> {
     Ok(pyo3::types::PyFloat::new(py, v).repr()?.to_string())
 }
+
+/// `isinstance(obj, cls)` for ctypes classes, as a plain subtype check (no
+/// `__instancecheck__` call: ctypes' metaclasses do not define one). Falls back to the full
+/// protocol when `cls` is not a type.
+pub fn is_instance_fast(obj: &Bound<'_, PyAny>, cls: &Bound<'_, PyAny>) -> PyResult<bool> {
+    // SAFETY: PyType_Check only reads the object's type flags.
+    if unsafe { ffi::PyType_Check(cls.as_ptr()) } == 0 {
+        return obj.is_instance(cls);
+    }
+    // SAFETY: `cls` is a type object (checked above); PyObject_TypeCheck only reads the MRO.
+    Ok(unsafe { ffi::PyObject_TypeCheck(obj.as_ptr(), cls.as_ptr().cast()) } != 0)
+}

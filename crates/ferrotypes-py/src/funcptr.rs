@@ -56,7 +56,7 @@ pub struct CFuncPtr {
     errcheck: GilCell<Option<Py<PyAny>>>,
     paramflags: GilCell<Option<Py<PyAny>>>,
     /// Last interface built for a variadic/untyped call, with its argument types.
-    var_cif: GilCell<Option<Arc<(Vec<*mut libffi::low::ffi_type>, Option<usize>, Arc<CallInterface>)>>>,
+    var_cif: GilCell<Option<Arc<(SmallVec<[*mut libffi::low::ffi_type; 8]>, Option<usize>, Arc<CallInterface>)>>>,
     /// For callbacks: the Python callable and the closure that C calls.
     pub callable: GilCell<Option<Py<PyAny>>>,
     pub thunk: GilCell<Option<Arc<dyn Send + Sync>>>,
@@ -478,7 +478,7 @@ fn call_impl(py: Python<'_>, slf: &Bound<'_, CFuncPtr>, args: &[Bound<'_, PyAny>
     let cif: Arc<CallInterface> = match (fixed, eff.fixed_cif) {
         (true, Some(c)) => c.clone(),
         _ => {
-            let key: Vec<*mut libffi::low::ffi_type> = slots.iter().map(|s| s.ffi).collect();
+            let key: SmallVec<[*mut libffi::low::ffi_type; 8]> = slots.iter().map(|s| s.ffi).collect();
             let cached = this.var_cif.replace(None);
             let hit = cached.as_ref().filter(|c| c.0 == key && c.1 == variadic).map(|c| c.2.clone());
             drop(this.var_cif.replace(cached));

@@ -414,6 +414,9 @@ pub fn array_type(py: Python<'_>, cls: &Bound<'_, PyAny>, length: &Bound<'_, PyA
     let ns = PyDict::new(py);
     ns.set_item("_length_", n)?;
     ns.set_item("_type_", cls)?;
+    if let Some(m) = util::caller_module(py) {
+        ns.set_item("__module__", m)?;
+    }
     let name = format!("{}_Array_{}", util::class_name(cls), n);
     let t = meta.call1((name, PyTuple::new(py, [roots::roots(py).array.bind(py).clone()])?, ns))?;
     cache.set_item(key, &t)?;

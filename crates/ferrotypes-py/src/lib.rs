@@ -535,6 +535,7 @@ fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let compiled = py.import("builtins")?.getattr("compile")?.call1((code.to_str().unwrap_or_default(), "<ferrotypes/_ctypes/meta.py>", "exec"))?;
     py.import("builtins")?.getattr("exec")?.call1((compiled, &globals))?;
 
+    let _ = util::META_GLOBALS.set(py, globals.clone().unbind());
     let meta = |name: &str| -> PyResult<Bound<'_, PyAny>> {
         globals.get_item(name)?.ok_or_else(|| PyValueError::new_err(format!("meta.py lacks {name}")))
     };

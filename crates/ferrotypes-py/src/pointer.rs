@@ -143,14 +143,21 @@ pub fn pointer_type(py: Python<'_>, cls: &Bound<'_, PyAny>) -> PyResult<Py<PyAny
     }
     let meta = roots::roots(py).pointer.bind(py).get_type();
     let base = roots::roots(py).pointer.bind(py).clone();
+    let module = util::caller_module(py);
     let (result, key): (Bound<'_, PyAny>, Bound<'_, PyAny>) = if let Ok(name) = cls.cast::<PyString>() {
         let ns = PyDict::new(py);
+        if let Some(m) = &module {
+            ns.set_item("__module__", m)?;
+        }
         let t = meta.call1((format!("LP_{}", name.to_str()?), PyTuple::new(py, [base])?, ns))?;
         let key = (t.as_ptr() as usize).into_pyobject(py)?.into_any();
         (t, key)
     } else if cls.cast::<PyType>().is_ok() {
         let ns = PyDict::new(py);
         ns.set_item("_type_", cls)?;
+        if let Some(m) = &module {
+            ns.set_item("__module__", m)?;
+        }
         let name = format!("LP_{}", util::class_name(cls));
         (meta.call1((name, PyTuple::new(py, [base])?, ns))?, cls.clone())
     } else {

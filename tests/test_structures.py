@@ -38,6 +38,15 @@ double farr_sum(struct farr a) { return a.f[0] + a.f[1] + a.d; }
 int bits_get(struct bits *b, int which) { return which == 0 ? b->a : which == 1 ? b->b : (int)b->c; }
 struct nested nested_make(int x, int y, double z) { struct nested n = {{x, y}, z}; return n; }
 double nested_sum(struct nested n) { return n.p.x + n.p.y + n.z; }
+union fi { float f; int i; };
+union dd { double d; float f[2]; };
+struct fbits { int a : 3; float f; };
+int fi_get(union fi u) { return u.i; }
+union fi fi_make(int i) { union fi u; u.i = i; return u; }
+double dd_get(union dd u) { return u.d; }
+union dd dd_make(double d) { union dd u; u.d = d; return u; }
+int bits_sum(struct bits b) { return b.a + b.b + (int)b.c; }
+double fbits_sum(struct fbits b) { return b.a + b.f; }
 """
 
 
@@ -217,6 +226,33 @@ def test_struct_results_by_value(lib):
     lib.nested_make.argtypes = (ct.c_int, ct.c_int, ct.c_double)
     n = lib.nested_make(1, 2, 3.0)
     assert (n.p.x, n.p.y, n.z) == (1, 2, 3.0)
+
+
+class UFI(ct.Union):
+    _fields_ = [("f", ct.c_float), ("i", ct.c_int)]
+
+
+class UDD(ct.Union):
+    _fields_ = [("d", ct.c_double), ("f", ct.c_float * 2)]
+
+
+class FBITS(ct.Structure):
+    _fields_ = [("a", ct.c_int, 3), ("f", ct.c_float)]
+
+
+def test_unions_and_bit_fields_by_value(lib):
+    lib.fi_get.argtypes, lib.fi_get.restype = (UFI,), ct.c_int
+    lib.fi_make.argtypes, lib.fi_make.restype = (ct.c_int,), UFI
+    lib.dd_get.argtypes, lib.dd_get.restype = (UDD,), ct.c_double
+    lib.dd_make.argtypes, lib.dd_make.restype = (ct.c_double,), UDD
+    lib.bits_sum.argtypes, lib.bits_sum.restype = (BITS,), ct.c_int
+    lib.fbits_sum.argtypes, lib.fbits_sum.restype = (FBITS,), ct.c_double
+    assert lib.fi_get(UFI(i=123456)) == 123456
+    assert lib.fi_make(-77).i == -77
+    assert lib.dd_get(UDD(2.5)) == 2.5
+    assert lib.dd_make(-1.25).d == -1.25
+    assert lib.bits_sum(BITS(3, -2, 1000)) == 1001
+    assert lib.fbits_sum(FBITS(-3, 0.5)) == -2.5
 
 
 # --- keep-alive ----------------------------------------------------------------------------

@@ -156,6 +156,7 @@ impl CField {
                 // SAFETY: the member holds `len` wide characters (read unaligned: packed
                 // structures may misalign them).
                 let n = (0..len).position(|k| unsafe { std::ptr::read_unaligned(w.add(k)) } == 0).unwrap_or(len);
+                // SAFETY: `n <= len` characters are readable, as above.
                 let chars: Vec<libc::wchar_t> = (0..n).map(|k| unsafe { std::ptr::read_unaligned(w.add(k)) }).collect();
                 // SAFETY: `chars` holds `n` wide characters.
                 unsafe { simple::str_from_wchars(py, chars.as_ptr(), n) }

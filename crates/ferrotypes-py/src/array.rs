@@ -203,7 +203,7 @@ impl Array {
     #[pyo3(signature = (*args, **_kwargs))]
     fn __init__(slf: &Bound<'_, Self>, args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
         for (i, v) in args.iter().enumerate() {
-            Array::__setitem__(slf, &(i as isize).into_pyobject(slf.py())?.into_any(), Some(&v))?;
+            Array::__setitem__(slf, &(i as isize).into_pyobject(slf.py())?.into_any(), &v)?;
         }
         Ok(())
     }
@@ -229,8 +229,11 @@ impl Array {
         get_item_at(py, &elem, p, slf.as_any(), j as isize)
     }
 
-    fn __setitem__(slf: &Bound<'_, Self>, index: &Bound<'_, PyAny>, value: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-        let value = value.ok_or_else(|| PyTypeError::new_err("Array does not support item deletion"))?;
+    fn __delitem__(_slf: &Bound<'_, Self>, _index: &Bound<'_, PyAny>) -> PyResult<()> {
+        Err(PyTypeError::new_err("Array does not support item deletion"))
+    }
+
+    fn __setitem__(slf: &Bound<'_, Self>, index: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
         let (_, elem) = array_info(slf.as_any())?;
         let cd = slf.as_super().get();
         let len = cd.length();

@@ -1,13 +1,25 @@
 //! `Structure` and `Union`: aggregates laid out by `ferrotypes_core::layout`.
-//! (The layout engine and fields land with the structures work; until then a class
-//! without `_fields_` works and `_fields_` raises a clear error.)
+//!
+//! How a `_fields_` assignment becomes a type (CPython's `stgdict.c`):
+//!
+//! 1. validate the options (`_pack_`, `_align_`, `_layout_`, `_swappedbytes_`) and every
+//!    `(name, type[, bits])` entry, marking each member type final;
+//! 2. ask the layout engine where every member goes, inherited members first;
+//! 3. build the new `StgInfo`: size, alignment, PEP 3118 format, flags, and the libffi
+//!    element list used to pass the aggregate by value;
+//! 4. install one [`CField`] descriptor per member, then promote the members of
+//!    `_anonymous_` members.
 use crate::cdata::{self, CData};
-use crate::stginfo::{Kind, StgInfo};
+use crate::cfield::{Access, CField};
+use crate::stginfo::{flags, Kind, StgInfo};
 use crate::util;
 use ferrotypes_core::ffi_type::FfiType;
-use pyo3::exceptions::{PyNotImplementedError, PyTypeError};
+use ferrotypes_core::layout::{FieldRequest, LayoutKind, LayoutRequest, StructLayout};
+use ferrotypes_core::simple::{SimpleKind, ValueClass};
+use pyo3::exceptions::{PyAttributeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyTuple, PyType};
+use pyo3::types::{PyDict, PyInt, PyString, PyTuple, PyType};
+use std::sync::atomic::AtomicBool;
 
 #[pyclass(extends = CData, subclass, frozen, module = "_ctypes", name = "Structure")]
 pub struct Structure;
@@ -26,6 +38,60 @@ fn new_cdata(cls: &Bound<'_, PyType>) -> PyResult<CData> {
     }
 }
 
+/// An attribute of the class's own `__dict__` (not inherited).
+fn own_attr<'py>(cls: &Bound<'py, PyAny>, name: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let d = cls.getattr(pyo3::intern!(cls.py(), "__dict__"))?;
+    let v = d.call_method1("get", (name,))?;
+    Ok(if v.is_none() { None } else { Some(v) })
+}
+
+/// Fills fields from positional arguments, base classes' fields first (CPython's
+/// `_init_pos_args`). Returns the index after the last field of `ty`.
+fn init_pos_args(slf: &Bound<'_, PyAny>, ty: &Bound<'_, PyType>, args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>, mut index: usize) -> PyResult<usize> {
+    let py = slf.py();
+    // SAFETY: reading tp_base of a live type object.
+    let base = unsafe { (*ty.as_type_ptr()).tp_base };
+    if !base.is_null() {
+        // SAFETY: `base` is a live type object borrowed from `ty`.
+        let base = unsafe { Bound::from_borrowed_ptr(py, base.cast()) }.cast_into::<PyType>()?;
+        if util::stginfo_of_type(base.as_any()).is_some() {
+            index = init_pos_args(slf, &base, args, kwargs, index)?;
+        }
+    }
+    let Some(fields) = own_attr(ty.as_any(), "_fields_")? else { return Ok(index) };
+    let Some(info) = util::stginfo_of_type(ty.as_any()) else { return Ok(index) };
+    let length = info.get().length;
+    let mut i = index;
+    while i < length && i < args.len() {
+        let pair = fields.get_item(i - index)?;
+        let name = pair.get_item(0)?;
+        if let Some(kw) = kwargs {
+            if kw.contains(&name)? {
+                return Err(PyTypeError::new_err(format!("duplicate values for field {}", name.repr()?)));
+            }
+        }
+        slf.setattr(name.cast::<PyString>()?, args.get_item(i)?)?;
+        i += 1;
+    }
+    Ok(length)
+}
+
+/// `Structure.__init__`/`Union.__init__` (CPython's Struct_init).
+fn struct_init(slf: &Bound<'_, PyAny>, args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
+    if !args.is_empty() {
+        let used = init_pos_args(slf, &slf.get_type(), args, kwargs, 0)?;
+        if used < args.len() {
+            return Err(PyTypeError::new_err("too many initializers"));
+        }
+    }
+    if let Some(kw) = kwargs {
+        for (k, v) in kw.iter() {
+            slf.setattr(k.cast::<PyString>()?, v)?;
+        }
+    }
+    Ok(())
+}
+
 #[pymethods]
 impl Structure {
     #[new]
@@ -33,6 +99,11 @@ impl Structure {
     #[pyo3(signature = (*_args, **_kwargs))]
     fn __new__(cls: &Bound<'_, PyType>, _args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<PyClassInitializer<Structure>> {
         Ok(PyClassInitializer::from(new_cdata(cls)?).add_subclass(Structure))
+    }
+
+    #[pyo3(signature = (*args, **kwargs))]
+    fn __init__(slf: &Bound<'_, Self>, args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
+        struct_init(slf.as_any(), args, kwargs)
     }
 }
 
@@ -44,35 +115,383 @@ impl Union {
     fn __new__(cls: &Bound<'_, PyType>, _args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<PyClassInitializer<Union>> {
         Ok(PyClassInitializer::from(new_cdata(cls)?).add_subclass(Union))
     }
+
+    #[pyo3(signature = (*args, **kwargs))]
+    fn __init__(slf: &Bound<'_, Self>, args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
+        struct_init(slf.as_any(), args, kwargs)
+    }
+}
+
+/// The base class's storage info, if the direct base is a complete ctypes aggregate.
+fn base_info<'py>(cls: &Bound<'py, PyType>) -> PyResult<Option<Bound<'py, StgInfo>>> {
+    let py = cls.py();
+    // SAFETY: reading tp_base of a live type object.
+    let base = unsafe { (*cls.as_type_ptr()).tp_base };
+    if base.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: `base` is a live type object borrowed from `cls`.
+    let base = unsafe { Bound::from_borrowed_ptr(py, base.cast()) };
+    Ok(util::stginfo_of_type(&base).filter(|i| matches!(i.get().kind, Kind::Struct | Kind::Union)))
+}
+
+/// A subclass starts with a copy of its base's storage info (not final).
+fn inherit(py: Python<'_>, base: &StgInfo) -> StgInfo {
+    StgInfo {
+        size: base.size,
+        align: base.align,
+        length: base.length,
+        kind: base.kind,
+        ffi: base.ffi.clone(),
+        proto: base.proto.as_ref().map(|p| p.clone_ref(py)),
+        format: base.format.clone(),
+        shape: base.shape.clone(),
+        itemsize: base.itemsize,
+        type_flags: base.type_flags,
+        func: None,
+        final_: AtomicBool::new(false),
+    }
+}
+
+fn store_info(cls: &Bound<'_, PyType>, info: StgInfo) -> PyResult<()> {
+    let py = cls.py();
+    let info = Bound::new(py, info)?;
+    type_setattr(cls, util::STGINFO_KEY, info.as_any())
+}
+
+/// `type.__setattr__(cls, name, value)`, bypassing the metaclass's own `__setattr__`.
+fn type_setattr(cls: &Bound<'_, PyType>, name: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
+    let py = cls.py();
+    py.get_type::<PyType>().call_method1("__setattr__", (cls, name, value))?;
+    Ok(())
 }
 
 /// Called by the metaclass for every new Structure/Union subclass.
 #[pyfunction]
 pub fn aggregate_init(cls: &Bound<'_, PyType>, is_union: bool, namespace: &Bound<'_, PyAny>) -> PyResult<()> {
-    let kind = if is_union { Kind::Union } else { Kind::Struct };
-    let info = StgInfo::new(0, 1, 0, kind, FfiType::aggregate(0, 1, vec![]), "B");
-    cls.as_any().setattr_builtin(util::STGINFO_KEY, Bound::new(cls.py(), info)?)?;
-    if let Some(fields) = namespace.get_item("_fields_").ok() {
-        aggregate_set_fields(cls, &fields, is_union)?;
+    let py = cls.py();
+    if namespace.get_item("_abstract_").is_ok() {
+        return Ok(());
+    }
+    let info = match base_info(cls)? {
+        Some(b) => {
+            // A subclassed aggregate can no longer change its fields.
+            b.get().mark_final();
+            inherit(py, b.get())
+        }
+        None => {
+            let kind = if is_union { Kind::Union } else { Kind::Struct };
+            StgInfo::new(0, 1, 0, kind, FfiType::aggregate(0, 1, vec![]), "B")
+        }
+    };
+    store_info(cls, info)?;
+    if let Ok(fields) = namespace.get_item("_fields_") {
+        // Through the metaclass, so that e.g. `_endian`'s swapping metaclass sees it.
+        cls.setattr("_fields_", fields)?;
     }
     Ok(())
 }
 
+/// An optional non-negative integer class attribute (`_pack_`, `_align_`).
+fn non_negative_attr(cls: &Bound<'_, PyType>, name: &str) -> PyResult<Option<usize>> {
+    let Some(v) = cls.getattr_opt(name)? else { return Ok(None) };
+    let bad = || PyValueError::new_err(format!("{name} must be a non-negative integer"));
+    if !v.is_instance_of::<PyInt>() {
+        return Err(bad());
+    }
+    let n: i32 = v.extract().map_err(|_| bad())?;
+    if n < 0 {
+        return Err(bad());
+    }
+    Ok(Some(n as usize))
+}
+
+/// One validated `_fields_` entry.
+struct Member<'py> {
+    name: Bound<'py, PyString>,
+    ty: Bound<'py, PyAny>,
+    info: Bound<'py, StgInfo>,
+    bits: Option<u32>,
+}
+
+fn parse_entry<'py>(item: &Bound<'py, PyAny>, index: usize) -> PyResult<Member<'py>> {
+    let bad = || PyTypeError::new_err("'_fields_' must be a sequence of (name, C type) pairs");
+    let t = item.cast::<PyTuple>().map_err(|_| bad())?;
+    if !(2..=3).contains(&t.len()) {
+        return Err(bad());
+    }
+    let name = t.get_item(0)?.cast_into::<PyString>().map_err(|_| bad())?;
+    let ty = t.get_item(1)?;
+    let bits_obj = if t.len() == 3 { Some(t.get_item(2)?) } else { None };
+    let bits: Option<i64> = match &bits_obj {
+        Some(b) => Some(b.extract::<i32>().map_err(|_| bad())? as i64),
+        None => None,
+    };
+    let info = util::stginfo_of_type(&ty)
+        .ok_or_else(|| PyTypeError::new_err(format!("second item in _fields_ tuple (index {index}) must be a C type")))?;
+    let bits = match bits {
+        None => None,
+        Some(n) => {
+            let i = info.get();
+            let allowed = i
+                .simple_kind()
+                .is_some_and(|(k, _)| matches!(k.class, ValueClass::Signed | ValueClass::Unsigned | ValueClass::Bool));
+            if !allowed {
+                return Err(PyTypeError::new_err(format!("bit fields not allowed for type {}", util::class_name(&ty))));
+            }
+            if n <= 0 || n as usize > i.size * 8 {
+                return Err(PyValueError::new_err("number of bits invalid for bit field"));
+            }
+            Some(n as u32)
+        }
+    };
+    Ok(Member { name, ty, info, bits })
+}
+
+/// The element type of an array type, if `ty` is one whose elements are `c_char`/`c_wchar`.
+fn char_array_access(py: Python<'_>, info: &StgInfo) -> Access {
+    if info.kind != Kind::Array {
+        return Access::Plain;
+    }
+    let elem = info.proto.as_ref().and_then(|p| util::stginfo_of_type(p.bind(py)));
+    match elem.and_then(|e| e.get().simple_kind().map(|(k, _)| k.code)) {
+        Some(b'c') => Access::CharArray,
+        Some(b'u') => Access::WCharArray,
+        _ => Access::Plain,
+    }
+}
+
+/// Whether passing `info` by value only involves floating-point registers' worth of data.
+fn float_only(py: Python<'_>, info: &StgInfo) -> bool {
+    match info.kind {
+        Kind::Simple { kind, .. } => kind.class == ValueClass::Float,
+        Kind::Array => info
+            .proto
+            .as_ref()
+            .and_then(|p| util::stginfo_of_type(p.bind(py)))
+            .is_some_and(|e| float_only(py, e.get())),
+        _ => false,
+    }
+}
+
+fn int_ffi(size: usize) -> FfiType {
+    let code = match size {
+        1 => b'B',
+        2 => b'H',
+        4 => b'I',
+        _ => b'Q',
+    };
+    FfiType::Static(SimpleKind::from_code(code).map(|k| k.ffi_type()).unwrap_or_else(ferrotypes_core::simple::ffi_sint))
+}
+
+/// Integer elements covering `size` bytes: classifies the bytes as INTEGER for libffi.
+fn int_filler(size: usize) -> Vec<FfiType> {
+    let mut out = Vec::new();
+    let mut left = size;
+    for unit in [8, 4, 2, 1] {
+        while left >= unit {
+            out.push(int_ffi(unit));
+            left -= unit;
+        }
+    }
+    out
+}
+
 /// Called by the metaclass when `_fields_` is assigned.
 #[pyfunction]
-pub fn aggregate_set_fields(_cls: &Bound<'_, PyType>, _fields: &Bound<'_, PyAny>, _is_union: bool) -> PyResult<()> {
-    Err(PyNotImplementedError::new_err("structure fields are not implemented yet"))
-}
+pub fn aggregate_set_fields(cls: &Bound<'_, PyType>, fields: &Bound<'_, PyAny>, is_union: bool) -> PyResult<()> {
+    let py = cls.py();
+    type_setattr(cls, "_fields_", fields)?;
 
-trait SetAttrBuiltin {
-    fn setattr_builtin(&self, name: &str, value: Bound<'_, StgInfo>) -> PyResult<()>;
-}
+    let swapped = cls.getattr_opt("_swappedbytes_")?.is_some();
+    let pack_attr = non_negative_attr(cls, "_pack_")?;
+    let min_align = non_negative_attr(cls, "_align_")?.unwrap_or(0);
+    let kind = match cls.getattr_opt("_layout_")? {
+        None => LayoutKind::GccSysv,
+        Some(l) => match l.extract::<String>().ok().as_deref() {
+            Some("gcc-sysv") => LayoutKind::GccSysv,
+            Some("ms") => LayoutKind::Ms,
+            _ => return Err(PyValueError::new_err(format!("unknown _layout_: {}", l.repr()?))),
+        },
+    };
+    let len = fields.len().map_err(|e| {
+        if e.is_instance_of::<PyTypeError>(py) {
+            PyTypeError::new_err("'_fields_' must be a sequence of pairs")
+        } else {
+            e
+        }
+    })?;
 
-impl SetAttrBuiltin for Bound<'_, PyAny> {
-    /// `type.__setattr__(cls, name, value)`, bypassing the metaclass's own `__setattr__`.
-    fn setattr_builtin(&self, name: &str, value: Bound<'_, StgInfo>) -> PyResult<()> {
-        let py = self.py();
-        py.get_type::<PyType>().call_method1("__setattr__", (self, name, value))?;
-        Ok(())
+    let own = own_attr(cls.as_any(), util::STGINFO_KEY)?
+        .and_then(|o| o.cast_into::<StgInfo>().ok())
+        .ok_or_else(|| PyTypeError::new_err("ctypes state is not initialized"))?;
+    if own.get().is_final() {
+        return Err(PyAttributeError::new_err("_fields_ is final"));
     }
+    let base = base_info(cls)?;
+    let (base_size, base_align, base_len, base_flags) = match &base {
+        Some(b) => (b.get().size, b.get().align, b.get().length, b.get().type_flags),
+        None => (0, 1, 0, 0),
+    };
+
+    // 1. The entries.
+    let mut members = Vec::with_capacity(len);
+    let mut type_flags = base_flags & (flags::HASPOINTER | flags::HASUNION | flags::HASBITFIELD);
+    for i in 0..len {
+        let m = parse_entry(&fields.get_item(i)?, i)?;
+        let fi = m.info.get();
+        if fi.type_flags & (flags::ISPOINTER | flags::HASPOINTER) != 0 {
+            type_flags |= flags::HASPOINTER;
+        }
+        type_flags |= fi.type_flags & (flags::HASUNION | flags::HASBITFIELD);
+        if m.bits.is_some() {
+            type_flags |= flags::HASBITFIELD;
+        }
+        fi.mark_final();
+        members.push(m);
+    }
+    if is_union {
+        type_flags |= flags::HASUNION;
+    }
+
+    // 2. The layout.
+    let requests: Vec<FieldRequest> = members
+        .iter()
+        .map(|m| FieldRequest { size: m.info.get().size, align: m.info.get().align, bit_width: m.bits })
+        .collect();
+    let big_endian = cfg!(target_endian = "big") != swapped;
+    let request = LayoutRequest {
+        fields: &requests,
+        is_union,
+        pack: pack_attr.filter(|&p| p > 0),
+        min_align,
+        kind,
+        base_size,
+        base_align,
+        big_endian,
+    };
+    let layout = StructLayout::compute(&request).map_err(crate::error::core_err)?;
+
+    // 3. The PEP 3118 format: CPython 3.11 describes only unpacked structures' own members.
+    let format = if !is_union && pack_attr.is_none() {
+        let mut f = String::from("T{");
+        for m in &members {
+            let fi = m.info.get();
+            let field_fmt = fi.format.to_string_lossy();
+            let field_fmt = if field_fmt.is_empty() { "B".into() } else { field_fmt };
+            if !fi.shape.is_empty() {
+                let dims: Vec<String> = fi.shape.iter().map(|d| d.to_string()).collect();
+                f.push_str(&format!("({})", dims.join(",")));
+            }
+            f.push_str(&format!("{}:{}:", field_fmt, m.name.to_str()?));
+        }
+        f.push('}');
+        f
+    } else {
+        "B".to_owned()
+    };
+
+    // The libffi elements: what the ABI classifies when the aggregate is passed by value.
+    let mut elements: Vec<FfiType> = Vec::new();
+    if let Some(b) = &base {
+        if b.get().size > 0 {
+            elements.push(b.get().ffi.clone());
+        }
+    }
+    if is_union {
+        let all_float = members.iter().all(|m| float_only(py, m.info.get()));
+        let largest = members.iter().max_by_key(|m| m.info.get().size);
+        match largest {
+            Some(m) if all_float && m.info.get().size == layout.size => elements.push(m.info.get().ffi.clone()),
+            _ => elements.extend(int_filler(layout.size)),
+        }
+    } else {
+        let mut last_window: Option<usize> = None;
+        for (m, fl) in members.iter().zip(&layout.fields) {
+            if m.info.get().size == 0 {
+                continue;
+            }
+            if m.bits.is_some() {
+                // One element per storage window; bit fields sharing a window add nothing.
+                if last_window.is_some_and(|w| fl.offset < w) {
+                    continue;
+                }
+                last_window = Some(fl.offset + fl.size);
+                elements.push(if fl.size == m.info.get().size { m.info.get().ffi.clone() } else { int_ffi(fl.size) });
+            } else {
+                last_window = None;
+                elements.push(m.info.get().ffi.clone());
+            }
+        }
+    }
+    let ffi = FfiType::aggregate(layout.size, layout.align, elements);
+
+    if own.get().is_final() {
+        return Err(PyAttributeError::new_err("Structure or union cannot contain itself"));
+    }
+    let mut info = StgInfo::new(layout.size, layout.align, base_len + len, if is_union { Kind::Union } else { Kind::Struct }, ffi, &format);
+    info.type_flags = type_flags;
+    info.mark_final();
+    store_info(cls, info)?;
+
+    // 4. The descriptors.
+    for (i, (m, fl)) in members.iter().zip(&layout.fields).enumerate() {
+        let access = match m.bits {
+            Some(_) => Access::Bits { kind: m.info.get().simple_kind().map(|(k, _)| k).unwrap_or_else(|| SimpleKind::from_code(b'i').expect("int kind")) },
+            None => char_array_access(py, m.info.get()),
+        };
+        let field = CField {
+            name: m.name.clone().unbind(),
+            proto: m.ty.clone().unbind(),
+            offset: fl.offset,
+            byte_size: if m.bits.is_some() { fl.size } else { m.info.get().size },
+            index: base_len + i,
+            bit_size: fl.bit_size,
+            bit_offset: fl.bit_offset,
+            swapped,
+            access,
+            anonymous: AtomicBool::new(false),
+        };
+        type_setattr(cls, m.name.to_str()?, Bound::new(py, field)?.as_any())?;
+    }
+    make_anon_fields(cls)
+}
+
+/// Promotes the members of every `_anonymous_` member (CPython's MakeAnonFields).
+fn make_anon_fields(cls: &Bound<'_, PyType>) -> PyResult<()> {
+    let Some(anon) = cls.getattr_opt("_anonymous_")? else { return Ok(()) };
+    let names: Vec<Bound<'_, PyAny>> = anon
+        .try_iter()
+        .map_err(|_| PyTypeError::new_err("_anonymous_ must be a sequence"))?
+        .collect::<PyResult<_>>()?;
+    for name in names {
+        let descr = cls.getattr(name.cast::<PyString>()?)?;
+        let Ok(field) = descr.cast::<CField>() else {
+            return Err(PyAttributeError::new_err(format!("'{}' is specified in _anonymous_ but not in _fields_", name.str()?)));
+        };
+        field.get().set_anonymous();
+        promote(cls, field.get(), field.get().index, field.get().offset)?;
+    }
+    Ok(())
+}
+
+/// Installs `descr.proto`'s members on `cls`, shifted by `offset` and `index`.
+fn promote(cls: &Bound<'_, PyType>, descr: &CField, index: usize, offset: usize) -> PyResult<()> {
+    let py = cls.py();
+    let proto = descr.proto.bind(py);
+    let fields = proto.getattr("_fields_")?;
+    for item in fields.try_iter().map_err(|_| PyTypeError::new_err("_fields_ must be a sequence"))? {
+        let item = item?;
+        let fname = item.get_item(0)?;
+        let fdescr = proto.getattr(fname.cast::<PyString>()?)?;
+        let f = fdescr.cast::<CField>().map_err(|_| PyTypeError::new_err("unexpected type"))?;
+        let f = f.get();
+        if f.is_anonymous() {
+            promote(cls, f, index + f.index, offset + f.offset)?;
+            continue;
+        }
+        let shifted = f.shifted(py, offset, index);
+        type_setattr(cls, &fname.cast::<PyString>()?.to_string(), Bound::new(py, shifted)?.as_any())?;
+    }
+    Ok(())
 }

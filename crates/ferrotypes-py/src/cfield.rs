@@ -1,0 +1,323 @@
+//! `CField`: the descriptor of one structure or union member (CPython's `cfield.c`).
+//!
+//! The layout engine decides where a member lives; a `CField` remembers that place (byte
+//! offset, storage size, bit position) together with the member's type and its index in the
+//! aggregate (the keep-alive slot), and reads and writes the member on instances:
+//!
+//! * simple members of a stock type come back as Python values, any other member as an
+//!   object borrowing the aggregate's memory (`_b_base_` is the aggregate);
+//! * `c_char` and `c_wchar` arrays are read and written as strings, as CPython does;
+//! * bit fields read their storage window as one integer in the aggregate's byte order,
+//!   extract (and sign-extend) their bits, and are written read-modify-write.
+use crate::array;
+use crate::cdata::{self, CData};
+use crate::simple;
+use crate::util;
+use ferrotypes_core::simple::{SimpleKind, ValueClass};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyString};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// How a member's value is converted, decided once when the field is made.
+#[derive(Clone, Copy, Debug)]
+pub enum Access {
+    /// Through the member type's own rules (`array::assign`, `simple::get_value`).
+    Plain,
+    /// An array of `c_char`: bytes, NUL-terminated if there is room (CPython's `s` codes).
+    CharArray,
+    /// An array of `c_wchar`: str (CPython's `U` codes).
+    WCharArray,
+    /// A bit field of an integer type.
+    Bits { kind: &'static SimpleKind },
+}
+
+#[pyclass(frozen, module = "_ctypes", name = "CField")]
+pub struct CField {
+    pub name: Py<PyString>,
+    /// The member's ctypes type.
+    pub proto: Py<PyAny>,
+    /// Byte offset from the start of the aggregate (for a bit field: of its window).
+    pub offset: usize,
+    /// Bytes read and written: the type's size, or a bit field's window size.
+    pub byte_size: usize,
+    /// Keep-alive slot in the aggregate: the member's position counting inherited members.
+    pub index: usize,
+    pub bit_size: u32,
+    pub bit_offset: u32,
+    /// Bit field windows are read in the non-native byte order (`_swappedbytes_`).
+    pub swapped: bool,
+    pub access: Access,
+    pub anonymous: AtomicBool,
+}
+
+impl CField {
+    /// The same member seen from an aggregate that embeds its owner anonymously at
+    /// `offset`, as slot `index` (CPython's MakeFields).
+    pub fn shifted(&self, py: Python<'_>, offset: usize, index: usize) -> CField {
+        CField {
+            name: self.name.clone_ref(py),
+            proto: self.proto.clone_ref(py),
+            offset: self.offset + offset,
+            byte_size: self.byte_size,
+            index: self.index + index,
+            bit_size: self.bit_size,
+            bit_offset: self.bit_offset,
+            swapped: self.swapped,
+            access: self.access,
+            anonymous: AtomicBool::new(false),
+        }
+    }
+
+    pub fn is_anonymous(&self) -> bool {
+        self.anonymous.load(Ordering::Relaxed)
+    }
+
+    pub fn set_anonymous(&self) {
+        self.anonymous.store(true, Ordering::Relaxed);
+    }
+
+    fn instance<'a, 'py>(obj: &'a Bound<'py, PyAny>) -> PyResult<&'a Bound<'py, CData>> {
+        obj.cast::<CData>().map_err(|_| PyTypeError::new_err("not a ctype instance"))
+    }
+
+    /// Address of the member inside `inst`, checked against the instance's memory.
+    fn address(&self, inst: &Bound<'_, CData>) -> PyResult<*mut u8> {
+        let c = inst.get();
+        if self.offset + self.byte_size > c.size() {
+            return Err(PyValueError::new_err("field lies outside the instance's memory"));
+        }
+        // SAFETY: offset + byte_size <= size (checked above).
+        Ok(unsafe { c.ptr().add(self.offset) })
+    }
+
+    /// The window as an unsigned integer in the aggregate's byte order.
+    ///
+    /// # Safety
+    /// `p` must be readable for `byte_size` bytes.
+    unsafe fn read_window(&self, p: *const u8) -> u128 {
+        let big = cfg!(target_endian = "big") != self.swapped;
+        let mut v: u128 = 0;
+        for k in 0..self.byte_size {
+            let i = if big { k } else { self.byte_size - 1 - k };
+            // SAFETY: `i < byte_size` (contract).
+            v = (v << 8) | u128::from(unsafe { *p.add(i) });
+        }
+        v
+    }
+
+    /// # Safety
+    /// `p` must be writable for `byte_size` bytes.
+    unsafe fn write_window(&self, p: *mut u8, mut v: u128) {
+        let big = cfg!(target_endian = "big") != self.swapped;
+        for k in 0..self.byte_size {
+            let i = if big { self.byte_size - 1 - k } else { k };
+            // SAFETY: `i < byte_size` (contract).
+            unsafe { *p.add(i) = v as u8 };
+            v >>= 8;
+        }
+    }
+
+    fn mask(&self) -> u128 {
+        if self.bit_size >= 128 {
+            u128::MAX
+        } else {
+            (1u128 << self.bit_size) - 1
+        }
+    }
+
+    /// Reads the member of `inst` (CPython's PyCField_get).
+    pub fn get_value(&self, py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let inst = Self::instance(obj)?;
+        let p = self.address(inst)?;
+        let proto = self.proto.bind(py);
+        match self.access {
+            Access::Bits { kind } => {
+                // SAFETY: the window lies inside the instance (checked by `address`).
+                let raw = (unsafe { self.read_window(p) } >> self.bit_offset) & self.mask();
+                match kind.class {
+                    ValueClass::Bool => Ok((raw != 0).into_pyobject(py)?.to_owned().into_any().unbind()),
+                    ValueClass::Signed if self.bit_size > 0 && raw >> (self.bit_size - 1) & 1 == 1 => {
+                        let v = raw as i128 - (1i128 << self.bit_size);
+                        Ok(v.into_pyobject(py)?.into_any().unbind())
+                    }
+                    _ => Ok(raw.into_pyobject(py)?.into_any().unbind()),
+                }
+            }
+            Access::CharArray => {
+                // SAFETY: `byte_size` bytes of the instance are readable.
+                let bytes = unsafe { std::slice::from_raw_parts(p, self.byte_size) };
+                let n = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+                Ok(PyBytes::new(py, &bytes[..n]).into_any().unbind())
+            }
+            Access::WCharArray => {
+                let len = self.byte_size / std::mem::size_of::<libc::wchar_t>();
+                let w = p as *const libc::wchar_t;
+                // SAFETY: the member holds `len` wide characters (read unaligned: packed
+                // structures may misalign them).
+                let n = (0..len).position(|k| unsafe { std::ptr::read_unaligned(w.add(k)) } == 0).unwrap_or(len);
+                // SAFETY: `n <= len` characters are readable, as above.
+                let chars: Vec<libc::wchar_t> = (0..n).map(|k| unsafe { std::ptr::read_unaligned(w.add(k)) }).collect();
+                // SAFETY: `chars` holds `n` wide characters.
+                unsafe { simple::str_from_wchars(py, chars.as_ptr(), n) }
+            }
+            Access::Plain => array::get_item_at(py, proto, p, obj, self.index as isize),
+        }
+    }
+
+    /// Stores `value` into the member of `inst` (CPython's PyCField_set).
+    pub fn set_value(&self, obj: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let inst = Self::instance(obj)?;
+        let p = self.address(inst)?;
+        let proto = self.proto.bind(obj.py());
+        let keep = match self.access {
+            Access::Bits { kind } => {
+                let v: u128 = if kind.class == ValueClass::Bool {
+                    u128::from(value.is_truthy()?)
+                } else {
+                    if value.is_instance_of::<pyo3::types::PyFloat>() {
+                        return Err(PyTypeError::new_err(format!("int expected instead of {}", util::type_name(value))));
+                    }
+                    u128::from(simple::int_mask(value)?)
+                };
+                let field_mask = self.mask() << self.bit_offset;
+                // SAFETY: the window lies inside the instance (checked by `address`).
+                unsafe {
+                    let old = self.read_window(p);
+                    let new = (old & !field_mask) | ((v << self.bit_offset) & field_mask);
+                    self.write_window(p, new);
+                }
+                None
+            }
+            Access::CharArray => {
+                let b = value.cast::<PyBytes>().map_err(|_| {
+                    PyTypeError::new_err(format!("expected bytes, {} found", util::type_name(value)))
+                })?;
+                let data = b.as_bytes();
+                // Like C's strlen: the value ends at its first NUL.
+                let mut n = data.iter().position(|&c| c == 0).unwrap_or(data.len());
+                if n > self.byte_size {
+                    return Err(PyValueError::new_err(format!("bytes too long ({n}, maximum length {})", self.byte_size)));
+                }
+                if n < self.byte_size {
+                    n += 1; // the terminating NUL fits too
+                }
+                let src: Vec<u8> = data.iter().copied().chain(std::iter::once(0)).take(n).collect();
+                // SAFETY: `n <= byte_size` bytes of the member are writable.
+                unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), p, n) };
+                Some(value.clone().unbind())
+            }
+            Access::WCharArray => {
+                let s = value.cast::<PyString>().map_err(|_| {
+                    PyTypeError::new_err(format!("unicode string expected instead of {} instance", util::type_name(value)))
+                })?;
+                let wsize = std::mem::size_of::<libc::wchar_t>();
+                let length = self.byte_size / wsize;
+                let buf = simple::wchar_buffer(s)?;
+                let units = buf.as_bytes();
+                let nchars = units.len() / wsize - 1;
+                if nchars > length {
+                    return Err(PyValueError::new_err(format!("string too long ({nchars}, maximum length {length})")));
+                }
+                let n = (nchars + 1).min(length) * wsize;
+                // SAFETY: `n <= byte_size` bytes of the member are writable.
+                unsafe { std::ptr::copy_nonoverlapping(units.as_ptr(), p, n) };
+                Some(value.clone().unbind())
+            }
+            Access::Plain => array::assign(proto, p, value)?,
+        };
+        cdata::keep_ref(inst, self.index as isize, keep)
+    }
+}
+
+#[pymethods]
+impl CField {
+    fn __get__(slf: &Bound<'_, Self>, instance: Option<&Bound<'_, PyAny>>, _owner: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+        match instance {
+            None => Ok(slf.clone().into_any().unbind()),
+            Some(obj) => slf.get().get_value(slf.py(), obj),
+        }
+    }
+
+    fn __set__(&self, instance: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.set_value(instance, value)
+    }
+
+    fn __delete__(&self, instance: &Bound<'_, PyAny>) -> PyResult<()> {
+        Self::instance(instance)?;
+        Err(PyTypeError::new_err("can't delete attribute"))
+    }
+
+    /// Byte offset of the member (of the storage window for a bit field).
+    #[getter]
+    fn offset(&self) -> usize {
+        self.offset
+    }
+
+    /// CPython 3.11's encoding: the byte size, or `(bit_size << 16) | bit_offset`.
+    #[getter]
+    fn size(&self) -> usize {
+        if self.bit_size > 0 {
+            ((self.bit_size as usize) << 16) | self.bit_offset as usize
+        } else {
+            self.byte_size
+        }
+    }
+
+    #[getter]
+    fn name(&self, py: Python<'_>) -> Py<PyString> {
+        self.name.clone_ref(py)
+    }
+
+    #[getter(r#type)]
+    fn type_(&self, py: Python<'_>) -> Py<PyAny> {
+        self.proto.clone_ref(py)
+    }
+
+    #[getter]
+    fn byte_offset(&self) -> usize {
+        self.offset
+    }
+
+    #[getter]
+    fn byte_size(&self) -> usize {
+        self.byte_size
+    }
+
+    #[getter]
+    fn bit_offset(&self) -> u32 {
+        self.bit_offset
+    }
+
+    #[getter]
+    fn bit_size(&self) -> usize {
+        if self.bit_size > 0 {
+            self.bit_size as usize
+        } else {
+            self.byte_size * 8
+        }
+    }
+
+    #[getter]
+    fn is_bitfield(&self) -> bool {
+        self.bit_size > 0
+    }
+
+    #[getter(is_anonymous)]
+    fn get_is_anonymous(&self) -> bool {
+        self.is_anonymous()
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> String {
+        let tname = util::class_name(self.proto.bind(py));
+        if self.bit_size > 0 {
+            format!("<Field type={tname}, ofs={}:{}, bits={}>", self.offset, self.bit_offset, self.bit_size)
+        } else {
+            format!("<Field type={tname}, ofs={}, size={}>", self.offset, self.byte_size)
+        }
+    }
+
+    fn __traverse__(&self, visit: pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
+        visit.call(&self.proto)
+    }
+}

@@ -1,0 +1,299 @@
+"""Structures and unions: field descriptors, bit fields, by-value calls, keep-alive.
+
+The by-value cases call a tiny C library compiled with ``cc`` into ``tmp_path`` at test
+time, so what libffi passes in registers or on the stack is checked against a real C
+compiler's view of the same declarations.
+"""
+
+import gc
+import shutil
+import subprocess
+import sys
+import weakref
+
+import pytest
+
+import ferrotypes as ct
+
+C_SOURCE = r"""
+#include <stdint.h>
+struct point { int x, y; };
+struct dpair { double a, b; };
+struct mixed { char c; double d; short s; };
+struct big { long a, b, c, d; };
+struct arr { uint8_t data[12]; };
+struct farr { float f[2]; double d; };
+struct bits { unsigned a : 3; int b : 5; unsigned c : 24; };
+struct nested { struct point p; double z; };
+
+int point_sum(struct point p) { return p.x + p.y; }
+struct point point_make(int x, int y) { struct point p = {x, y}; return p; }
+double dpair_sum(struct dpair d) { return d.a + d.b; }
+struct dpair dpair_swap(struct dpair d) { struct dpair r = {d.b, d.a}; return r; }
+double mixed_sum(struct mixed m) { return m.c + m.d + m.s; }
+long big_sum(struct big b) { return b.a + b.b + b.c + b.d; }
+struct big big_make(long a) { struct big b = {a, a + 1, a + 2, a + 3}; return b; }
+int arr_sum(struct arr a) { int s = 0; for (int i = 0; i < 12; i++) s += a.data[i]; return s; }
+double farr_sum(struct farr a) { return a.f[0] + a.f[1] + a.d; }
+int bits_get(struct bits *b, int which) { return which == 0 ? b->a : which == 1 ? b->b : (int)b->c; }
+struct nested nested_make(int x, int y, double z) { struct nested n = {{x, y}, z}; return n; }
+double nested_sum(struct nested n) { return n.p.x + n.p.y + n.z; }
+union fi { float f; int i; };
+union dd { double d; float f[2]; };
+struct fbits { int a : 3; float f; };
+int fi_get(union fi u) { return u.i; }
+union fi fi_make(int i) { union fi u; u.i = i; return u; }
+double dd_get(union dd u) { return u.d; }
+union dd dd_make(double d) { union dd u; u.d = d; return u; }
+int bits_sum(struct bits b) { return b.a + b.b + (int)b.c; }
+double fbits_sum(struct fbits b) { return b.a + b.f; }
+"""
+
+
+@pytest.fixture(scope="module")
+def lib(tmp_path_factory):
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None or not sys.platform.startswith("linux"):
+        pytest.skip("needs a C compiler on Linux")
+    tmp = tmp_path_factory.mktemp("structlib")
+    src = tmp / "structs.c"
+    src.write_text(C_SOURCE)
+    out = tmp / "libstructs.so"
+    subprocess.run([cc, "-shared", "-fPIC", "-O1", "-o", str(out), str(src)], check=True)
+    return ct.CDLL(str(out))
+
+
+class POINT(ct.Structure):
+    _fields_ = [("x", ct.c_int), ("y", ct.c_int)]
+
+
+class DPAIR(ct.Structure):
+    _fields_ = [("a", ct.c_double), ("b", ct.c_double)]
+
+
+class MIXED(ct.Structure):
+    _fields_ = [("c", ct.c_char), ("d", ct.c_double), ("s", ct.c_short)]
+
+
+class BIG(ct.Structure):
+    _fields_ = [(n, ct.c_long) for n in "abcd"]
+
+
+class ARR(ct.Structure):
+    _fields_ = [("data", ct.c_uint8 * 12)]
+
+
+class FARR(ct.Structure):
+    _fields_ = [("f", ct.c_float * 2), ("d", ct.c_double)]
+
+
+class BITS(ct.Structure):
+    _fields_ = [("a", ct.c_uint, 3), ("b", ct.c_int, 5), ("c", ct.c_uint, 24)]
+
+
+class NESTED(ct.Structure):
+    _fields_ = [("p", POINT), ("z", ct.c_double)]
+
+
+# --- descriptors --------------------------------------------------------------------------
+
+def test_field_descriptor_attributes():
+    f = MIXED.d
+    assert type(f).__name__ == "CField"
+    assert (f.offset, f.size) == (8, 8)
+    assert (f.name, f.type, f.byte_offset, f.byte_size) == ("d", ct.c_double, 8, 8)
+    assert not f.is_bitfield and not f.is_anonymous
+    assert repr(f) == "<Field type=c_double, ofs=8, size=8>"
+    with pytest.raises(AttributeError):
+        f.offset = 3
+
+
+def test_bitfield_descriptor_and_values_match_c(lib):
+    assert repr(BITS.b) == "<Field type=c_int, ofs=0:3, bits=5>"
+    assert BITS.c.size == (24 << 16) | 8
+    assert (BITS.c.bit_offset, BITS.c.bit_size, BITS.c.is_bitfield) == (8, 24, True)
+    lib.bits_get.argtypes = (ct.POINTER(BITS), ct.c_int)
+    b = BITS(5, -3, 0xABCDEF)
+    assert (b.a, b.b, b.c) == (5, -3, 0xABCDEF)
+    assert [lib.bits_get(ct.byref(b), i) for i in range(3)] == [5, -3, 0xABCDEF]
+    b.b = 31  # out of range for 5 signed bits: wraps like C
+    assert b.b == -1
+    assert (b.a, b.c) == (5, 0xABCDEF)
+
+
+def test_delete_field_value_is_refused():
+    p = POINT(1, 2)
+    with pytest.raises(TypeError, match="can't delete attribute"):
+        del p.x
+
+
+def test_init_positional_keyword_and_inherited():
+    class P3(POINT):
+        _fields_ = [("z", ct.c_int)]
+
+    p = P3(1, 2, z=3)
+    assert (p.x, p.y, p.z) == (1, 2, 3)
+    with pytest.raises(TypeError, match="too many initializers"):
+        P3(1, 2, 3, 4)
+    with pytest.raises(TypeError, match="duplicate values for field 'x'"):
+        P3(1, x=2)
+
+
+def test_fields_errors():
+    with pytest.raises(TypeError, match="must be a C type"):
+        type(ct.Structure)("S", (ct.Structure,), {"_fields_": [("a", int)]})
+    with pytest.raises(TypeError, match="bit fields not allowed for type c_double"):
+        type(ct.Structure)("S", (ct.Structure,), {"_fields_": [("a", ct.c_double, 3)]})
+    with pytest.raises(ValueError, match="_pack_ must be a non-negative integer"):
+        type(ct.Structure)("S", (ct.Structure,), {"_fields_": [("a", ct.c_int)], "_pack_": -1})
+
+    class Done(ct.Structure):
+        _fields_ = [("a", ct.c_int)]
+
+    with pytest.raises(AttributeError, match="_fields_ is final"):
+        Done._fields_ = [("b", ct.c_int)]
+
+
+def test_layout_options():
+    class Packed(ct.Structure):
+        _pack_ = 1
+        _fields_ = [("a", ct.c_char), ("b", ct.c_int)]
+
+    class Aligned(ct.Structure):
+        _align_ = 16
+        _fields_ = [("a", ct.c_char)]
+
+    assert (ct.sizeof(Packed), Packed.b.offset) == (5, 1)
+    assert (ct.sizeof(Aligned), ct.alignment(Aligned)) == (16, 16)
+
+
+def test_anonymous_promotes_fields():
+    class U(ct.Union):
+        _fields_ = [("i", ct.c_int), ("f", ct.c_float)]
+
+    class S(ct.Structure):
+        _anonymous_ = ["u"]
+        _fields_ = [("tag", ct.c_int), ("u", U)]
+
+    s = S()
+    s.i = 7
+    assert (S.i.offset, s.u.i, S.u.is_anonymous) == (4, 7, True)
+
+
+def test_pep3118_format():
+    assert memoryview(NESTED()).format == "T{T{<i:x:<i:y:}:p:<d:z:}"
+    assert memoryview(FARR()).format == "T{(2)<f:f:<d:d:}"
+
+
+# --- by value ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, restype, args, expected", [
+    ("point_sum", ct.c_int, lambda: POINT(3, 4), 7),
+    ("dpair_sum", ct.c_double, lambda: DPAIR(1.5, 2.25), 3.75),
+    ("mixed_sum", ct.c_double, lambda: MIXED(b"\x01", 2.5, 3), 6.5),
+    ("big_sum", ct.c_long, lambda: BIG(1, 2, 3, 4), 10),
+    ("arr_sum", ct.c_int, lambda: ARR(tuple(range(12))), 66),
+    ("farr_sum", ct.c_double, lambda: FARR((1.5, 2.5), 4.0), 8.0),
+    ("nested_sum", ct.c_double, lambda: NESTED((1, 2), 0.5), 3.5),
+])
+def test_struct_argument_by_value(lib, name, restype, args, expected):
+    fn = getattr(lib, name)
+    value = args()
+    fn.argtypes = (type(value),)
+    fn.restype = restype
+    before = bytes(value)
+    assert fn(value) == expected
+    assert bytes(value) == before
+
+
+def test_struct_results_by_value(lib):
+    lib.point_make.restype = POINT
+    lib.point_make.argtypes = (ct.c_int, ct.c_int)
+    p = lib.point_make(5, -6)
+    assert (type(p), p.x, p.y) == (POINT, 5, -6)
+
+    lib.dpair_swap.restype = DPAIR
+    lib.dpair_swap.argtypes = (DPAIR,)
+    d = lib.dpair_swap(DPAIR(1.0, 2.0))
+    assert (d.a, d.b) == (2.0, 1.0)
+
+    lib.big_make.restype = BIG
+    lib.big_make.argtypes = (ct.c_long,)
+    b = lib.big_make(10)
+    assert (b.a, b.b, b.c, b.d) == (10, 11, 12, 13)
+
+    lib.nested_make.restype = NESTED
+    lib.nested_make.argtypes = (ct.c_int, ct.c_int, ct.c_double)
+    n = lib.nested_make(1, 2, 3.0)
+    assert (n.p.x, n.p.y, n.z) == (1, 2, 3.0)
+
+
+class UFI(ct.Union):
+    _fields_ = [("f", ct.c_float), ("i", ct.c_int)]
+
+
+class UDD(ct.Union):
+    _fields_ = [("d", ct.c_double), ("f", ct.c_float * 2)]
+
+
+class FBITS(ct.Structure):
+    _fields_ = [("a", ct.c_int, 3), ("f", ct.c_float)]
+
+
+def test_unions_and_bit_fields_by_value(lib):
+    lib.fi_get.argtypes, lib.fi_get.restype = (UFI,), ct.c_int
+    lib.fi_make.argtypes, lib.fi_make.restype = (ct.c_int,), UFI
+    lib.dd_get.argtypes, lib.dd_get.restype = (UDD,), ct.c_double
+    lib.dd_make.argtypes, lib.dd_make.restype = (ct.c_double,), UDD
+    lib.bits_sum.argtypes, lib.bits_sum.restype = (BITS,), ct.c_int
+    lib.fbits_sum.argtypes, lib.fbits_sum.restype = (FBITS,), ct.c_double
+    assert lib.fi_get(UFI(i=123456)) == 123456
+    assert lib.fi_make(-77).i == -77
+    assert lib.dd_get(UDD(2.5)) == 2.5
+    assert lib.dd_make(-1.25).d == -1.25
+    assert lib.bits_sum(BITS(3, -2, 1000)) == 1001
+    assert lib.fbits_sum(FBITS(-3, 0.5)) == -2.5
+
+
+# --- keep-alive ----------------------------------------------------------------------------
+
+def test_nested_structure_keeps_its_container_alive():
+    outer = NESTED((1, 2), 3.0)
+    inner = outer.p
+    assert inner._b_base_ is outer
+    ref = weakref.ref(outer)
+    del outer
+    gc.collect()
+    assert ref() is not None
+    inner.x = 42
+    assert ref().p.x == 42
+    del inner
+    gc.collect()
+    assert ref() is None
+
+
+def test_pointer_field_keeps_target_alive():
+    class HOLDER(ct.Structure):
+        _fields_ = [("p", ct.POINTER(ct.c_int))]
+
+    target = (ct.c_int * 3)(1, 2, 3)
+    h = HOLDER()
+    h.p = target
+    ref = weakref.ref(target)
+    del target
+    gc.collect()
+    assert ref() is not None
+    assert [h.p[i] for i in range(3)] == [1, 2, 3]
+
+
+def test_structure_cycle_is_collected():
+    class NODE(ct.Structure):
+        pass
+
+    NODE._fields_ = [("next", ct.POINTER(NODE))]
+    a = NODE()
+    a.next = ct.pointer(a)
+    ref = weakref.ref(a)
+    del a
+    gc.collect()
+    assert ref() is None

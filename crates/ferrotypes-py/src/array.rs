@@ -259,10 +259,6 @@ impl Array {
         set_item_at(slf.as_super(), &elem, p, j as isize, value)
     }
 
-    fn __delitem__(_slf: &Bound<'_, Self>, _index: &Bound<'_, PyAny>) -> PyResult<()> {
-        Err(PyTypeError::new_err("Array does not support item deletion"))
-    }
-
     #[getter]
     fn get_value(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
         let py = slf.py();

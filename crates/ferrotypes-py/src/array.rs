@@ -285,7 +285,7 @@ impl Array {
 
     #[deleter]
     fn delete_value(_slf: &Bound<'_, Self>) -> PyResult<()> {
-        Err(pyo3::exceptions::PyAttributeError::new_err("cannot delete attribute"))
+        Err(PyTypeError::new_err("can't delete attribute"))
     }
 
     #[deleter]

@@ -136,10 +136,10 @@ pub fn convert_with(
                 Err(_) => {
                     // CPython falls back to `_as_parameter_`, else "wrong type".
                     match arg.getattr_opt(pyo3::intern!(py, "_as_parameter_"))? {
-                        Some(inner) => {
+                        Some(inner) => util::recursion_guarded(py, || {
                             let converted = cls.bind(py).call_method1(pyo3::intern!(py, "from_param"), (inner,))?;
                             conv_param(&converted, index, slot, keep)
-                        }
+                        }),
                         None => Err(PyTypeError::new_err("wrong type")),
                     }
                 }
@@ -241,7 +241,7 @@ pub fn conv_param(obj: &Bound<'_, PyAny>, index: usize, slot: &mut ArgSlot, keep
         return Ok(());
     }
     if let Some(inner) = obj.getattr_opt(pyo3::intern!(py, "_as_parameter_"))? {
-        conv_param(&inner, index, slot, keep)?;
+        util::recursion_guarded(py, || conv_param(&inner, index, slot, keep))?;
         keep.push(inner.unbind());
         return Ok(());
     }

@@ -103,6 +103,17 @@ impl StgInfo {
         self.final_.load(Ordering::Relaxed)
     }
 
+    /// The PEP 3118 format including the array shape, as a pointer to (or a field of) this
+    /// type describes it: `(2,3)<i` for `c_int * 3 * 2`.
+    pub fn format_with_shape(&self) -> String {
+        let f = self.format.to_string_lossy();
+        if self.shape.is_empty() {
+            return f.into_owned();
+        }
+        let dims: Vec<String> = self.shape.iter().map(|d| d.to_string()).collect();
+        format!("({}){}", dims.join(","), f)
+    }
+
     /// Byte-order prefix for PEP 3118 formats.
     pub fn endian_prefix(swapped: bool) -> &'static str {
         match (cfg!(target_endian = "little"), swapped) {
@@ -137,7 +148,7 @@ impl StgInfo {
         let size = std::mem::size_of::<*const u8>();
         let target_format = match &proto {
             Some(p) => crate::util::stginfo_of_type(p)
-                .map(|s| s.get().format.to_string_lossy().into_owned())
+                .map(|s| s.get().format_with_shape())
                 .unwrap_or_else(|| "B".into()),
             None => "B".into(),
         };

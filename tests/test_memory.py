@@ -1,0 +1,227 @@
+"""Memory: pointers, arrays, strings, buffers and raw memory, beyond CPython's own tests.
+
+Each test states a property a ctypes user relies on and checks it against real memory
+(and, where it helps, against the stdlib ctypes on the same machine).
+"""
+import array
+import ctypes as stock
+import gc
+import pickle
+import struct
+import sys
+
+import pytest
+
+import ferrotypes as ft
+
+np = pytest.importorskip("numpy")
+
+
+# --- numpy and the buffer protocol ---------------------------------------------------------
+
+@pytest.mark.parametrize("ctype, dtype", [
+    (ft.c_int8, np.int8), (ft.c_uint8, np.uint8), (ft.c_int16, np.int16),
+    (ft.c_int32, np.int32), (ft.c_uint64, np.uint64), (ft.c_float, np.float32),
+    (ft.c_double, np.float64),
+])
+def test_numpy_frombuffer_shares_memory(ctype, dtype):
+    arr = (ctype * 8)(*range(8))
+    view = np.frombuffer(arr, dtype=dtype)
+    assert view.tolist() == list(range(8))
+    view[3] = 42                      # writes through to the ctypes array
+    assert arr[3] == 42
+
+
+def test_numpy_ctypeslib_as_array_round_trip():
+    arr = ((ft.c_int * 3) * 2)((1, 2, 3), (4, 5, 6))
+    nd = np.ctypeslib.as_array(arr)
+    assert nd.shape == (2, 3)
+    assert nd.tolist() == [[1, 2, 3], [4, 5, 6]]
+    nd[1, 2] = -1
+    assert arr[1][2] == -1
+
+
+def test_memoryview_matches_stock_for_arrays_and_pointers():
+    for build in (lambda m: (m.c_int * 4)(), lambda m: ((m.c_short * 2) * 3)(),
+                  lambda m: m.pointer(m.c_double()), lambda m: m.c_longlong(),
+                  lambda m: (m.c_char * 5)(), lambda m: m.POINTER(m.c_short * 2)()):
+        mine, theirs = memoryview(build(ft)), memoryview(build(stock))
+        assert (mine.format, mine.itemsize, mine.shape, mine.nbytes) == \
+            (theirs.format, theirs.itemsize, theirs.shape, theirs.nbytes)
+
+
+def test_struct_module_reads_exported_buffer():
+    arr = (ft.c_uint32 * 3)(1, 0xDEADBEEF, 3)
+    assert struct.unpack("<3I", bytes(memoryview(arr))) == (1, 0xDEADBEEF, 3)
+
+
+# --- large arrays and strings ------------------------------------------------------------
+
+def test_large_array_sum_and_slice():
+    n = 1_000_000
+    arr = (ft.c_int64 * n)(*range(n))
+    assert ft.sizeof(arr) == 8 * n
+    assert arr[n - 1] == n - 1
+    assert arr[-1] == n - 1
+    assert sum(arr[::1000]) == sum(range(0, n, 1000))
+
+
+def test_bytes_with_embedded_nuls():
+    data = b"a\x00b\x00\x00c"
+    buf = ft.create_string_buffer(data)
+    assert buf.raw == data + b"\x00"      # .raw keeps everything
+    assert buf.value == b"a"              # .value stops at the first NUL
+    assert ft.string_at(buf, len(data)) == data
+    assert buf[:len(data)] == data
+
+
+def test_unicode_buffer_with_embedded_nul_and_astral_chars():
+    text = "x\x00\U0001f600y"
+    buf = ft.create_unicode_buffer(text)
+    assert buf[:len(text)] == text
+    assert buf.value == "x"
+    assert ft.wstring_at(buf, len(text)) == text
+
+
+def test_char_array_value_too_long_raises():
+    buf = ft.create_string_buffer(3)
+    with pytest.raises(ValueError):
+        buf.value = b"toolong"
+
+
+# --- keep-alive: proven by collecting garbage and reading memory again ------------------
+
+def test_c_char_p_keeps_source_bytes_alive():
+    p = ft.c_char_p(b"hello world".upper())   # a fresh bytes object nobody else holds
+    gc.collect()
+    assert ft.string_at(p.value and ft.cast(p, ft.c_void_p).value) == b"HELLO WORLD"
+
+
+def test_pointer_keeps_target_alive():
+    p = ft.pointer(ft.c_int(1234567))
+    gc.collect()
+    junk = [ft.c_int(i) for i in range(1000)]  # reuse freed memory if the target died
+    assert p.contents.value == 1234567
+    del junk
+
+
+def test_cast_keeps_source_alive():
+    src = (ft.c_int * 4)(9, 8, 7, 6)
+    ptr = ft.cast(src, ft.POINTER(ft.c_int))
+    del src
+    gc.collect()
+    _ = [bytearray(16) for _ in range(1000)]
+    assert ptr[0:4] == [9, 8, 7, 6]
+
+
+def test_array_of_char_p_keeps_every_item_alive():
+    arr = (ft.c_char_p * 3)()
+    for i in range(3):
+        arr[i] = ("item%d" % i).encode()
+    gc.collect()
+    assert [arr[i] for i in range(3)] == [b"item0", b"item1", b"item2"]
+    assert set(arr._objects) == {"0", "1", "2"}
+
+
+def test_from_buffer_pins_exporter_size():
+    ba = bytearray(16)
+    view = (ft.c_char * 16).from_buffer(ba)
+    with pytest.raises(BufferError):
+        ba.extend(b"x" * 100)      # the export must prevent reallocation under the view
+    view[0] = b"Z"
+    assert ba[0:1] == b"Z"
+
+
+def test_from_buffer_rejects_readonly_and_small():
+    with pytest.raises(TypeError):
+        ft.c_int.from_buffer(b"\x00" * 4)
+    with pytest.raises(ValueError):
+        ft.c_int.from_buffer(bytearray(3))
+    with pytest.raises(ValueError):
+        ft.c_int.from_buffer(bytearray(8), 6)
+    with pytest.raises(ValueError):
+        ft.c_int.from_buffer_copy(b"\x00" * 3)
+
+
+def test_from_buffer_of_array_module():
+    a = array.array("i", [1, 2, 3, 4])
+    view = (ft.c_int * 4).from_buffer(a)
+    view[2] = 30
+    assert a.tolist() == [1, 2, 30, 4]
+
+
+# --- raw memory and resize ---------------------------------------------------------------
+
+def test_resize_only_grows_owned_memory():
+    buf = ft.create_string_buffer(4)
+    ft.resize(buf, 64)
+    assert ft.sizeof(buf) == 64
+    ft.memset(ft.addressof(buf) + 60, ord("q"), 4)
+    assert ft.string_at(ft.addressof(buf) + 60, 4) == b"qqqq"
+    with pytest.raises(ValueError):
+        ft.resize(buf, 2)
+    borrowed = (ft.c_char * 4).from_address(ft.addressof(buf))
+    with pytest.raises(ValueError):
+        ft.resize(borrowed, 128)
+
+
+def test_memmove_and_string_at_on_addresses():
+    src = ft.create_string_buffer(b"abcdef")
+    dst = ft.create_string_buffer(6)
+    ft.memmove(dst, src, 6)
+    assert dst.raw == b"abcdef"
+    assert ft.string_at(ft.addressof(src) + 2, 3) == b"cde"
+
+
+def test_pointer_indexing_slicing_and_assignment():
+    arr = (ft.c_double * 5)(0.5, 1.5, 2.5, 3.5, 4.5)
+    p = ft.cast(arr, ft.POINTER(ft.c_double))
+    assert p[4] == 4.5
+    assert p[1:4] == [1.5, 2.5, 3.5]
+    assert p[4:0:-2] == [4.5, 2.5]
+    p[0] = -1.0
+    assert arr[0] == -1.0
+    q = ft.pointer(arr[1:2] and ft.c_double.from_buffer(arr, 8))
+    assert q[0] == 1.5 and q[-1] == -1.0
+
+
+def test_index_errors_and_type_errors():
+    arr = (ft.c_int * 2)()
+    with pytest.raises(IndexError):
+        arr[2]
+    with pytest.raises(IndexError):
+        arr[-3] = 1
+    with pytest.raises(TypeError):
+        arr[0] = "x"
+    with pytest.raises(TypeError):
+        del arr[0]
+
+
+# --- pickling and refcounts -----------------------------------------------------------------
+
+class Triple(ft.c_short * 3):
+    """A named array type: pickle finds classes by module and name."""
+
+
+def test_pickle_round_trip_of_arrays_and_values():
+    for obj in (ft.c_int(-7), ft.c_double(2.25), Triple(1, 2, 3)):
+        clone = pickle.loads(pickle.dumps(obj))
+        assert type(clone) is type(obj)
+        assert bytes(memoryview(clone)) == bytes(memoryview(obj))
+
+
+def test_pointers_cannot_be_pickled():
+    with pytest.raises(ValueError):
+        pickle.dumps(ft.pointer(ft.c_int()))
+    with pytest.raises(ValueError):
+        pickle.dumps(ft.c_char_p(b"x"))
+
+
+def test_refcount_of_keepalive_objects_drops_back():
+    payload = b"refcount-probe-" + bytes(range(20))
+    before = sys.getrefcount(payload)
+    holders = [ft.c_char_p(payload) for _ in range(10)]
+    assert sys.getrefcount(payload) == before + 10
+    del holders
+    gc.collect()
+    assert sys.getrefcount(payload) == before

@@ -59,10 +59,16 @@ def outcome(func, *args):
     return ("ok", _normalize(repr(result)))
 
 
-def assert_same(func):
-    """func(module) behaves the same under ferrotypes as under the stdlib ctypes."""
+def assert_same(func, message=True):
+    """func(module) behaves the same under ferrotypes as under the stdlib ctypes.
+
+    With ``message=False`` only the exception type must match (for CPython's
+    generic argument-parsing messages).
+    """
     expected = outcome(func, ctypes)
     got = outcome(func, ferrotypes)
+    if not message and expected[0] != "ok":
+        expected, got = expected[0], got[0]
     assert got == expected, f"ferrotypes: {got!r}\n    ctypes: {expected!r}"
 
 
@@ -217,30 +223,29 @@ def _shows_address(code, raw):
 # Construction, value, repr, bool, layout
 
 
+def _truth(obj):
+    # CPython's bool() tests every byte, and a c_longdouble's 6 padding bytes are
+    # uninitialised there, so its truth value is not reproducible.
+    return None if type(obj)._type_ == "g" else bool(obj)
+
+
 @pytest.mark.parametrize("factory", INPUT_FACTORIES, ids=INPUT_IDS)
 @pytest.mark.parametrize("name", SIMPLE_TYPES)
-def test_construct(name, factory):
+def test_construct_and_set_value(name, factory):
+    """T(v) and T().value = v: value, repr, bool and bytes, or the same error."""
     raw = factory()
 
-    def probe(m):
+    def construct(m):
         obj = getattr(m, name)(raw)
         shown = None if _shows_address(obj._type_, raw) else repr(obj)
-        return (_read(m, obj, raw), shown, bool(obj), _layout(m, obj))
+        return (_read(m, obj, raw), shown, _truth(obj), _layout(m, obj))
 
-    assert_same(probe)
-
-
-@pytest.mark.parametrize("factory", INPUT_FACTORIES, ids=INPUT_IDS)
-@pytest.mark.parametrize("name", SIMPLE_TYPES)
-def test_set_value(name, factory):
-    raw = factory()
-
-    def probe(m):
+    def set_value(m):
         obj = getattr(m, name)()
         obj.value = raw
-        return (_read(m, obj, raw), bool(obj), _layout(m, obj))
+        return (_read(m, obj, raw), _truth(obj), _layout(m, obj))
 
-    assert_same(probe)
+    assert_same(lambda m: {"construct": outcome(construct, m), "set_value": outcome(set_value, m)})
 
 
 @pytest.mark.parametrize("factory", INPUT_FACTORIES, ids=INPUT_IDS)
@@ -254,13 +259,13 @@ def test_from_param(name, factory):
 def test_default_construction(name):
     assert_same(lambda m: (getattr(m, name)().value, repr(getattr(m, name)())
                            if getattr(m, name)._type_ not in "zZ" else None,
-                           bool(getattr(m, name)()), bytes(memoryview(getattr(m, name)()))[:10]))
+                           _truth(getattr(m, name)()), bytes(memoryview(getattr(m, name)()))[:10]))
 
 
 @pytest.mark.parametrize("name", SIMPLE_TYPES)
 def test_construction_argument_count(name):
-    assert_same(lambda m: getattr(m, name)(1, 2))
-    assert_same(lambda m: getattr(m, name)(value=1))
+    assert_same(lambda m: getattr(m, name)(1, 2), message=False)
+    assert_same(lambda m: getattr(m, name)(value=1), message=False)
 
 
 def test_wrapping_is_modular():
@@ -528,11 +533,10 @@ def test_swapped_values_and_layout(name, value):
 def test_swapped_layout_is_big_endian(name):
     code = _STRUCT_CODES[name]
     value = 1.5 if code in "fd" else 0x0102
-    native = "=" if code not in "Nn" else "@"
     for m in MODULES:
         cls = getattr(m, name)
         size = m.sizeof(cls)
-        expected = struct.pack(native + code, value)
+        expected = struct.pack("@" + code, value)
         assert bytes(memoryview(cls.__ctype_le__(value))) == expected
         assert bytes(memoryview(cls.__ctype_be__(value))) == expected[::-1]
         assert cls.__ctype_be__.from_buffer_copy(expected[::-1]).value == value
@@ -575,7 +579,9 @@ def test_subclass_repr_and_outparam(name):
     def probe(m):
         sub = type("Sub", (getattr(m, name),), {})
         obj = sub(value)
-        return (_normalize(repr(obj)), obj.value, obj.__ctypes_from_outparam__() is obj,
+        # c_char_p and c_wchar_p subclasses inherit a repr showing the address
+        shown = re.sub(r"^Sub\(\d+\)$", "Sub(<address>)", _normalize(repr(obj)))
+        return (shown, obj.value, obj.__ctypes_from_outparam__() is obj,
                 getattr(m, name)(value).__ctypes_from_outparam__(), bool(obj),
                 [k.__name__ for k in sub.__mro__][:2], type(sub).__name__)
     assert_same(probe)
@@ -583,9 +589,14 @@ def test_subclass_repr_and_outparam(name):
 
 @pytest.mark.parametrize("name", SIMPLE_TYPES)
 def test_subclass_repr_shape(name):
+    # Simple_repr only prints the value for direct subclasses of _SimpleCData;
+    # c_char_p and c_wchar_p define a Python __repr__ showing the address.
+    pattern = (r"Custom\(\d+\)" if name in ("c_char_p", "c_wchar_p")
+               else r"<Custom object at 0x[0-9a-f]+>")
     for m in MODULES:
         sub = type("Custom", (getattr(m, name),), {})
-        assert re.fullmatch(r"<Custom object at 0x[0-9a-f]+>", repr(sub()))
+        assert re.fullmatch(pattern, repr(sub(b"x" if name == "c_char_p" else None)
+                                          if name in ("c_char_p", "c_wchar_p") else sub()))
 
 
 def test_subclass_of_subclass():
@@ -653,8 +664,10 @@ def test_missing_type_code():
 def test_custom_simple_type_per_code(code):
     def probe(m):
         cls = type("Custom", (m._SimpleCData,), {"_type_": code})
+        # a direct subclass of _SimpleCData gets the code's own from_param
         return (m.sizeof(cls), m.alignment(cls), memoryview(cls()).format,
-                hasattr(cls, "__ctype_be__"), _normalize(repr(cls.from_param)))
+                hasattr(cls, "__ctype_be__"), outcome(cls.from_param, 1),
+                outcome(cls.from_param, b"x"), outcome(cls.from_param, "x"))
     assert_same(probe)
 
 
@@ -748,11 +761,8 @@ def test_pickle_round_trip(name, value, protocol):
 
 @pytest.mark.parametrize("name", SWAPPABLE)
 def test_pickle_swapped(name):
-    for m in MODULES:
-        obj = getattr(m, name).__ctype_be__(7)
-        copy = pickle.loads(pickle.dumps(obj))
-        assert type(copy) is type(obj)
-        assert copy.value == 7
+    # The twin's __qualname__ is the native type's, so pickle finds the wrong class.
+    assert_same(lambda m: pickle.dumps(getattr(m, name).__ctype_be__(7)))
 
 
 def test_pickle_subclass_keeps_dict():
@@ -787,7 +797,7 @@ def test_setstate(args):
         obj = type("Sub", (m.c_int,), {})()
         result = obj.__setstate__(*args)
         return (result, obj.value, obj.__dict__)
-    assert_same(probe)
+    assert_same(probe, message=len(args) == 2)
 
 
 def test_copy_module():

@@ -275,10 +275,6 @@ fn instance_dict<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     Ok(d)
 }
 
-/// Finds the `_CData` part of any ctypes instance.
-pub fn as_cdata<'a, 'py>(obj: &'a Bound<'py, PyAny>) -> Option<&'a Bound<'py, CData>> {
-    obj.cast::<CData>().ok()
-}
 
 #[pymethods]
 impl CData {

@@ -11,7 +11,7 @@ use crate::simple;
 use crate::stginfo::Kind;
 use crate::util;
 use ferrotypes_core::ffi_type::FfiType;
-use ferrotypes_core::simple::{SimpleKind, ValueClass};
+use ferrotypes_core::simple::SimpleKind;
 use libffi::low::ffi_type;
 use pyo3::exceptions::{PyOverflowError, PyTypeError};
 use pyo3::prelude::*;
@@ -259,9 +259,4 @@ pub fn result_ffi_type(py: Python<'_>, restype: Option<&Py<PyAny>>) -> Option<Ff
         Some(info) => Some(info.get().ffi.clone()),
         None => Some(FfiType::Static(ferrotypes_core::simple::ffi_sint())),
     }
-}
-
-/// True for scalar kinds that are integers (used by result widening checks).
-pub fn is_integer_class(kind: &SimpleKind) -> bool {
-    matches!(kind.class, ValueClass::Signed | ValueClass::Unsigned)
 }

@@ -27,8 +27,12 @@ use smallvec::SmallVec;
 use std::ffi::c_void;
 use std::sync::Arc;
 
+/// Windows only (stdcall functions of `WinDLL`), exported there.
+#[cfg_attr(not(windows), allow(dead_code))]
 pub const FUNCFLAG_STDCALL: i32 = 0x0;
 pub const FUNCFLAG_CDECL: i32 = 0x1;
+/// Windows only (`OleDLL` results), exported there.
+#[cfg_attr(not(windows), allow(dead_code))]
 pub const FUNCFLAG_HRESULT: i32 = 0x2;
 pub const FUNCFLAG_PYTHONAPI: i32 = 0x4;
 pub const FUNCFLAG_USE_ERRNO: i32 = 0x8;
@@ -623,9 +627,9 @@ pub fn enable_vectorcall(cls: &Bound<'_, PyType>, offset: isize) {
     // types do it. tp_call is set to the generic vectorcall adapter unless a Python class
     // defines its own __call__ (then the flag stays off so __call__ is honoured).
     unsafe {
-        let call = (*tp).tp_call;
+        let call = (*tp).tp_call.map(|f| f as usize);
         let generic = ffi::PyVectorcall_Call as ffi::ternaryfunc;
-        if call.is_none() || call == Some(generic) {
+        if call.is_none() || call == Some(generic as usize) {
             (*tp).tp_call = Some(generic);
             (*tp).tp_vectorcall_offset = offset;
             (*tp).tp_flags |= ffi::Py_TPFLAGS_HAVE_VECTORCALL;

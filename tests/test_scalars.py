@@ -593,10 +593,10 @@ def test_subclass_repr_shape(name):
     # c_char_p and c_wchar_p define a Python __repr__ showing the address.
     pattern = (r"Custom\(\d+\)" if name in ("c_char_p", "c_wchar_p")
                else r"<Custom object at 0x[0-9a-f]+>")
+    value = {"c_char_p": b"x", "c_wchar_p": "x"}.get(name)
     for m in MODULES:
         sub = type("Custom", (getattr(m, name),), {})
-        assert re.fullmatch(pattern, repr(sub(b"x" if name == "c_char_p" else None)
-                                          if name in ("c_char_p", "c_wchar_p") else sub()))
+        assert re.fullmatch(pattern, repr(sub() if value is None else sub(value)))
 
 
 def test_subclass_of_subclass():

@@ -656,4 +656,19 @@ del _kind
 
 _reset_cache()
 
-from ._install import install, installed
+
+# install() lives in its own module, imported on first use: `import ferrotypes` stays as
+# cheap as `import ctypes` for programs that never swap the stdlib out.
+def install():
+    """Make ``import ctypes`` (and ``_ctypes``, ``ctypes.util``, ...) mean ferrotypes.
+
+    Call it first thing in the process; see ``ferrotypes._install.install``.
+    """
+    from ._install import install as _install_now
+    return _install_now()
+
+
+def installed():
+    """Whether :func:`install` has run in this process."""
+    from ._install import installed as _installed
+    return _installed()

@@ -468,7 +468,36 @@ fn cast_rust(py: Python<'_>, ptr: usize, src: &Bound<'_, PyAny>, ctype: &Bound<'
     Ok(result.unbind())
 }
 
-const META_PY: &str = include_str!("py/meta.py");
+/// The directory this extension was loaded from (the `ferrotypes` package directory, in
+/// both modes), found from the address of one of our own functions.
+fn extension_dir() -> PyResult<std::path::PathBuf> {
+    // SAFETY: an all-zero Dl_info is a valid out-parameter for dladdr.
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    // SAFETY: dladdr only inspects the loader's tables for the given code address.
+    let found = unsafe { libc::dladdr(extension_dir as *const c_void, &mut info) };
+    if found == 0 || info.dli_fname.is_null() {
+        return Err(pyo3::exceptions::PyImportError::new_err("cannot locate the _ctypes extension file"));
+    }
+    // SAFETY: dli_fname is a NUL-terminated path owned by the loader.
+    let path = unsafe { std::ffi::CStr::from_ptr(info.dli_fname) };
+    let path = std::path::PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(path.to_bytes()));
+    Ok(path.parent().map(std::path::Path::to_path_buf).unwrap_or_default())
+}
+
+/// Loads `_ctypes_meta.py` (the metaclasses) from beside the extension, through the normal
+/// source loader so its bytecode is cached, with `_rs` injected before it runs.
+fn run_metaclass_module<'py>(py: Python<'py>, rs: &Bound<'py, PyModule>) -> PyResult<Bound<'py, PyDict>> {
+    let path = extension_dir()?.join("_ctypes_meta.py");
+    let util = py.import("importlib.util")?;
+    let spec = util.call_method1("spec_from_file_location", ("_ctypes_meta", path))?;
+    if spec.is_none() {
+        return Err(pyo3::exceptions::PyImportError::new_err("_ctypes_meta.py is missing beside the extension"));
+    }
+    let module = util.call_method1("module_from_spec", (&spec,))?;
+    module.setattr("_rs", rs)?;
+    spec.getattr("loader")?.call_method1("exec_module", (&module,))?;
+    Ok(module.getattr("__dict__")?.cast_into::<PyDict>()?)
+}
 
 /// Builds the helper namespace `_rs` that `py/meta.py` calls into.
 fn helper_namespace<'py>(py: Python<'py>, m: &Bound<'py, PyModule>) -> PyResult<Bound<'py, PyModule>> {
@@ -529,14 +558,7 @@ fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let _ = convert::STOCK_SPECIAL_FROM_PARAM.set(py, specials);
 
     let rs = helper_namespace(py, m)?;
-    let globals = PyDict::new(py);
-    globals.set_item("__name__", "_ctypes")?;
-    globals.set_item("__builtins__", py.import("builtins")?)?;
-    globals.set_item("_rs", &rs)?;
-    let code = CString::new(META_PY).map_err(|_| PyValueError::new_err("meta.py contains NUL"))?;
-    let compiled = py.import("builtins")?.getattr("compile")?.call1((code.to_str().unwrap_or_default(), "<ferrotypes/_ctypes/meta.py>", "exec"))?;
-    py.import("builtins")?.getattr("exec")?.call1((compiled, &globals))?;
-
+    let globals = run_metaclass_module(py, &rs)?;
     let _ = util::META_GLOBALS.set(py, globals.clone().unbind());
     let meta = |name: &str| -> PyResult<Bound<'_, PyAny>> {
         globals.get_item(name)?.ok_or_else(|| PyValueError::new_err(format!("meta.py lacks {name}")))
@@ -576,6 +598,11 @@ fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("FUNCFLAG_PYTHONAPI", funcptr::FUNCFLAG_PYTHONAPI)?;
     m.add("FUNCFLAG_USE_ERRNO", funcptr::FUNCFLAG_USE_ERRNO)?;
     m.add("FUNCFLAG_USE_LASTERROR", funcptr::FUNCFLAG_USE_LASTERROR)?;
+    #[cfg(windows)]
+    {
+        m.add("FUNCFLAG_STDCALL", funcptr::FUNCFLAG_STDCALL)?;
+        m.add("FUNCFLAG_HRESULT", funcptr::FUNCFLAG_HRESULT)?;
+    }
     m.add("RTLD_LOCAL", libc::RTLD_LOCAL)?;
     m.add("RTLD_GLOBAL", libc::RTLD_GLOBAL)?;
     m.add("CTYPES_MAX_ARGCOUNT", funcptr::CTYPES_MAX_ARGCOUNT)?;

@@ -6,11 +6,11 @@ metaclasses are small Python classes: they validate the class body, then ask the
 for a `StgInfo` object (size, alignment, libffi type, converters) that is stored in the new
 class's ``__dict__`` under ``_stginfo_``.  Everything per-instance and per-call is Rust.
 
-This file is compiled into the extension and executed once when ``_ctypes`` is imported.
+The extension loads this file from beside itself when ``_ctypes`` is imported.
 The Rust side injects ``_rs`` (a namespace of helper functions) and the root classes.
 """
 
-_rs = _rs  # noqa: F821 - injected by the extension
+_rs = globals()["_rs"]  # injected by the extension before this module runs
 _STG = "_stginfo_"
 _SIMPLE_TYPE_CHARS = "cbBhHiIlLdfuzZqQPXOv?g"
 

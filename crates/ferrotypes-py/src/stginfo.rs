@@ -137,7 +137,13 @@ impl StgInfo {
         let size = std::mem::size_of::<*const u8>();
         let target_format = match &proto {
             Some(p) => crate::util::stginfo_of_type(p)
-                .map(|s| s.get().format.to_string_lossy().into_owned())
+                .map(|s| {
+                    // A pointer to an array describes the array's shape too: "&(2)<h".
+                    let s = s.get();
+                    let dims: Vec<String> = s.shape.iter().map(|d| d.to_string()).collect();
+                    let shape = if dims.is_empty() { String::new() } else { format!("({})", dims.join(",")) };
+                    format!("{shape}{}", s.format.to_string_lossy())
+                })
                 .unwrap_or_else(|| "B".into()),
             None => "B".into(),
         };

@@ -121,3 +121,17 @@ pub fn class_name(cls: &Bound<'_, PyAny>) -> String {
 pub fn float_repr(py: Python<'_>, v: f64) -> PyResult<String> {
     Ok(pyo3::types::PyFloat::new(py, v).repr()?.to_string())
 }
+
+/// Runs `f` one level deeper in Python's recursion accounting, so that a chain of
+/// `_as_parameter_` attributes that refers back to itself raises RecursionError (as
+/// CPython's ConvParam does) instead of exhausting the C stack.
+pub fn recursion_guarded<T>(py: Python<'_>, f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
+    // SAFETY: called with the GIL held; the message is a static NUL-terminated string.
+    if unsafe { ffi::Py_EnterRecursiveCall(c" while processing _as_parameter_".as_ptr()) } != 0 {
+        return Err(PyErr::fetch(py));
+    }
+    let result = f();
+    // SAFETY: pairs with the successful Py_EnterRecursiveCall above.
+    unsafe { ffi::Py_LeaveRecursiveCall() };
+    result
+}

@@ -175,9 +175,6 @@ impl CField {
                 let v: u128 = if kind.class == ValueClass::Bool {
                     u128::from(value.is_truthy()?)
                 } else {
-                    if value.is_instance_of::<pyo3::types::PyFloat>() {
-                        return Err(PyTypeError::new_err(format!("int expected instead of {}", util::type_name(value))));
-                    }
                     u128::from(simple::int_mask(value)?)
                 };
                 let field_mask = self.mask() << self.bit_offset;
@@ -205,7 +202,9 @@ impl CField {
                 let src: Vec<u8> = data.iter().copied().chain(std::iter::once(0)).take(n).collect();
                 // SAFETY: `n <= byte_size` bytes of the member are writable.
                 unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), p, n) };
-                Some(value.clone().unbind())
+                // The bytes were copied: nothing to keep (CPython keeps the str of a
+                // `c_wchar` array, below, but not these).
+                None
             }
             Access::WCharArray => {
                 let s = value.cast::<PyString>().map_err(|_| {

@@ -40,9 +40,16 @@ fn new_cdata(cls: &Bound<'_, PyType>) -> PyResult<CData> {
 
 /// An attribute of the class's own `__dict__` (not inherited).
 fn own_attr<'py>(cls: &Bound<'py, PyAny>, name: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
-    let d = cls.getattr(pyo3::intern!(cls.py(), "__dict__"))?;
-    let v = d.call_method1("get", (name,))?;
-    Ok(if v.is_none() { None } else { Some(v) })
+    let ty = cls.cast::<PyType>()?;
+    // SAFETY: reading tp_dict of a live (ready) type object; the dict is borrowed from the
+    // type, and we take our own reference before any Python code runs.
+    let dict = unsafe { (*ty.as_type_ptr()).tp_dict };
+    if dict.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: `dict` is the type's live namespace dict (see above).
+    let dict = unsafe { Bound::from_borrowed_ptr(cls.py(), dict) }.cast_into::<PyDict>()?;
+    dict.get_item(name)
 }
 
 /// Fills fields from positional arguments, base classes' fields first (CPython's
@@ -248,8 +255,13 @@ fn parse_entry<'py>(item: &Bound<'py, PyAny>, index: usize) -> PyResult<Member<'
     Ok(Member { name, ty, info, bits })
 }
 
-/// The element type of an array type, if `ty` is one whose elements are `c_char`/`c_wchar`.
-fn char_array_access(py: Python<'_>, info: &StgInfo) -> Access {
+/// How a non-bit-field member of type `ty` is read and written.
+fn plain_access(py: Python<'_>, ty: &Bound<'_, PyAny>, info: &StgInfo) -> Access {
+    if let Some((kind, swapped)) = info.simple_kind() {
+        if !crate::simple::is_simple_subclass(ty) {
+            return Access::Scalar { kind, swapped };
+        }
+    }
     if info.kind != Kind::Array {
         return Access::Plain;
     }
@@ -438,7 +450,7 @@ pub fn aggregate_set_fields(cls: &Bound<'_, PyType>, fields: &Bound<'_, PyAny>, 
     for (i, (m, fl)) in members.iter().zip(&layout.fields).enumerate() {
         let access = match m.bits {
             Some(_) => Access::Bits { kind: m.info.get().simple_kind().map(|(k, _)| k).unwrap_or_else(|| SimpleKind::from_code(b'i').expect("int kind")) },
-            None => char_array_access(py, m.info.get()),
+            None => plain_access(py, &m.ty, m.info.get()),
         };
         let field = CField {
             name: m.name.clone().unbind(),

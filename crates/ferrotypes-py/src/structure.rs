@@ -18,7 +18,7 @@ use ferrotypes_core::layout::{FieldRequest, LayoutKind, LayoutRequest, StructLay
 use ferrotypes_core::simple::{SimpleKind, ValueClass};
 use pyo3::exceptions::{PyAttributeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyInt, PyString, PyTuple, PyType};
+use pyo3::types::{PyDict, PyInt, PyList, PyString, PyTuple, PyType};
 use std::sync::atomic::AtomicBool;
 
 #[pyclass(extends = CData, subclass, frozen, module = "_ctypes", name = "Structure")]
@@ -39,7 +39,7 @@ fn new_cdata(cls: &Bound<'_, PyType>) -> PyResult<CData> {
 }
 
 /// An attribute of the class's own `__dict__` (not inherited).
-fn own_attr<'py>(cls: &Bound<'py, PyAny>, name: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
+fn own_attr<'py>(cls: &Bound<'py, PyAny>, name: &Bound<'py, PyString>) -> PyResult<Option<Bound<'py, PyAny>>> {
     let ty = cls.cast::<PyType>()?;
     // SAFETY: reading tp_dict of a live (ready) type object; the dict is borrowed from the
     // type, and we take our own reference before any Python code runs.
@@ -65,13 +65,19 @@ fn init_pos_args(slf: &Bound<'_, PyAny>, ty: &Bound<'_, PyType>, args: &Bound<'_
             index = init_pos_args(slf, &base, args, kwargs, index)?;
         }
     }
-    let Some(fields) = own_attr(ty.as_any(), "_fields_")? else { return Ok(index) };
+    let Some(fields) = own_attr(ty.as_any(), pyo3::intern!(py, "_fields_"))? else { return Ok(index) };
     let Some(info) = util::stginfo_of_type(ty.as_any()) else { return Ok(index) };
     let length = info.get().length;
     let mut i = index;
     while i < length && i < args.len() {
-        let pair = fields.get_item(i - index)?;
-        let name = pair.get_item(0)?;
+        let pair = match fields.cast::<PyList>() {
+            Ok(list) => list.get_item(i - index)?,
+            Err(_) => fields.get_item(i - index)?,
+        };
+        let name = match pair.cast::<PyTuple>() {
+            Ok(t) => t.get_item(0)?,
+            Err(_) => pair.get_item(0)?,
+        };
         if let Some(kw) = kwargs {
             if kw.contains(&name)? {
                 return Err(PyTypeError::new_err(format!("duplicate values for field {}", name.repr()?)));
@@ -334,7 +340,7 @@ pub fn aggregate_set_fields(cls: &Bound<'_, PyType>, fields: &Bound<'_, PyAny>, 
         }
     })?;
 
-    let own = own_attr(cls.as_any(), util::STGINFO_KEY)?
+    let own = own_attr(cls.as_any(), pyo3::intern!(py, util::STGINFO_KEY))?
         .and_then(|o| o.cast_into::<StgInfo>().ok())
         .ok_or_else(|| PyTypeError::new_err("ctypes state is not initialized"))?;
     if own.get().is_final() {

@@ -6,6 +6,7 @@ compiler's view of the same declarations.
 """
 
 import gc
+import json
 import shutil
 import subprocess
 import sys
@@ -297,3 +298,109 @@ def test_structure_cycle_is_collected():
     del a
     gc.collect()
     assert ref() is None
+
+
+# --- agreement with the stock ctypes ---------------------------------------------------------
+#
+# Layouts without bit fields, PEP 3118 formats, field reprs and error messages must be what
+# CPython's own ctypes produces. (Bit fields are left out on purpose: CPython 3.11 places some
+# of them differently from GCC, and ferrotypes follows the compiler.)
+
+STOCK_PROBE = r'''
+import json, random
+def probe(ct):
+    out = []
+    def rec(label, f):
+        try:
+            r = f()
+        except Exception as e:
+            r = "EXC %s: %s" % (type(e).__name__, e)
+        out.append([label, repr(r)])
+
+    def desc(cls):
+        res = [ct.sizeof(cls), ct.alignment(cls)]
+        for f in cls._fields_:
+            d = getattr(cls, f[0])
+            res.append((f[0], d.offset, d.size, repr(d)))
+        res.append(memoryview(cls()).format)
+        return res
+
+    scalars = [ct.c_byte, ct.c_ubyte, ct.c_short, ct.c_ushort, ct.c_int, ct.c_uint, ct.c_long,
+               ct.c_ulong, ct.c_longlong, ct.c_ulonglong, ct.c_char, ct.c_double,
+               ct.c_float, ct.c_int * 3, ct.c_char * 5, ct.c_short * 2 * 3]
+    rng = random.Random(1234)
+    for n in range(200):
+        fields = [("f%d" % i, rng.choice(scalars)) for i in range(rng.randint(0, 6))]
+        ns = {"_fields_": fields}
+        pack = rng.choice([None, None, 1, 2, 4, 8])
+        if pack:
+            ns["_pack_"] = pack
+        base = rng.choice([ct.Structure, ct.Union, ct.BigEndianStructure])
+        rec("layout %d" % n, lambda: desc(type(base)("S", (base,), dict(ns))))
+
+    meta = type(ct.Structure)
+    for label, ns in [
+        ("notseq", {"_fields_": 42}),
+        ("short", {"_fields_": [("a",)]}),
+        ("list-entry", {"_fields_": [["a", ct.c_int]]}),
+        ("bytes-name", {"_fields_": [(b"a", ct.c_int)]}),
+        ("not-ctype", {"_fields_": [("a", 42)]}),
+        ("bits0", {"_fields_": [("a", ct.c_int, 0)]}),
+        ("bits33", {"_fields_": [("a", ct.c_int, 33)]}),
+        ("bits-str", {"_fields_": [("a", ct.c_int, "x")]}),
+        ("bits-float", {"_fields_": [("a", ct.c_float, 3)]}),
+        ("pack-neg", {"_fields_": [("a", ct.c_int)], "_pack_": -1}),
+        ("pack-str", {"_fields_": [("a", ct.c_int)], "_pack_": "x"}),
+        ("pack0", {"_fields_": [("a", ct.c_char), ("b", ct.c_double)], "_pack_": 0}),
+        ("anon-scalar", {"_fields_": [("a", ct.c_int)], "_anonymous_": ["a"]}),
+        ("anon-missing", {"_fields_": [("a", ct.c_int)], "_anonymous_": ["b"]}),
+        ("anon-nonseq", {"_fields_": [], "_anonymous_": 42}),
+    ]:
+        rec("error " + label, lambda ns=ns: desc(meta("E", (ct.Structure,), ns)))
+
+    class P(ct.Structure):
+        _fields_ = [("x", ct.c_int), ("y", ct.c_int)]
+
+    class Q(ct.Structure):
+        _fields_ = [("p", P), ("s", ct.c_char_p), ("a", ct.c_char * 4), ("w", ct.c_wchar * 3)]
+
+    def objects():
+        q = Q()
+        q.p = P(1, 2)
+        q.s = b"hello"
+        q.a = b"ab"
+        q.w = "xy"
+        return q._objects
+
+    rec("duplicate", lambda: P(1, x=2))
+    rec("too many", lambda: P(1, 2, 3))
+    rec("wrong value", lambda: P("a"))
+    rec("float", lambda: setattr(P(), "x", 1.5))
+    rec("delete", lambda: P.__dict__["x"].__delete__(P()))
+    rec("objects", objects)
+    rec("bytes too long", lambda: setattr(Q(), "a", b"abcdef"))
+    rec("str for bytes", lambda: setattr(Q(), "a", "ab"))
+    rec("str too long", lambda: setattr(Q(), "w", "abcd"))
+    rec("nested", lambda: (lambda q: (q.p._b_base_ is q, q.p._b_needsfree_, bytes(q.p)))(Q(P(3, 4))))
+    rec("nested init", lambda: Q((1, 2), b"s", b"abcd", "xyz").p.y)
+    rec("nested init error", lambda: Q((1, 2, 3)))
+    # Last: like CPython, the refused assignment still replaces the class's `_fields_`.
+    rec("final", lambda: setattr(P, "_fields_", []))
+    rec("after final", lambda: (P._fields_, P(1, 2)))
+    return out
+'''
+
+
+def test_agrees_with_stock_ctypes():
+    script = STOCK_PROBE + "\nimport ctypes\nprint(json.dumps(probe(ctypes)))\n"
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    stock = json.loads(proc.stdout)
+    namespace = {}
+    exec(STOCK_PROBE, namespace)
+    ours = namespace["probe"](ct)
+    mismatches = [(label, want, got.replace("ferrotypes.", "ctypes."))
+                  for (label, want), (_, got) in zip(stock, ours)
+                  if want != got.replace("ferrotypes.", "ctypes.")]
+    assert len(stock) == len(ours)
+    assert mismatches == []

@@ -137,9 +137,27 @@ class Array(_CData, Generic[_CT], metaclass=_PyCArrayType):
 class _PyCStructType(_CDataMeta): ...
 class _UnionType(_CDataMeta): ...
 
+class _CField:
+    """Descriptor of one structure/union member (``type(SomeStructure.x)``)."""
+    offset: Final[int]
+    size: Final[int]
+    name: Final[str]
+    type: Final[type[_CData]]
+    byte_offset: Final[int]
+    byte_size: Final[int]
+    bit_offset: Final[int]
+    bit_size: Final[int]
+    is_bitfield: Final[bool]
+    is_anonymous: Final[bool]
+    def __get__(self, instance: Any, owner: Any = None, /) -> Any: ...
+    def __set__(self, instance: Any, value: Any, /) -> None: ...
+    def __delete__(self, instance: Any, /) -> None: ...
+
 class _StructUnionBase(_CData):
     _fields_: ClassVar[Sequence[tuple[str, type[_CData]] | tuple[str, type[_CData], int]]]
     _pack_: ClassVar[int]
+    _align_: ClassVar[int]
+    _layout_: ClassVar[str]
     _anonymous_: ClassVar[Sequence[str]]
     def __init__(self, *args: Any, **kw: Any) -> None: ...
     def __getattr__(self, name: str) -> Any: ...

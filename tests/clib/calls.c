@@ -6,6 +6,7 @@
  * The mixed-signature functions check register/stack assignment when integer
  * and floating-point arguments interleave and when they spill to the stack.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -90,3 +91,7 @@ signed char narrow_schar(int x) { return (signed char)(x + 0); }
 short narrow_short(int x) { return (short)(x + 0); }
 
 void nothing(void) {}
+
+/* errno as the C code sees it during a call. */
+int read_errno(void) { return errno; }
+void write_errno(int value) { errno = value; }

@@ -22,8 +22,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// How a member's value is converted, decided once when the field is made.
 #[derive(Clone, Copy, Debug)]
 pub enum Access {
-    /// Through the member type's own rules (`array::assign`, `simple::get_value`).
+    /// Through the member type's own rules (`array::assign`, sub-objects for reads).
     Plain,
+    /// A stock simple type (not a subclass): converted directly, no type lookup per access.
+    Scalar { kind: &'static SimpleKind, swapped: bool },
     /// An array of `c_char`: bytes, NUL-terminated if there is room (CPython's `s` codes).
     CharArray,
     /// An array of `c_wchar`: str (CPython's `U` codes).
@@ -161,6 +163,9 @@ impl CField {
                 // SAFETY: `chars` holds `n` wide characters.
                 unsafe { simple::str_from_wchars(py, chars.as_ptr(), n) }
             }
+            // SAFETY: the member lies inside the instance (checked by `address`) and holds a
+            // value of `kind`, written by `set_value` or by C code.
+            Access::Scalar { kind, swapped } => unsafe { simple::get_value(py, kind, swapped, p) },
             Access::Plain => array::get_item_at(py, proto, p, obj, self.index as isize),
         }
     }
@@ -175,9 +180,6 @@ impl CField {
                 let v: u128 = if kind.class == ValueClass::Bool {
                     u128::from(value.is_truthy()?)
                 } else {
-                    if value.is_instance_of::<pyo3::types::PyFloat>() {
-                        return Err(PyTypeError::new_err(format!("int expected instead of {}", util::type_name(value))));
-                    }
                     u128::from(simple::int_mask(value)?)
                 };
                 let field_mask = self.mask() << self.bit_offset;
@@ -205,7 +207,9 @@ impl CField {
                 let src: Vec<u8> = data.iter().copied().chain(std::iter::once(0)).take(n).collect();
                 // SAFETY: `n <= byte_size` bytes of the member are writable.
                 unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), p, n) };
-                Some(value.clone().unbind())
+                // The bytes were copied: nothing to keep (CPython keeps the str of a
+                // `c_wchar` array, below, but not these).
+                None
             }
             Access::WCharArray => {
                 let s = value.cast::<PyString>().map_err(|_| {
@@ -224,7 +228,11 @@ impl CField {
                 unsafe { std::ptr::copy_nonoverlapping(units.as_ptr(), p, n) };
                 Some(value.clone().unbind())
             }
-            Access::Plain => array::assign(proto, p, value)?,
+            Access::Scalar { kind, swapped } if value.cast::<CData>().is_err() => {
+                // SAFETY: `kind.size` bytes of the member are writable (checked by `address`).
+                unsafe { simple::set_value(kind, swapped, p, value)? }
+            }
+            Access::Scalar { .. } | Access::Plain => array::assign(proto, p, value)?,
         };
         cdata::keep_ref(inst, self.index as isize, keep)
     }

@@ -542,7 +542,6 @@ fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<simple::SimpleCData>()?;
     m.add_class::<structure::Structure>()?;
     m.add_class::<structure::Union>()?;
-    m.add_class::<cfield::CField>()?;
     m.add_class::<array::Array>()?;
     m.add_class::<pointer::Pointer>()?;
     m.add_class::<funcptr::CFuncPtr>()?;

@@ -18,7 +18,7 @@ use ferrotypes_core::layout::{FieldRequest, LayoutKind, LayoutRequest, StructLay
 use ferrotypes_core::simple::{SimpleKind, ValueClass};
 use pyo3::exceptions::{PyAttributeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyInt, PyString, PyTuple, PyType};
+use pyo3::types::{PyDict, PyInt, PyList, PyString, PyTuple, PyType};
 use std::sync::atomic::AtomicBool;
 
 #[pyclass(extends = CData, subclass, frozen, module = "_ctypes", name = "Structure")]
@@ -39,10 +39,17 @@ fn new_cdata(cls: &Bound<'_, PyType>) -> PyResult<CData> {
 }
 
 /// An attribute of the class's own `__dict__` (not inherited).
-fn own_attr<'py>(cls: &Bound<'py, PyAny>, name: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
-    let d = cls.getattr(pyo3::intern!(cls.py(), "__dict__"))?;
-    let v = d.call_method1("get", (name,))?;
-    Ok(if v.is_none() { None } else { Some(v) })
+fn own_attr<'py>(cls: &Bound<'py, PyAny>, name: &Bound<'py, PyString>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let ty = cls.cast::<PyType>()?;
+    // SAFETY: reading tp_dict of a live (ready) type object; the dict is borrowed from the
+    // type, and we take our own reference before any Python code runs.
+    let dict = unsafe { (*ty.as_type_ptr()).tp_dict };
+    if dict.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: `dict` is the type's live namespace dict (see above).
+    let dict = unsafe { Bound::from_borrowed_ptr(cls.py(), dict) }.cast_into::<PyDict>()?;
+    dict.get_item(name)
 }
 
 /// Fills fields from positional arguments, base classes' fields first (CPython's
@@ -58,13 +65,19 @@ fn init_pos_args(slf: &Bound<'_, PyAny>, ty: &Bound<'_, PyType>, args: &Bound<'_
             index = init_pos_args(slf, &base, args, kwargs, index)?;
         }
     }
-    let Some(fields) = own_attr(ty.as_any(), "_fields_")? else { return Ok(index) };
+    let Some(fields) = own_attr(ty.as_any(), pyo3::intern!(py, "_fields_"))? else { return Ok(index) };
     let Some(info) = util::stginfo_of_type(ty.as_any()) else { return Ok(index) };
     let length = info.get().length;
     let mut i = index;
     while i < length && i < args.len() {
-        let pair = fields.get_item(i - index)?;
-        let name = pair.get_item(0)?;
+        let pair = match fields.cast::<PyList>() {
+            Ok(list) => list.get_item(i - index)?,
+            Err(_) => fields.get_item(i - index)?,
+        };
+        let name = match pair.cast::<PyTuple>() {
+            Ok(t) => t.get_item(0)?,
+            Err(_) => pair.get_item(0)?,
+        };
         if let Some(kw) = kwargs {
             if kw.contains(&name)? {
                 return Err(PyTypeError::new_err(format!("duplicate values for field {}", name.repr()?)));
@@ -248,8 +261,13 @@ fn parse_entry<'py>(item: &Bound<'py, PyAny>, index: usize) -> PyResult<Member<'
     Ok(Member { name, ty, info, bits })
 }
 
-/// The element type of an array type, if `ty` is one whose elements are `c_char`/`c_wchar`.
-fn char_array_access(py: Python<'_>, info: &StgInfo) -> Access {
+/// How a non-bit-field member of type `ty` is read and written.
+fn plain_access(py: Python<'_>, ty: &Bound<'_, PyAny>, info: &StgInfo) -> Access {
+    if let Some((kind, swapped)) = info.simple_kind() {
+        if !crate::simple::is_simple_subclass(ty) {
+            return Access::Scalar { kind, swapped };
+        }
+    }
     if info.kind != Kind::Array {
         return Access::Plain;
     }
@@ -322,7 +340,7 @@ pub fn aggregate_set_fields(cls: &Bound<'_, PyType>, fields: &Bound<'_, PyAny>, 
         }
     })?;
 
-    let own = own_attr(cls.as_any(), util::STGINFO_KEY)?
+    let own = own_attr(cls.as_any(), pyo3::intern!(py, util::STGINFO_KEY))?
         .and_then(|o| o.cast_into::<StgInfo>().ok())
         .ok_or_else(|| PyTypeError::new_err("ctypes state is not initialized"))?;
     if own.get().is_final() {
@@ -438,7 +456,7 @@ pub fn aggregate_set_fields(cls: &Bound<'_, PyType>, fields: &Bound<'_, PyAny>, 
     for (i, (m, fl)) in members.iter().zip(&layout.fields).enumerate() {
         let access = match m.bits {
             Some(_) => Access::Bits { kind: m.info.get().simple_kind().map(|(k, _)| k).unwrap_or_else(|| SimpleKind::from_code(b'i').expect("int kind")) },
-            None => char_array_access(py, m.info.get()),
+            None => plain_access(py, &m.ty, m.info.get()),
         };
         let field = CField {
             name: m.name.clone().unbind(),

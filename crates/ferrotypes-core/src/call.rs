@@ -34,12 +34,12 @@ unsafe impl Send for CallInterface {}
 // SAFETY: as above.
 unsafe impl Sync for CallInterface {}
 
-fn status_to_result(status: raw::ffi_status) -> Result<(), CoreError> {
+/// CPython reports a refused interface as just "<function> failed" (RuntimeError); keep that
+/// text, and keep the status for debugging in the `Debug` form of the error.
+fn status_to_result(status: raw::ffi_status, what: &str) -> Result<(), CoreError> {
     match status {
         raw::ffi_status_FFI_OK => Ok(()),
-        raw::ffi_status_FFI_BAD_TYPEDEF => Err(CoreError::Ffi("ffi_prep_cif failed with FFI_BAD_TYPEDEF".into())),
-        raw::ffi_status_FFI_BAD_ABI => Err(CoreError::Ffi("ffi_prep_cif failed with FFI_BAD_ABI".into())),
-        other => Err(CoreError::Ffi(format!("ffi_prep_cif failed with {other}"))),
+        _ => Err(CoreError::Ffi(format!("{what} failed"))),
     }
 }
 
@@ -52,6 +52,7 @@ impl CallInterface {
         // SAFETY: an all-zero ffi_cif is a valid "unprepared" value; prep fills it.
         let mut cif: Box<ffi_cif> = Box::new(unsafe { std::mem::zeroed() });
         let nargs = args.len();
+        let variadic = matches!(fixed, Some(nfixed) if nfixed < nargs);
         let status = match fixed {
             // SAFETY: `cif`, `arg_ptrs` and every type they point to are owned by the returned
             // value and never move (boxed), so the pointers libffi stores stay valid.
@@ -70,7 +71,7 @@ impl CallInterface {
                 raw::ffi_prep_cif(&mut *cif, raw::ffi_abi_FFI_DEFAULT_ABI, nargs as u32, rtype, arg_ptrs.as_mut_ptr())
             },
         };
-        status_to_result(status)?;
+        status_to_result(status, if variadic { "ffi_prep_cif_var" } else { "ffi_prep_cif" })?;
         Ok(CallInterface { cif, _arg_ptrs: arg_ptrs, _types: args, result, nargs })
     }
 

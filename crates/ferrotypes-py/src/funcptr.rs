@@ -523,21 +523,25 @@ fn call_impl(py: Python<'_>, slf: &Bound<'_, CFuncPtr>, args: &[Bound<'_, PyAny>
     // the result buffer has `result_size()` bytes, 16-byte aligned (or 8 for large structs,
     // which libffi copies with memcpy).
     unsafe { ffi_call_with_flags(py, &cif, func, rbuf.cast(), avalues.as_mut_ptr(), flags) };
-    drop(keep);
     if flags & FUNCFLAG_PYTHONAPI != 0 {
         if let Some(e) = PyErr::take(py) {
             return Err(e);
         }
     }
-    // SAFETY: the call wrote a value of the restype into `rbuf`.
-    let mut result = unsafe { convert_result(py, eff.restype, eff.checker, rbuf)? };
+    // SAFETY: the call wrote a value of the restype into `rbuf`. The converted arguments
+    // stay alive until the result is built: a returned pointer may point into one of them
+    // (a `wchar_t *` argument returned as is, as CPython's callproc keeps them too).
+    let result = unsafe { convert_result(py, eff.restype, eff.checker, rbuf) };
+    drop(keep);
+    let result = result?;
     if let Some(ec) = this.errcheck.get_ref(py) {
+        // The errcheck protocol: returning the arguments tuple itself means "carry on"
+        // (output parameters are then collected); anything else is the call's result.
         let callargs = PyTuple::new(py, call_args)?;
         let r = ec.bind(py).call1((result.bind(py), slf, &callargs))?;
-        if outs.is_none() || !r.is(&callargs) {
+        if !r.is(&callargs) {
             return Ok(r.unbind());
         }
-        result = r.unbind();
     }
     match outs {
         Some(b) => crate::paramflags::build_result(py, result, b),

@@ -248,7 +248,7 @@ pub fn conv_param(obj: &Bound<'_, PyAny>, index: usize, slot: &mut ArgSlot, keep
         return Ok(());
     }
     if let Some(inner) = obj.getattr_opt(pyo3::intern!(py, "_as_parameter_"))? {
-        conv_param(&inner, index, slot, keep)?;
+        util::as_parameter_recursion(py, || conv_param(&inner, index, slot, keep))?;
         keep.push(inner.unbind());
         return Ok(());
     }

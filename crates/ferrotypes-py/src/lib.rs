@@ -270,7 +270,7 @@ fn simple_from_param(py: Python<'_>, cls: &Bound<'_, PyAny>, value: &Bound<'_, P
     match unsafe { simple::set_value(kind, swapped, buf.as_mut_ptr(), value) } {
         Ok(keep) => Ok(Py::new(py, CArgObject::new(kind.code, buf, ferrotypes_core::ffi_type::FfiType::Static(kind.ffi_type()), keep))?.into_any()),
         Err(_) => match value.getattr_opt("_as_parameter_")? {
-            Some(inner) => simple_from_param(py, cls, &inner),
+            Some(inner) => util::as_parameter_recursion(py, || simple_from_param(py, cls, &inner)),
             None => Err(PyTypeError::new_err("wrong type")),
         },
     }
@@ -329,7 +329,7 @@ fn char_pointer_from_param(py: Python<'_>, cls: &Bound<'_, PyAny>, value: &Bound
         }
     }
     if let Some(inner) = value.getattr_opt("_as_parameter_")? {
-        return char_pointer_from_param(py, cls, &inner, tag, elem);
+        return util::as_parameter_recursion(py, || char_pointer_from_param(py, cls, &inner, tag, elem));
     }
     Err(PyTypeError::new_err("wrong type"))
 }
@@ -376,7 +376,7 @@ fn c_void_p_from_param(py: Python<'_>, cls: &Bound<'_, PyAny>, value: &Bound<'_,
         }
     }
     if let Some(inner) = value.getattr_opt("_as_parameter_")? {
-        return c_void_p_from_param(py, cls, &inner);
+        return util::as_parameter_recursion(py, || c_void_p_from_param(py, cls, &inner));
     }
     Err(PyTypeError::new_err("wrong type"))
 }

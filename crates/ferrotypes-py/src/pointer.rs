@@ -214,7 +214,7 @@ pub fn generic_from_param(py: Python<'_>, cls: &Bound<'_, PyAny>, value: &Bound<
         )));
     }
     if let Some(inner) = value.getattr_opt("_as_parameter_")? {
-        return generic_from_param(py, cls, &inner);
+        return crate::util::as_parameter_recursion(py, || generic_from_param(py, cls, &inner));
     }
     Err(PyTypeError::new_err(format!(
         "expected {} instance instead of {}",

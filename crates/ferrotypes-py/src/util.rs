@@ -121,3 +121,17 @@ pub fn class_name(cls: &Bound<'_, PyAny>) -> String {
 pub fn float_repr(py: Python<'_>, v: f64) -> PyResult<String> {
     Ok(pyo3::types::PyFloat::new(py, v).repr()?.to_string())
 }
+
+/// Runs `f` one level deeper in CPython's recursion accounting, so an object whose
+/// `_as_parameter_` leads back to itself raises RecursionError instead of overflowing the
+/// stack (CPython guards the same places with `Py_EnterRecursiveCall`).
+pub fn as_parameter_recursion<T>(py: Python<'_>, f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
+    // SAFETY: called with the GIL held; the message is a static C string.
+    if unsafe { ffi::Py_EnterRecursiveCall(c" while processing _as_parameter_".as_ptr()) } != 0 {
+        return Err(PyErr::fetch(py));
+    }
+    let r = f();
+    // SAFETY: paired with the successful Enter above, on the same thread.
+    unsafe { ffi::Py_LeaveRecursiveCall() };
+    r
+}

@@ -266,3 +266,25 @@ def test_callback_passed_to_c_and_called_back():
     as_ptr = ct.cast(cb, ct.c_void_p).value
     again = CALLBACK(as_ptr)
     assert again(14) == 42
+
+
+def test_callback_freed_during_its_own_call(threads_lib):
+    # C holds only the bare code pointer; the callback drops the last reference to its
+    # function object while it runs. The closure state must stay valid until it returns.
+    holder = {}
+
+    def func(i):
+        holder.clear()
+        gc.collect()
+        return 7
+
+    holder["cb"] = CALLBACK(func)
+    ref = weakref.ref(holder["cb"])
+    address = ct.cast(holder["cb"], ct.c_void_p).value
+    objects = holder["cb"]._objects
+    for key in [k for k in objects if k != "0"]:  # cast() stored a self-reference
+        del objects[key]
+    del objects
+    threads_lib.run_threads.argtypes = [ct.c_void_p, ct.c_int, ct.c_int]
+    assert threads_lib.run_threads(address, 1, 1) == 7
+    assert ref() is None

@@ -8,7 +8,10 @@
 //! 3. The trampoline zeroes the result storage, runs the handler under `catch_unwind` (no
 //!    panic ever unwinds into C), then widens a small integer result to a full `ffi_arg`, as
 //!    libffi requires of closures.
-//! 4. Dropping the [`Closure`] frees the libffi closure, then the handler.
+//! 4. Dropping the [`Closure`] frees the libffi closure, then the handler. A call in
+//!    progress holds its own reference to the handler, so a handler that causes its own
+//!    closure to be dropped (a Python callback deleting the last reference to itself) stays
+//!    valid until it returns.
 use crate::call::CallInterface;
 use crate::CoreError;
 use libffi::low::{ffi_arg, ffi_cif, ffi_closure, ffi_type};
@@ -43,7 +46,7 @@ struct State<H> {
 pub struct Closure<H: ClosureHandler> {
     raw: *mut ffi_closure,
     code: *const c_void,
-    state: Box<State<H>>,
+    state: Arc<State<H>>,
 }
 
 // SAFETY: the closure memory is only written by `new` (before sharing) and freed by `drop`;
@@ -72,11 +75,11 @@ impl<H: ClosureHandler> Closure<H> {
         if alloc.0.is_null() || code.is_null() {
             return Err(CoreError::Ffi("ffi_closure_alloc failed".into()));
         }
-        let state = Box::new(State { handler, interface });
-        let userdata = &*state as *const State<H> as *mut c_void;
-        // SAFETY: the cif is owned by `state.interface` and the userdata by `state`, both kept
-        // (boxed, never moved) for as long as the closure exists; the closure is freed in
-        // `drop` before them.
+        let state = Arc::new(State { handler, interface });
+        let userdata = Arc::as_ptr(&state) as *mut c_void;
+        // SAFETY: the cif is owned by `state.interface` and the userdata is `state`, both kept
+        // (never moved) for as long as the closure exists; the closure is freed in `drop`
+        // before our reference to them is released.
         let status = unsafe {
             raw::ffi_prep_closure_loc(alloc.0, state.interface.raw_cif(), Some(trampoline::<H>), userdata, code)
         };
@@ -160,8 +163,14 @@ unsafe extern "C" fn trampoline<H: ClosureHandler>(
     userdata: *mut c_void,
 ) {
     // SAFETY: libffi passes the cif the closure was prepared with and the userdata pointer
-    // given to ffi_prep_closure_loc (a live `State<H>`, see `Closure::new`).
-    let (rtype, nargs, state) = unsafe { ((*cif).rtype, (*cif).nargs as usize, &*(userdata as *const State<H>)) };
+    // given to ffi_prep_closure_loc: `Arc::as_ptr` of the state the live `Closure` holds.
+    // Taking our own strong reference keeps the state alive for this call even if the
+    // handler drops the `Closure`.
+    let (rtype, nargs, state) = unsafe {
+        let p = userdata as *const State<H>;
+        Arc::increment_strong_count(p);
+        ((*cif).rtype, (*cif).nargs as usize, Arc::from_raw(p))
+    };
     // SAFETY: libffi's result buffer holds the result type (at least an ffi_arg for integers).
     let zero = || unsafe { std::ptr::write_bytes(result as *mut u8, 0, result_storage_size(rtype)) };
     zero();
@@ -182,6 +191,9 @@ unsafe extern "C" fn trampoline<H: ClosureHandler>(
             zero();
         }
     }
+    // Usually not the last reference; if it is (the closure was dropped during the call),
+    // a panicking handler destructor must not unwind into C either.
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(state)));
 }
 
 #[cfg(test)]

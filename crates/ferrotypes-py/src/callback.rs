@@ -220,23 +220,26 @@ impl PyCallback {
     /// As [`ClosureHandler::invoke`].
     unsafe fn call(&self, py: Python<'_>, result: *mut u8, args: &[*const u8]) {
         let Some(callable) = self.callable.get_ref(py) else { return };
+        // The callable may drop the last reference to the function object, freeing this
+        // handler: copy what is needed after the call (the callable is a strong reference).
+        let (result_encoder, use_errno) = (self.result, self.use_errno);
         // SAFETY: forwarded (argument pointers per the closure's interface).
         let arglist = match unsafe { self.decode_args(py, args) } {
             Ok(a) => a,
             Err(e) => return write_unraisable(py, e, MSG_CALLING, Some(&callable)),
         };
-        if self.use_errno {
+        if use_errno {
             crate::errno::swap_errno();
         }
         let ret = callable.bind(py).call1(arglist);
-        if self.use_errno {
+        if use_errno {
             crate::errno::swap_errno();
         }
         let ret = match ret {
             Ok(r) => r,
             Err(e) => return write_unraisable(py, e, MSG_CALLING, Some(&callable)),
         };
-        let Some(enc) = self.result else { return };
+        let Some(enc) = result_encoder else { return };
         // SAFETY: libffi's result buffer holds a value of the result type, which is `enc.kind`.
         match unsafe { simple::set_value(enc.kind, enc.swapped, result, &ret) } {
             Ok(None) => {}

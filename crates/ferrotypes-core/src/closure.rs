@@ -172,7 +172,13 @@ unsafe extern "C" fn trampoline<H: ClosureHandler>(
         ((*cif).rtype, (*cif).nargs as usize, Arc::from_raw(p))
     };
     // SAFETY: libffi's result buffer holds the result type (at least an ffi_arg for integers).
-    let zero = || unsafe { std::ptr::write_bytes(result as *mut u8, 0, result_storage_size(rtype)) };
+    let zero = || unsafe {
+        match result_storage_size(rtype) {
+            0 => {}
+            8 => std::ptr::write_unaligned(result as *mut u64, 0),
+            n => std::ptr::write_bytes(result as *mut u8, 0, n),
+        }
+    };
     zero();
     let args: &[*const u8] = if nargs == 0 || args.is_null() {
         &[]

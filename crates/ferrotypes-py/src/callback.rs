@@ -22,6 +22,7 @@ use pyo3::exceptions::{PyRuntimeWarning, PyTypeError};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
+use smallvec::SmallVec;
 use std::cell::Cell;
 use std::ffi::{c_char, c_int, CStr};
 use std::sync::Arc;
@@ -49,7 +50,9 @@ enum ArgDecoder {
     /// A direct `_SimpleCData` subclass: its Python value.
     Value { kind: &'static SimpleKind, swapped: bool },
     /// Any other ctypes type: a new instance of `converters[index]` holding a copy.
-    Instance { index: usize },
+    Instance { index: usize, kind: Kind, size: usize, length: usize },
+    /// Not a ctypes type: the call fails ("cannot build parameter"), as in CPython.
+    Unsupported,
 }
 
 /// How the callable's result is stored for C.
@@ -131,13 +134,13 @@ pub fn make_thunk(py: Python<'_>, callable: &Bound<'_, PyAny>, info: &StgInfo) -
                 arg_ffi.push(i.ffi.clone());
                 decoders.push(match i.kind {
                     Kind::Simple { kind, swapped } if !simple::is_simple_subclass(&t) => ArgDecoder::Value { kind, swapped },
-                    _ => ArgDecoder::Instance { index },
+                    kind => ArgDecoder::Instance { index, kind, size: i.size, length: i.length },
                 });
             }
             // CPython passes such an argument as an int and fails when the callback runs.
             None => {
                 arg_ffi.push(FfiType::Static(ferrotypes_core::simple::ffi_sint()));
-                decoders.push(ArgDecoder::Instance { index });
+                decoders.push(ArgDecoder::Unsupported);
             }
         }
     }
@@ -231,7 +234,7 @@ impl PyCallback {
         if use_errno {
             crate::errno::swap_errno();
         }
-        let ret = callable.bind(py).call1(arglist);
+        let ret = vectorcall(callable.bind(py), &arglist);
         if use_errno {
             crate::errno::swap_errno();
         }
@@ -265,25 +268,39 @@ impl PyCallback {
 
     /// # Safety
     /// `args[i]` must point to a C value of the i-th argument type.
-    unsafe fn decode_args<'py>(&self, py: Python<'py>, args: &[*const u8]) -> PyResult<Bound<'py, PyTuple>> {
+    unsafe fn decode_args<'py>(&self, py: Python<'py>, args: &[*const u8]) -> PyResult<Arguments<'py>> {
         let converters = self.converters.get_ref(py);
-        let mut out = Vec::with_capacity(self.decoders.len());
+        let mut out = Arguments::with_capacity(self.decoders.len());
         for (decoder, &p) in self.decoders.iter().zip(args) {
             let v = match *decoder {
                 // SAFETY: `p` points to a value of `kind` (contract).
                 ArgDecoder::Value { kind, swapped } => unsafe { simple::get_value(py, kind, swapped, p)? }.into_bound(py),
-                ArgDecoder::Instance { index } => {
+                ArgDecoder::Instance { index, kind, size, length } => {
                     let conv = converters.as_ref().ok_or_else(|| PyTypeError::new_err("cannot build parameter"))?;
-                    let cls = conv.bind(py).get_item(index)?;
-                    if util::stginfo_of_type(&cls).is_none() {
-                        return Err(PyTypeError::new_err("cannot build parameter"));
-                    }
-                    // SAFETY: `p` points to a value of the type's size (contract).
-                    unsafe { roots::instantiate_copy(&cls, p)? }
+                    let cls = conv.bind(py).cast::<PyTuple>()?.get_borrowed_item(index)?;
+                    // SAFETY: `p` points to a value of the type's size (contract); kind, size
+                    // and length were read from this class's storage info (immutable).
+                    unsafe { roots::instantiate_copy_kind(&cls, kind, size, length, p)? }
                 }
+                ArgDecoder::Unsupported => return Err(PyTypeError::new_err("cannot build parameter")),
             };
             out.push(v);
         }
-        PyTuple::new(py, out)
+        Ok(out)
+    }
+}
+
+/// The decoded arguments of one callback invocation (on the stack for the usual few).
+type Arguments<'py> = SmallVec<[Bound<'py, PyAny>; 8]>;
+
+/// Calls `callable` with positional `args` through the vectorcall protocol, without building
+/// an argument tuple (as CPython 3.11's callbacks do).
+fn vectorcall<'py>(callable: &Bound<'py, PyAny>, args: &[Bound<'py, PyAny>]) -> PyResult<Bound<'py, PyAny>> {
+    let ptrs: SmallVec<[*mut ffi::PyObject; 8]> = args.iter().map(Bound::as_ptr).collect();
+    // SAFETY: `callable` and every argument are live references held for the duration of
+    // the call; the result is a new reference or NULL with an exception set.
+    unsafe {
+        let r = ffi::PyObject_Vectorcall(callable.as_ptr(), ptrs.as_ptr(), ptrs.len(), std::ptr::null_mut());
+        Bound::from_owned_ptr_or_err(callable.py(), r)
     }
 }

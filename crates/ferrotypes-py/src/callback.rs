@@ -194,19 +194,25 @@ impl Drop for PinnedThreadState {
 /// not create. Instead, the first callback on such a thread creates one and keeps it (one
 /// `PyGILState_Ensure` reference without the GIL) until the thread exits.
 fn pin_thread_state() {
-    // SAFETY: reads this thread's gilstate TSS slot; no GIL needed.
-    if !unsafe { ffi::PyGILState_GetThisThreadState() }.is_null() {
+    // SAFETY: these only read runtime flags and this thread's gilstate TSS slot (no GIL
+    // needed); the slot is only read while the runtime is initialized and not finalizing.
+    let has_state = unsafe {
+        if ffi::Py_IsInitialized() == 0 || _Py_IsFinalizing() != 0 {
+            return;
+        }
+        !ffi::PyGILState_GetThisThreadState().is_null()
+    };
+    if has_state {
         return;
     }
     // SAFETY: no thread state exists for this thread: Ensure creates one and takes the GIL;
     // SaveThread releases the GIL but keeps the thread state (its counter stays 1).
     let _ = PINNED.try_with(|p| unsafe {
-        if ffi::Py_IsInitialized() == 0 || _Py_IsFinalizing() != 0 {
-            return;
-        }
         let _ = ffi::PyGILState_Ensure();
         ffi::PyEval_SaveThread();
-        p.set(Some(PinnedThreadState));
+        // A previous pin whose thread state is gone (the interpreter deleted it) must not
+        // be released again.
+        std::mem::forget(p.replace(Some(PinnedThreadState)));
     });
 }
 

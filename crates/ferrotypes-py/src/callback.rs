@@ -24,6 +24,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use smallvec::SmallVec;
 use std::cell::Cell;
+use std::mem::ManuallyDrop;
 use std::ffi::{c_char, c_int, CStr};
 use std::sync::Arc;
 
@@ -78,7 +79,27 @@ pub struct PyCallback {
 /// `_objects`, it frees the closure when the last reference goes.
 #[pyclass(frozen, module = "_ctypes", name = "CThunkObject")]
 pub struct CThunkObject {
-    closure: Closure<PyCallback>,
+    closure: ManuallyDrop<Closure<PyCallback>>,
+}
+
+impl Drop for CThunkObject {
+    fn drop(&mut self) {
+        // At interpreter shutdown every module global is freed, callbacks included, while
+        // C threads may still call them (CPython survives this only by timing luck). A
+        // closure freed then would make such a call jump through freed memory; leaked, the
+        // call finds a finalizing interpreter and returns a zeroed result.
+        if interpreter_unavailable() {
+            return;
+        }
+        // SAFETY: dropped exactly once, here; nothing uses the closure after its owner dies.
+        unsafe { ManuallyDrop::drop(&mut self.closure) };
+    }
+}
+
+/// True when Python code can no longer run: not initialized, or finalization has started.
+fn interpreter_unavailable() -> bool {
+    // SAFETY: both only read runtime flags; callable without the GIL.
+    unsafe { ffi::Py_IsInitialized() == 0 || _Py_IsFinalizing() != 0 }
 }
 
 #[pymethods]
@@ -155,7 +176,7 @@ pub fn make_thunk(py: Python<'_>, callable: &Bound<'_, PyAny>, info: &StgInfo) -
         use_errno: func.flags & crate::funcptr::FUNCFLAG_USE_ERRNO != 0,
     };
     let closure = Closure::new(Arc::new(interface), handler).map_err(crate::error::core_err)?;
-    let thunk = Py::new(py, CThunkObject { closure })?;
+    let thunk = Py::new(py, CThunkObject { closure: ManuallyDrop::new(closure) })?;
     let code = thunk.get().code_ptr();
     Ok((code, thunk))
 }
@@ -174,8 +195,7 @@ impl Drop for PinnedThreadState {
     fn drop(&mut self) {
         // Runs at thread exit. After finalization started the interpreter owns (or has
         // already freed) the thread state: leave it alone.
-        // SAFETY: both functions only read runtime flags.
-        if unsafe { ffi::Py_IsInitialized() == 0 || _Py_IsFinalizing() != 0 } {
+        if interpreter_unavailable() {
             return;
         }
         // SAFETY: this thread holds one gilstate reference (taken in `pin_thread_state`) and
@@ -197,7 +217,7 @@ fn pin_thread_state() {
     // SAFETY: these only read runtime flags and this thread's gilstate TSS slot (no GIL
     // needed); the slot is only read while the runtime is initialized and not finalizing.
     let has_state = unsafe {
-        if ffi::Py_IsInitialized() == 0 || _Py_IsFinalizing() != 0 {
+        if interpreter_unavailable() {
             return;
         }
         !ffi::PyGILState_GetThisThreadState().is_null()
@@ -218,6 +238,11 @@ fn pin_thread_state() {
 
 impl ClosureHandler for PyCallback {
     unsafe fn invoke(&self, result: *mut u8, args: &[*const u8]) {
+        // A finalizing interpreter would terminate this thread inside PyGILState_Ensure
+        // (pthread_exit unwinding through Rust frames); return the zeroed result instead.
+        if interpreter_unavailable() {
+            return;
+        }
         pin_thread_state();
         // SAFETY: forwarded from the trampoline (the handler's contract).
         let _ = Python::try_attach(|py| unsafe { self.call(py, result, args) });

@@ -288,3 +288,53 @@ def test_callback_freed_during_its_own_call(threads_lib):
     threads_lib.run_threads.argtypes = [ct.c_void_p, ct.c_int, ct.c_int]
     assert threads_lib.run_threads(address, 1, 1) == 7
     assert ref() is None
+
+
+BACKGROUND_C = r"""
+#include <pthread.h>
+#include <unistd.h>
+
+typedef int (*callback_t)(int);
+static callback_t callback;
+
+static void *forever(void *arg) {
+    for (int i = 0;; i++) { callback(i); usleep(200); }
+    return 0;
+}
+
+/* Starts a detached thread that calls `cb` every 200us until the process exits. */
+int start_forever(callback_t cb) {
+    pthread_t t;
+    callback = cb;
+    return pthread_create(&t, 0, forever, 0) || pthread_detach(t);
+}
+"""
+
+SHUTDOWN_SCRIPT = r"""
+import sys, time
+import ferrotypes as ct
+lib = ct.CDLL(sys.argv[1])
+CB = ct.CFUNCTYPE(ct.c_int, ct.c_int)
+calls = []
+cb = CB(lambda i: calls.append(i) or 0)
+lib.start_forever(cb)
+time.sleep(0.1)
+assert calls
+"""
+
+
+def test_interpreter_exit_while_c_thread_keeps_calling(tmp_path):
+    # The callback object dies with its module at shutdown while the C thread still calls
+    # it: the interpreter must exit cleanly, every time.
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler")
+    src = tmp_path / "forever.c"
+    src.write_text(BACKGROUND_C)
+    so = tmp_path / "libforever.so"
+    subprocess.run([cc, "-shared", "-fPIC", "-pthread", "-o", str(so), str(src)], check=True)
+    script = tmp_path / "shutdown.py"
+    script.write_text(SHUTDOWN_SCRIPT)
+    for _ in range(5):
+        proc = subprocess.run([sys.executable, str(script), str(so)], capture_output=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr.decode()[-2000:]

@@ -141,6 +141,14 @@ impl CFuncPtr {
         _kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyClassInitializer<CFuncPtr>> {
         let py = cls.py();
+        if let Some(first) = args.iter().next() {
+            // A callback needs a prototype; CPython checks this before anything else.
+            let is_callback = !first.is_instance_of::<PyInt>() && !first.is_instance_of::<PyTuple>() && first.is_callable();
+            let has_argtypes = util::stginfo_of_type(cls.as_any()).is_some_and(|i| i.get().func.as_ref().is_some_and(|f| f.argtypes.is_some()));
+            if is_callback && !has_argtypes {
+                return Err(PyTypeError::new_err("cannot construct instance of this class: no argtypes"));
+            }
+        }
         let cdata = new_cdata_for(cls)?;
         let this = CFuncPtr::empty();
         let mut address: Option<usize> = None;

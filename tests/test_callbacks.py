@@ -260,6 +260,18 @@ def test_cycle_through_callback_is_collected():
     assert ref() is None
 
 
+def test_cycle_through_thunk_callable_is_collected():
+    # function -> its own callback object -> _objects -> CThunkObject -> function
+    def func():
+        pass
+
+    func.cb = ct.CFUNCTYPE(None)(func)
+    ref = weakref.ref(func)
+    del func
+    gc.collect()
+    assert ref() is None
+
+
 def test_callback_passed_to_c_and_called_back():
     # A C function pointer made from a callback goes back through the ordinary call path.
     cb = CALLBACK(lambda x: x * 3)

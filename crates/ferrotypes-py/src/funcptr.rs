@@ -414,6 +414,7 @@ pub unsafe fn ffi_call_with_flags(py: Python<'_>, cif: &CallInterface, func: usi
     let use_errno = flags & FUNCFLAG_USE_ERRNO != 0;
     let bufs = CallBuffers { result, avalues };
     let run = move || {
+        // Bind the whole struct: a closure would otherwise capture its (non-Send) fields.
         let bufs = bufs;
         if use_errno {
             crate::errno::swap_errno();

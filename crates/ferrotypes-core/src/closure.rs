@@ -243,6 +243,22 @@ mod tests {
         assert_eq!(closure.handler().calls.load(Ordering::Relaxed), 2);
     }
 
+    #[test]
+    fn widens_small_integers_to_ffi_arg() {
+        let cases: [(u8, [u8; 8], u64); 4] = [
+            (b'b', [0xfe, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa], (-2i64) as u64),
+            (b'B', [0xfe, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa], 0xfe),
+            (b'h', [0x00, 0x80, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa], (-32768i64) as u64),
+            (b'I', [0xff, 0xff, 0xff, 0xff, 0xaa, 0xaa, 0xaa, 0xaa], 0xffff_ffff),
+        ];
+        for (code, bytes, expected) in cases {
+            let mut buf = bytes;
+            // SAFETY: a static scalar descriptor and an 8-byte buffer.
+            unsafe { widen_result(ty(code).as_ptr(), buf.as_mut_ptr().cast()) };
+            assert_eq!(u64::from_ne_bytes(buf), expected, "code {}", code as char);
+        }
+    }
+
     struct Sum;
     impl ClosureHandler for Sum {
         unsafe fn invoke(&self, result: *mut u8, args: &[*const u8]) {

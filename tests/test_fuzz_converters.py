@@ -16,17 +16,24 @@ runs.  The example database is off: nothing is written into the source tree.
 
 import ctypes
 import ctypes.util
-import math
 import os
 import re
 import shutil
 import subprocess
 
+import tempfile
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
 
 import ferrotypes
+
+# Hypothesis keeps caches and writes failure patches under its home directory
+# (./.hypothesis by default): keep them out of the source tree.
+if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+    set_hypothesis_home_dir(os.path.join(tempfile.gettempdir(), "ferrotypes-hypothesis"))
 
 MODULES = (ctypes, ferrotypes)
 EXAMPLES = int(os.environ.get("FERROTYPES_FUZZ_EXAMPLES", "300"))
@@ -130,6 +137,15 @@ def _materialize(m, value):
     return value.build(m) if isinstance(value, Instance) else value
 
 
+def _unstable_for_int_call(value):
+    """Whether an untyped int function gets a value whose result is not reproducible:
+    a str (pointer to a private wchar_t copy) or a floating-point instance (passed in
+    a register the callee does not read)."""
+    if isinstance(value, Instance) and value.name in ("c_float", "c_double", "c_longdouble"):
+        return True
+    return _mentions_str(value)
+
+
 def _mentions_str(value):
     """Whether converting ``value`` makes a private wchar_t copy (address differs)."""
     if isinstance(value, str):
@@ -176,11 +192,6 @@ def _layout(obj):
     return raw[:10] if code == "g" else raw  # long double padding is uninitialised
 
 
-def _carg(m, name, raw):
-    text = _normalize(repr(getattr(m, name).from_param(raw)))
-    return text
-
-
 @pytest.mark.parametrize("name", SIMPLE_TYPES)
 @FUZZ
 @given(raw=values)
@@ -197,7 +208,7 @@ def test_simple_type_conversions(name, raw):
     def from_param(m):
         if name == "c_void_p" and _mentions_str(raw):
             return type(getattr(m, name).from_param(raw)).__name__
-        return _carg(m, name, raw)
+        return _normalize(repr(getattr(m, name).from_param(raw)))
 
     assert_same(lambda m: (outcome(construct, m), outcome(set_value, m), outcome(from_param, m)))
 
@@ -214,11 +225,9 @@ def test_swapped_type_conversions(name, raw):
 
 
 @FUZZ
-@given(name=st.sampled_from(SIMPLE_TYPES), first=scalars, second=scalars)
-def test_instance_from_instance(name, first, second):
+@given(name=st.sampled_from(SIMPLE_TYPES), other=st.sampled_from(SIMPLE_TYPES), first=scalars)
+def test_instance_from_instance(name, other, first):
     """T.from_param(U(x)) for two arbitrary simple types."""
-    other = SIMPLE_TYPES[hash(repr(second)) % len(SIMPLE_TYPES)]
-
     def probe(m):
         arg = getattr(m, other)(first)
         result = getattr(m, name).from_param(arg)
@@ -263,8 +272,7 @@ def test_abs_typed(value):
 @FUZZ
 @given(value=arguments)
 def test_abs_untyped(value):
-    # A str argument becomes a pointer to a private wchar_t copy: only success compares.
-    _call("abs", [value], kind_only=_mentions_str(value))
+    _call("abs", [value], kind_only=_unstable_for_int_call(value))
 
 
 @FUZZ
@@ -276,7 +284,7 @@ def test_labs_typed(value):
 @FUZZ
 @given(value=arguments)
 def test_labs_untyped(value):
-    _call("labs", [value], restype="c_long", kind_only=_mentions_str(value))
+    _call("labs", [value], restype="c_long", kind_only=_unstable_for_int_call(value))
 
 
 @FUZZ
@@ -381,8 +389,3 @@ def test_echo_round_trip(testlib, name, value):
         return result
     assert_same(probe)
 
-
-def test_example_budget():
-    # Guard against the variable being parsed into something useless.
-    assert EXAMPLES >= 1
-    assert math.isfinite(EXAMPLES)

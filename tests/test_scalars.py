@@ -174,7 +174,8 @@ INPUTS = [
     ("b''", lambda: b""), ("b'a'", lambda: b"a"), ("b'NUL'", lambda: b"\0"),
     ("b'xff'", lambda: b"\xff"), ("b'ab'", lambda: b"ab"), ("b'aNULb'", lambda: b"a\0b"),
     ("bytearray", lambda: bytearray(b"a")), ("memoryview", lambda: memoryview(b"a")),
-    ("''", lambda: ""), ("'a'", lambda: "a"), ("'NUL'", lambda: "\0"), ("'e-acute'", lambda: "\xe9"),
+    ("''", lambda: ""), ("'a'", lambda: "a"), ("'NUL'", lambda: "\0"),
+    ("'e-acute'", lambda: "\xe9"),
     ("'ab'", lambda: "ab"), ("'emoji'", lambda: "\U0001f600"), ("'surrogate'", lambda: "\ud800"),
     ("None", lambda: None), ("[]", lambda: []), ("[1]", lambda: [1]), ("()", lambda: ()),
     ("object", lambda: _SENTINEL), ("complex", lambda: 1 + 0j),
@@ -214,11 +215,6 @@ def _layout(m, obj):
     return raw
 
 
-def _shows_address(code, raw):
-    # c_char_p / c_wchar_p reprs show the pointer as a decimal number.
-    return code in "zZ"
-
-
 # ---------------------------------------------------------------------------
 # Construction, value, repr, bool, layout
 
@@ -237,7 +233,8 @@ def test_construct_and_set_value(name, factory):
 
     def construct(m):
         obj = getattr(m, name)(raw)
-        shown = None if _shows_address(obj._type_, raw) else repr(obj)
+        # c_char_p / c_wchar_p reprs show the pointer as a decimal number
+        shown = None if obj._type_ in "zZ" else repr(obj)
         return (_read(m, obj, raw), shown, _truth(obj), _layout(m, obj))
 
     def set_value(m):
@@ -309,10 +306,13 @@ def test_float_rounding():
 @pytest.mark.parametrize("text", ["\ud800", "\udfff", "a\udc80b"])
 def test_wchar_keeps_lone_surrogates(text):
     # wchar_t is UTF-32 on Linux: CPython stores a lone surrogate as its code point.
-    assert_same(lambda m: m.c_wchar_p(text).value)
-    if len(text) == 1:
-        assert_same(lambda m: m.c_wchar(text).value)
-        assert_same(lambda m: bytes(memoryview(m.c_wchar(text))))
+    assert_same(lambda m: {
+        "c_wchar_p": outcome(lambda: m.c_wchar_p(text).value),
+        "from_param": outcome(lambda: repr(m.c_wchar_p.from_param(text))),
+        "c_wchar": outcome(lambda: m.c_wchar(text).value),  # longer than one: length error
+        "c_wchar bytes": outcome(lambda: bytes(memoryview(m.c_wchar(text)))),
+        "unicode buffer": outcome(lambda: m.create_unicode_buffer(text).value),
+    })
 
 
 # ---------------------------------------------------------------------------
@@ -375,6 +375,11 @@ def test_carg_repr_for_codes_without_value(code):
 def test_carg_repr_of_integers(name, value):
     # CPython prints the union member of the signed type of the same size.
     assert_same(lambda m: repr(getattr(m, name).from_param(value)))
+
+
+def test_carg_repr_of_every_char():
+    # CPython prints printable ASCII literally, except quote and backslash: '\xNN'.
+    assert_same(lambda m: [repr(m.c_char.from_param(i)) for i in range(256)])
 
 
 def test_carg_repr_null_pointer():

@@ -75,6 +75,12 @@ impl CallInterface {
         Ok(CallInterface { cif, _arg_ptrs: arg_ptrs, _types: args, result, nargs })
     }
 
+    /// The prepared cif, for libffi functions that keep a pointer to it (closures). Valid
+    /// while `self` lives; libffi only reads it.
+    pub fn raw_cif(&self) -> *mut ffi_cif {
+        &*self.cif as *const ffi_cif as *mut ffi_cif
+    }
+
     /// Number of arguments this interface passes.
     pub fn nargs(&self) -> usize {
         self.nargs

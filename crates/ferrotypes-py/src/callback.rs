@@ -1,12 +1,337 @@
-//! Callbacks: C calling into Python through libffi closures. (Filled in by the callbacks
-//! work; until then creating one raises a clear error.)
-use crate::stginfo::StgInfo;
-use pyo3::exceptions::PyNotImplementedError;
+//! Callbacks: C calling into Python through libffi closures (CPython's `callbacks.c`).
+//!
+//! How a callback is made and run:
+//! 1. Instantiating a prototype with a Python callable (`CFUNCTYPE(c_int, c_int)(func)`)
+//!    calls [`make_thunk`]: the result type must be a simple type or None, each argument type
+//!    is turned into a decoder once, and a libffi closure is prepared for the signature.
+//! 2. The `CThunkObject` owning the closure goes into the function object's `_objects`
+//!    (as in CPython), so the code pointer lives as long as anything refers to it.
+//! 3. When C calls the code pointer, the core trampoline (never unwinding) calls
+//!    [`PyCallback::invoke`]: it attaches the thread to the interpreter (a foreign thread
+//!    keeps one thread state for its whole life, see [`pin_thread_state`]), decodes each C
+//!    argument, swaps `errno` if asked, calls the callable, and stores the result with the
+//!    result type's setter. Exceptions go to `sys.unraisablehook`; the result stays zeroed.
+use crate::stginfo::{Kind, StgInfo};
+use crate::util::{self, GilCell};
+use crate::{roots, simple};
+use ferrotypes_core::call::CallInterface;
+use ferrotypes_core::closure::{Closure, ClosureHandler};
+use ferrotypes_core::ffi_type::FfiType;
+use ferrotypes_core::simple::SimpleKind;
+use pyo3::exceptions::{PyRuntimeWarning, PyTypeError};
+use pyo3::ffi;
 use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+use smallvec::SmallVec;
+use std::cell::Cell;
+use std::mem::ManuallyDrop;
+use std::ffi::{c_char, c_int, CStr};
 use std::sync::Arc;
 
-/// Builds the C-callable code pointer for `callable` with the signature in `info`, and the
-/// object that owns the closure (freed when the function object dies).
-pub fn make_thunk(_py: Python<'_>, _callable: &Bound<'_, PyAny>, _info: &StgInfo) -> PyResult<(usize, Arc<dyn Send + Sync>)> {
-    Err(PyNotImplementedError::new_err("callbacks are not implemented yet"))
+unsafe extern "C" {
+    /// CPython 3.11's unraisable-exception reporter with a custom message ("Exception ignored
+    /// " + `err_msg`); exported by the interpreter but not declared by pyo3-ffi.
+    fn _PyErr_WriteUnraisableMsg(err_msg: *const c_char, obj: *mut ffi::PyObject);
+    /// True once `Py_FinalizeEx` has started (3.11's name for `Py_IsFinalizing`).
+    fn _Py_IsFinalizing() -> c_int;
+}
+
+const MSG_CALLING: &CStr = c"on calling ctypes callback function";
+const MSG_CONVERTING: &CStr = c"on converting result of ctypes callback function";
+
+/// Reports `err` as CPython's callbacks do: "Exception ignored <msg>" with `obj`.
+fn write_unraisable(py: Python<'_>, err: PyErr, msg: &CStr, obj: Option<&Py<PyAny>>) {
+    err.restore(py);
+    // SAFETY: an exception is set (just restored); `obj` is a live object or NULL.
+    unsafe { _PyErr_WriteUnraisableMsg(msg.as_ptr(), obj.map_or(std::ptr::null_mut(), Py::as_ptr)) };
+}
+
+/// How one C argument becomes a Python object.
+enum ArgDecoder {
+    /// A direct `_SimpleCData` subclass: its Python value.
+    Value { kind: &'static SimpleKind, swapped: bool },
+    /// Any other ctypes type: a new instance of `converters[index]` holding a copy.
+    Instance { index: usize, kind: Kind, size: usize, length: usize },
+    /// Not a ctypes type: the call fails ("cannot build parameter"), as in CPython.
+    Unsupported,
+}
+
+/// How the callable's result is stored for C.
+#[derive(Clone, Copy)]
+struct ResultEncoder {
+    kind: &'static SimpleKind,
+    swapped: bool,
+}
+
+/// The Python side of one closure: what it calls and how it converts.
+pub struct PyCallback {
+    /// Cleared by the GC (`CThunkObject.__clear__`); a cleared callback does nothing.
+    callable: GilCell<Option<Py<PyAny>>>,
+    /// The `argtypes` tuple and the restype, kept for instance creation and GC traversal.
+    converters: GilCell<Option<Py<PyAny>>>,
+    restype: GilCell<Option<Py<PyAny>>>,
+    decoders: Vec<ArgDecoder>,
+    result: Option<ResultEncoder>,
+    use_errno: bool,
+}
+
+/// The object owning a closure (CPython's `CThunkObject`): kept in the function object's
+/// `_objects`, it frees the closure when the last reference goes.
+#[pyclass(frozen, module = "_ctypes", name = "CThunkObject")]
+pub struct CThunkObject {
+    closure: ManuallyDrop<Closure<PyCallback>>,
+}
+
+impl Drop for CThunkObject {
+    fn drop(&mut self) {
+        // At interpreter shutdown every module global is freed, callbacks included, while
+        // C threads may still call them (CPython survives this only by timing luck). A
+        // closure freed then would make such a call jump through freed memory; leaked, the
+        // call finds a finalizing interpreter and returns a zeroed result.
+        if interpreter_unavailable() {
+            return;
+        }
+        // SAFETY: dropped exactly once, here; nothing uses the closure after its owner dies.
+        unsafe { ManuallyDrop::drop(&mut self.closure) };
+    }
+}
+
+/// True when Python code can no longer run: not initialized, or finalization has started.
+fn interpreter_unavailable() -> bool {
+    // SAFETY: both only read runtime flags; callable without the GIL.
+    unsafe { ffi::Py_IsInitialized() == 0 || _Py_IsFinalizing() != 0 }
+}
+
+#[pymethods]
+impl CThunkObject {
+    fn __traverse__(&self, visit: pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
+        let cb = self.closure.handler();
+        cb.callable.traverse(&visit)?;
+        cb.converters.traverse(&visit)?;
+        cb.restype.traverse(&visit)
+    }
+
+    fn __clear__(&self) {
+        let cb = self.closure.handler();
+        drop(cb.callable.replace(None));
+        drop(cb.converters.replace(None));
+        drop(cb.restype.replace(None));
+    }
+}
+
+impl CThunkObject {
+    pub fn code_ptr(&self) -> usize {
+        self.closure.code_ptr() as usize
+    }
+}
+
+/// Builds the C-callable code pointer for `callable` with the prototype in `info`, and the
+/// thunk object that owns the closure (freed when the function object and everything
+/// keeping it die).
+pub fn make_thunk(py: Python<'_>, callable: &Bound<'_, PyAny>, info: &StgInfo) -> PyResult<(usize, Py<CThunkObject>)> {
+    let func = info.func.as_ref().ok_or_else(|| PyTypeError::new_err("cannot construct instance of this class: no argtypes"))?;
+    let argtypes = func
+        .argtypes
+        .as_ref()
+        .ok_or_else(|| PyTypeError::new_err("cannot construct instance of this class: no argtypes"))?
+        .bind(py);
+
+    let restype = func.restype.as_ref().map(|r| r.bind(py).clone());
+    let (result, result_ffi) = match &restype {
+        Some(r) if r.is_none() => (None, None),
+        Some(r) => match util::stginfo_of_type(r).and_then(|i| i.get().simple_kind()) {
+            Some((kind, swapped)) => (Some(ResultEncoder { kind, swapped }), Some(FfiType::Static(kind.ffi_type()))),
+            None => return Err(PyTypeError::new_err("invalid result type for callback function")),
+        },
+        None => return Err(PyTypeError::new_err("invalid result type for callback function")),
+    };
+
+    let mut decoders = Vec::with_capacity(argtypes.len());
+    let mut arg_ffi = Vec::with_capacity(argtypes.len());
+    for (index, t) in argtypes.iter().enumerate() {
+        match util::stginfo_of_type(&t) {
+            Some(i) => {
+                let i = i.get();
+                arg_ffi.push(i.ffi.clone());
+                decoders.push(match i.kind {
+                    Kind::Simple { kind, swapped } if !simple::is_simple_subclass(&t) => ArgDecoder::Value { kind, swapped },
+                    kind => ArgDecoder::Instance { index, kind, size: i.size, length: i.length },
+                });
+            }
+            // CPython passes such an argument as an int and fails when the callback runs.
+            None => {
+                arg_ffi.push(FfiType::Static(ferrotypes_core::simple::ffi_sint()));
+                decoders.push(ArgDecoder::Unsupported);
+            }
+        }
+    }
+
+    let interface = CallInterface::new(result_ffi, arg_ffi, None).map_err(crate::error::core_err)?;
+    let handler = PyCallback {
+        callable: GilCell::new(Some(callable.clone().unbind())),
+        converters: GilCell::new(Some(argtypes.clone().into_any().unbind())),
+        restype: GilCell::new(restype.map(Bound::unbind)),
+        decoders,
+        result,
+        use_errno: func.flags & crate::funcptr::FUNCFLAG_USE_ERRNO != 0,
+    };
+    let closure = Closure::new(Arc::new(interface), handler).map_err(crate::error::core_err)?;
+    let thunk = Py::new(py, CThunkObject { closure: ManuallyDrop::new(closure) })?;
+    let code = thunk.get().code_ptr();
+    Ok((code, thunk))
+}
+
+thread_local! {
+    /// Set on a thread that had no Python thread state when a callback first ran on it: the
+    /// state created then is kept until the thread exits (see [`pin_thread_state`]).
+    static PINNED: Cell<Option<PinnedThreadState>> = const { Cell::new(None) };
+}
+
+/// One extra `PyGILState_Ensure` reference held for a foreign thread's lifetime, so its
+/// thread state (and everything Python caches in it) survives between callbacks.
+struct PinnedThreadState;
+
+impl Drop for PinnedThreadState {
+    fn drop(&mut self) {
+        // Runs at thread exit. After finalization started the interpreter owns (or has
+        // already freed) the thread state: leave it alone.
+        if interpreter_unavailable() {
+            return;
+        }
+        // SAFETY: this thread holds one gilstate reference (taken in `pin_thread_state`) and
+        // no GIL. Ensure takes the GIL (counter 2); releasing the pinned reference as
+        // "locked" only drops the counter to 1 (no GIL hand-off in between), and releasing
+        // ours drops it to 0, which deletes the thread state and releases the GIL.
+        unsafe {
+            let ours = ffi::PyGILState_Ensure();
+            ffi::PyGILState_Release(ffi::PyGILState_STATE::PyGILState_LOCKED);
+            ffi::PyGILState_Release(ours);
+        }
+    }
+}
+
+/// CPython creates and destroys a thread state on every callback from a thread Python did
+/// not create. Instead, the first callback on such a thread creates one and keeps it (one
+/// `PyGILState_Ensure` reference without the GIL) until the thread exits.
+fn pin_thread_state() {
+    // SAFETY: these only read runtime flags and this thread's gilstate TSS slot (no GIL
+    // needed); the slot is only read while the runtime is initialized and not finalizing.
+    let has_state = unsafe {
+        if interpreter_unavailable() {
+            return;
+        }
+        !ffi::PyGILState_GetThisThreadState().is_null()
+    };
+    if has_state {
+        return;
+    }
+    // SAFETY: no thread state exists for this thread: Ensure creates one and takes the GIL;
+    // SaveThread releases the GIL but keeps the thread state (its counter stays 1).
+    let _ = PINNED.try_with(|p| unsafe {
+        let _ = ffi::PyGILState_Ensure();
+        ffi::PyEval_SaveThread();
+        // A previous pin whose thread state is gone (the interpreter deleted it) must not
+        // be released again.
+        std::mem::forget(p.replace(Some(PinnedThreadState)));
+    });
+}
+
+impl ClosureHandler for PyCallback {
+    unsafe fn invoke(&self, result: *mut u8, args: &[*const u8]) {
+        // A finalizing interpreter would terminate this thread inside PyGILState_Ensure
+        // (pthread_exit unwinding through Rust frames); return the zeroed result instead.
+        if interpreter_unavailable() {
+            return;
+        }
+        pin_thread_state();
+        // SAFETY: forwarded from the trampoline (the handler's contract).
+        let _ = Python::try_attach(|py| unsafe { self.call(py, result, args) });
+    }
+}
+
+impl PyCallback {
+    /// # Safety
+    /// As [`ClosureHandler::invoke`].
+    unsafe fn call(&self, py: Python<'_>, result: *mut u8, args: &[*const u8]) {
+        let Some(callable) = self.callable.get_ref(py) else { return };
+        // The callable may drop the last reference to the function object, freeing this
+        // handler: copy what is needed after the call (the callable is a strong reference).
+        let (result_encoder, use_errno) = (self.result, self.use_errno);
+        // SAFETY: forwarded (argument pointers per the closure's interface).
+        let arglist = match unsafe { self.decode_args(py, args) } {
+            Ok(a) => a,
+            Err(e) => return write_unraisable(py, e, MSG_CALLING, Some(&callable)),
+        };
+        if use_errno {
+            crate::errno::swap_errno();
+        }
+        let ret = vectorcall(callable.bind(py), &arglist);
+        if use_errno {
+            crate::errno::swap_errno();
+        }
+        let ret = match ret {
+            Ok(r) => r,
+            Err(e) => return write_unraisable(py, e, MSG_CALLING, Some(&callable)),
+        };
+        let Some(enc) = result_encoder else { return };
+        // SAFETY: libffi's result buffer holds a value of the result type, which is `enc.kind`.
+        match unsafe { simple::set_value(enc.kind, enc.swapped, result, &ret) } {
+            Ok(None) => {}
+            Ok(Some(keep)) if enc.kind.code == b'O' => {
+                // A returned PyObject* is a new reference owned by the C caller.
+                let _ = keep.into_ptr();
+            }
+            Ok(Some(keep)) => {
+                // The C caller sees memory owned by `keep` (the bytes of a `char *`): it
+                // must never be freed. CPython leaks it with a warning; so do we.
+                let _ = keep.into_ptr();
+                if let Err(e) = PyErr::warn(py, &py.get_type::<PyRuntimeWarning>(), c"memory leak in callback function.", 1) {
+                    write_unraisable(py, e, MSG_CONVERTING, Some(&callable));
+                }
+            }
+            Err(e) => {
+                // SAFETY: as above; a failed conversion must not leave partial bytes.
+                unsafe { std::ptr::write_bytes(result, 0, enc.kind.size) };
+                write_unraisable(py, e, MSG_CONVERTING, Some(&callable));
+            }
+        }
+    }
+
+    /// # Safety
+    /// `args[i]` must point to a C value of the i-th argument type.
+    unsafe fn decode_args<'py>(&self, py: Python<'py>, args: &[*const u8]) -> PyResult<Arguments<'py>> {
+        let converters = self.converters.get_ref(py);
+        let mut out = Arguments::with_capacity(self.decoders.len());
+        for (decoder, &p) in self.decoders.iter().zip(args) {
+            let v = match *decoder {
+                // SAFETY: `p` points to a value of `kind` (contract).
+                ArgDecoder::Value { kind, swapped } => unsafe { simple::get_value(py, kind, swapped, p)? }.into_bound(py),
+                ArgDecoder::Instance { index, kind, size, length } => {
+                    let conv = converters.as_ref().ok_or_else(|| PyTypeError::new_err("cannot build parameter"))?;
+                    let cls = conv.bind(py).cast::<PyTuple>()?.get_borrowed_item(index)?;
+                    // SAFETY: `p` points to a value of the type's size (contract); kind, size
+                    // and length were read from this class's storage info (immutable).
+                    unsafe { roots::instantiate_copy_kind(&cls, kind, size, length, p)? }
+                }
+                ArgDecoder::Unsupported => return Err(PyTypeError::new_err("cannot build parameter")),
+            };
+            out.push(v);
+        }
+        Ok(out)
+    }
+}
+
+/// The decoded arguments of one callback invocation (on the stack for the usual few).
+type Arguments<'py> = SmallVec<[Bound<'py, PyAny>; 8]>;
+
+/// Calls `callable` with positional `args` through the vectorcall protocol, without building
+/// an argument tuple (as CPython 3.11's callbacks do).
+fn vectorcall<'py>(callable: &Bound<'py, PyAny>, args: &[Bound<'py, PyAny>]) -> PyResult<Bound<'py, PyAny>> {
+    let ptrs: SmallVec<[*mut ffi::PyObject; 8]> = args.iter().map(Bound::as_ptr).collect();
+    // SAFETY: `callable` and every argument are live references held for the duration of
+    // the call; the result is a new reference or NULL with an exception set.
+    unsafe {
+        let r = ffi::PyObject_Vectorcall(callable.as_ptr(), ptrs.as_ptr(), ptrs.len(), std::ptr::null_mut());
+        Bound::from_owned_ptr_or_err(callable.py(), r)
+    }
 }

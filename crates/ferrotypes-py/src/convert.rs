@@ -82,7 +82,14 @@ pub static STOCK_SPECIAL_FROM_PARAM: PyOnceLock<[Py<PyAny>; 3]> = PyOnceLock::ne
 /// Builds the converters for an `argtypes` sequence.
 pub fn make_converters(argtypes: &Bound<'_, PyAny>) -> PyResult<Vec<ArgConv>> {
     let py = argtypes.py();
-    let mut out = Vec::new();
+    let count = argtypes.len()?;
+    if count > crate::funcptr::CTYPES_MAX_ARGCOUNT {
+        return Err(crate::ArgumentError::new_err(format!(
+            "_argtypes_ has too many arguments ({count}), maximum is {}",
+            crate::funcptr::CTYPES_MAX_ARGCOUNT
+        )));
+    }
+    let mut out = Vec::with_capacity(count);
     for (i, item) in argtypes.try_iter()?.enumerate() {
         let item = item?;
         let from_param = item.getattr(pyo3::intern!(py, "from_param")).map_err(|_| {

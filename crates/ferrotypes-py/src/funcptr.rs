@@ -63,7 +63,7 @@ pub struct CFuncPtr {
     var_cif: GilCell<Option<Arc<(SmallVec<[*mut libffi::low::ffi_type; 8]>, Option<usize>, Arc<CallInterface>)>>>,
     /// For callbacks: the Python callable and the closure that C calls.
     pub callable: GilCell<Option<Py<PyAny>>>,
-    pub thunk: GilCell<Option<Arc<dyn Send + Sync>>>,
+    pub thunk: GilCell<Option<Py<PyAny>>>,
 }
 
 impl GilCell<Option<Arc<CallConfig>>> {
@@ -145,6 +145,14 @@ impl CFuncPtr {
         _kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyClassInitializer<CFuncPtr>> {
         let py = cls.py();
+        if let Some(first) = args.iter().next() {
+            // A callback needs a prototype; CPython checks this before anything else.
+            let is_callback = !first.is_instance_of::<PyInt>() && !first.is_instance_of::<PyTuple>() && first.is_callable();
+            let has_argtypes = util::stginfo_of_type(cls.as_any()).is_some_and(|i| i.get().func.as_ref().is_some_and(|f| f.argtypes.is_some()));
+            if is_callback && !has_argtypes {
+                return Err(PyTypeError::new_err("cannot construct instance of this class: no argtypes"));
+            }
+        }
         let cdata = new_cdata_for(cls)?;
         let this = CFuncPtr::empty();
         let mut address: Option<usize> = None;
@@ -172,7 +180,11 @@ impl CFuncPtr {
             let (code_ptr, thunk) = crate::callback::make_thunk(py, &callable, info.get())?;
             address = Some(code_ptr);
             drop(this.callable.replace(Some(callable.unbind())));
-            drop(this.thunk.replace(Some(thunk)));
+            // As CPython's KeepRef(self, 0, thunk): `_objects` is {'0': thunk}.
+            let objects = PyDict::new(py);
+            objects.set_item("0", thunk.clone_ref(py))?;
+            cdata.set_objects(Some(objects.into_any().unbind()));
+            drop(this.thunk.replace(Some(thunk.into_any())));
         }
         let Some(address) = address else {
             return Err(PyTypeError::new_err("argument must be callable or integer function address"));
@@ -252,12 +264,15 @@ impl CFuncPtr {
     fn __traverse__(&self, visit: pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
         self.errcheck.traverse(&visit)?;
         self.paramflags.traverse(&visit)?;
-        self.callable.traverse(&visit)
+        self.callable.traverse(&visit)?;
+        self.thunk.traverse(&visit)
     }
 
     fn __clear__(&self) {
         drop(self.errcheck.replace(None));
         drop(self.config.replace(None));
+        drop(self.callable.replace(None));
+        drop(self.thunk.replace(None));
     }
 
 }
@@ -382,32 +397,34 @@ pub unsafe fn convert_result(
     }
 }
 
-struct ReleasedGil(*mut ffi::PyThreadState);
-impl ReleasedGil {
-    fn release() -> Self {
-        // SAFETY: called with the GIL held; paired with `Drop`, which restores it.
-        ReleasedGil(unsafe { ffi::PyEval_SaveThread() })
-    }
+/// The raw buffers of one call, moved into the GIL-released section.
+struct CallBuffers {
+    result: *mut c_void,
+    avalues: *mut *mut c_void,
 }
-impl Drop for ReleasedGil {
-    fn drop(&mut self) {
-        // SAFETY: restores the thread state saved by `release` on this same thread.
-        unsafe { ffi::PyEval_RestoreThread(self.0) }
-    }
-}
+// SAFETY: the buffers belong to the calling thread's stack frame, which waits for the call;
+// no Python object is reachable through them.
+unsafe impl Send for CallBuffers {}
 
 /// Calls a foreign function through `cif` with the GIL/errno handling of `flags`.
 ///
+/// The GIL is released through PyO3 (`Python::detach`) rather than `PyEval_SaveThread`, so
+/// PyO3 knows this thread is detached: a callback running on it during the call then
+/// re-attaches properly instead of assuming the GIL is held.
+///
 /// # Safety
 /// As [`CallInterface::call`].
-pub unsafe fn ffi_call_with_flags(cif: &CallInterface, func: usize, result: *mut c_void, avalues: *mut *mut c_void, flags: i32) {
+pub unsafe fn ffi_call_with_flags(py: Python<'_>, cif: &CallInterface, func: usize, result: *mut c_void, avalues: *mut *mut c_void, flags: i32) {
     let use_errno = flags & FUNCFLAG_USE_ERRNO != 0;
-    let run = || {
+    let bufs = CallBuffers { result, avalues };
+    let run = move || {
+        // Bind the whole struct: a closure would otherwise capture its (non-Send) fields.
+        let bufs = bufs;
         if use_errno {
             crate::errno::swap_errno();
         }
         // SAFETY: forwarded from this function's contract.
-        unsafe { cif.call(func as *const c_void, result, avalues) };
+        unsafe { cif.call(func as *const c_void, bufs.result, bufs.avalues) };
         if use_errno {
             crate::errno::swap_errno();
         }
@@ -415,8 +432,7 @@ pub unsafe fn ffi_call_with_flags(cif: &CallInterface, func: usize, result: *mut
     if flags & FUNCFLAG_PYTHONAPI != 0 {
         run();
     } else {
-        let _released = ReleasedGil::release();
-        run();
+        py.detach(run);
     }
 }
 
@@ -519,22 +535,26 @@ fn call_impl(py: Python<'_>, slf: &Bound<'_, CFuncPtr>, args: &[Bound<'_, PyAny>
     // and the memory they point to are kept alive by `args`/`keep` until after the call, and
     // the result buffer has `result_size()` bytes, 16-byte aligned (or 8 for large structs,
     // which libffi copies with memcpy).
-    unsafe { ffi_call_with_flags(&cif, func, rbuf.cast(), avalues.as_mut_ptr(), flags) };
-    drop(keep);
+    unsafe { ffi_call_with_flags(py, &cif, func, rbuf.cast(), avalues.as_mut_ptr(), flags) };
     if flags & FUNCFLAG_PYTHONAPI != 0 {
         if let Some(e) = PyErr::take(py) {
             return Err(e);
         }
     }
-    // SAFETY: the call wrote a value of the restype into `rbuf`.
-    let mut result = unsafe { convert_result(py, eff.restype, eff.checker, rbuf)? };
+    // SAFETY: the call wrote a value of the restype into `rbuf`. The converted arguments
+    // stay alive until the result is built: a returned pointer may point into one of them
+    // (a `wchar_t *` argument returned as is, as CPython's callproc keeps them too).
+    let result = unsafe { convert_result(py, eff.restype, eff.checker, rbuf) };
+    drop(keep);
+    let result = result?;
     if let Some(ec) = this.errcheck.get_ref(py) {
+        // The errcheck protocol: returning the arguments tuple itself means "carry on"
+        // (output parameters are then collected); anything else is the call's result.
         let callargs = PyTuple::new(py, call_args)?;
         let r = ec.bind(py).call1((result.bind(py), slf, &callargs))?;
-        if outs.is_none() || !r.is(&callargs) {
+        if !r.is(&callargs) {
             return Ok(r.unbind());
         }
-        result = r.unbind();
     }
     match outs {
         Some(b) => crate::paramflags::build_result(py, result, b),
@@ -699,7 +719,7 @@ pub fn call_function(py: Python<'_>, address: usize, args: &Bound<'_, PyTuple>) 
     }
     // SAFETY: the caller vouches for the address (as with CPython's call_function); argument
     // slots match the interface and live across the call.
-    unsafe { ffi_call_with_flags(&cif, address, out.0.as_mut_ptr().cast(), avalues.as_mut_ptr(), FUNCFLAG_CDECL) };
+    unsafe { ffi_call_with_flags(py, &cif, address, out.0.as_mut_ptr().cast(), avalues.as_mut_ptr(), FUNCFLAG_CDECL) };
     drop(keep);
     Ok(i32::from_ne_bytes(out.0[..4].try_into().expect("4 bytes")).into_pyobject(py)?.into_any().unbind())
 }

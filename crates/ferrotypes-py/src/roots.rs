@@ -50,9 +50,16 @@ impl Roots {
 /// Creates an instance of the ctypes class `cls` over the memory described by `init`,
 /// without running `cls.__new__`/`__init__` overrides.
 pub fn instantiate<'py>(cls: &Bound<'py, PyAny>, init: RawInit) -> PyResult<Bound<'py, PyAny>> {
-    let py = cls.py();
     let info = util::stginfo_of_type(cls).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
-    let root = roots(py).for_kind(info.get().kind);
+    let kind = info.get().kind;
+    instantiate_kind(cls, kind, init)
+}
+
+/// As [`instantiate`], for a class whose storage kind the caller already knows (callbacks
+/// resolve it once, when the prototype is instantiated, instead of on every call).
+pub fn instantiate_kind<'py>(cls: &Bound<'py, PyAny>, kind: Kind, init: RawInit) -> PyResult<Bound<'py, PyAny>> {
+    let py = cls.py();
+    let root = roots(py).for_kind(kind);
     // SAFETY: reading tp_new of a live type object.
     let tp_new = unsafe { (*root.bind(py).as_type_ptr()).tp_new }.ok_or_else(|| PyTypeError::new_err("no tp_new"))?;
     let args = PyTuple::empty(py);
@@ -71,8 +78,24 @@ pub fn instantiate<'py>(cls: &Bound<'py, PyAny>, init: RawInit) -> PyResult<Boun
 /// `src` must be readable for the type's size.
 pub unsafe fn instantiate_copy<'py>(cls: &Bound<'py, PyAny>, src: *const u8) -> PyResult<Bound<'py, PyAny>> {
     let info = util::stginfo_of_type(cls).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
-    let (size, length) = (info.get().size, info.get().length);
-    let obj = instantiate(cls, RawInit::Owned { size, length })?;
+    let (kind, size, length) = (info.get().kind, info.get().size, info.get().length);
+    // SAFETY: forwarded from this function's contract.
+    unsafe { instantiate_copy_kind(cls, kind, size, length, src) }
+}
+
+/// As [`instantiate_copy`], with the class's storage kind, size and length already known.
+///
+/// # Safety
+/// `src` must be readable for `size` bytes, and `kind`/`size`/`length` must be those of
+/// `cls`'s storage info.
+pub unsafe fn instantiate_copy_kind<'py>(
+    cls: &Bound<'py, PyAny>,
+    kind: Kind,
+    size: usize,
+    length: usize,
+    src: *const u8,
+) -> PyResult<Bound<'py, PyAny>> {
+    let obj = instantiate_kind(cls, kind, RawInit::Owned { size, length })?;
     let cd = obj.cast::<cdata::CData>()?;
     // SAFETY: `src` is readable for `size` bytes (contract); the new object owns `size`.
     unsafe { std::ptr::copy_nonoverlapping(src, cd.get().ptr(), size) };

@@ -276,6 +276,8 @@ pub unsafe fn get_value(py: Python<'_>, kind: &SimpleKind, swapped: bool, ptr: *
     // SAFETY (for every read below): per this function's contract.
     unsafe {
         Ok(match kind.class {
+            // Through 64-bit integers (PyLong_FromLongLong and friends), not i128: faster,
+            // and 3.11's _PyLong_FromByteArray reads uninitialised digits (valgrind noise).
             ValueClass::Signed => (read_int(kind, swapped, ptr) as i64).into_pyobject(py)?.into_any().unbind(),
             ValueClass::Unsigned => (read_int(kind, swapped, ptr) as u64).into_pyobject(py)?.into_any().unbind(),
             ValueClass::Bool => (*ptr != 0).into_pyobject(py)?.to_owned().into_any().unbind(),

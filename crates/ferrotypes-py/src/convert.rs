@@ -242,7 +242,7 @@ pub fn conv_param(obj: &Bound<'_, PyAny>, index: usize, slot: &mut ArgSlot, keep
         return Ok(());
     }
     if let Ok(s) = obj.cast::<PyString>() {
-        let buf = simple::wchar_buffer(s)?;
+        let buf = simple::wchar_buffer_no_nul(s)?;
         slot.set_pointer(buf.as_bytes().as_ptr() as usize);
         keep.push(buf.into_any().unbind());
         return Ok(());

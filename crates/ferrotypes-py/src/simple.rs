@@ -104,14 +104,38 @@ fn address_of_int(value: &Bound<'_, PyAny>) -> PyResult<usize> {
 }
 
 /// Builds the NUL-terminated `wchar_t` copy of a str; the returned bytes object owns it.
+/// Lone surrogates are kept as their code points (wchar_t is UTF-32 here), as CPython's
+/// `PyUnicode_AsWideCharString` does; embedded NULs are kept too.
 pub fn wchar_buffer<'py>(s: &Bound<'py, PyString>) -> PyResult<Bound<'py, PyBytes>> {
-    let text = s.to_cow()?;
-    let mut units: Vec<u8> = Vec::with_capacity((text.len() + 1) * 4);
-    for ch in text.chars() {
-        units.extend_from_slice(&(ch as u32 as libc::wchar_t).to_ne_bytes());
+    wide_copy(s, false)
+}
+
+/// As [`wchar_buffer`], refusing embedded NULs with CPython's ValueError ("embedded null
+/// character"): untyped arguments go through `PyUnicode_AsWideCharString(obj, NULL)`.
+pub fn wchar_buffer_no_nul<'py>(s: &Bound<'py, PyString>) -> PyResult<Bound<'py, PyBytes>> {
+    wide_copy(s, true)
+}
+
+fn wide_copy<'py>(s: &Bound<'py, PyString>, refuse_nul: bool) -> PyResult<Bound<'py, PyBytes>> {
+    let py = s.py();
+    let mut len: ffi::Py_ssize_t = 0;
+    let size_out: *mut ffi::Py_ssize_t = if refuse_nul { std::ptr::null_mut() } else { &mut len };
+    // SAFETY: `s` is a str; the result is a PyMem buffer of len+1 wchar_t (NUL-terminated)
+    // or NULL with an exception set; with a NULL size pointer an embedded NUL is an error.
+    let buf = unsafe { ffi::PyUnicode_AsWideCharString(s.as_ptr(), size_out) };
+    if buf.is_null() {
+        return Err(PyErr::fetch(py));
     }
-    units.extend_from_slice(&(0 as libc::wchar_t).to_ne_bytes());
-    Ok(PyBytes::new(s.py(), &units))
+    if refuse_nul {
+        // SAFETY: the buffer is NUL-terminated (and has no NUL before the end).
+        len = unsafe { libc::wcslen(buf) } as ffi::Py_ssize_t;
+    }
+    let bytes = (len as usize + 1) * std::mem::size_of::<libc::wchar_t>();
+    // SAFETY: the buffer holds len+1 wchar_t; it is freed right after the copy.
+    let out = PyBytes::new(py, unsafe { std::slice::from_raw_parts(buf as *const u8, bytes) });
+    // SAFETY: allocated by PyUnicode_AsWideCharString with PyMem_Malloc.
+    unsafe { ffi::PyMem_Free(buf.cast()) };
+    Ok(out)
 }
 
 /// A str from `len` wide characters at `p`.
@@ -188,11 +212,13 @@ pub unsafe fn set_value(
             let s = value.cast::<PyString>().map_err(|_| {
                 PyTypeError::new_err(format!("unicode string expected instead of {} instance", util::type_name(value)))
             })?;
-            let text = s.to_cow()?;
-            let mut it = text.chars();
-            let ch = match (it.next(), it.next()) {
-                (Some(c), None) => c,
-                _ => return Err(PyTypeError::new_err("one character unicode string expected")),
+            // By code point, so a lone surrogate is stored as itself (as CPython does).
+            // SAFETY: `s` is a str; both calls only read it.
+            let ch = unsafe {
+                if ffi::PyUnicode_GetLength(s.as_ptr()) != 1 {
+                    return Err(PyTypeError::new_err("one character unicode string expected"));
+                }
+                ffi::PyUnicode_ReadChar(s.as_ptr(), 0)
             };
             unsafe { write_int(kind, swapped, ptr, ch as u64) };
             Ok(None)

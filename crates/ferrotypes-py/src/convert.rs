@@ -126,13 +126,14 @@ pub fn convert_with(
 ) -> PyResult<()> {
     let py = arg.py();
     match conv {
-        ArgConv::Simple { kind, swapped, cls } => {
+        ArgConv::Simple { kind, swapped: _, cls } => {
             // An instance of the type (or a subclass) passes its value.
             if util::is_instance_fast(arg, cls.bind(py))? {
                 return conv_param(arg, index, slot, keep);
             }
+            // Native byte order, as the stock from_param produces (see simple_from_param).
             // SAFETY: the slot holds 16 bytes, enough for any scalar kind.
-            match unsafe { simple::set_value(kind, *swapped, slot.value.0.as_mut_ptr(), arg) } {
+            match unsafe { simple::set_value(kind, false, slot.value.0.as_mut_ptr(), arg) } {
                 Ok(k) => {
                     slot.ffi = kind.ffi_type();
                     if let Some(k) = k {

@@ -265,10 +265,12 @@ fn simple_from_param(py: Python<'_>, cls: &Bound<'_, PyAny>, value: &Bound<'_, P
         return Ok(value.clone().unbind());
     }
     let info = util::stginfo_of_type(cls).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
-    let (kind, swapped) = info.get().simple_kind().ok_or_else(|| PyTypeError::new_err("abstract class"))?;
+    let (kind, _swapped) = info.get().simple_kind().ok_or_else(|| PyTypeError::new_err("abstract class"))?;
     let mut buf = [0u8; 16];
+    // Native byte order even for a swapped type: CPython's from_param uses the plain setter
+    // of the type code (the value goes to C as an argument, not into swapped storage).
     // SAFETY: 16 bytes hold any scalar.
-    match unsafe { simple::set_value(kind, swapped, buf.as_mut_ptr(), value) } {
+    match unsafe { simple::set_value(kind, false, buf.as_mut_ptr(), value) } {
         Ok(keep) => Ok(Py::new(py, CArgObject::new(kind.code, buf, ferrotypes_core::ffi_type::FfiType::Static(kind.ffi_type()), keep))?.into_any()),
         Err(_) => match value.getattr_opt("_as_parameter_")? {
             Some(inner) => util::recursion_guarded(py, || simple_from_param(py, cls, &inner)),

@@ -105,8 +105,13 @@ pub fn stginfo_of_instance<'py>(obj: &Bound<'py, PyAny>) -> Option<Bound<'py, St
 }
 
 /// `type(obj).__name__` for messages.
+/// The type's `tp_name`, as CPython's messages print it: `__name__` for classes defined in
+/// Python, the dotted name (`decimal.Decimal`) for types defined in C.
 pub fn type_name(obj: &Bound<'_, PyAny>) -> String {
-    obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
+    // SAFETY: every live object has a type whose tp_name is a NUL-terminated C string for
+    // as long as the type lives (the object keeps it alive).
+    let name = unsafe { std::ffi::CStr::from_ptr((*ffi::Py_TYPE(obj.as_ptr())).tp_name) };
+    name.to_string_lossy().into_owned()
 }
 
 /// `cls.__name__` for a type object.

@@ -57,7 +57,7 @@ class PyCSimpleType(_CDataType, type):
         if len(code) != 1:
             raise ValueError("class must define a '_type_' attribute which must be a string of length 1")
         if code not in _SIMPLE_TYPE_CHARS:
-            raise ValueError("class must define a '_type_' attribute which must be\n"
+            raise AttributeError("class must define a '_type_' attribute which must be\n"
                              "a single character string containing one of '%s'." % _SIMPLE_TYPE_CHARS)
         type.__setattr__(cls, _STG, _rs.StgInfo.simple(code, False))
         if bases and bases[0] is _rs.SimpleCData:

@@ -298,7 +298,8 @@ impl CData {
     }
 
     fn __hash__(slf: &Bound<'_, Self>) -> PyResult<isize> {
-        Err(PyTypeError::new_err(format!("unhashable type: '{}'", crate::util::type_name(slf.as_any()))))
+        let _ = slf;
+        Err(PyTypeError::new_err("unhashable type"))
     }
 
     fn __reduce__(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {

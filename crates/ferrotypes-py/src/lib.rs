@@ -595,6 +595,7 @@ fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
     }
     m.add("_rs", rs)?;
     m.add("__version__", "1.1.0")?;
+    m.add("__doc__", "Create and manipulate C compatible data types in Python.")?;
     m.add("FUNCFLAG_CDECL", funcptr::FUNCFLAG_CDECL)?;
     m.add("FUNCFLAG_PYTHONAPI", funcptr::FUNCFLAG_PYTHONAPI)?;
     m.add("FUNCFLAG_USE_ERRNO", funcptr::FUNCFLAG_USE_ERRNO)?;

@@ -423,6 +423,7 @@ impl SimpleCData {
         }
     }
 
+    /// current value
     #[getter]
     fn get_value(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
         get_simple_value(slf.as_super())

@@ -136,7 +136,8 @@ impl StgInfo {
         let mut fmt = String::from(Self::endian_prefix(swapped));
         fmt.push_str(kind.format);
         let mut info = StgInfo::new(kind.size, kind.align, 0, Kind::Simple { kind, swapped }, FfiType::Static(kind.ffi_type()), &fmt);
-        if matches!(kind.code, b'z' | b'Z' | b'P') {
+        // As CPython: the pointer-like codes, and 'O'/'X' (an object or BSTR pointer).
+        if matches!(kind.code, b'z' | b'Z' | b'P' | b'O' | b'X') {
             info.type_flags |= flags::ISPOINTER;
         }
         Ok(info)

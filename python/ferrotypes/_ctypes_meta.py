@@ -10,6 +10,8 @@ The extension loads this file from beside itself when ``_ctypes`` is imported.
 The Rust side injects ``_rs`` (a namespace of helper functions) and the root classes.
 """
 
+import sys as _sys
+
 _rs = globals()["_rs"]  # injected by the extension before this module runs
 _STG = "_stginfo_"
 _SIMPLE_TYPE_CHARS = "cbBhHiIlLdfuzZqQPXOv?g"
@@ -47,6 +49,11 @@ class PyCSimpleType(_CDataType, type):
     """Metaclass of ``_SimpleCData`` subclasses: ``_type_`` picks the C scalar."""
 
     def __new__(mcls, name, bases, namespace, **kw):
+        if "__module__" not in namespace:
+            # type(name, bases, ns) takes __module__ from its caller; here that would be
+            # this module, so take it from the frame that called the metaclass.
+            namespace = dict(namespace)
+            namespace["__module__"] = _sys._getframe(1).f_globals.get("__name__")
         cls = super().__new__(mcls, name, bases, namespace, **kw)
         try:
             code = cls._type_
@@ -65,6 +72,9 @@ class PyCSimpleType(_CDataType, type):
             special = _rs.special_from_param(code)
             if special is not None:
                 type.__setattr__(cls, "from_param", classmethod(special))
+        # Every class made by this metaclass itself (not a sub-metaclass) with a swappable
+        # code gets a byte-swapped twin with the same bases, as CPython's CreateSwappedType.
+        if mcls is PyCSimpleType:
             if _rs.simple_code_swappable(code):
                 other = "_be" if _rs.little_endian else "_le"
                 swapped_ns = dict(namespace)

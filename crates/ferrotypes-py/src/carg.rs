@@ -5,8 +5,8 @@ use crate::util::GilCell;
 use ferrotypes_core::ffi_type::FfiType;
 use pyo3::prelude::*;
 
-// CPython's CArgObject type has no module in its tp_name: `__module__` is "builtins".
-#[pyclass(frozen, module = "builtins", name = "CArgObject")]
+// No `module`: CPython's tp_name is plain "CArgObject" (so `__module__` is "builtins").
+#[pyclass(frozen, name = "CArgObject")]
 pub struct CArgObject {
     /// The type code of the value ('P' for byref, 'V' for a structure passed by value).
     pub tag: u8,

@@ -322,9 +322,22 @@ impl CData {
     }
 
     fn __setstate__(slf: &Bound<'_, Self>, dict: &Bound<'_, PyAny>, data: &Bound<'_, PyAny>) -> PyResult<()> {
-        let dict = dict.cast::<PyDict>().map_err(|_| PyTypeError::new_err("__setstate__ argument 1 must be dict"))?;
-        let bytes = data.cast::<PyBytes>().map_err(|_| PyTypeError::new_err("__setstate__ argument 2 must be bytes"))?;
-        let src = bytes.as_bytes();
+        // CPython parses ("O!s#", dict, data): a str is taken as its UTF-8 bytes.
+        let dict = dict.cast::<PyDict>().map_err(|_| {
+            PyTypeError::new_err(format!("argument 1 must be dict, not {}", crate::util::type_name(dict)))
+        })?;
+        let utf8;
+        let src: &[u8] = if let Ok(b) = data.cast::<PyBytes>() {
+            b.as_bytes()
+        } else if let Ok(s) = data.cast::<pyo3::types::PyString>() {
+            utf8 = s.to_str()?.to_owned();
+            utf8.as_bytes()
+        } else {
+            return Err(PyTypeError::new_err(format!(
+                "argument 2 must be read-only bytes-like object, not {}",
+                crate::util::type_name(data)
+            )));
+        };
         let c = slf.get();
         let n = src.len().min(c.size());
         // SAFETY: the destination is this object's memory, valid for `size()` bytes; `n` is

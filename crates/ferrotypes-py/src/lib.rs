@@ -548,6 +548,14 @@ fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<pointer::Pointer>()?;
     m.add_class::<funcptr::CFuncPtr>()?;
     m.add_class::<CArgObject>()?;
+    {
+        // CPython's tp_name is plain "CArgObject" (error messages show it so); PyO3 always
+        // prefixes a module. `__module__` stays "builtins", as in CPython.
+        let tp = py.get_type::<CArgObject>();
+        // SAFETY: tp_name of a live heap type is only read by the interpreter; the new value
+        // is a static C string, and 3.11 does not free tp_name of types made from a spec.
+        unsafe { (*tp.as_type_ptr()).tp_name = c"CArgObject".as_ptr() };
+    }
     m.add("ArgumentError", py.get_type::<ArgumentError>())?;
 
     // The stock special from_param functions must exist before the metaclasses run.

@@ -33,6 +33,8 @@ pub fn open(path: Option<&CStr>, mode: i32) -> Result<Handle, CoreError> {
 }
 
 /// Looks a symbol up; a missing symbol is an error with the loader's message.
+// A handle is an opaque token that only the dynamic loader interprets (and validates).
+#[allow(clippy::not_unsafe_ptr_arg_deref)]
 pub fn symbol(handle: Handle, name: &str) -> Result<*mut c_void, CoreError> {
     let cname = CString::new(name).map_err(|_| CoreError::Symbol(format!("{name}: embedded null character")))?;
     // SAFETY: clear any stale error so that a NULL symbol value can be told from a failure.
@@ -53,6 +55,8 @@ pub fn symbol(handle: Handle, name: &str) -> Result<*mut c_void, CoreError> {
 }
 
 /// Closes a library handle.
+// As `symbol`: the handle is validated by the loader, never dereferenced here.
+#[allow(clippy::not_unsafe_ptr_arg_deref)]
 pub fn close(handle: Handle) -> Result<(), CoreError> {
     // SAFETY: glibc validates the handle and reports a bad one through dlerror.
     if unsafe { libc::dlclose(handle) } != 0 {

@@ -64,7 +64,7 @@ def test_errcheck_returning_args_without_paramflags_gives_result():
     try:
         assert labs(-3) == 3
     finally:
-        labs.errcheck = None
+        del labs.errcheck
 
 
 @pytest.mark.parametrize(

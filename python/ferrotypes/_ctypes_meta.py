@@ -10,6 +10,8 @@ The extension loads this file from beside itself when ``_ctypes`` is imported.
 The Rust side injects ``_rs`` (a namespace of helper functions) and the root classes.
 """
 
+import sys as _sys
+
 _rs = globals()["_rs"]  # injected by the extension before this module runs
 _STG = "_stginfo_"
 _SIMPLE_TYPE_CHARS = "cbBhHiIlLdfuzZqQPXOv?g"
@@ -17,6 +19,19 @@ _SIMPLE_TYPE_CHARS = "cbBhHiIlLdfuzZqQPXOv?g"
 
 def _stg(cls):
     return cls.__dict__.get(_STG)
+
+
+def _with_caller_module(namespace):
+    """Classes made by calling a metaclass directly (``type(c_int)("X", (c_int,), {})``) get
+    the caller's module, as with CPython's C metaclasses, not this file's."""
+    if "__module__" not in namespace:
+        namespace = dict(namespace)
+        frame = _sys._getframe(2)
+        while frame is not None and frame.f_globals is globals():
+            frame = frame.f_back
+        if frame is not None:
+            namespace["__module__"] = frame.f_globals.get("__name__")
+    return namespace
 
 
 class _CDataType:
@@ -47,6 +62,7 @@ class PyCSimpleType(_CDataType, type):
     """Metaclass of ``_SimpleCData`` subclasses: ``_type_`` picks the C scalar."""
 
     def __new__(mcls, name, bases, namespace, **kw):
+        namespace = _with_caller_module(namespace)
         cls = super().__new__(mcls, name, bases, namespace, **kw)
         try:
             code = cls._type_
@@ -57,7 +73,7 @@ class PyCSimpleType(_CDataType, type):
         if len(code) != 1:
             raise ValueError("class must define a '_type_' attribute which must be a string of length 1")
         if code not in _SIMPLE_TYPE_CHARS:
-            raise ValueError("class must define a '_type_' attribute which must be\n"
+            raise AttributeError("class must define a '_type_' attribute which must be\n"
                              "a single character string containing one of '%s'." % _SIMPLE_TYPE_CHARS)
         type.__setattr__(cls, _STG, _rs.StgInfo.simple(code, False))
         if bases and bases[0] is _rs.SimpleCData:
@@ -65,6 +81,9 @@ class PyCSimpleType(_CDataType, type):
             special = _rs.special_from_param(code)
             if special is not None:
                 type.__setattr__(cls, "from_param", classmethod(special))
+        # Every class of exactly this metaclass gets its byte-swapped twin (subclasses of
+        # c_int included, as in CPython); classes of derived metaclasses do not.
+        if mcls is PyCSimpleType:
             if _rs.simple_code_swappable(code):
                 other = "_be" if _rs.little_endian else "_le"
                 swapped_ns = dict(namespace)
@@ -89,6 +108,7 @@ class PyCFuncPtrType(_CDataType, type):
     """Metaclass of ``CFuncPtr`` subclasses: ``_argtypes_``, ``_restype_``, ``_flags_``."""
 
     def __new__(mcls, name, bases, namespace, **kw):
+        namespace = _with_caller_module(namespace)
         cls = super().__new__(mcls, name, bases, namespace, **kw)
         type.__setattr__(cls, _STG, _rs.funcptr_type_info(cls))
         _rs.enable_vectorcall(cls)
@@ -104,6 +124,7 @@ class PyCPointerType(_CDataType, type):
     """Metaclass of ``_Pointer`` subclasses: ``_type_`` is the pointed-to type."""
 
     def __new__(mcls, name, bases, namespace, **kw):
+        namespace = _with_caller_module(namespace)
         cls = super().__new__(mcls, name, bases, namespace, **kw)
         proto = namespace.get("_type_")
         if proto is not None and _rs.stginfo_of(proto) is None:
@@ -127,6 +148,7 @@ class PyCArrayType(_CDataType, type):
     """Metaclass of ``Array`` subclasses: ``_type_`` and ``_length_``."""
 
     def __new__(mcls, name, bases, namespace, **kw):
+        namespace = _with_caller_module(namespace)
         cls = super().__new__(mcls, name, bases, namespace, **kw)
         type.__setattr__(cls, _STG, _rs.array_type_info(cls))
         return cls
@@ -141,6 +163,7 @@ class _AggregateType(_CDataType, type):
     _is_union = False
 
     def __new__(mcls, name, bases, namespace, **kw):
+        namespace = _with_caller_module(namespace)
         cls = super().__new__(mcls, name, bases, namespace, **kw)
         _rs.aggregate_init(cls, mcls._is_union, namespace)
         return cls

@@ -5,7 +5,7 @@ use crate::util::GilCell;
 use ferrotypes_core::ffi_type::FfiType;
 use pyo3::prelude::*;
 
-#[pyclass(frozen, module = "_ctypes", name = "CArgObject")]
+#[pyclass(frozen, name = "CArgObject")]
 pub struct CArgObject {
     /// The type code of the value ('P' for byref, 'V' for a structure passed by value).
     pub tag: u8,
@@ -56,24 +56,28 @@ impl CArgObject {
         let tag = self.tag as char;
         let shown = match self.tag {
             b'b' => format!("{}", v[0] as i8),
-            b'B' => format!("{}", v[0]),
+            b'B' => format!("{}", v[0] as i8),
             b'h' => format!("{}", i16::from_ne_bytes([v[0], v[1]])),
-            b'H' => format!("{}", u16::from_ne_bytes([v[0], v[1]])),
+            b'H' => format!("{}", i16::from_ne_bytes([v[0], v[1]])),
             b'i' => format!("{}", i32::from_ne_bytes(v[..4].try_into().unwrap())),
-            b'I' => format!("{}", u32::from_ne_bytes(v[..4].try_into().unwrap())),
+            b'I' => format!("{}", i32::from_ne_bytes(v[..4].try_into().unwrap())),
             b'l' | b'q' => format!("{}", i64::from_ne_bytes(v[..8].try_into().unwrap())),
-            b'L' | b'Q' => format!("{}", u64::from_ne_bytes(v[..8].try_into().unwrap())),
+            b'L' | b'Q' => format!("{}", i64::from_ne_bytes(v[..8].try_into().unwrap())),
             b'd' => crate::util::float_repr(py, f64::from_ne_bytes(v[..8].try_into().unwrap()))?,
             b'f' => crate::util::float_repr(py, f32::from_ne_bytes(v[..4].try_into().unwrap()) as f64)?,
             b'c' => {
                 let c = v[0];
-                if c.is_ascii_graphic() || c == b' ' {
+                if (c.is_ascii_graphic() || c == b' ') && c != b'\'' && c != b'\\' {
                     format!("'{}'", c as char)
                 } else {
                     format!("'\\x{c:02x}'")
                 }
             }
-            b'z' | b'Z' | b'P' => format!("{:#x}", self.pointer_value()),
+            // Python's %p: "0x" before the C library's rendering, which is "(nil)" for NULL.
+            b'z' | b'Z' | b'P' => match self.pointer_value() {
+                0 => "0x(nil)".to_owned(),
+                p => format!("{p:#x}"),
+            },
             _ => {
                 return Ok(format!("<cparam '{tag}' at {:#x}>", self as *const _ as usize));
             }

@@ -298,7 +298,8 @@ impl CData {
     }
 
     fn __hash__(slf: &Bound<'_, Self>) -> PyResult<isize> {
-        Err(PyTypeError::new_err(format!("unhashable type: '{}'", crate::util::type_name(slf.as_any()))))
+        let _ = slf;
+        Err(PyTypeError::new_err("unhashable type"))
     }
 
     fn __reduce__(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
@@ -321,9 +322,23 @@ impl CData {
     }
 
     fn __setstate__(slf: &Bound<'_, Self>, dict: &Bound<'_, PyAny>, data: &Bound<'_, PyAny>) -> PyResult<()> {
-        let dict = dict.cast::<PyDict>().map_err(|_| PyTypeError::new_err("__setstate__ argument 1 must be dict"))?;
-        let bytes = data.cast::<PyBytes>().map_err(|_| PyTypeError::new_err("__setstate__ argument 2 must be bytes"))?;
-        let src = bytes.as_bytes();
+        let dict = dict.cast::<PyDict>().map_err(|_| {
+            PyTypeError::new_err(format!("argument 1 must be dict, not {}", crate::util::type_name(dict)))
+        })?;
+        // "s#": a str (as UTF-8) or a read-only bytes-like object.
+        let owned: Vec<u8> = if let Ok(s) = data.cast::<pyo3::types::PyString>() {
+            s.to_str()?.as_bytes().to_vec()
+        } else if let Ok(b) = data.cast::<PyBytes>() {
+            b.as_bytes().to_vec()
+        } else {
+            pyo3::buffer::PyBuffer::<u8>::get(data)
+                .and_then(|b| b.to_vec(slf.py()))
+                .map_err(|_| PyTypeError::new_err(format!(
+                    "argument 2 must be read-only bytes-like object, not {}",
+                    crate::util::type_name(data)
+                )))?
+        };
+        let src = &owned[..];
         let c = slf.get();
         let n = src.len().min(c.size());
         // SAFETY: the destination is this object's memory, valid for `size()` bytes; `n` is

@@ -99,10 +99,11 @@ pub fn make_converters(argtypes: &Bound<'_, PyAny>) -> PyResult<Vec<ArgConv>> {
         let info = util::stginfo_of_type(&item);
         let simple = info.as_ref().and_then(|s| s.get().simple_kind());
         let conv = match (func, simple) {
-            (Some(f), Some((kind, swapped)))
+            (Some(f), Some((kind, _)))
                 if STOCK_SIMPLE_FROM_PARAM.get(py).is_some_and(|s| s.is(&f)) =>
             {
-                ArgConv::Simple { kind, swapped, cls: item.clone().unbind() }
+                // Arguments are passed in native byte order, whatever the type's storage.
+                ArgConv::Simple { kind, swapped: false, cls: item.clone().unbind() }
             }
             (Some(f), Some((kind, _)))
                 if STOCK_SPECIAL_FROM_PARAM.get(py).is_some_and(|s| s.iter().any(|g| g.is(&f))) =>
@@ -242,6 +243,10 @@ pub fn conv_param(obj: &Bound<'_, PyAny>, index: usize, slot: &mut ArgSlot, keep
         return Ok(());
     }
     if let Ok(s) = obj.cast::<PyString>() {
+        // Like PyUnicode_AsWideCharString(obj, NULL): an embedded NUL is an error here.
+        if simple::code_points(s)?.contains(&0) {
+            return Err(pyo3::exceptions::PyValueError::new_err("embedded null character"));
+        }
         let buf = simple::wchar_buffer(s)?;
         slot.set_pointer(buf.as_bytes().as_ptr() as usize);
         keep.push(buf.into_any().unbind());

@@ -126,10 +126,12 @@ fn resolve_in_dll(spec: &Bound<'_, PyTuple>) -> PyResult<usize> {
         .map(|v| v as usize)
         .or_else(|_| handle.extract::<usize>())
         .map_err(|_| PyTypeError::new_err("the _handle attribute of the second argument must be an integer"))?;
-    if name.is_instance_of::<PyInt>() {
-        return Err(PyAttributeError::new_err("function ordinal not supported on this platform"));
-    }
-    let name: String = name.extract().map_err(|_| PyTypeError::new_err("function name must be string, bytes object or integer"))?;
+    // Ordinals exist on Windows only; elsewhere an int is just not a name.
+    let name: String = if let Ok(b) = name.cast::<pyo3::types::PyBytes>() {
+        String::from_utf8_lossy(b.as_bytes()).into_owned()
+    } else {
+        name.extract().map_err(|_| PyTypeError::new_err("function name must be string, bytes object or integer"))?
+    };
     ferrotypes_core::loader::symbol(handle as *mut c_void, &name).map_err(|e| PyAttributeError::new_err(e.to_string()))
         .and_then(|p| if p.is_null() { Err(PyAttributeError::new_err(format!("function '{name}' not found"))) } else { Ok(p as usize) })
 }
@@ -257,6 +259,18 @@ impl CFuncPtr {
         CFuncPtr::function_address(slf) != 0
     }
 
+    /// `f.__call__(...)`: the same call as `f(...)` (which goes through vectorcall).
+    #[pyo3(signature = (*args, **kwargs))]
+    fn __call__(slf: &Bound<'_, Self>, args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        let argv: Vec<Bound<'_, PyAny>> = args.iter().collect();
+        let kw = match kwargs {
+            Some(d) if !d.is_empty() => Some(PyTuple::new(py, [d.clone().into_any()])?),
+            _ => None,
+        };
+        call_impl(py, slf, &argv, kw.as_ref())
+    }
+
     fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
         Ok(format!("<{} object at {:#x}>", slf.get_type().name()?, slf.as_ptr() as usize))
     }
@@ -288,9 +302,15 @@ impl CFuncPtr {
         };
         match value {
             Some(v) if !v.is_none() => {
-                let tuple = PyTuple::new(py, v.try_iter()?.collect::<PyResult<Vec<_>>>()?)?;
-                cfg.converters = Some(convert::make_converters(tuple.as_any())?);
-                cfg.argtypes = Some(tuple.into_any().unbind());
+                // Any sequence; the object itself is what `argtypes` reads back (a list stays
+                // a list), the converters come from a snapshot of it.
+                let items = v
+                    .try_iter()
+                    .and_then(|it| it.collect::<PyResult<Vec<_>>>())
+                    .and_then(|items| PyTuple::new(py, items))
+                    .map_err(|_| PyTypeError::new_err("_argtypes_ must be a sequence of types"))?;
+                cfg.converters = Some(convert::make_converters(items.as_any())?);
+                cfg.argtypes = Some(v.clone().unbind());
             }
             _ => {}
         }
@@ -321,13 +341,13 @@ impl CFuncPtr {
 
     fn replace_errcheck(slf: &Bound<'_, Self>, value: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
         match value {
-            Some(v) if !v.is_none() => {
+            Some(v) => {
                 if !v.is_callable() {
                     return Err(PyTypeError::new_err("the errcheck attribute must be callable"));
                 }
                 drop(slf.get().errcheck.replace(Some(v.clone().unbind())));
             }
-            _ => drop(slf.get().errcheck.replace(None)),
+            None => drop(slf.get().errcheck.replace(None)),
         }
         Ok(())
     }
@@ -638,6 +658,10 @@ unsafe fn vectorcall_body(
     call_impl(py, &slf, pos, kwargs.as_ref()).map(Py::into_ptr)
 }
 
+/// The root's own `tp_call` (PyO3's `__call__` adapter), so subclasses that merely
+/// inherit it can be told from Python classes defining `__call__`.
+static ROOT_TP_CALL: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// Installs the vectorcall protocol on a function pointer type (the root at module init, and
 /// every subclass from its metaclass: 3.11 does not inherit the flag for mutable types).
 pub fn enable_vectorcall(cls: &Bound<'_, PyType>, offset: isize) {
@@ -649,7 +673,13 @@ pub fn enable_vectorcall(cls: &Bound<'_, PyType>, offset: isize) {
     unsafe {
         let call = (*tp).tp_call.map(|f| f as usize);
         let generic = ffi::PyVectorcall_Call as ffi::ternaryfunc;
-        if call.is_none() || call == Some(generic as usize) {
+        let root_call = ROOT_TP_CALL.load(std::sync::atomic::Ordering::Relaxed);
+        if root_call == 0 {
+            // First call: the root itself, whose tp_call PyO3 generated from `__call__`.
+            ROOT_TP_CALL.store(call.unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
+        }
+        let root_call = ROOT_TP_CALL.load(std::sync::atomic::Ordering::Relaxed);
+        if call.is_none() || call == Some(generic as usize) || call == Some(root_call) {
             (*tp).tp_call = Some(generic);
             (*tp).tp_vectorcall_offset = offset;
             (*tp).tp_flags |= ffi::Py_TPFLAGS_HAVE_VECTORCALL;

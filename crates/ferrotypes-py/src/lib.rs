@@ -268,7 +268,9 @@ fn simple_from_param(py: Python<'_>, cls: &Bound<'_, PyAny>, value: &Bound<'_, P
     let (kind, swapped) = info.get().simple_kind().ok_or_else(|| PyTypeError::new_err("abstract class"))?;
     let mut buf = [0u8; 16];
     // SAFETY: 16 bytes hold any scalar.
-    match unsafe { simple::set_value(kind, swapped, buf.as_mut_ptr(), value) } {
+    // The argument value is native: a swapped type's byte order applies to its memory only.
+    let _ = swapped;
+    match unsafe { simple::set_value(kind, false, buf.as_mut_ptr(), value) } {
         Ok(keep) => Ok(Py::new(py, CArgObject::new(kind.code, buf, ferrotypes_core::ffi_type::FfiType::Static(kind.ffi_type()), keep))?.into_any()),
         Err(_) => match value.getattr_opt("_as_parameter_")? {
             Some(inner) => util::recursion_guarded(py, || simple_from_param(py, cls, &inner)),
@@ -536,6 +538,7 @@ fn set_metaclass(cls: &Bound<'_, PyType>, meta: &Bound<'_, PyAny>) {
     }
 }
 
+/// Create and manipulate C compatible data types in Python.
 #[pymodule]
 fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -546,6 +549,11 @@ fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<pointer::Pointer>()?;
     m.add_class::<funcptr::CFuncPtr>()?;
     m.add_class::<CArgObject>()?;
+    // CPython's CArgObject is a static type named just "CArgObject" (module builtins); PyO3
+    // spells tp_name "builtins.CArgObject", which shows in attribute errors.
+    // SAFETY: tp_name of a heap type may be replaced by a string that outlives the type (a
+    // static); CPython's own `__name__` setter does the same.
+    unsafe { (*py.get_type::<CArgObject>().as_type_ptr()).tp_name = c"CArgObject".as_ptr() };
     m.add("ArgumentError", py.get_type::<ArgumentError>())?;
 
     // The stock special from_param functions must exist before the metaclasses run.

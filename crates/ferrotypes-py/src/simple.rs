@@ -105,13 +105,34 @@ fn address_of_int(value: &Bound<'_, PyAny>) -> PyResult<usize> {
 
 /// Builds the NUL-terminated `wchar_t` copy of a str; the returned bytes object owns it.
 pub fn wchar_buffer<'py>(s: &Bound<'py, PyString>) -> PyResult<Bound<'py, PyBytes>> {
-    let text = s.to_cow()?;
-    let mut units: Vec<u8> = Vec::with_capacity((text.len() + 1) * 4);
-    for ch in text.chars() {
-        units.extend_from_slice(&(ch as u32 as libc::wchar_t).to_ne_bytes());
+    let units = code_points(s)?;
+    let mut bytes: Vec<u8> = Vec::with_capacity((units.len() + 1) * WCHAR_SIZE);
+    for u in units.iter().chain(std::iter::once(&0)) {
+        bytes.extend_from_slice(&(*u as libc::wchar_t).to_ne_bytes());
     }
-    units.extend_from_slice(&(0 as libc::wchar_t).to_ne_bytes());
-    Ok(PyBytes::new(s.py(), &units))
+    Ok(PyBytes::new(s.py(), &bytes))
+}
+
+const WCHAR_SIZE: usize = std::mem::size_of::<libc::wchar_t>();
+
+/// The code points of a str, lone surrogates included (they are valid `wchar_t` values on
+/// Linux, where `wchar_t` is UTF-32; a UTF-8 view of the str would reject them).
+pub fn code_points(s: &Bound<'_, PyString>) -> PyResult<Vec<u32>> {
+    // SAFETY: `s` is a str; PyUnicode_AsUCS4Copy returns a PyMem buffer of len+1 code points
+    // (NUL-terminated) or NULL with an exception set; we copy it out and free it.
+    unsafe {
+        let n = ffi::PyUnicode_GetLength(s.as_ptr());
+        if n < 0 {
+            return Err(PyErr::fetch(s.py()));
+        }
+        let buf = ffi::PyUnicode_AsUCS4Copy(s.as_ptr());
+        if buf.is_null() {
+            return Err(PyErr::fetch(s.py()));
+        }
+        let out = std::slice::from_raw_parts(buf, n as usize).to_vec();
+        ffi::PyMem_Free(buf.cast());
+        Ok(out)
+    }
 }
 
 /// A str from `len` wide characters at `p`.
@@ -188,11 +209,9 @@ pub unsafe fn set_value(
             let s = value.cast::<PyString>().map_err(|_| {
                 PyTypeError::new_err(format!("unicode string expected instead of {} instance", util::type_name(value)))
             })?;
-            let text = s.to_cow()?;
-            let mut it = text.chars();
-            let ch = match (it.next(), it.next()) {
-                (Some(c), None) => c,
-                _ => return Err(PyTypeError::new_err("one character unicode string expected")),
+            let units = code_points(s)?;
+            let [ch] = units[..] else {
+                return Err(PyTypeError::new_err("one character unicode string expected"));
             };
             unsafe { write_int(kind, swapped, ptr, ch as u64) };
             Ok(None)
@@ -397,6 +416,7 @@ impl SimpleCData {
         }
     }
 
+    /// current value
     #[getter]
     fn get_value(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
         get_simple_value(slf.as_super())

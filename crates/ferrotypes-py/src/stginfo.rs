@@ -136,7 +136,7 @@ impl StgInfo {
         let mut fmt = String::from(Self::endian_prefix(swapped));
         fmt.push_str(kind.format);
         let mut info = StgInfo::new(kind.size, kind.align, 0, Kind::Simple { kind, swapped }, FfiType::Static(kind.ffi_type()), &fmt);
-        if matches!(kind.code, b'z' | b'Z' | b'P') {
+        if matches!(kind.code, b'z' | b'Z' | b'P' | b'O') {
             info.type_flags |= flags::ISPOINTER;
         }
         Ok(info)

@@ -106,7 +106,11 @@ pub fn stginfo_of_instance<'py>(obj: &Bound<'py, PyAny>) -> Option<Bound<'py, St
 
 /// `type(obj).__name__` for messages.
 pub fn type_name(obj: &Bound<'_, PyAny>) -> String {
-    obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
+    // CPython's messages use tp_name: the bare name for classes defined in Python, the dotted
+    // name for static types (`decimal.Decimal`).
+    // SAFETY: every type has a NUL-terminated tp_name that lives as long as the type, which
+    // `obj` keeps alive while we copy it.
+    unsafe { std::ffi::CStr::from_ptr((*ffi::Py_TYPE(obj.as_ptr())).tp_name) }.to_string_lossy().into_owned()
 }
 
 /// `cls.__name__` for a type object.

@@ -43,15 +43,6 @@ def _cell(record: dict | None) -> list[str]:
     return [str(record["passed"]), str(record["failed"] + record["errors"]), str(record["skipped"]), ""]
 
 
-def _conforms(record: dict | None, stock: dict | None) -> bool:
-    return (
-        record is not None
-        and stock is not None
-        and record["status"] == "ok"
-        and record["passed"] >= stock["passed"]
-    )
-
-
 def format_report(results: dict, stock: dict) -> str:
     header = ["module", "req", "stock", "skip",
               "core", "fail", "skip", "crash",

@@ -572,6 +572,7 @@ fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
     };
     let simple_meta = meta("PyCSimpleType")?;
     let _ = convert::STOCK_SIMPLE_FROM_PARAM.set(py, simple_meta.getattr("__dict__")?.get_item("from_param")?.unbind());
+    let _ = convert::STOCK_POINTER_FROM_PARAM.set(py, meta("PyCPointerType")?.getattr("__dict__")?.get_item("from_param")?.unbind());
 
     let roots = roots::Roots {
         simple: py.get_type::<simple::SimpleCData>().unbind(),

@@ -213,16 +213,12 @@ impl Drop for PinnedThreadState {
 /// CPython creates and destroys a thread state on every callback from a thread Python did
 /// not create. Instead, the first callback on such a thread creates one and keeps it (one
 /// `PyGILState_Ensure` reference without the GIL) until the thread exits.
+///
+/// Called only while the interpreter is available (checked by the caller).
 fn pin_thread_state() {
-    // SAFETY: these only read runtime flags and this thread's gilstate TSS slot (no GIL
-    // needed); the slot is only read while the runtime is initialized and not finalizing.
-    let has_state = unsafe {
-        if interpreter_unavailable() {
-            return;
-        }
-        !ffi::PyGILState_GetThisThreadState().is_null()
-    };
-    if has_state {
+    // SAFETY: reads this thread's gilstate TSS slot (no GIL needed); the runtime is
+    // initialized and not finalizing (caller's check), so the slot is valid.
+    if !unsafe { ffi::PyGILState_GetThisThreadState() }.is_null() {
         return;
     }
     // SAFETY: no thread state exists for this thread: Ensure creates one and takes the GIL;
@@ -300,14 +296,18 @@ impl PyCallback {
     /// # Safety
     /// `args[i]` must point to a C value of the i-th argument type.
     unsafe fn decode_args<'py>(&self, py: Python<'py>, args: &[*const u8]) -> PyResult<Arguments<'py>> {
-        let converters = self.converters.get_ref(py);
+        // Only instance arguments need the argtypes tuple: fetch it on first use.
+        let mut converters: Option<Option<Py<PyAny>>> = None;
         let mut out = Arguments::with_capacity(self.decoders.len());
         for (decoder, &p) in self.decoders.iter().zip(args) {
             let v = match *decoder {
                 // SAFETY: `p` points to a value of `kind` (contract).
                 ArgDecoder::Value { kind, swapped } => unsafe { simple::get_value(py, kind, swapped, p)? }.into_bound(py),
                 ArgDecoder::Instance { index, kind, size, length } => {
-                    let conv = converters.as_ref().ok_or_else(|| PyTypeError::new_err("cannot build parameter"))?;
+                    let conv = converters
+                        .get_or_insert_with(|| self.converters.get_ref(py))
+                        .as_ref()
+                        .ok_or_else(|| PyTypeError::new_err("cannot build parameter"))?;
                     let cls = conv.bind(py).cast::<PyTuple>()?.get_borrowed_item(index)?;
                     // SAFETY: `p` points to a value of the type's size (contract); kind, size
                     // and length were read from this class's storage info (immutable).

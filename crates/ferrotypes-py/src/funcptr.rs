@@ -25,6 +25,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyInt, PyString, PyTuple, PyType};
 use smallvec::SmallVec;
 use std::ffi::c_void;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// Windows only (stdcall functions of `WinDLL`), exported there.
@@ -126,11 +127,13 @@ fn resolve_in_dll(spec: &Bound<'_, PyTuple>) -> PyResult<usize> {
         .map(|v| v as usize)
         .or_else(|_| handle.extract::<usize>())
         .map_err(|_| PyTypeError::new_err("the _handle attribute of the second argument must be an integer"))?;
-    // Ordinals exist on Windows only; elsewhere an int is just not a name.
+    // Ordinals exist on Windows only; elsewhere an int is just not a name (CPython's _get_name).
     let name: String = if let Ok(b) = name.cast::<pyo3::types::PyBytes>() {
-        String::from_utf8_lossy(b.as_bytes()).into_owned()
+        String::from_utf8(b.as_bytes().to_vec()).map_err(|_| PyAttributeError::new_err("function name is not valid UTF-8"))?
+    } else if let Ok(s) = name.cast::<PyString>() {
+        s.to_str()?.to_owned()
     } else {
-        name.extract().map_err(|_| PyTypeError::new_err("function name must be string, bytes object or integer"))?
+        return Err(PyTypeError::new_err("function name must be string, bytes object or integer"));
     };
     ferrotypes_core::loader::symbol(handle as *mut c_void, &name).map_err(|e| PyAttributeError::new_err(e.to_string()))
         .and_then(|p| if p.is_null() { Err(PyAttributeError::new_err(format!("function '{name}' not found"))) } else { Ok(p as usize) })
@@ -164,8 +167,8 @@ impl CFuncPtr {
             let a = args.get_item(0)?;
             address = Some(a.extract::<usize>().or_else(|_| a.extract::<isize>().map(|v| v as usize))?);
         } else if let Ok(spec) = args.get_item(0)?.cast::<PyTuple>() {
-            if spec.len() < 2 {
-                return Err(PyTypeError::new_err("argument must be callable or integer function address"));
+            if spec.len() != 2 {
+                return Err(PyTypeError::new_err("illegal func_spec argument"));
             }
             address = Some(resolve_in_dll(spec)?);
             if args.len() > 1 {
@@ -255,20 +258,21 @@ impl CFuncPtr {
         slf.get().errcheck.get_ref(slf.py()).unwrap_or_else(|| slf.py().None())
     }
 
-    fn __bool__(slf: &Bound<'_, Self>) -> bool {
-        CFuncPtr::function_address(slf) != 0
-    }
-
-    /// `f.__call__(...)`: the same call as `f(...)` (which goes through vectorcall).
+    /// `f.__call__(...)` (and calls through a type whose vectorcall is off): the same call
+    /// path as vectorcall, with the arguments unpacked from the tuple and dict.
     #[pyo3(signature = (*args, **kwargs))]
     fn __call__(slf: &Bound<'_, Self>, args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyAny>> {
         let py = slf.py();
-        let argv: Vec<Bound<'_, PyAny>> = args.iter().collect();
-        let kw = match kwargs {
+        let positional: SmallVec<[Bound<'_, PyAny>; 8]> = args.iter().collect();
+        let keywords = match kwargs {
             Some(d) if !d.is_empty() => Some(PyTuple::new(py, [d.clone().into_any()])?),
             _ => None,
         };
-        call_impl(py, slf, &argv, kw.as_ref())
+        call_impl(py, slf, &positional, keywords.as_ref())
+    }
+
+    fn __bool__(slf: &Bound<'_, Self>) -> bool {
+        CFuncPtr::function_address(slf) != 0
     }
 
     fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
@@ -302,14 +306,14 @@ impl CFuncPtr {
         };
         match value {
             Some(v) if !v.is_none() => {
-                // Any sequence; the object itself is what `argtypes` reads back (a list stays
-                // a list), the converters come from a snapshot of it.
+                // As CPython: converters from `tuple(value)`, but the object itself is what
+                // `argtypes` reads back (a list stays that list).
                 let items = v
                     .try_iter()
                     .and_then(|it| it.collect::<PyResult<Vec<_>>>())
-                    .and_then(|items| PyTuple::new(py, items))
                     .map_err(|_| PyTypeError::new_err("_argtypes_ must be a sequence of types"))?;
-                cfg.converters = Some(convert::make_converters(items.as_any())?);
+                let tuple = PyTuple::new(py, items)?;
+                cfg.converters = Some(convert::make_converters(tuple.as_any())?);
                 cfg.argtypes = Some(v.clone().unbind());
             }
             _ => {}
@@ -341,6 +345,7 @@ impl CFuncPtr {
 
     fn replace_errcheck(slf: &Bound<'_, Self>, value: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
         match value {
+            // Only `del f.errcheck` removes it: None is not callable (CPython 3.11).
             Some(v) => {
                 if !v.is_callable() {
                     return Err(PyTypeError::new_err("the errcheck attribute must be callable"));
@@ -658,10 +663,6 @@ unsafe fn vectorcall_body(
     call_impl(py, &slf, pos, kwargs.as_ref()).map(Py::into_ptr)
 }
 
-/// The root's own `tp_call` (PyO3's `__call__` adapter), so subclasses that merely
-/// inherit it can be told from Python classes defining `__call__`.
-static ROOT_TP_CALL: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
 /// Installs the vectorcall protocol on a function pointer type (the root at module init, and
 /// every subclass from its metaclass: 3.11 does not inherit the flag for mutable types).
 pub fn enable_vectorcall(cls: &Bound<'_, PyType>, offset: isize) {
@@ -672,20 +673,23 @@ pub fn enable_vectorcall(cls: &Bound<'_, PyType>, offset: isize) {
     // defines its own __call__ (then the flag stays off so __call__ is honoured).
     unsafe {
         let call = (*tp).tp_call.map(|f| f as usize);
-        let generic = ffi::PyVectorcall_Call as ffi::ternaryfunc;
-        let root_call = ROOT_TP_CALL.load(std::sync::atomic::Ordering::Relaxed);
-        if root_call == 0 {
-            // First call: the root itself, whose tp_call PyO3 generated from `__call__`.
-            ROOT_TP_CALL.store(call.unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
+        // The root's own `__call__` (the first type enabled is the root, at module init):
+        // subclasses inherit it as their tp_call, and it is equivalent to vectorcall.
+        if OWN_TP_CALL.load(Ordering::Relaxed) == 0 {
+            OWN_TP_CALL.store(call.unwrap_or(0), Ordering::Relaxed);
         }
-        let root_call = ROOT_TP_CALL.load(std::sync::atomic::Ordering::Relaxed);
-        if call.is_none() || call == Some(generic as usize) || call == Some(root_call) {
+        let own = OWN_TP_CALL.load(Ordering::Relaxed);
+        let generic = ffi::PyVectorcall_Call as ffi::ternaryfunc;
+        if call.is_none() || call == Some(generic as usize) || call == Some(own) {
             (*tp).tp_call = Some(generic);
             (*tp).tp_vectorcall_offset = offset;
             (*tp).tp_flags |= ffi::Py_TPFLAGS_HAVE_VECTORCALL;
         }
     }
 }
+
+/// `tp_call` of the CFuncPtr root as PyO3 built it (its `__call__`), recorded once.
+static OWN_TP_CALL: AtomicUsize = AtomicUsize::new(0);
 
 /// Builds the type-level storage info of a function pointer type from its class attributes.
 #[pyfunction]
@@ -696,23 +700,19 @@ pub fn funcptr_type_info(cls: &Bound<'_, PyType>) -> PyResult<StgInfo> {
     let size = std::mem::size_of::<usize>();
     let mut info = StgInfo::new(size, size, 1, Kind::FuncPtr, FfiType::Static(ferrotypes_core::simple::ffi_pointer()), "X{}");
     info.type_flags |= crate::stginfo::flags::ISPOINTER;
-    let flags = match get("_flags_")? {
-        Some(f) => f.extract::<i32>().map_err(|_| PyTypeError::new_err("_flags_ must be an integer"))?,
-        None => match util::stginfo_of_type(cls.as_any()).and_then(|i| i.get().func.as_ref().map(|f| f.flags)) {
-            Some(f) => f,
-            None => {
-                // The root class itself and plain subclasses without _flags_.
-                let mut func = FuncTypeInfo { argtypes: None, converters: None, restype: None, checker: None, flags: FUNCFLAG_CDECL };
-                func.flags = FUNCFLAG_CDECL;
-                info.func = Some(func);
-                return Ok(info);
-            }
-        },
-    };
+    // As CPython's make_funcptrtype_dict: the class body itself must define `_flags_`.
+    let flags = get("_flags_")?
+        .filter(|f| f.is_instance_of::<PyInt>())
+        .and_then(|f| f.extract::<i32>().ok())
+        .ok_or_else(|| PyTypeError::new_err("class must define _flags_ which must be an integer"))?;
     let mut func = FuncTypeInfo { argtypes: None, converters: None, restype: None, checker: None, flags };
     if let Some(a) = get("_argtypes_")? {
         if !a.is_none() {
-            let t = a.cast_into::<PyTuple>().map_err(|_| PyTypeError::new_err("'_argtypes_' must be a sequence of types"))?;
+            let items = a
+                .try_iter()
+                .and_then(|it| it.collect::<PyResult<Vec<_>>>())
+                .map_err(|_| PyTypeError::new_err("_argtypes_ must be a sequence of types"))?;
+            let t = PyTuple::new(py, items)?;
             func.converters = Some(convert::make_converters(t.as_any())?);
             func.argtypes = Some(t.unbind());
         }

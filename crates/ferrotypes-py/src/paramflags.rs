@@ -148,7 +148,11 @@ pub fn build_callargs<'py>(
     if argtypes.is_none() || paramflags.is_none() {
         return Ok(passthrough());
     }
-    let argtypes = argtypes.cast_into::<PyTuple>().map_err(PyErr::from)?;
+    // `argtypes` reads back whatever sequence was assigned (a list, say).
+    let argtypes = match argtypes.cast::<PyTuple>() {
+        Ok(t) => t.clone(),
+        Err(_) => PyTuple::new(py, argtypes.try_iter()?.collect::<PyResult<Vec<_>>>()?)?,
+    };
     if argtypes.is_empty() {
         return Ok(passthrough());
     }

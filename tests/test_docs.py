@@ -33,6 +33,7 @@ The module doubles as the subprocess driver: ``python tests/test_docs.py PAGE LI
 from __future__ import annotations
 
 import doctest
+import gc
 import importlib.util
 import io
 import re
@@ -154,7 +155,27 @@ def stock_source(source: str) -> str:
 
 
 def run_block(block: Block, stock: bool = False) -> str | None:
-    """Run ``block`` in this process; return None on success, else a failure report."""
+    """Run ``block`` in this process; return None on success, else a failure report.
+
+    An exception that reaches ``sys.unraisablehook`` while the block runs (or when its
+    objects are collected afterwards) fails it too, unless the block installs its own hook.
+    """
+    unraisable = []
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = unraisable.append
+    try:
+        report = _run_block(block, stock)
+        gc.collect()
+    finally:
+        sys.unraisablehook = previous_hook
+    if report is None and unraisable:
+        u = unraisable[0]
+        report = "".join([f"{u.err_msg or 'Exception ignored in'}: {u.object!r}\n",
+                          *traceback.format_exception(u.exc_value)])
+    return report
+
+
+def _run_block(block: Block, stock: bool) -> str | None:
     source = stock_source(block.source) if stock else block.source
     filename = str(block.path)
     if block.is_doctest:

@@ -189,14 +189,7 @@ impl Array {
     #[classmethod]
     #[pyo3(signature = (*_args, **_kwargs))]
     fn __new__(cls: &Bound<'_, PyType>, _args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<PyClassInitializer<Array>> {
-        let cdata = match cdata::take_pending() {
-            Some(init) => CData::from_raw_init(init)?,
-            None => {
-                let info = util::stginfo_of_type(cls.as_any()).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
-                info.get().mark_final();
-                CData::owned(info.get().size, info.get().length)?
-            }
-        };
+        let cdata = CData::for_new_instance(cls, |_| Ok(()))?;
         Ok(PyClassInitializer::from(cdata).add_subclass(Array))
     }
 

@@ -76,6 +76,24 @@ fn alloc_zeroed(size: usize) -> PyResult<*mut u8> {
 }
 
 impl CData {
+    /// The memory of a new instance of `cls` in a root class's constructor: what Rust handed
+    /// over for an instance at an address (`set_pending`), else fresh zeroed storage of the
+    /// type's size. `check` rejects types that cannot have instances (abstract classes,
+    /// incomplete pointer types); creating an instance makes the type's `_fields_` final.
+    pub fn for_new_instance(
+        cls: &Bound<'_, pyo3::types::PyType>,
+        check: impl FnOnce(&crate::stginfo::StgInfo) -> PyResult<()>,
+    ) -> PyResult<CData> {
+        if let Some(init) = take_pending() {
+            return CData::from_raw_init(init);
+        }
+        let info = crate::util::stginfo_of_type(cls.as_any()).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
+        let i = info.get();
+        check(i)?;
+        i.mark_final();
+        CData::owned(i.size, i.length)
+    }
+
     /// An instance owning `size` zeroed bytes.
     pub fn owned(size: usize, length: usize) -> PyResult<CData> {
         let storage = if size <= INLINE_SIZE { Storage::Inline } else { Storage::Heap(alloc_zeroed(size)?) };

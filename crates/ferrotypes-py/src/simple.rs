@@ -352,18 +352,10 @@ pub fn simple_kind_of(obj: &Bound<'_, PyAny>) -> PyResult<(&'static SimpleKind, 
 impl SimpleCData {
     /// Creates the Rust side of an instance of `cls` (no value set).
     pub fn initializer(cls: &Bound<'_, pyo3::types::PyType>) -> PyResult<PyClassInitializer<SimpleCData>> {
-        let cdata = match cdata::take_pending() {
-            Some(init) => CData::from_raw_init(init)?,
-            None => {
-                let info = util::stginfo_of_type(cls.as_any()).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
-                let i = info.get();
-                if i.simple_kind().is_none() {
-                    return Err(PyTypeError::new_err("abstract class"));
-                }
-                i.mark_final();
-                CData::owned(i.size, i.length)?
-            }
-        };
+        let cdata = CData::for_new_instance(cls, |i| match i.simple_kind() {
+            Some(_) => Ok(()),
+            None => Err(PyTypeError::new_err("abstract class")),
+        })?;
         Ok(PyClassInitializer::from(cdata).add_subclass(SimpleCData))
     }
 }

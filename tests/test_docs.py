@@ -43,6 +43,8 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest  # imports no ctypes, so the subprocess driver can still call install()
+
 ROOT = Path(__file__).resolve().parent.parent
 GUIDE_INDEX = ROOT / "docs" / "guide.md"
 GUIDE_DIR = ROOT / "docs" / "guide"
@@ -60,7 +62,9 @@ class Block:
 
     @property
     def name(self) -> str:
-        return f"{self.path.relative_to(ROOT / 'docs')}:{self.line}"
+        docs = ROOT / "docs"
+        shown = self.path.relative_to(docs) if self.path.is_relative_to(docs) else self.path
+        return f"{shown}:{self.line}"
 
     @property
     def is_doctest(self) -> bool:
@@ -223,49 +227,76 @@ def run(block: Block, stock: bool = False) -> str | None:
 # ---------------------------------------------------------------------------
 # pytest
 
-if __name__ != "__main__":
-    import pytest
+BLOCKS = all_blocks()
+IDS = [block.name for block in BLOCKS]
 
-    BLOCKS = all_blocks()
-    IDS = [block.name for block in BLOCKS]
 
-    def _skip_without_numpy(block: Block) -> None:
-        if re.search(r"^\s*(>>> )?(import numpy|from numpy)", block.source, re.M):
-            if importlib.util.find_spec("numpy") is None:
-                pytest.skip("needs numpy")
+def _skip_without_numpy(block: Block) -> None:
+    if re.search(r"^\s*(>>> )?(import numpy|from numpy)", block.source, re.M):
+        if importlib.util.find_spec("numpy") is None:
+            pytest.skip("needs numpy")
 
-    def test_guide_has_blocks():
-        pages = guide_pages()
-        assert GUIDE_INDEX in pages, "docs/guide.md is missing"
-        assert len(BLOCKS) > 0
-        # Every page of the guide is reachable from the index.
-        index = GUIDE_INDEX.read_text(encoding="utf-8")
-        for page in pages[1:]:
-            assert f"guide/{page.name}" in index, f"{page.name} is not linked from guide.md"
 
-    @pytest.mark.parametrize("block", BLOCKS, ids=IDS)
-    def test_block_runs_under_ferrotypes(block: Block):
-        _skip_without_numpy(block)
-        failure = run(block)
-        if failure:
-            pytest.fail(f"{block.name}: the example fails under ferrotypes\n{failure}",
-                        pytrace=False)
+def test_guide_has_blocks():
+    pages = guide_pages()
+    assert GUIDE_INDEX in pages, "docs/guide.md is missing"
+    assert len(BLOCKS) > 0
+    # Every page of the guide is reachable from the index.
+    index = GUIDE_INDEX.read_text(encoding="utf-8")
+    for page in pages[1:]:
+        assert f"guide/{page.name}" in index, f"{page.name} is not linked from guide.md"
 
-    @pytest.mark.parametrize("block", BLOCKS, ids=IDS)
-    def test_block_matches_stock_ctypes(block: Block):
-        mode = block.stock_mode
-        if mode == "skip":
-            pytest.skip("about ferrotypes itself; not compared with stock ctypes")
-        _skip_without_numpy(block)
-        failure = run(block, stock=True)
-        if mode == "same" and failure:
-            pytest.fail(f"{block.name}: the example fails under stock ctypes, so the guide "
-                        f"shows something CPython does differently; mark it "
-                        f"'<!-- stock: differs -->' and explain, or fix it\n{failure}",
-                        pytrace=False)
-        if mode == "differs" and not failure:
-            pytest.fail(f"{block.name}: marked 'stock: differs' but passes under stock "
-                        f"ctypes too; the documented difference does not hold", pytrace=False)
+
+def _anchors(page: Path) -> set[str]:
+    """GitHub-style anchors of a page's headings."""
+    found = set()
+    for line in page.read_text(encoding="utf-8").splitlines():
+        if m := re.match(r"^#{1,6}\s+(.*)", line):
+            found.add(re.sub(r"[^\w\- ]", "", m[1].strip().lower()).replace(" ", "-"))
+    return found
+
+
+def test_guide_links_resolve():
+    """Relative links between the guide's pages point at existing files and headings."""
+    broken = []
+    for page in guide_pages():
+        text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.S)
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+:", target):
+                continue  # http(s), mailto: not checked here
+            file_part, _, anchor = target.partition("#")
+            linked = (page.parent / file_part).resolve() if file_part else page
+            if not linked.exists():
+                broken.append(f"{page.name}: {target} (no such file)")
+            elif anchor and linked.suffix == ".md" and anchor not in _anchors(linked):
+                broken.append(f"{page.name}: {target} (no such heading)")
+    assert not broken, "\n".join(broken)
+
+
+@pytest.mark.parametrize("block", BLOCKS, ids=IDS)
+def test_block_runs_under_ferrotypes(block: Block):
+    _skip_without_numpy(block)
+    failure = run(block)
+    if failure:
+        pytest.fail(f"{block.name}: the example fails under ferrotypes\n{failure}",
+                    pytrace=False)
+
+
+@pytest.mark.parametrize("block", BLOCKS, ids=IDS)
+def test_block_matches_stock_ctypes(block: Block):
+    mode = block.stock_mode
+    if mode == "skip":
+        pytest.skip("about ferrotypes itself; not compared with stock ctypes")
+    _skip_without_numpy(block)
+    failure = run(block, stock=True)
+    if mode == "same" and failure:
+        pytest.fail(f"{block.name}: the example fails under stock ctypes, so the guide "
+                    f"shows something CPython does differently; mark it "
+                    f"'<!-- stock: differs -->' and explain, or fix it\n{failure}",
+                    pytrace=False)
+    if mode == "differs" and not failure:
+        pytest.fail(f"{block.name}: marked 'stock: differs' but passes under stock "
+                    f"ctypes too; the documented difference does not hold", pytrace=False)
 
 
 if __name__ == "__main__":

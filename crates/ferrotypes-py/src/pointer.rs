@@ -38,14 +38,15 @@ fn element_address<'py>(slf: &Bound<'py, Pointer>, i: isize) -> PyResult<(Bound<
 fn set_contents(slf: &Bound<'_, Pointer>, value: &Bound<'_, PyAny>) -> PyResult<()> {
     let py = slf.py();
     let target = target_type(slf.as_any())?;
-    if !value.is_instance(&target)? {
+    // As CPython 3.11: any ctypes instance is accepted (a pointer may be aimed at memory of
+    // another type, e.g. POINTER(c_char)(buffer)); only other objects are type-checked.
+    let Ok(cd) = value.cast::<CData>() else {
         return Err(PyTypeError::new_err(format!(
             "expected {} instead of {}",
             util::class_name(&target),
             util::type_name(value)
         )));
-    }
-    let cd = value.cast::<CData>()?;
+    };
     // SAFETY: the pointer instance owns (or borrows) room for one pointer.
     unsafe { simple::write_ptr(slf.as_super().get().ptr(), cd.get().ptr() as usize) };
     // Keep the pointee (slot 1) and what it keeps (slot 0), as CPython does.

@@ -194,32 +194,40 @@ fn from_address(cls: &Bound<'_, PyAny>, address: &Bound<'_, PyAny>) -> PyResult<
 #[pyfunction]
 fn from_buffer(py: Python<'_>, cls: &Bound<'_, PyAny>, obj: &Bound<'_, PyAny>, offset: isize) -> PyResult<Py<PyAny>> {
     let info = util::stginfo_of_type(cls).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
-    let mv = py.get_type::<pyo3::types::PyMemoryView>().call1((obj,))?;
-    if mv.getattr("readonly")?.is_truthy()? {
+    // A memoryview holds the export for as long as the new instance keeps it (in
+    // `_objects`), which also stops the exporter (a bytearray) from resizing under it.
+    // SAFETY: `obj` is a live object; the result is a new reference or NULL with an error.
+    let mv = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyMemoryView_FromObject(obj.as_ptr()))? };
+    // A second, read-only request on the memoryview describes the same memory; it is
+    // released at once (the memoryview keeps the underlying export).
+    // SAFETY: an all-zero Py_buffer is a valid out-parameter; a successful GetBuffer is
+    // paired with PyBuffer_Release after its fields are copied.
+    let (buf, len, readonly, contiguous) = unsafe {
+        let mut view: ffi::Py_buffer = std::mem::zeroed();
+        if ffi::PyObject_GetBuffer(mv.as_ptr(), &mut view, ffi::PyBUF_FULL_RO) != 0 {
+            return Err(PyErr::fetch(py));
+        }
+        let facts = (view.buf as isize, view.len, view.readonly != 0, ffi::PyBuffer_IsContiguous(&view, b'C' as std::ffi::c_char) != 0);
+        ffi::PyBuffer_Release(&mut view);
+        facts
+    };
+    if readonly {
         return Err(PyTypeError::new_err("underlying buffer is not writable"));
     }
-    if !mv.getattr("c_contiguous")?.is_truthy()? {
+    if !contiguous {
         return Err(PyTypeError::new_err("underlying buffer is not C contiguous"));
     }
     if offset < 0 {
         return Err(PyValueError::new_err("offset cannot be negative"));
     }
-    let len: isize = mv.getattr("nbytes")?.extract()?;
     let size = info.get().size as isize;
     if size > len - offset {
         return Err(PyValueError::new_err(format!("Buffer size too small ({} instead of at least {} bytes)", len, size + offset)));
     }
-    let buf = pyo3::buffer::PyBuffer::<u8>::get(&mv).or_else(|_| {
-        // Non-byte formats: take the raw address through a byte cast of the memoryview.
-        pyo3::buffer::PyBuffer::<u8>::get(&mv.call_method1("cast", ("B",))?)
-    })?;
-    let addr = buf.buf_ptr() as isize + offset;
     let length = info.get().length;
-    let result = roots::instantiate(cls, cdata::RawInit::Borrowed { ptr: addr as *mut u8, size: size as usize, length, base: None, index: 0 })?;
-    // Keep the memoryview (and so the export, which pins the exporter's size) alive.
-    let cd = result.cast::<CData>()?;
-    cdata::keep_ref(cd, -1, Some(mv.unbind()))?;
-    drop(buf);
+    let ptr = (buf + offset) as *mut u8;
+    let result = roots::instantiate(cls, cdata::RawInit::Borrowed { ptr, size: size as usize, length, base: None, index: 0 })?;
+    cdata::keep_ref(result.cast::<CData>()?, -1, Some(mv.into_any().unbind()))?;
     Ok(result.unbind())
 }
 

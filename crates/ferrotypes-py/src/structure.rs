@@ -151,6 +151,7 @@ fn inherit(py: Python<'_>, base: &StgInfo) -> StgInfo {
         shape: base.shape.clone(),
         itemsize: base.itemsize,
         type_flags: base.type_flags,
+        item: None,
         func: None,
         final_: AtomicBool::new(false),
     }

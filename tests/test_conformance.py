@@ -7,11 +7,10 @@ subprocess of ``tests/conformance/runner.py`` with a timeout, so a segfault cost
 module. The ``stock`` run of each module (plain stdlib ctypes) is the baseline; it is run
 once per module per session, also in subprocesses.
 
-A module listed in ``tests/conformance/required.txt`` (or any module when
-``FERROTYPES_CONFORMANCE_ALL=1``) must not crash, must have no failures or errors, and
-must pass at least as many tests as stock ctypes does. Other modules always pass here;
-their results go into the table printed at the end of the session (``conftest.py``) and
-written to ``tests/conformance/last-report.txt``.
+Every module is required: it must not crash, must have no failures or errors, must pass
+at least as many tests as stock ctypes does, and may skip only tests that stock ctypes
+also skips on this machine (platform skips). Results go into the table printed at the end
+of the session (``conftest.py``) and written to ``tests/conformance/last-report.txt``.
 """
 
 from __future__ import annotations
@@ -31,7 +30,6 @@ import pytest
 
 CONFORMANCE_DIR = Path(__file__).parent / "conformance"
 RUNNER = CONFORMANCE_DIR / "runner.py"
-REQUIRED_FILE = CONFORMANCE_DIR / "required.txt"
 TIMEOUT_S = float(os.environ.get("FERROTYPES_CONFORMANCE_TIMEOUT", "300"))
 MODES = ("core", "full")
 STDERR_TAIL_LINES = 30
@@ -51,14 +49,9 @@ MODULES = runner.discover_modules()
 
 
 def required_modules() -> set[str]:
-    if os.environ.get("FERROTYPES_CONFORMANCE_ALL") == "1":
-        return set(MODULES)
-    names = set()
-    for line in REQUIRED_FILE.read_text(encoding="utf-8").splitlines():
-        name = line.split("#", 1)[0].strip()
-        if name:
-            names.add(name)
-    return names
+    # The whole suite conforms; the list of required modules that grew with each
+    # capability is gone: every module is required.
+    return set(MODULES)
 
 
 def _crash_detail(stderr: str) -> str:
@@ -196,9 +189,16 @@ def test_conformance(mode, module, stock_results, record_property, tmp_path):
             f"passed {result['passed']} tests, stock ctypes passes {stock['passed']}"
             + (f"; skipped here but not in stock: {', '.join(extra_skips)}" if extra_skips else "")
         )
+    if result["status"] in ("ok", "failures") and stock["status"] not in ("crash", "timeout"):
+        extra = sorted(
+            {t["id"] for t in result.get("skipped_tests", [])}
+            - {t["id"] for t in stock.get("skipped_tests", [])}
+        )
+        if extra:
+            problems.append(f"skipped here but not by stock ctypes: {', '.join(extra)}")
     if problems:
         tail = result.get("stderr_tail") or ""
-        message = f"{module} [{mode}] is required (tests/conformance/required.txt):\n  " + "\n  ".join(problems)
+        message = f"{module} [{mode}] must conform:\n  " + "\n  ".join(problems)
         if result["status"] in ("crash", "timeout") and tail:
             message += "\n--- stderr tail ---\n" + tail
         pytest.fail(message, pytrace=False)

@@ -225,3 +225,15 @@ def test_refcount_of_keepalive_objects_drops_back():
     del holders
     gc.collect()
     assert sys.getrefcount(payload) == before
+
+
+def test_pointer_contents_accepts_any_ctypes_instance():
+    # CPython 3.11 type-checks only non-ctypes objects here.
+    buf = ft.create_string_buffer(b"abc")
+    p = ft.POINTER(ft.c_char)(buf)
+    assert p[:3] == b"abc"
+    q = ft.POINTER(ft.c_int)()
+    q.contents = ft.c_double(1.5)
+    assert ft.addressof(q.contents) != 0
+    with pytest.raises(TypeError):
+        q.contents = 5

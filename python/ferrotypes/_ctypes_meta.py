@@ -21,6 +21,19 @@ def _stg(cls):
     return cls.__dict__.get(_STG)
 
 
+def _with_caller_module(namespace):
+    """Classes made by calling a metaclass directly (``type(c_int)("X", (c_int,), {})``) get
+    the caller's module, as with CPython's C metaclasses, not this file's."""
+    if "__module__" not in namespace:
+        namespace = dict(namespace)
+        frame = _sys._getframe(2)
+        while frame is not None and frame.f_globals is globals():
+            frame = frame.f_back
+        if frame is not None:
+            namespace["__module__"] = frame.f_globals.get("__name__")
+    return namespace
+
+
 class _CDataType:
     """Class methods shared by every ctypes type (CPython's CDataType_methods)."""
 
@@ -49,11 +62,7 @@ class PyCSimpleType(_CDataType, type):
     """Metaclass of ``_SimpleCData`` subclasses: ``_type_`` picks the C scalar."""
 
     def __new__(mcls, name, bases, namespace, **kw):
-        if "__module__" not in namespace:
-            # type(name, bases, ns) takes __module__ from its caller; here that would be
-            # this module, so take it from the frame that called the metaclass.
-            namespace = dict(namespace)
-            namespace["__module__"] = _sys._getframe(1).f_globals.get("__name__")
+        namespace = _with_caller_module(namespace)
         cls = super().__new__(mcls, name, bases, namespace, **kw)
         try:
             code = cls._type_
@@ -72,8 +81,8 @@ class PyCSimpleType(_CDataType, type):
             special = _rs.special_from_param(code)
             if special is not None:
                 type.__setattr__(cls, "from_param", classmethod(special))
-        # Every class made by this metaclass itself (not a sub-metaclass) with a swappable
-        # code gets a byte-swapped twin with the same bases, as CPython's CreateSwappedType.
+        # Every class of exactly this metaclass gets its byte-swapped twin (subclasses of
+        # c_int included, as in CPython); classes of derived metaclasses do not.
         if mcls is PyCSimpleType:
             if _rs.simple_code_swappable(code):
                 other = "_be" if _rs.little_endian else "_le"
@@ -99,6 +108,7 @@ class PyCFuncPtrType(_CDataType, type):
     """Metaclass of ``CFuncPtr`` subclasses: ``_argtypes_``, ``_restype_``, ``_flags_``."""
 
     def __new__(mcls, name, bases, namespace, **kw):
+        namespace = _with_caller_module(namespace)
         cls = super().__new__(mcls, name, bases, namespace, **kw)
         type.__setattr__(cls, _STG, _rs.funcptr_type_info(cls))
         _rs.enable_vectorcall(cls)
@@ -114,6 +124,7 @@ class PyCPointerType(_CDataType, type):
     """Metaclass of ``_Pointer`` subclasses: ``_type_`` is the pointed-to type."""
 
     def __new__(mcls, name, bases, namespace, **kw):
+        namespace = _with_caller_module(namespace)
         cls = super().__new__(mcls, name, bases, namespace, **kw)
         proto = namespace.get("_type_")
         if proto is not None and _rs.stginfo_of(proto) is None:
@@ -137,6 +148,7 @@ class PyCArrayType(_CDataType, type):
     """Metaclass of ``Array`` subclasses: ``_type_`` and ``_length_``."""
 
     def __new__(mcls, name, bases, namespace, **kw):
+        namespace = _with_caller_module(namespace)
         cls = super().__new__(mcls, name, bases, namespace, **kw)
         type.__setattr__(cls, _STG, _rs.array_type_info(cls))
         return cls
@@ -151,6 +163,7 @@ class _AggregateType(_CDataType, type):
     _is_union = False
 
     def __new__(mcls, name, bases, namespace, **kw):
+        namespace = _with_caller_module(namespace)
         cls = super().__new__(mcls, name, bases, namespace, **kw)
         _rs.aggregate_init(cls, mcls._is_union, namespace)
         return cls

@@ -183,27 +183,43 @@ pub fn pointer_slice(slf: &Bound<'_, PyAny>, sl: &Bound<'_, PySlice>) -> PyResul
     slice_elements(py, slf, &elem, base, start, step, n)
 }
 
+/// `arr[j] = value` for an in-range index: plain scalars convert straight into the
+/// element (no lookup of the element type), the rest follow `assign`'s rules.
+fn store_item(slf: &Bound<'_, Array>, j: usize, value: &Bound<'_, PyAny>) -> PyResult<()> {
+    let cd = slf.as_super().get();
+    let info = util::stginfo_of_instance(slf.as_any()).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
+    if let Some(crate::stginfo::ItemInfo { size, simple: Some((kind, swapped)) }) = info.get().item {
+        if value.cast::<CData>().is_err() {
+            // SAFETY: `j < len`: the element lies inside the array's memory.
+            let keep = unsafe { simple::set_value(kind, swapped, cd.ptr().add(j * size), value)? };
+            return cdata::keep_ref(slf.as_super(), j as isize, keep);
+        }
+    }
+    let elem = info.get().proto.as_ref().map(|p| p.bind(slf.py()).clone()).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
+    let esize = roots::type_size(&elem)?;
+    // SAFETY: `j < len`.
+    let p = unsafe { cd.ptr().add(j * esize) };
+    set_item_at(slf.as_super(), &elem, p, j as isize, value)
+}
+
 #[pymethods]
 impl Array {
     #[new]
     #[classmethod]
     #[pyo3(signature = (*_args, **_kwargs))]
     fn __new__(cls: &Bound<'_, PyType>, _args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<PyClassInitializer<Array>> {
-        let cdata = match cdata::take_pending() {
-            Some(init) => CData::from_raw_init(init)?,
-            None => {
-                let info = util::stginfo_of_type(cls.as_any()).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
-                info.get().mark_final();
-                CData::owned(info.get().size, info.get().length)?
-            }
-        };
+        let cdata = CData::for_new_instance(cls, |_| Ok(()))?;
         Ok(PyClassInitializer::from(cdata).add_subclass(Array))
     }
 
     #[pyo3(signature = (*args, **_kwargs))]
     fn __init__(slf: &Bound<'_, Self>, args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
+        let len = slf.as_super().get().length();
         for (i, v) in args.iter().enumerate() {
-            Array::__setitem__(slf, &(i as isize).into_pyobject(slf.py())?.into_any(), &v)?;
+            if i >= len {
+                return Err(PyIndexError::new_err("invalid index"));
+            }
+            store_item(slf, i, &v)?;
         }
         Ok(())
     }
@@ -214,9 +230,18 @@ impl Array {
 
     fn __getitem__(slf: &Bound<'_, Self>, index: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         let py = slf.py();
-        let (_, elem) = array_info(slf.as_any())?;
         let cd = slf.as_super().get();
         let len = cd.length();
+        // Fast path: an integer index into an array of plain scalars.
+        if let Ok(i) = index.cast::<pyo3::types::PyInt>() {
+            let info = util::stginfo_of_instance(slf.as_any()).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
+            if let Some(crate::stginfo::ItemInfo { size, simple: Some((kind, swapped)) }) = info.get().item {
+                let j = normalize_index(i.extract::<isize>().map_err(|_| PyIndexError::new_err("invalid index"))?, len)?;
+                // SAFETY: `j < len`: the element lies inside the array's memory.
+                return unsafe { simple::get_value(py, kind, swapped, cd.ptr().add(j * size)) };
+            }
+        }
+        let (_, elem) = array_info(slf.as_any())?;
         if let Ok(sl) = index.cast::<PySlice>() {
             let ind = sl.indices(len as isize)?;
             return slice_elements(py, slf.as_any(), &elem, cd.ptr(), ind.start, ind.step, ind.slicelength);
@@ -254,9 +279,8 @@ impl Array {
         }
         let i: isize = index.extract().map_err(|_| PyTypeError::new_err("indices must be integers"))?;
         let j = normalize_index(i, len)?;
-        // SAFETY: `j < len`.
-        let p = unsafe { cd.ptr().add(j * esize) };
-        set_item_at(slf.as_super(), &elem, p, j as isize, value)
+        let _ = (elem, esize);
+        store_item(slf, j, value)
     }
 
     #[getter]
@@ -389,6 +413,11 @@ pub fn array_type_info(cls: &Bound<'_, PyType>) -> PyResult<StgInfo> {
         info.type_flags |= flags::HASPOINTER;
     }
     info.type_flags &= !flags::ISPOINTER;
+    let plain_value = !simple::is_simple_subclass(&proto);
+    info.item = Some(crate::stginfo::ItemInfo {
+        size: it.size,
+        simple: it.simple_kind().filter(|_| plain_value),
+    });
     info.proto = Some(proto.unbind());
     let _ = py;
     Ok(info)

@@ -5,7 +5,6 @@ use crate::util::GilCell;
 use ferrotypes_core::ffi_type::FfiType;
 use pyo3::prelude::*;
 
-// No `module`: CPython's tp_name is plain "CArgObject" (so `__module__` is "builtins").
 #[pyclass(frozen, name = "CArgObject")]
 pub struct CArgObject {
     /// The type code of the value ('P' for byref, 'V' for a structure passed by value).
@@ -52,39 +51,35 @@ impl CArgObject {
         self.obj.as_ref().map(|o| o.clone_ref(py)).unwrap_or_else(|| py.None())
     }
 
-    /// CPython's PyCArg_repr, quirks included: the integer codes print the signed C union
-    /// member (so `c_ubyte(255)` shows -1), `%p` of NULL shows `0x(nil)` (glibc), and only
-    /// printable ASCII other than `\\` and `'` is shown as a character.
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         let v = self.value_bytes();
         let tag = self.tag as char;
-        let literal = |c: u8| c < 128 && (c as char).is_ascii_graphic() && c != b'\\' && c != b'\'' || c == b' ';
         let shown = match self.tag {
-            b'b' | b'B' => format!("{}", v[0] as i8),
-            b'h' | b'H' => format!("{}", i16::from_ne_bytes([v[0], v[1]])),
-            b'i' | b'I' => format!("{}", i32::from_ne_bytes(v[..4].try_into().expect("4 bytes"))),
-            b'l' | b'L' | b'q' | b'Q' => format!("{}", i64::from_ne_bytes(v[..8].try_into().expect("8 bytes"))),
-            b'd' => crate::util::float_repr(py, f64::from_ne_bytes(v[..8].try_into().expect("8 bytes")))?,
-            b'f' => crate::util::float_repr(py, f32::from_ne_bytes(v[..4].try_into().expect("4 bytes")) as f64)?,
+            b'b' => format!("{}", v[0] as i8),
+            b'B' => format!("{}", v[0] as i8),
+            b'h' => format!("{}", i16::from_ne_bytes([v[0], v[1]])),
+            b'H' => format!("{}", i16::from_ne_bytes([v[0], v[1]])),
+            b'i' => format!("{}", i32::from_ne_bytes(v[..4].try_into().unwrap())),
+            b'I' => format!("{}", i32::from_ne_bytes(v[..4].try_into().unwrap())),
+            b'l' | b'q' => format!("{}", i64::from_ne_bytes(v[..8].try_into().unwrap())),
+            b'L' | b'Q' => format!("{}", i64::from_ne_bytes(v[..8].try_into().unwrap())),
+            b'd' => crate::util::float_repr(py, f64::from_ne_bytes(v[..8].try_into().unwrap()))?,
+            b'f' => crate::util::float_repr(py, f32::from_ne_bytes(v[..4].try_into().unwrap()) as f64)?,
             b'c' => {
                 let c = v[0];
-                if literal(c) {
+                if (c.is_ascii_graphic() || c == b' ') && c != b'\'' && c != b'\\' {
                     format!("'{}'", c as char)
                 } else {
                     format!("'\\x{c:02x}'")
                 }
             }
+            // Python's %p: "0x" before the C library's rendering, which is "(nil)" for NULL.
             b'z' | b'Z' | b'P' => match self.pointer_value() {
-                0 => "0x(nil)".to_string(),
+                0 => "0x(nil)".to_owned(),
                 p => format!("{p:#x}"),
             },
             _ => {
-                let at = self as *const _ as usize;
-                return Ok(if literal(self.tag) {
-                    format!("<cparam '{tag}' at {at:#x}>")
-                } else {
-                    format!("<cparam {:#04x} at {at:#x}>", self.tag)
-                });
+                return Ok(format!("<cparam '{tag}' at {:#x}>", self as *const _ as usize));
             }
         };
         Ok(format!("<cparam '{tag}' ({shown})>"))

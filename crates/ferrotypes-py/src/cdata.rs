@@ -76,6 +76,24 @@ fn alloc_zeroed(size: usize) -> PyResult<*mut u8> {
 }
 
 impl CData {
+    /// The memory of a new instance of `cls` in a root class's constructor: what Rust handed
+    /// over for an instance at an address (`set_pending`), else fresh zeroed storage of the
+    /// type's size. `check` rejects types that cannot have instances (abstract classes,
+    /// incomplete pointer types); creating an instance makes the type's `_fields_` final.
+    pub fn for_new_instance(
+        cls: &Bound<'_, pyo3::types::PyType>,
+        check: impl FnOnce(&crate::stginfo::StgInfo) -> PyResult<()>,
+    ) -> PyResult<CData> {
+        if let Some(init) = take_pending() {
+            return CData::from_raw_init(init);
+        }
+        let info = crate::util::stginfo_of_type(cls.as_any()).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
+        let i = info.get();
+        check(i)?;
+        i.mark_final();
+        CData::owned(i.size, i.length)
+    }
+
     /// An instance owning `size` zeroed bytes.
     pub fn owned(size: usize, length: usize) -> PyResult<CData> {
         let storage = if size <= INLINE_SIZE { Storage::Inline } else { Storage::Heap(alloc_zeroed(size)?) };
@@ -322,22 +340,23 @@ impl CData {
     }
 
     fn __setstate__(slf: &Bound<'_, Self>, dict: &Bound<'_, PyAny>, data: &Bound<'_, PyAny>) -> PyResult<()> {
-        // CPython parses ("O!s#", dict, data): a str is taken as its UTF-8 bytes.
         let dict = dict.cast::<PyDict>().map_err(|_| {
             PyTypeError::new_err(format!("argument 1 must be dict, not {}", crate::util::type_name(dict)))
         })?;
-        let utf8;
-        let src: &[u8] = if let Ok(b) = data.cast::<PyBytes>() {
-            b.as_bytes()
-        } else if let Ok(s) = data.cast::<pyo3::types::PyString>() {
-            utf8 = s.to_str()?.to_owned();
-            utf8.as_bytes()
+        // "s#": a str (as UTF-8) or a read-only bytes-like object.
+        let owned: Vec<u8> = if let Ok(s) = data.cast::<pyo3::types::PyString>() {
+            s.to_str()?.as_bytes().to_vec()
+        } else if let Ok(b) = data.cast::<PyBytes>() {
+            b.as_bytes().to_vec()
         } else {
-            return Err(PyTypeError::new_err(format!(
-                "argument 2 must be read-only bytes-like object, not {}",
-                crate::util::type_name(data)
-            )));
+            pyo3::buffer::PyBuffer::<u8>::get(data)
+                .and_then(|b| b.to_vec(slf.py()))
+                .map_err(|_| PyTypeError::new_err(format!(
+                    "argument 2 must be read-only bytes-like object, not {}",
+                    crate::util::type_name(data)
+                )))?
         };
+        let src = &owned[..];
         let c = slf.get();
         let n = src.len().min(c.size());
         // SAFETY: the destination is this object's memory, valid for `size()` bytes; `n` is

@@ -57,6 +57,9 @@ pub enum ArgConv {
     Simple { kind: &'static SimpleKind, swapped: bool, cls: Py<PyAny> },
     /// `c_char_p`, `c_wchar_p`, `c_void_p` with their stock special `from_param`.
     Special { code: u8, cls: Py<PyAny>, from_param: Py<PyAny> },
+    /// A pointer type with the stock `from_param`: the common arguments (None, `byref()` of
+    /// the target type, a target instance, a pointer of this type) convert directly.
+    Pointer { cls: Py<PyAny>, proto: Option<Py<PyAny>>, from_param: Py<PyAny> },
     /// Call `from_param` (bound), then convert its result by the default rules.
     Call(Py<PyAny>),
 }
@@ -69,6 +72,11 @@ impl ArgConv {
             ArgConv::Special { code, cls, from_param } => {
                 ArgConv::Special { code: *code, cls: cls.clone_ref(py), from_param: from_param.clone_ref(py) }
             }
+            ArgConv::Pointer { cls, proto, from_param } => ArgConv::Pointer {
+                cls: cls.clone_ref(py),
+                proto: proto.as_ref().map(|p| p.clone_ref(py)),
+                from_param: from_param.clone_ref(py),
+            },
             ArgConv::Call(f) => ArgConv::Call(f.clone_ref(py)),
         }
     }
@@ -78,6 +86,7 @@ impl ArgConv {
 /// converters can tell "not overridden" apart.
 pub static STOCK_SIMPLE_FROM_PARAM: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 pub static STOCK_SPECIAL_FROM_PARAM: PyOnceLock<[Py<PyAny>; 3]> = PyOnceLock::new();
+pub static STOCK_POINTER_FROM_PARAM: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
 /// Builds the converters for an `argtypes` sequence.
 pub fn make_converters(argtypes: &Bound<'_, PyAny>) -> PyResult<Vec<ArgConv>> {
@@ -99,15 +108,23 @@ pub fn make_converters(argtypes: &Bound<'_, PyAny>) -> PyResult<Vec<ArgConv>> {
         let info = util::stginfo_of_type(&item);
         let simple = info.as_ref().and_then(|s| s.get().simple_kind());
         let conv = match (func, simple) {
-            (Some(f), Some((kind, swapped)))
+            (Some(f), Some((kind, _)))
                 if STOCK_SIMPLE_FROM_PARAM.get(py).is_some_and(|s| s.is(&f)) =>
             {
-                ArgConv::Simple { kind, swapped, cls: item.clone().unbind() }
+                // Arguments are passed in native byte order, whatever the type's storage.
+                ArgConv::Simple { kind, swapped: false, cls: item.clone().unbind() }
             }
             (Some(f), Some((kind, _)))
                 if STOCK_SPECIAL_FROM_PARAM.get(py).is_some_and(|s| s.iter().any(|g| g.is(&f))) =>
             {
                 ArgConv::Special { code: kind.code, cls: item.clone().unbind(), from_param: from_param.clone().unbind() }
+            }
+            (Some(f), None)
+                if info.as_ref().is_some_and(|i| i.get().kind == crate::stginfo::Kind::Pointer)
+                    && STOCK_POINTER_FROM_PARAM.get(py).is_some_and(|s| s.is(&f)) =>
+            {
+                let proto = info.as_ref().and_then(|i| i.get().proto.as_ref().map(|p| p.clone_ref(py)));
+                ArgConv::Pointer { cls: item.clone().unbind(), proto, from_param: from_param.unbind() }
             }
             _ => ArgConv::Call(from_param.unbind()),
         };
@@ -126,14 +143,13 @@ pub fn convert_with(
 ) -> PyResult<()> {
     let py = arg.py();
     match conv {
-        ArgConv::Simple { kind, swapped: _, cls } => {
+        ArgConv::Simple { kind, swapped, cls } => {
             // An instance of the type (or a subclass) passes its value.
             if util::is_instance_fast(arg, cls.bind(py))? {
                 return conv_param(arg, index, slot, keep);
             }
-            // Native byte order, as the stock from_param produces (see simple_from_param).
             // SAFETY: the slot holds 16 bytes, enough for any scalar kind.
-            match unsafe { simple::set_value(kind, false, slot.value.0.as_mut_ptr(), arg) } {
+            match unsafe { simple::set_value(kind, *swapped, slot.value.0.as_mut_ptr(), arg) } {
                 Ok(k) => {
                     slot.ffi = kind.ffi_type();
                     if let Some(k) = k {
@@ -161,6 +177,12 @@ pub fn convert_with(
                         return Ok(());
                     }
                 }
+                b'P' => {
+                    if arg.is_exact_instance_of::<PyInt>() {
+                        slot.set_pointer(simple::int_mask(arg)? as usize);
+                        return Ok(());
+                    }
+                }
                 b'Z' => {
                     if let Ok(s) = arg.cast::<PyString>() {
                         let buf = simple::wchar_buffer(s)?;
@@ -174,6 +196,35 @@ pub fn convert_with(
             if arg.is_none() {
                 slot.set_pointer(0);
                 return Ok(());
+            }
+            let converted = from_param.bind(py).call1((arg,))?;
+            conv_param(&converted, index, slot, keep)?;
+            keep.push(converted.unbind());
+            Ok(())
+        }
+        ArgConv::Pointer { cls, proto, from_param } => {
+            if arg.is_none() {
+                slot.set_pointer(0);
+                return Ok(());
+            }
+            if let Some(proto) = proto {
+                let proto = proto.bind(py);
+                if let Ok(carg) = arg.cast::<CArgObject>() {
+                    // byref(x) with x an instance of the target type.
+                    if let Some(o) = &carg.get().obj {
+                        if util::is_instance_fast(o.bind(py), proto)? {
+                            return conv_param(arg, index, slot, keep);
+                        }
+                    }
+                } else if util::is_instance_fast(arg, cls.bind(py))? {
+                    return conv_param(arg, index, slot, keep);
+                } else if util::is_instance_fast(arg, proto)? {
+                    // A target instance is passed by reference (CPython's implicit byref).
+                    let cd = arg.cast::<CData>()?;
+                    slot.set_pointer(cd.get().ptr() as usize);
+                    keep.push(arg.clone().unbind());
+                    return Ok(());
+                }
             }
             let converted = from_param.bind(py).call1((arg,))?;
             conv_param(&converted, index, slot, keep)?;
@@ -230,10 +281,17 @@ pub fn conv_param(obj: &Bound<'_, PyAny>, index: usize, slot: &mut ArgSlot, keep
         return Ok(());
     }
     if obj.is_instance_of::<PyInt>() {
-        let v: i64 = match obj.extract::<u64>() {
-            Ok(u) => u as i64,
-            Err(_) => obj.extract::<i64>().map_err(|_| PyOverflowError::new_err("int too long to convert"))?,
-        };
+        // CPython: the value as unsigned long, else as long, else "int too long"; then
+        // passed as a C int. Checked without raising in the common case.
+        let mut overflow: std::ffi::c_int = 0;
+        // SAFETY: `obj` is an int; the call reports overflow through `overflow` instead of
+        // raising.
+        let mut v = unsafe { pyo3::ffi::PyLong_AsLongLongAndOverflow(obj.as_ptr(), &mut overflow) };
+        if overflow > 0 {
+            v = obj.extract::<u64>().map_err(|_| PyOverflowError::new_err("int too long to convert"))? as i64;
+        } else if overflow < 0 {
+            return Err(PyOverflowError::new_err("int too long to convert"));
+        }
         slot.value.0[..4].copy_from_slice(&(v as i32).to_ne_bytes());
         slot.ffi = ferrotypes_core::simple::ffi_sint();
         return Ok(());
@@ -243,7 +301,11 @@ pub fn conv_param(obj: &Bound<'_, PyAny>, index: usize, slot: &mut ArgSlot, keep
         return Ok(());
     }
     if let Ok(s) = obj.cast::<PyString>() {
-        let buf = simple::wchar_buffer_no_nul(s)?;
+        // Like PyUnicode_AsWideCharString(obj, NULL): an embedded NUL is an error here.
+        if simple::code_points(s)?.contains(&0) {
+            return Err(pyo3::exceptions::PyValueError::new_err("embedded null character"));
+        }
+        let buf = simple::wchar_buffer(s)?;
         slot.set_pointer(buf.as_bytes().as_ptr() as usize);
         keep.push(buf.into_any().unbind());
         return Ok(());

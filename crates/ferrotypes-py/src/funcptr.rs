@@ -10,7 +10,7 @@
 //! 5. The GIL is released around the call (unless `FUNCFLAG_PYTHONAPI`), and `errno` is
 //!    swapped with ctypes' private copy if `FUNCFLAG_USE_ERRNO`.
 //! 6. The result is converted per `restype`, then `_check_retval_`, then `errcheck`.
-use crate::cdata::{self, CData, RawInit};
+use crate::cdata::{CData, RawInit};
 use crate::convert::{self, ArgConv, ArgSlot, KeepAlive};
 use crate::roots;
 use crate::simple;
@@ -105,16 +105,6 @@ impl CFuncPtr {
     }
 }
 
-fn new_cdata_for(cls: &Bound<'_, PyType>) -> PyResult<CData> {
-    match cdata::take_pending() {
-        Some(init) => CData::from_raw_init(init),
-        None => {
-            let info = util::stginfo_of_type(cls.as_any()).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
-            info.get().mark_final();
-            CData::owned(info.get().size, info.get().length)
-        }
-    }
-}
 
 /// Resolves `(name_or_ordinal, dll)` to an address via `dll._handle`.
 fn resolve_in_dll(spec: &Bound<'_, PyTuple>) -> PyResult<usize> {
@@ -158,7 +148,7 @@ impl CFuncPtr {
                 return Err(PyTypeError::new_err("cannot construct instance of this class: no argtypes"));
             }
         }
-        let cdata = new_cdata_for(cls)?;
+        let cdata = CData::for_new_instance(cls, |_| Ok(()))?;
         let this = CFuncPtr::empty();
         let mut address: Option<usize> = None;
         if args.is_empty() {

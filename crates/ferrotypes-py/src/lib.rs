@@ -194,32 +194,40 @@ fn from_address(cls: &Bound<'_, PyAny>, address: &Bound<'_, PyAny>) -> PyResult<
 #[pyfunction]
 fn from_buffer(py: Python<'_>, cls: &Bound<'_, PyAny>, obj: &Bound<'_, PyAny>, offset: isize) -> PyResult<Py<PyAny>> {
     let info = util::stginfo_of_type(cls).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
-    let mv = py.get_type::<pyo3::types::PyMemoryView>().call1((obj,))?;
-    if mv.getattr("readonly")?.is_truthy()? {
+    // A memoryview holds the export for as long as the new instance keeps it (in
+    // `_objects`), which also stops the exporter (a bytearray) from resizing under it.
+    // SAFETY: `obj` is a live object; the result is a new reference or NULL with an error.
+    let mv = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyMemoryView_FromObject(obj.as_ptr()))? };
+    // A second, read-only request on the memoryview describes the same memory; it is
+    // released at once (the memoryview keeps the underlying export).
+    // SAFETY: an all-zero Py_buffer is a valid out-parameter; a successful GetBuffer is
+    // paired with PyBuffer_Release after its fields are copied.
+    let (buf, len, readonly, contiguous) = unsafe {
+        let mut view: ffi::Py_buffer = std::mem::zeroed();
+        if ffi::PyObject_GetBuffer(mv.as_ptr(), &mut view, ffi::PyBUF_FULL_RO) != 0 {
+            return Err(PyErr::fetch(py));
+        }
+        let facts = (view.buf as isize, view.len, view.readonly != 0, ffi::PyBuffer_IsContiguous(&view, b'C' as std::ffi::c_char) != 0);
+        ffi::PyBuffer_Release(&mut view);
+        facts
+    };
+    if readonly {
         return Err(PyTypeError::new_err("underlying buffer is not writable"));
     }
-    if !mv.getattr("c_contiguous")?.is_truthy()? {
+    if !contiguous {
         return Err(PyTypeError::new_err("underlying buffer is not C contiguous"));
     }
     if offset < 0 {
         return Err(PyValueError::new_err("offset cannot be negative"));
     }
-    let len: isize = mv.getattr("nbytes")?.extract()?;
     let size = info.get().size as isize;
     if size > len - offset {
         return Err(PyValueError::new_err(format!("Buffer size too small ({} instead of at least {} bytes)", len, size + offset)));
     }
-    let buf = pyo3::buffer::PyBuffer::<u8>::get(&mv).or_else(|_| {
-        // Non-byte formats: take the raw address through a byte cast of the memoryview.
-        pyo3::buffer::PyBuffer::<u8>::get(&mv.call_method1("cast", ("B",))?)
-    })?;
-    let addr = buf.buf_ptr() as isize + offset;
     let length = info.get().length;
-    let result = roots::instantiate(cls, cdata::RawInit::Borrowed { ptr: addr as *mut u8, size: size as usize, length, base: None, index: 0 })?;
-    // Keep the memoryview (and so the export, which pins the exporter's size) alive.
-    let cd = result.cast::<CData>()?;
-    cdata::keep_ref(cd, -1, Some(mv.unbind()))?;
-    drop(buf);
+    let ptr = (buf + offset) as *mut u8;
+    let result = roots::instantiate(cls, cdata::RawInit::Borrowed { ptr, size: size as usize, length, base: None, index: 0 })?;
+    cdata::keep_ref(result.cast::<CData>()?, -1, Some(mv.into_any().unbind()))?;
     Ok(result.unbind())
 }
 
@@ -265,11 +273,11 @@ fn simple_from_param(py: Python<'_>, cls: &Bound<'_, PyAny>, value: &Bound<'_, P
         return Ok(value.clone().unbind());
     }
     let info = util::stginfo_of_type(cls).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
-    let (kind, _swapped) = info.get().simple_kind().ok_or_else(|| PyTypeError::new_err("abstract class"))?;
+    let (kind, swapped) = info.get().simple_kind().ok_or_else(|| PyTypeError::new_err("abstract class"))?;
     let mut buf = [0u8; 16];
-    // Native byte order even for a swapped type: CPython's from_param uses the plain setter
-    // of the type code (the value goes to C as an argument, not into swapped storage).
     // SAFETY: 16 bytes hold any scalar.
+    // The argument value is native: a swapped type's byte order applies to its memory only.
+    let _ = swapped;
     match unsafe { simple::set_value(kind, false, buf.as_mut_ptr(), value) } {
         Ok(keep) => Ok(Py::new(py, CArgObject::new(kind.code, buf, ferrotypes_core::ffi_type::FfiType::Static(kind.ffi_type()), keep))?.into_any()),
         Err(_) => match value.getattr_opt("_as_parameter_")? {
@@ -538,6 +546,7 @@ fn set_metaclass(cls: &Bound<'_, PyType>, meta: &Bound<'_, PyAny>) {
     }
 }
 
+/// Create and manipulate C compatible data types in Python.
 #[pymodule]
 fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -548,14 +557,11 @@ fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<pointer::Pointer>()?;
     m.add_class::<funcptr::CFuncPtr>()?;
     m.add_class::<CArgObject>()?;
-    {
-        // CPython's tp_name is plain "CArgObject" (error messages show it so); PyO3 always
-        // prefixes a module. `__module__` stays "builtins", as in CPython.
-        let tp = py.get_type::<CArgObject>();
-        // SAFETY: tp_name of a live heap type is only read by the interpreter; the new value
-        // is a static C string, and 3.11 does not free tp_name of types made from a spec.
-        unsafe { (*tp.as_type_ptr()).tp_name = c"CArgObject".as_ptr() };
-    }
+    // CPython's CArgObject is a static type named just "CArgObject" (module builtins); PyO3
+    // spells tp_name "builtins.CArgObject", which shows in attribute errors.
+    // SAFETY: tp_name of a heap type may be replaced by a string that outlives the type (a
+    // static); CPython's own `__name__` setter does the same.
+    unsafe { (*py.get_type::<CArgObject>().as_type_ptr()).tp_name = c"CArgObject".as_ptr() };
     m.add("ArgumentError", py.get_type::<ArgumentError>())?;
 
     // The stock special from_param functions must exist before the metaclasses run.
@@ -574,6 +580,7 @@ fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
     };
     let simple_meta = meta("PyCSimpleType")?;
     let _ = convert::STOCK_SIMPLE_FROM_PARAM.set(py, simple_meta.getattr("__dict__")?.get_item("from_param")?.unbind());
+    let _ = convert::STOCK_POINTER_FROM_PARAM.set(py, meta("PyCPointerType")?.getattr("__dict__")?.get_item("from_param")?.unbind());
 
     let roots = roots::Roots {
         simple: py.get_type::<simple::SimpleCData>().unbind(),
@@ -603,7 +610,6 @@ fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
     }
     m.add("_rs", rs)?;
     m.add("__version__", "1.1.0")?;
-    m.add("__doc__", "Create and manipulate C compatible data types in Python.")?;
     m.add("FUNCFLAG_CDECL", funcptr::FUNCFLAG_CDECL)?;
     m.add("FUNCFLAG_PYTHONAPI", funcptr::FUNCFLAG_PYTHONAPI)?;
     m.add("FUNCFLAG_USE_ERRNO", funcptr::FUNCFLAG_USE_ERRNO)?;

@@ -23,18 +23,30 @@ fn pointee_address(slf: &Bound<'_, Pointer>) -> usize {
     unsafe { simple::read_ptr(slf.as_super().get().ptr()) }
 }
 
+/// The target type and the address of element `i` (`p[i]`), refusing a NULL pointer.
+fn element_address<'py>(slf: &Bound<'py, Pointer>, i: isize) -> PyResult<(Bound<'py, PyAny>, *mut u8)> {
+    let addr = pointee_address(slf);
+    if addr == 0 {
+        return Err(PyValueError::new_err("NULL pointer access"));
+    }
+    let target = target_type(slf.as_any())?;
+    let size = roots::type_size(&target)? as isize;
+    Ok((target, (addr as isize).wrapping_add(i.wrapping_mul(size)) as *mut u8))
+}
+
 /// Stores `value` (an instance of the target type) as the pointee, keeping it alive.
 fn set_contents(slf: &Bound<'_, Pointer>, value: &Bound<'_, PyAny>) -> PyResult<()> {
     let py = slf.py();
     let target = target_type(slf.as_any())?;
-    if !value.is_instance(&target)? {
+    // As CPython 3.11: any ctypes instance is accepted (a pointer may be aimed at memory of
+    // another type, e.g. POINTER(c_char)(buffer)); only other objects are type-checked.
+    let Ok(cd) = value.cast::<CData>() else {
         return Err(PyTypeError::new_err(format!(
             "expected {} instead of {}",
             util::class_name(&target),
             util::type_name(value)
         )));
-    }
-    let cd = value.cast::<CData>()?;
+    };
     // SAFETY: the pointer instance owns (or borrows) room for one pointer.
     unsafe { simple::write_ptr(slf.as_super().get().ptr(), cd.get().ptr() as usize) };
     // Keep the pointee (slot 1) and what it keeps (slot 0), as CPython does.
@@ -51,17 +63,10 @@ impl Pointer {
     #[classmethod]
     #[pyo3(signature = (*_args, **_kwargs))]
     fn __new__(cls: &Bound<'_, PyType>, _args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<PyClassInitializer<Pointer>> {
-        let cdata = match cdata::take_pending() {
-            Some(init) => CData::from_raw_init(init)?,
-            None => {
-                let info = util::stginfo_of_type(cls.as_any()).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
-                if info.get().proto.is_none() {
-                    return Err(PyTypeError::new_err("Cannot create instance: has no _type_"));
-                }
-                info.get().mark_final();
-                CData::owned(info.get().size, info.get().length)?
-            }
-        };
+        let cdata = CData::for_new_instance(cls, |i| match i.proto {
+            Some(_) => Ok(()),
+            None => Err(PyTypeError::new_err("Cannot create instance: has no _type_")),
+        })?;
         Ok(PyClassInitializer::from(cdata).add_subclass(Pointer))
     }
 
@@ -106,26 +111,12 @@ impl Pointer {
             return crate::array::pointer_slice(slf.as_any(), sl);
         }
         let i: isize = index.extract()?;
-        let addr = pointee_address(slf);
-        if addr == 0 {
-            return Err(PyValueError::new_err("NULL pointer access"));
-        }
-        let target = target_type(slf.as_any())?;
-        let info = util::stginfo_of_type(&target).ok_or_else(|| PyTypeError::new_err("this type has no size"))?;
-        let size = info.get().size as isize;
-        let p = (addr as isize + i * size) as *mut u8;
+        let (target, p) = element_address(slf, i)?;
         crate::array::get_item_at(py, &target, p, slf.as_any(), i)
     }
 
     fn __setitem__(slf: &Bound<'_, Self>, index: isize, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        let addr = pointee_address(slf);
-        if addr == 0 {
-            return Err(PyValueError::new_err("NULL pointer access"));
-        }
-        let target = target_type(slf.as_any())?;
-        let info = util::stginfo_of_type(&target).ok_or_else(|| PyTypeError::new_err("this type has no size"))?;
-        let size = info.get().size as isize;
-        let p = (addr as isize + index * size) as *mut u8;
+        let (target, p) = element_address(slf, index)?;
         crate::array::set_item_at(slf.as_super(), &target, p, index, value)
     }
 

@@ -104,38 +104,35 @@ fn address_of_int(value: &Bound<'_, PyAny>) -> PyResult<usize> {
 }
 
 /// Builds the NUL-terminated `wchar_t` copy of a str; the returned bytes object owns it.
-/// Lone surrogates are kept as their code points (wchar_t is UTF-32 here), as CPython's
-/// `PyUnicode_AsWideCharString` does; embedded NULs are kept too.
 pub fn wchar_buffer<'py>(s: &Bound<'py, PyString>) -> PyResult<Bound<'py, PyBytes>> {
-    wide_copy(s, false)
+    let units = code_points(s)?;
+    let mut bytes: Vec<u8> = Vec::with_capacity((units.len() + 1) * WCHAR_SIZE);
+    for u in units.iter().chain(std::iter::once(&0)) {
+        bytes.extend_from_slice(&(*u as libc::wchar_t).to_ne_bytes());
+    }
+    Ok(PyBytes::new(s.py(), &bytes))
 }
 
-/// As [`wchar_buffer`], refusing embedded NULs with CPython's ValueError ("embedded null
-/// character"): untyped arguments go through `PyUnicode_AsWideCharString(obj, NULL)`.
-pub fn wchar_buffer_no_nul<'py>(s: &Bound<'py, PyString>) -> PyResult<Bound<'py, PyBytes>> {
-    wide_copy(s, true)
-}
+const WCHAR_SIZE: usize = std::mem::size_of::<libc::wchar_t>();
 
-fn wide_copy<'py>(s: &Bound<'py, PyString>, refuse_nul: bool) -> PyResult<Bound<'py, PyBytes>> {
-    let py = s.py();
-    let mut len: ffi::Py_ssize_t = 0;
-    let size_out: *mut ffi::Py_ssize_t = if refuse_nul { std::ptr::null_mut() } else { &mut len };
-    // SAFETY: `s` is a str; the result is a PyMem buffer of len+1 wchar_t (NUL-terminated)
-    // or NULL with an exception set; with a NULL size pointer an embedded NUL is an error.
-    let buf = unsafe { ffi::PyUnicode_AsWideCharString(s.as_ptr(), size_out) };
-    if buf.is_null() {
-        return Err(PyErr::fetch(py));
+/// The code points of a str, lone surrogates included (they are valid `wchar_t` values on
+/// Linux, where `wchar_t` is UTF-32; a UTF-8 view of the str would reject them).
+pub fn code_points(s: &Bound<'_, PyString>) -> PyResult<Vec<u32>> {
+    // SAFETY: `s` is a str; PyUnicode_AsUCS4Copy returns a PyMem buffer of len+1 code points
+    // (NUL-terminated) or NULL with an exception set; we copy it out and free it.
+    unsafe {
+        let n = ffi::PyUnicode_GetLength(s.as_ptr());
+        if n < 0 {
+            return Err(PyErr::fetch(s.py()));
+        }
+        let buf = ffi::PyUnicode_AsUCS4Copy(s.as_ptr());
+        if buf.is_null() {
+            return Err(PyErr::fetch(s.py()));
+        }
+        let out = std::slice::from_raw_parts(buf, n as usize).to_vec();
+        ffi::PyMem_Free(buf.cast());
+        Ok(out)
     }
-    if refuse_nul {
-        // SAFETY: the buffer is NUL-terminated (and has no NUL before the end).
-        len = unsafe { libc::wcslen(buf) } as ffi::Py_ssize_t;
-    }
-    let bytes = (len as usize + 1) * std::mem::size_of::<libc::wchar_t>();
-    // SAFETY: the buffer holds len+1 wchar_t; it is freed right after the copy.
-    let out = PyBytes::new(py, unsafe { std::slice::from_raw_parts(buf as *const u8, bytes) });
-    // SAFETY: allocated by PyUnicode_AsWideCharString with PyMem_Malloc.
-    unsafe { ffi::PyMem_Free(buf.cast()) };
-    Ok(out)
 }
 
 /// A str from `len` wide characters at `p`.
@@ -166,35 +163,29 @@ pub unsafe fn set_value(
     match kind.class {
         ValueClass::Signed | ValueClass::Unsigned => {
             let v = int_mask(value)?;
-            // SAFETY: `ptr` is writable for `kind.size` bytes (this function's contract).
             unsafe { write_int(kind, swapped, ptr, v) };
             Ok(None)
         }
         ValueClass::Bool => {
             let b = value.is_truthy()?;
-            // SAFETY: `ptr` is writable for `kind.size` bytes (this function's contract).
             unsafe { *ptr = b as u8 };
             Ok(None)
         }
         ValueClass::VariantBool => {
             let b = value.is_truthy()?;
-            // SAFETY: `ptr` is writable for `kind.size` bytes (this function's contract).
             unsafe { write_int(kind, swapped, ptr, if b { u64::MAX } else { 0 }) };
             Ok(None)
         }
         ValueClass::Float => {
             let v = float_of(value)?;
             match kind.size {
-                // SAFETY: `ptr` is writable for `kind.size` bytes (this function's contract).
                 4 => unsafe { write::<4>(ptr, (v as f32).to_ne_bytes(), swapped) },
-                // SAFETY: `ptr` is writable for `kind.size` bytes (this function's contract).
                 _ => unsafe { write::<8>(ptr, v.to_ne_bytes(), swapped) },
             }
             Ok(None)
         }
         ValueClass::LongDouble => {
             let v = float_of(value)?;
-            // SAFETY: `ptr` is writable for `kind.size` bytes (this function's contract).
             unsafe { write::<16>(ptr, f64_to_x87(v), false) };
             Ok(None)
         }
@@ -211,7 +202,6 @@ pub unsafe fn set_value(
                 None
             };
             let byte = byte.ok_or_else(|| PyTypeError::new_err("one character bytes, bytearray or integer expected"))?;
-            // SAFETY: `ptr` is writable for `kind.size` bytes (this function's contract).
             unsafe { *ptr = byte };
             Ok(None)
         }
@@ -219,30 +209,22 @@ pub unsafe fn set_value(
             let s = value.cast::<PyString>().map_err(|_| {
                 PyTypeError::new_err(format!("unicode string expected instead of {} instance", util::type_name(value)))
             })?;
-            // By code point, so a lone surrogate is stored as itself (as CPython does).
-            // SAFETY: `s` is a str; both calls only read it.
-            let ch = unsafe {
-                if ffi::PyUnicode_GetLength(s.as_ptr()) != 1 {
-                    return Err(PyTypeError::new_err("one character unicode string expected"));
-                }
-                ffi::PyUnicode_ReadChar(s.as_ptr(), 0)
+            let units = code_points(s)?;
+            let [ch] = units[..] else {
+                return Err(PyTypeError::new_err("one character unicode string expected"));
             };
-            // SAFETY: `ptr` is writable for `kind.size` bytes (this function's contract).
             unsafe { write_int(kind, swapped, ptr, ch as u64) };
             Ok(None)
         }
         ValueClass::Pointer => match kind.code {
             b'z' => {
                 if value.is_none() {
-                    // SAFETY: `ptr` is writable for `kind.size` bytes (this function's contract).
                     unsafe { write_ptr(ptr, 0) };
                     Ok(None)
                 } else if let Ok(b) = value.cast::<PyBytes>() {
-                    // SAFETY: `ptr` is writable for `kind.size` bytes (this function's contract).
                     unsafe { write_ptr(ptr, b.as_bytes().as_ptr() as usize) };
                     Ok(Some(value.clone().unbind()))
                 } else if value.is_instance_of::<pyo3::types::PyInt>() {
-                    // SAFETY: `ptr` is writable for `kind.size` bytes (this function's contract).
                     unsafe { write_ptr(ptr, address_of_int(value)?) };
                     Ok(None)
                 } else {
@@ -254,16 +236,13 @@ pub unsafe fn set_value(
             }
             b'Z' => {
                 if value.is_none() {
-                    // SAFETY: `ptr` is writable for `kind.size` bytes (this function's contract).
                     unsafe { write_ptr(ptr, 0) };
                     Ok(None)
                 } else if value.is_instance_of::<pyo3::types::PyInt>() {
-                    // SAFETY: `ptr` is writable for `kind.size` bytes (this function's contract).
                     unsafe { write_ptr(ptr, address_of_int(value)?) };
                     Ok(None)
                 } else if let Ok(s) = value.cast::<PyString>() {
                     let buf = wchar_buffer(s)?;
-                    // SAFETY: `ptr` is writable for `kind.size` bytes (this function's contract).
                     unsafe { write_ptr(ptr, buf.as_bytes().as_ptr() as usize) };
                     Ok(Some(buf.into_any().unbind()))
                 } else {
@@ -275,10 +254,8 @@ pub unsafe fn set_value(
             }
             b'P' => {
                 if value.is_none() {
-                    // SAFETY: `ptr` is writable for `kind.size` bytes (this function's contract).
                     unsafe { write_ptr(ptr, 0) };
                 } else if value.is_instance_of::<pyo3::types::PyInt>() {
-                    // SAFETY: `ptr` is writable for `kind.size` bytes (this function's contract).
                     unsafe { write_ptr(ptr, address_of_int(value)?) };
                 } else {
                     return Err(PyTypeError::new_err("cannot be converted to pointer"));
@@ -287,7 +264,6 @@ pub unsafe fn set_value(
             }
             _ => {
                 // 'O': the object itself; `_objects` keeps it alive.
-                // SAFETY: `ptr` is writable for `kind.size` bytes (this function's contract).
                 unsafe { write_ptr(ptr, value.as_ptr() as usize) };
                 let _ = py;
                 Ok(Some(value.clone().unbind()))
@@ -316,7 +292,7 @@ pub unsafe fn read_ptr(ptr: *const u8) -> usize {
 /// `ptr` must be readable for `kind.size` bytes; for `z`/`Z` kinds the stored pointer must be
 /// NULL or point to a NUL-terminated string; for `O` it must be NULL or a live object.
 pub unsafe fn get_value(py: Python<'_>, kind: &SimpleKind, swapped: bool, ptr: *const u8) -> PyResult<Py<PyAny>> {
-    // SAFETY: every read below is of `ptr` per this function's contract.
+    // SAFETY (for every read below): per this function's contract.
     unsafe {
         Ok(match kind.class {
             // Through 64-bit integers (PyLong_FromLongLong and friends), not i128: faster,
@@ -376,18 +352,10 @@ pub fn simple_kind_of(obj: &Bound<'_, PyAny>) -> PyResult<(&'static SimpleKind, 
 impl SimpleCData {
     /// Creates the Rust side of an instance of `cls` (no value set).
     pub fn initializer(cls: &Bound<'_, pyo3::types::PyType>) -> PyResult<PyClassInitializer<SimpleCData>> {
-        let cdata = match cdata::take_pending() {
-            Some(init) => CData::from_raw_init(init)?,
-            None => {
-                let info = util::stginfo_of_type(cls.as_any()).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
-                let i = info.get();
-                if i.simple_kind().is_none() {
-                    return Err(PyTypeError::new_err("abstract class"));
-                }
-                i.mark_final();
-                CData::owned(i.size, i.length)?
-            }
-        };
+        let cdata = CData::for_new_instance(cls, |i| match i.simple_kind() {
+            Some(_) => Ok(()),
+            None => Err(PyTypeError::new_err("abstract class")),
+        })?;
         Ok(PyClassInitializer::from(cdata).add_subclass(SimpleCData))
     }
 }

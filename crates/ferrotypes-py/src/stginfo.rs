@@ -30,6 +30,13 @@ pub struct FuncTypeInfo {
     pub flags: i32,
 }
 
+/// What indexing an array needs to know about its element type.
+#[derive(Clone, Copy)]
+pub struct ItemInfo {
+    pub size: usize,
+    pub simple: Option<(&'static SimpleKind, bool)>,
+}
+
 /// Type flags, as CPython's TYPEFLAG_*.
 pub mod flags {
     pub const ISPOINTER: u32 = 0x100;
@@ -55,6 +62,10 @@ pub struct StgInfo {
     /// PEP 3118 item size: the innermost element's size for arrays, else `size`.
     pub itemsize: usize,
     pub type_flags: u32,
+    /// Arrays: the element's size and, when elements read back as plain Python values (a
+    /// simple type derived directly from `_SimpleCData`), its scalar kind — so indexing
+    /// needs no lookup of the element type.
+    pub item: Option<ItemInfo>,
     pub func: Option<FuncTypeInfo>,
     /// Set once an instance exists (or the type is used as a field): `_fields_` is final.
     pub final_: AtomicBool,
@@ -83,6 +94,7 @@ impl StgInfo {
             shape: Vec::new(),
             itemsize: size,
             type_flags: 0,
+            item: None,
             func: None,
             final_: AtomicBool::new(false),
         }
@@ -136,8 +148,7 @@ impl StgInfo {
         let mut fmt = String::from(Self::endian_prefix(swapped));
         fmt.push_str(kind.format);
         let mut info = StgInfo::new(kind.size, kind.align, 0, Kind::Simple { kind, swapped }, FfiType::Static(kind.ffi_type()), &fmt);
-        // As CPython: the pointer-like codes, and 'O'/'X' (an object or BSTR pointer).
-        if matches!(kind.code, b'z' | b'Z' | b'P' | b'O' | b'X') {
+        if matches!(kind.code, b'z' | b'Z' | b'P' | b'O') {
             info.type_flags |= flags::ISPOINTER;
         }
         Ok(info)

@@ -9,7 +9,7 @@
 //!    element list used to pass the aggregate by value;
 //! 4. install one [`CField`] descriptor per member, then promote the members of
 //!    `_anonymous_` members.
-use crate::cdata::{self, CData};
+use crate::cdata::CData;
 use crate::cfield::{Access, CField};
 use crate::stginfo::{flags, Kind, StgInfo};
 use crate::util;
@@ -27,16 +27,6 @@ pub struct Structure;
 #[pyclass(extends = CData, subclass, frozen, module = "_ctypes", name = "Union")]
 pub struct Union;
 
-fn new_cdata(cls: &Bound<'_, PyType>) -> PyResult<CData> {
-    match cdata::take_pending() {
-        Some(init) => CData::from_raw_init(init),
-        None => {
-            let info = util::stginfo_of_type(cls.as_any()).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
-            info.get().mark_final();
-            CData::owned(info.get().size, info.get().length)
-        }
-    }
-}
 
 /// An attribute of the class's own `__dict__` (not inherited).
 fn own_attr<'py>(cls: &Bound<'py, PyAny>, name: &Bound<'py, PyString>) -> PyResult<Option<Bound<'py, PyAny>>> {
@@ -111,7 +101,7 @@ impl Structure {
     #[classmethod]
     #[pyo3(signature = (*_args, **_kwargs))]
     fn __new__(cls: &Bound<'_, PyType>, _args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<PyClassInitializer<Structure>> {
-        Ok(PyClassInitializer::from(new_cdata(cls)?).add_subclass(Structure))
+        Ok(PyClassInitializer::from(CData::for_new_instance(cls, |_| Ok(()))?).add_subclass(Structure))
     }
 
     #[pyo3(signature = (*args, **kwargs))]
@@ -126,7 +116,7 @@ impl Union {
     #[classmethod]
     #[pyo3(signature = (*_args, **_kwargs))]
     fn __new__(cls: &Bound<'_, PyType>, _args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<PyClassInitializer<Union>> {
-        Ok(PyClassInitializer::from(new_cdata(cls)?).add_subclass(Union))
+        Ok(PyClassInitializer::from(CData::for_new_instance(cls, |_| Ok(()))?).add_subclass(Union))
     }
 
     #[pyo3(signature = (*args, **kwargs))]
@@ -161,6 +151,7 @@ fn inherit(py: Python<'_>, base: &StgInfo) -> StgInfo {
         shape: base.shape.clone(),
         itemsize: base.itemsize,
         type_flags: base.type_flags,
+        item: None,
         func: None,
         final_: AtomicBool::new(false),
     }

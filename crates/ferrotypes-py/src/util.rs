@@ -105,13 +105,12 @@ pub fn stginfo_of_instance<'py>(obj: &Bound<'py, PyAny>) -> Option<Bound<'py, St
 }
 
 /// `type(obj).__name__` for messages.
-/// The type's `tp_name`, as CPython's messages print it: `__name__` for classes defined in
-/// Python, the dotted name (`decimal.Decimal`) for types defined in C.
 pub fn type_name(obj: &Bound<'_, PyAny>) -> String {
-    // SAFETY: every live object has a type whose tp_name is a NUL-terminated C string for
-    // as long as the type lives (the object keeps it alive).
-    let name = unsafe { std::ffi::CStr::from_ptr((*ffi::Py_TYPE(obj.as_ptr())).tp_name) };
-    name.to_string_lossy().into_owned()
+    // CPython's messages use tp_name: the bare name for classes defined in Python, the dotted
+    // name for static types (`decimal.Decimal`).
+    // SAFETY: every type has a NUL-terminated tp_name that lives as long as the type, which
+    // `obj` keeps alive while we copy it.
+    unsafe { std::ffi::CStr::from_ptr((*ffi::Py_TYPE(obj.as_ptr())).tp_name) }.to_string_lossy().into_owned()
 }
 
 /// `cls.__name__` for a type object.

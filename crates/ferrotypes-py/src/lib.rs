@@ -275,9 +275,9 @@ fn simple_from_param(py: Python<'_>, cls: &Bound<'_, PyAny>, value: &Bound<'_, P
     let info = util::stginfo_of_type(cls).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
     let (kind, swapped) = info.get().simple_kind().ok_or_else(|| PyTypeError::new_err("abstract class"))?;
     let mut buf = [0u8; 16];
-    // SAFETY: 16 bytes hold any scalar.
     // The argument value is native: a swapped type's byte order applies to its memory only.
     let _ = swapped;
+    // SAFETY: 16 bytes hold any scalar.
     match unsafe { simple::set_value(kind, false, buf.as_mut_ptr(), value) } {
         Ok(keep) => Ok(Py::new(py, CArgObject::new(kind.code, buf, ferrotypes_core::ffi_type::FfiType::Static(kind.ffi_type()), keep))?.into_any()),
         Err(_) => match value.getattr_opt("_as_parameter_")? {

@@ -163,29 +163,35 @@ pub unsafe fn set_value(
     match kind.class {
         ValueClass::Signed | ValueClass::Unsigned => {
             let v = int_mask(value)?;
+            // SAFETY: `ptr` is writable for `kind.size` bytes (this function's contract).
             unsafe { write_int(kind, swapped, ptr, v) };
             Ok(None)
         }
         ValueClass::Bool => {
             let b = value.is_truthy()?;
+            // SAFETY: `ptr` is writable for `kind.size` bytes (this function's contract).
             unsafe { *ptr = b as u8 };
             Ok(None)
         }
         ValueClass::VariantBool => {
             let b = value.is_truthy()?;
+            // SAFETY: `ptr` is writable for `kind.size` bytes (this function's contract).
             unsafe { write_int(kind, swapped, ptr, if b { u64::MAX } else { 0 }) };
             Ok(None)
         }
         ValueClass::Float => {
             let v = float_of(value)?;
             match kind.size {
+                // SAFETY: `ptr` is writable for `kind.size` bytes (this function's contract).
                 4 => unsafe { write::<4>(ptr, (v as f32).to_ne_bytes(), swapped) },
+                // SAFETY: `ptr` is writable for `kind.size` bytes (this function's contract).
                 _ => unsafe { write::<8>(ptr, v.to_ne_bytes(), swapped) },
             }
             Ok(None)
         }
         ValueClass::LongDouble => {
             let v = float_of(value)?;
+            // SAFETY: `ptr` is writable for `kind.size` bytes (this function's contract).
             unsafe { write::<16>(ptr, f64_to_x87(v), false) };
             Ok(None)
         }
@@ -202,6 +208,7 @@ pub unsafe fn set_value(
                 None
             };
             let byte = byte.ok_or_else(|| PyTypeError::new_err("one character bytes, bytearray or integer expected"))?;
+            // SAFETY: `ptr` is writable for `kind.size` bytes (this function's contract).
             unsafe { *ptr = byte };
             Ok(None)
         }
@@ -213,18 +220,22 @@ pub unsafe fn set_value(
             let [ch] = units[..] else {
                 return Err(PyTypeError::new_err("one character unicode string expected"));
             };
+            // SAFETY: `ptr` is writable for `kind.size` bytes (this function's contract).
             unsafe { write_int(kind, swapped, ptr, ch as u64) };
             Ok(None)
         }
         ValueClass::Pointer => match kind.code {
             b'z' => {
                 if value.is_none() {
+                    // SAFETY: `ptr` is writable for `kind.size` bytes (this function's contract).
                     unsafe { write_ptr(ptr, 0) };
                     Ok(None)
                 } else if let Ok(b) = value.cast::<PyBytes>() {
+                    // SAFETY: `ptr` is writable for `kind.size` bytes (this function's contract).
                     unsafe { write_ptr(ptr, b.as_bytes().as_ptr() as usize) };
                     Ok(Some(value.clone().unbind()))
                 } else if value.is_instance_of::<pyo3::types::PyInt>() {
+                    // SAFETY: `ptr` is writable for `kind.size` bytes (this function's contract).
                     unsafe { write_ptr(ptr, address_of_int(value)?) };
                     Ok(None)
                 } else {
@@ -236,13 +247,16 @@ pub unsafe fn set_value(
             }
             b'Z' => {
                 if value.is_none() {
+                    // SAFETY: `ptr` is writable for `kind.size` bytes (this function's contract).
                     unsafe { write_ptr(ptr, 0) };
                     Ok(None)
                 } else if value.is_instance_of::<pyo3::types::PyInt>() {
+                    // SAFETY: `ptr` is writable for `kind.size` bytes (this function's contract).
                     unsafe { write_ptr(ptr, address_of_int(value)?) };
                     Ok(None)
                 } else if let Ok(s) = value.cast::<PyString>() {
                     let buf = wchar_buffer(s)?;
+                    // SAFETY: `ptr` is writable for `kind.size` bytes (this function's contract).
                     unsafe { write_ptr(ptr, buf.as_bytes().as_ptr() as usize) };
                     Ok(Some(buf.into_any().unbind()))
                 } else {
@@ -254,8 +268,10 @@ pub unsafe fn set_value(
             }
             b'P' => {
                 if value.is_none() {
+                    // SAFETY: `ptr` is writable for `kind.size` bytes (this function's contract).
                     unsafe { write_ptr(ptr, 0) };
                 } else if value.is_instance_of::<pyo3::types::PyInt>() {
+                    // SAFETY: `ptr` is writable for `kind.size` bytes (this function's contract).
                     unsafe { write_ptr(ptr, address_of_int(value)?) };
                 } else {
                     return Err(PyTypeError::new_err("cannot be converted to pointer"));
@@ -264,6 +280,7 @@ pub unsafe fn set_value(
             }
             _ => {
                 // 'O': the object itself; `_objects` keeps it alive.
+                // SAFETY: `ptr` is writable for `kind.size` bytes (this function's contract).
                 unsafe { write_ptr(ptr, value.as_ptr() as usize) };
                 let _ = py;
                 Ok(Some(value.clone().unbind()))
@@ -292,7 +309,7 @@ pub unsafe fn read_ptr(ptr: *const u8) -> usize {
 /// `ptr` must be readable for `kind.size` bytes; for `z`/`Z` kinds the stored pointer must be
 /// NULL or point to a NUL-terminated string; for `O` it must be NULL or a live object.
 pub unsafe fn get_value(py: Python<'_>, kind: &SimpleKind, swapped: bool, ptr: *const u8) -> PyResult<Py<PyAny>> {
-    // SAFETY (for every read below): per this function's contract.
+    // SAFETY: every read below is of `ptr` per this function's contract.
     unsafe {
         Ok(match kind.class {
             // Through 64-bit integers (PyLong_FromLongLong and friends), not i128: faster,

@@ -19,8 +19,8 @@ library and called through ferrotypes itself. For every aggregate:
   reads back;
 * **by value** -- ``struct S rt_S(struct S s) { return s; }`` and a variant that changes
   one leaf are called with ``argtypes``/``restype`` set; every leaf must survive (or hold
-  the new value). Skipped where libffi cannot describe the C ABI's view of the aggregate,
-  see :func:`by_value_supported`.
+  the new value). Skipped for the two shapes libffi cannot describe, see
+  :func:`by_value_supported`.
 
 Only GCC's rules on x86-64/aarch64 Linux are checked (the default ``_layout_``); ferrotypes
 deliberately follows GCC, also where stock CPython 3.11 places bit fields differently, so the
@@ -63,10 +63,7 @@ DEFAULT_SEED = 0x5EED_C0DE
 BATCH = 250  # top-level definitions per C file
 MAX_LEAVES = 48  # leaves checked per aggregate (sampled beyond that)
 REPORTED = 10
-# libffi aligns its outgoing argument area to 16 bytes only: an aggregate aligned more than
-# that (`_align_ = 32`), which the psABI passes in memory at a 32-byte boundary, lands
-# wherever the stack happens to be (right half the time).
-MAX_STACK_ALIGN = 16  # mismatching aggregates printed in full
+MAX_STACK_ALIGN = 16  # libffi's outgoing argument area, see `by_value_supported`  # mismatching aggregates printed in full
 
 
 # --- the C scalar types -------------------------------------------------------------------
@@ -530,37 +527,19 @@ def c_functions(agg):
 def by_value_supported(agg):
     """Whether libffi can pass and return `agg` by value as the C compiler does.
 
-    Not when the aggregate (or anything inside it) is packed so that some member (or bit
-    field storage) is not at its natural alignment: the psABI passes such objects in
-    memory, but libffi classifies an aggregate by its elements' offsets as if naturally
-    aligned. Not when a `long double` is inside: its X87/X87UP classes make GCC return the
-    aggregate in %st0 while libffi only knows bare long doubles there.
+    Everything is passed by value except two shapes libffi cannot express:
+
+    * an aggregate aligned to more than 16 bytes (`_align_ = 32`): libffi aligns its
+      outgoing argument area to 16 bytes only, so the psABI's 32-byte-aligned stack slot is
+      right half the time;
+    * an aggregate that is one `long double` (alone, in an array of one, or overlaid only by
+      other `long double`s): GCC returns it in %st0 (classes X87, X87UP), libffi reads a
+      STRUCT result from %rax:%rdx. Passing it as an argument works; returning does not.
     """
-    return (natural(agg) and not contains_longdouble(agg)
-            and ct.alignment(agg.cls) <= MAX_STACK_ALIGN)
-
-
-def natural(agg):
-    # Elements are laid out by the libffi view: compare with the offsets natural alignment
-    # would give. Approximated by: no pack below the largest member alignment anywhere.
-    for m in agg.members:
-        if m.aggregate is not None and not natural(m.aggregate):
-            return False
-    if agg.pack is None:
-        return True
-    return all(getattr(agg.cls, name).offset % _natural_align(m) == 0
-               for name, m in [(m.name, m) for m in agg.members] if m.what != "bits") \
-        and agg.pack >= max(_natural_align(m) for m in agg.members)
-
-
-def _natural_align(m):
-    if m.aggregate is not None:
-        return ct.alignment(m.aggregate.cls)
-    return ct.alignment(m.scalar.ctype)
-
-
-def contains_longdouble(agg):
-    return any(leaf.kind == "longdouble" for leaf in leaves_of(agg, (), True))
+    if ct.alignment(agg.cls) > MAX_STACK_ALIGN:
+        return False
+    kinds = {leaf.kind for leaf in leaves_of(agg, (), True)}
+    return not (kinds == {"longdouble"} and ct.sizeof(agg.cls) == ct.sizeof(ct.c_longdouble))
 
 
 # --- the comparison -----------------------------------------------------------------------

@@ -5,6 +5,7 @@
 //! register classification; those are built here and owned by an [`FfiType`], which keeps
 //! every descriptor it points to alive for as long as any call interface uses it.
 use libffi::low::{ffi_type, type_tag};
+use std::ptr::addr_of_mut;
 use std::sync::Arc;
 
 /// A libffi type: either one of libffi's process-lifetime scalars or an owned aggregate.
@@ -63,6 +64,164 @@ impl FfiType {
         // SAFETY: `as_ptr` is valid while `self` lives.
         unsafe { (*self.as_ptr()).size }
     }
+
+    /// The descriptor of an x86-64 System V aggregate whose members libffi cannot place
+    /// itself; see [`sysv_x86_64`].
+    pub fn sysv_x86_64(size: usize, align: usize, parts: &[Part<'_>]) -> Option<FfiType> {
+        sysv_x86_64(size, align, parts)
+    }
+}
+
+/// One member of an aggregate at its real place, for [`sysv_x86_64`].
+pub enum Part<'a> {
+    /// An ordinary member of type `ty` at byte `offset`.
+    Member { offset: usize, ty: &'a FfiType },
+    /// A bit field: `width` bits from bit `start` of the aggregate (always INTEGER).
+    Bits { start: usize, width: usize },
+}
+
+/// The psABI's classes for one eightbyte (GCC's `x86_64_reg_class`, without the SSE
+/// sub-kinds, which only tell libffi how many bytes to move).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Class {
+    NoClass,
+    Integer,
+    Sse,
+    X87,
+    X87Up,
+    Memory,
+}
+
+/// The psABI's merge rule for two classes meeting in one eightbyte.
+fn merge(a: Class, b: Class) -> Class {
+    use Class::*;
+    match (a, b) {
+        _ if a == b => a,
+        (NoClass, other) | (other, NoClass) => other,
+        (Memory, _) | (_, Memory) => Memory,
+        (Integer, _) | (_, Integer) => Integer,
+        (X87 | X87Up, _) | (_, X87 | X87Up) => Memory,
+        _ => Sse,
+    }
+}
+
+/// Classes `t`, placed at byte `offset`, contributes to `classes`, read from its libffi
+/// descriptor: nested aggregates' descriptors are trusted (ours are built by this module,
+/// with real offsets where libffi's sequential placement would be wrong).
+///
+/// # Safety
+/// `t` must be a valid descriptor whose element lists are NULL-terminated.
+unsafe fn classify_into(t: *const ffi_type, offset: usize, classes: &mut [Class]) {
+    // SAFETY: `t` is valid (contract).
+    let t = unsafe { &*t };
+    let align = usize::from(t.alignment).max(1);
+    let mut set = |from: usize, len: usize, class: Class| {
+        for word in from / 8..(from + len.max(1)).div_ceil(8) {
+            match classes.get_mut(word) {
+                Some(c) => *c = merge(*c, class),
+                None => classes.iter_mut().for_each(|c| *c = Class::Memory),
+            }
+        }
+    };
+    if offset % align != 0 {
+        // A misaligned member makes the whole aggregate MEMORY.
+        set(offset, t.size, Class::Memory);
+        return;
+    }
+    if t.type_ == type_tag::STRUCT {
+        if t.size > 32 {
+            set(offset, t.size, Class::Memory);
+            return;
+        }
+        // A nested descriptor: classify as libffi would, its elements one after another.
+        let mut at = offset;
+        let mut p = t.elements;
+        // SAFETY: the list is NULL-terminated and every entry valid (contract).
+        while !p.is_null() && unsafe { !(*p).is_null() } {
+            // SAFETY: as above.
+            let e = unsafe { &**p };
+            at = at.next_multiple_of(usize::from(e.alignment).max(1));
+            // SAFETY: as above.
+            unsafe { classify_into(e, at, classes) };
+            at += e.size;
+            // SAFETY: not yet past the terminating NULL.
+            p = unsafe { p.add(1) };
+        }
+        return;
+    }
+    let code = t.type_;
+    if code == libffi::raw::FFI_TYPE_FLOAT || code == libffi::raw::FFI_TYPE_DOUBLE {
+        set(offset, t.size, Class::Sse);
+    } else if code == libffi::raw::FFI_TYPE_LONGDOUBLE && t.size == 16 {
+        set(offset, 8, Class::X87);
+        set(offset + 8, 8, Class::X87Up);
+    } else {
+        set(offset, t.size, Class::Integer);
+    }
+}
+
+/// The x86-64 System V descriptor of an aggregate of at most 16 bytes whose element list
+/// libffi would misread: bit fields (their storage windows overlap neighbouring members),
+/// union members (libffi lays elements out one after another) or `_pack_`ed members.
+/// GCC's `classify_argument` is applied to the members at their real places, and the result
+/// is handed to libffi as one element per eightbyte that libffi classifies the same way:
+/// integers for INTEGER, a `double` (or a `float` for a tail of at most 4 bytes) for SSE, an
+/// empty 8-byte structure for an eightbyte of padding only. MEMORY becomes a single opaque
+/// 64-byte element (libffi passes anything over 32 bytes in memory, and the whole aggregate
+/// with it). Returns `None` for larger aggregates (always MEMORY, which libffi gets right)
+/// and for the X87 pair of a lone `long double`, which only its own descriptor expresses.
+fn sysv_x86_64(size: usize, align: usize, parts: &[Part<'_>]) -> Option<FfiType> {
+    use libffi::low::types;
+    if size > 16 || size == 0 {
+        return None;
+    }
+    let mut classes = vec![Class::NoClass; size.div_ceil(8)];
+    for part in parts {
+        match *part {
+            // SAFETY: an `FfiType`'s descriptors are valid and NULL-terminated while it lives.
+            Part::Member { offset, ty } => unsafe { classify_into(ty.as_ptr(), offset, &mut classes) },
+            Part::Bits { start, width } => {
+                for word in start / 64..(start + width).div_ceil(64) {
+                    if let Some(c) = classes.get_mut(word) {
+                        *c = merge(*c, Class::Integer);
+                    }
+                }
+            }
+        }
+    }
+    // An X87UP not preceded by X87 is MEMORY too (the psABI's post-merger cleanup).
+    let stray_x87up = (0..classes.len()).any(|i| classes[i] == Class::X87Up && (i == 0 || classes[i - 1] != Class::X87));
+    if classes.contains(&Class::Memory) || stray_x87up {
+        return Some(FfiType::aggregate(size, align, vec![FfiType::aggregate(64, 1, vec![])]));
+    }
+    if classes.iter().any(|c| matches!(c, Class::X87 | Class::X87Up)) {
+        return None;
+    }
+    let scalar = |p: *mut ffi_type| FfiType::Static(p);
+    let mut elements = Vec::new();
+    for (word, class) in classes.iter().enumerate() {
+        let bytes = (size - word * 8).min(8);
+        match class {
+            Class::Integer => {
+                let mut left = bytes;
+                for (unit, t) in [
+                    (8, addr_of_mut!(types::uint64)),
+                    (4, addr_of_mut!(types::uint32)),
+                    (2, addr_of_mut!(types::uint16)),
+                    (1, addr_of_mut!(types::uint8)),
+                ] {
+                    while left >= unit {
+                        elements.push(scalar(t));
+                        left -= unit;
+                    }
+                }
+            }
+            Class::Sse if bytes <= 4 => elements.push(scalar(addr_of_mut!(types::float))),
+            Class::Sse => elements.push(scalar(addr_of_mut!(types::double))),
+            _ => elements.push(FfiType::aggregate(8, 8, vec![])),
+        }
+    }
+    Some(FfiType::aggregate(size, align, elements))
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use crate::cdata::{self, CData};
 use crate::cfield::{Access, CField};
 use crate::stginfo::{flags, Kind, StgInfo};
 use crate::util;
-use ferrotypes_core::ffi_type::FfiType;
+use ferrotypes_core::ffi_type::{FfiType, Part};
 use ferrotypes_core::layout::{FieldRequest, LayoutKind, LayoutRequest, StructLayout};
 use ferrotypes_core::simple::{SimpleKind, ValueClass};
 use pyo3::exceptions::{PyAttributeError, PyTypeError, PyValueError};
@@ -315,6 +315,42 @@ fn int_filler(size: usize) -> Vec<FfiType> {
     out
 }
 
+/// On x86-64 System V, the descriptor of an aggregate whose plain element list libffi would
+/// classify differently from the C compiler: a union (libffi lays elements out one after
+/// another), bit fields (their storage windows overlap other members) or a member that
+/// `_pack_` moved off its alignment (GCC passes those in memory). `None` when the element
+/// list is right as it is, or on other platforms.
+fn sysv_x86_64_ffi(base: Option<&StgInfo>, members: &[Member<'_>], layout: &StructLayout, is_union: bool, big_endian: bool) -> Option<FfiType> {
+    if !cfg!(all(target_arch = "x86_64", not(windows))) {
+        return None;
+    }
+    let misaligned = |m: &Member<'_>, offset: usize| m.bits.is_none() && offset % m.info.get().align.max(1) != 0;
+    let needed = is_union || members.iter().zip(&layout.fields).any(|(m, fl)| m.bits.is_some() || misaligned(m, fl.offset));
+    if !needed {
+        return None;
+    }
+    let mut parts = Vec::with_capacity(members.len() + 1);
+    if let Some(b) = base.filter(|b| b.size > 0) {
+        parts.push(Part::Member { offset: 0, ty: &b.ffi });
+    }
+    for (m, fl) in members.iter().zip(&layout.fields) {
+        if m.info.get().size == 0 {
+            continue;
+        }
+        parts.push(match m.bits {
+            None => Part::Member { offset: fl.offset, ty: &m.info.get().ffi },
+            Some(width) => {
+                // The bytes of the window the field's bits are in (a big-endian window
+                // counts bits from its last byte).
+                let (first, last) = (fl.bit_offset as usize / 8, (fl.bit_offset + width - 1) as usize / 8);
+                let (first, last) = if big_endian { (fl.size - 1 - last, fl.size - 1 - first) } else { (first, last) };
+                Part::Bits { start: (fl.offset + first) * 8, width: (last - first + 1) * 8 }
+            }
+        });
+    }
+    FfiType::sysv_x86_64(layout.size, layout.align, &parts)
+}
+
 /// Called by the metaclass when `_fields_` is assigned.
 #[pyfunction]
 pub fn aggregate_set_fields(cls: &Bound<'_, PyType>, fields: &Bound<'_, PyAny>, is_union: bool) -> PyResult<()> {
@@ -442,7 +478,8 @@ pub fn aggregate_set_fields(cls: &Bound<'_, PyType>, fields: &Bound<'_, PyAny>, 
             }
         }
     }
-    let ffi = FfiType::aggregate(layout.size, layout.align, elements);
+    let ffi = sysv_x86_64_ffi(base.as_ref().map(|b| b.get()), &members, &layout, is_union, big_endian)
+        .unwrap_or_else(|| FfiType::aggregate(layout.size, layout.align, elements));
 
     if own.get().is_final() {
         return Err(PyAttributeError::new_err("Structure or union cannot contain itself"));

@@ -84,7 +84,8 @@ pub enum Part<'a> {
 /// sub-kinds, which only tell libffi how many bytes to move).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Class {
-    NoClass,
+    /// NO_CLASS: padding only.
+    Empty,
     Integer,
     Sse,
     X87,
@@ -97,7 +98,7 @@ fn merge(a: Class, b: Class) -> Class {
     use Class::*;
     match (a, b) {
         _ if a == b => a,
-        (NoClass, other) | (other, NoClass) => other,
+        (Empty, other) | (other, Empty) => other,
         (Memory, _) | (_, Memory) => Memory,
         (Integer, _) | (_, Integer) => Integer,
         (X87 | X87Up, _) | (_, X87 | X87Up) => Memory,
@@ -175,7 +176,7 @@ fn sysv_x86_64(size: usize, align: usize, parts: &[Part<'_>]) -> Option<FfiType>
     if size > 16 || size == 0 {
         return None;
     }
-    let mut classes = vec![Class::NoClass; size.div_ceil(8)];
+    let mut classes = vec![Class::Empty; size.div_ceil(8)];
     for part in parts {
         match *part {
             // SAFETY: an `FfiType`'s descriptors are valid and NULL-terminated while it lives.
@@ -242,5 +243,86 @@ mod tests {
             assert!(!(*d.elements).is_null() && (*d.elements.add(2)).is_null());
             assert_eq!((**d.elements).size, 8);
         }
+    }
+
+    fn scalar(code: u8) -> FfiType {
+        FfiType::Static(SimpleKind::from_code(code).unwrap().ffi_type())
+    }
+
+    /// (type tag, size) of each element of `t`.
+    fn elements(t: &FfiType) -> Vec<(u16, usize)> {
+        let mut out = Vec::new();
+        // SAFETY: `t` owns its NULL-terminated element list for this scope.
+        unsafe {
+            let mut p = (*t.as_ptr()).elements;
+            while !(*p).is_null() {
+                out.push(((**p).type_, (**p).size));
+                p = p.add(1);
+            }
+        }
+        out
+    }
+
+    const UINT64: (u16, usize) = (libffi::raw::FFI_TYPE_UINT64, 8);
+    const DOUBLE: (u16, usize) = (libffi::raw::FFI_TYPE_DOUBLE, 8);
+    const FLOAT: (u16, usize) = (libffi::raw::FFI_TYPE_FLOAT, 4);
+    /// The opaque element that makes libffi pass an aggregate in memory.
+    const MEMORY: (u16, usize) = (type_tag::STRUCT, 64);
+
+    #[test]
+    fn sysv_bit_field_sharing_an_eightbyte_with_a_float_makes_it_integer() {
+        // struct { float f; long b : 12; double d; }: GCC passes f and b in one GPR.
+        let (f, d) = (scalar(b'f'), scalar(b'd'));
+        let parts = [
+            Part::Member { offset: 0, ty: &f },
+            Part::Bits { start: 32, width: 16 },
+            Part::Member { offset: 8, ty: &d },
+        ];
+        let t = sysv_x86_64(16, 8, &parts).unwrap();
+        assert_eq!(elements(&t), [UINT64, DOUBLE]);
+    }
+
+    #[test]
+    fn sysv_union_of_floats_stays_sse() {
+        // union { double d; float f[2]; } in one XMM register; union { float; float; } too.
+        let (f, d) = (scalar(b'f'), scalar(b'd'));
+        let floats = FfiType::aggregate(8, 4, vec![f.clone(), f.clone()]);
+        let parts = [Part::Member { offset: 0, ty: &d }, Part::Member { offset: 0, ty: &floats }];
+        assert_eq!(elements(&sysv_x86_64(8, 8, &parts).unwrap()), [DOUBLE]);
+        let parts = [Part::Member { offset: 0, ty: &f }, Part::Member { offset: 0, ty: &f }];
+        assert_eq!(elements(&sysv_x86_64(4, 4, &parts).unwrap()), [FLOAT]);
+    }
+
+    #[test]
+    fn sysv_long_double_overlaid_by_another_member_is_memory() {
+        // union { long double x; int i; }: X87 merged with INTEGER.
+        let (g, i) = (scalar(b'g'), scalar(b'i'));
+        let parts = [Part::Member { offset: 0, ty: &g }, Part::Member { offset: 0, ty: &i }];
+        let t = sysv_x86_64(16, 16, &parts).unwrap();
+        assert_eq!(elements(&t).len(), 1);
+        assert_eq!(elements(&t)[0].1, MEMORY.1);
+        // A lone long double keeps its own descriptor (X87, X87UP).
+        assert!(sysv_x86_64(16, 16, &[Part::Member { offset: 0, ty: &g }]).is_none());
+    }
+
+    #[test]
+    fn sysv_misaligned_member_is_memory() {
+        // #pragma pack(1) struct { char c; int i; }
+        let (c, i) = (scalar(b'b'), scalar(b'i'));
+        let parts = [Part::Member { offset: 0, ty: &c }, Part::Member { offset: 1, ty: &i }];
+        let t = sysv_x86_64(5, 1, &parts).unwrap();
+        assert_eq!(elements(&t).iter().map(|e| e.1).collect::<Vec<_>>(), [MEMORY.1]);
+        // Nested in another aggregate, it makes that one MEMORY too.
+        let parts = [Part::Member { offset: 0, ty: &t }];
+        assert_eq!(elements(&sysv_x86_64(5, 1, &parts).unwrap()).len(), 1);
+    }
+
+    #[test]
+    fn sysv_padding_eightbyte_is_no_class_and_larger_aggregates_are_left_alone() {
+        // struct __attribute__((aligned(16))) { int i; }: one GPR, then padding.
+        let i = scalar(b'i');
+        let t = sysv_x86_64(16, 16, &[Part::Member { offset: 0, ty: &i }]).unwrap();
+        assert_eq!(elements(&t), [UINT64, (type_tag::STRUCT, 8)]);
+        assert!(sysv_x86_64(24, 8, &[Part::Member { offset: 0, ty: &i }]).is_none());
     }
 }

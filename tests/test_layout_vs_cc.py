@@ -22,24 +22,28 @@ library and called through ferrotypes itself. For every aggregate:
   the new value). Skipped for the two shapes libffi cannot describe, see
   :func:`by_value_supported`.
 
-Only GCC's rules on x86-64/aarch64 Linux are checked (the default ``_layout_``); ferrotypes
-deliberately follows GCC, also where stock CPython 3.11 places bit fields differently, so the
-result is never compared with ``ctypes``.
+The system compiler is taken as GCC on Linux (the default ``_layout_``): ferrotypes follows
+GCC deliberately, also where stock CPython 3.11 places bit fields differently, so nothing here
+is compared with ``ctypes``. The by-value part runs on x86-64, whose psABI the exclusions
+below are about.
 
 ``FERROTYPES_LAYOUT_CASES`` sets the number of top-level definitions (default 500, the CI
-size) and ``FERROTYPES_LAYOUT_SEED`` the seed. Every mismatch prints the C and the Python
-definitions (with everything they depend on) and fails the test.
+size; nested ones come on top) and ``FERROTYPES_LAYOUT_SEED`` the seed. Every mismatch prints
+the C and the Python definitions (with everything they depend on) and fails the test.
 
 Not generated, and why:
 
-* ``c_char`` arrays of two or more dimensions: a ``c_char`` array member reads as ``bytes``,
-  so only one-dimensional ones are leaves that both sides can address element by element;
-* big-endian aggregates and base classes: ``tests/layout_vs_cc.rs`` compares those with GCC
-  (``scalar_storage_order``, a leading base member) at the layout-engine level, and C has no
-  base classes to call by value;
-* ``_layout_ = "ms"``: compared with GCC's ``ms_struct`` in ``tests/layout_vs_cc.rs``;
-* ``c_wchar``, ``c_char_p``/``c_wchar_p``, function pointers: their layout is a plain scalar's
-  (``wchar_t``/pointers), and their Python values need live memory.
+* ``c_char`` arrays of two or more dimensions: a ``c_char`` array member reads and writes as
+  ``bytes``, not element by element, so a one-dimensional one is one ``bytes`` leaf here and
+  deeper ones would need another way in;
+* zero-width bit fields and zero-length arrays: ctypes 3.11 refuses the first, C only has
+  the second as a GNU extension;
+* big-endian aggregates and base classes: ``crates/ferrotypes-core/tests/layout_vs_cc.rs``
+  compares those layouts with GCC (``scalar_storage_order``, a leading base member); C has
+  no base classes to call by value;
+* ``_layout_ = "ms"``: compared with GCC's ``ms_struct`` in that same Rust test;
+* ``c_wchar``, ``c_char_p``/``c_wchar_p``, ``py_object``, function pointers: laid out as
+  the ``wchar_t`` and pointer scalars that are generated, and their values need live memory.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from __future__ import annotations
 import concurrent.futures
 import math
 import os
+import platform
 import random
 import shutil
 import struct
@@ -63,7 +68,8 @@ DEFAULT_SEED = 0x5EED_C0DE
 BATCH = 250  # top-level definitions per C file
 MAX_LEAVES = 48  # leaves checked per aggregate (sampled beyond that)
 REPORTED = 10
-MAX_STACK_ALIGN = 16  # libffi's outgoing argument area, see `by_value_supported`  # mismatching aggregates printed in full
+MAX_STACK_ALIGN = 16  # libffi's outgoing argument area, see `by_value_supported`
+BY_VALUE = platform.machine() in ("x86_64", "AMD64")  # mismatching aggregates printed in full
 
 
 # --- the C scalar types -------------------------------------------------------------------
@@ -104,7 +110,11 @@ def _scalars():
 
 SCALARS = _scalars()
 BIT_FIELD_TYPES = [s for s in SCALARS if s.kind in ("signed", "unsigned", "bool")]
-ARRAY_ELEMENTS = SCALARS  # c_char arrays are one-dimensional, see the module docstring
+# What a BigEndianStructure may hold (ferrotypes' _endian, as CPython 3.11's): types with a
+# byte-swapped twin, arrays of them, and Structures (kept in their own byte order).
+SWAPPABLE = [s for s in SCALARS if s.kind in ("signed", "unsigned", "float")]
+SWAPPABLE_BIT_FIELD_TYPES = [s for s in BIT_FIELD_TYPES if s.kind != "bool"]
+BIG_ENDIAN = sys.byteorder == "little"  # the foreign order GCC's scalar_storage_order gives
 
 
 # --- the generated definitions ------------------------------------------------------------
@@ -126,12 +136,15 @@ class Aggregate:
     is_union: bool
     pack: int | None
     align: int | None
+    big_endian: bool
     members: list[Member] = field(default_factory=list)
     # which member a union's value-fill writes (structures write them all)
     active: int = 0
     cls: type | None = None
     leaves: list = field(default_factory=list)
     modify: tuple | None = None  # (leaf index, new value) for the by-value variant
+    # A Structure base class; in C, a leading member `base` of that type.
+    base: Aggregate | None = None
 
     @property
     def name(self):
@@ -146,23 +159,27 @@ class Aggregate:
         seen, out = set(), []
 
         def visit(agg):
-            for m in agg.members:
-                if m.aggregate is not None and m.aggregate.index not in seen:
-                    visit(m.aggregate)
-                    seen.add(m.aggregate.index)
-                    out.append(m.aggregate)
+            named = [m.aggregate for m in agg.members if m.aggregate is not None]
+            for inner in ([agg.base] if agg.base else []) + named:
+                if inner.index not in seen:
+                    visit(inner)
+                    seen.add(inner.index)
+                    out.append(inner)
 
         visit(self)
         return out
 
     def fields(self):
-        """(name, member) of every field addressable by name: own members, anonymous
-        members replaced by their (recursively) promoted fields."""
+        """(Python name, C name, member) of every field addressable by name: inherited ones,
+        own members, anonymous members replaced by their (recursively) promoted fields."""
+        if self.base is not None:
+            for name, c_name, m in self.base.fields():
+                yield name, "base." + c_name, m
         for m in self.members:
             if m.what == "anonymous":
                 yield from m.aggregate.fields()
             else:
-                yield m.name, m
+                yield m.name, m.name, m
 
 
 class Generator:
@@ -170,22 +187,34 @@ class Generator:
         self.rng = random.Random(seed)
         self.aggregates: list[Aggregate] = []
 
-    def aggregate(self, depth=0, pack=False, is_union=None):
+    def aggregate(self, depth=0, pack=False, is_union=None, anonymous=False, foreign=True):
         """A new aggregate (after the ones it nests). `pack=False` picks a random pack;
-        anything else (None or a number) is imposed, for anonymous members."""
+        anything else (None or a number) is imposed, for anonymous members. `foreign=False`
+        keeps it in the native byte order (a base class)."""
         rng = self.rng
         if is_union is None:
             is_union = rng.random() < 0.2
         if pack is False:
             pack = rng.choice([1, 2, 4, 8]) if rng.random() < 0.3 else None
         align = rng.choice([1, 2, 4, 8, 16, 32]) if rng.random() < 0.15 else None
+        big_endian = foreign and BIG_ENDIAN and rng.random() < 0.12
+        # ctypes does not reduce a base's alignment under `_pack_` (a C member would be),
+        # a subclass inherits the `_pack_` of its base (a class attribute) and a base lends
+        # it its byte order: unpacked subclasses of unpacked, native bases only.
+        base = None
+        if not (is_union or anonymous or big_endian) and pack is None and depth < 2 \
+                and rng.random() < 0.1:
+            base = self.aggregate(depth + 1, pack=None, is_union=False, foreign=False)
+        scalars = SWAPPABLE if big_endian else SCALARS
+        bit_field_types = SWAPPABLE_BIT_FIELD_TYPES if big_endian else BIT_FIELD_TYPES
+        nested_union = False if big_endian else None
         members: list[Member] = []
         count = 1 + rng.randrange(5 if is_union else 9)
-        last_bit_type = rng.choice(BIT_FIELD_TYPES)
+        last_bit_type = rng.choice(bit_field_types)
         for _ in range(count):
             roll = rng.random()
             if roll < 0.35:
-                ty = last_bit_type if rng.random() < 0.5 else rng.choice(BIT_FIELD_TYPES)
+                ty = last_bit_type if rng.random() < 0.5 else rng.choice(bit_field_types)
                 last_bit_type = ty
                 bits = ty.size * 8
                 if ty.kind == "bool":
@@ -198,22 +227,25 @@ class Generator:
                     width = rng.randint(1, bits)
                 members.append(Member("", "bits", scalar=ty, width=width))
             elif roll < 0.65 or depth >= 2:
-                members.append(Member("", "scalar", scalar=rng.choice(SCALARS)))
+                members.append(Member("", "scalar", scalar=rng.choice(scalars)))
             elif roll < 0.78:
-                ty = rng.choice(ARRAY_ELEMENTS)
+                ty = rng.choice(scalars)
                 ndims = 1 if ty.kind == "char" else rng.randint(1, 3)
                 dims = tuple(rng.randint(1, 3) for _ in range(ndims))
                 members.append(Member("", "array", scalar=ty, dims=dims))
-            elif roll < 0.88:
-                members.append(Member("", "nested", aggregate=self.aggregate(depth + 1)))
+            elif roll < 0.88 or (roll >= 0.94 and big_endian):
+                inner = self.aggregate(depth + 1, is_union=nested_union)
+                members.append(Member("", "nested", aggregate=inner))
             elif roll < 0.94:
                 dims = tuple(rng.randint(1, 3) for _ in range(rng.randint(1, 2)))
-                members.append(Member("", "array", aggregate=self.aggregate(depth + 1), dims=dims))
+                inner = self.aggregate(depth + 1, is_union=nested_union)
+                members.append(Member("", "array", aggregate=inner, dims=dims))
             else:
                 # C11 anonymous members are written inline, so under the outer pack.
-                inner = self.aggregate(depth + 1, pack=pack)
+                inner = self.aggregate(depth + 1, pack=pack, anonymous=True)
                 members.append(Member("", "anonymous", aggregate=inner))
-        agg = Aggregate(len(self.aggregates), is_union, pack, align, members)
+        agg = Aggregate(len(self.aggregates), is_union, pack, align, big_endian, members,
+                        base=base)
         for i, m in enumerate(members):
             # Globally unique names: promoted anonymous fields must not collide.
             m.name = f"m{agg.index}_{i}"
@@ -241,7 +273,9 @@ class Generator:
 
 @dataclass(frozen=True)
 class Leaf:
-    path: tuple  # steps: ("attr", name) or ("item", index)
+    # steps: ("attr", name), ("item", index), ("base", "base") (C's leading member standing
+    # for the base class; Python reaches inherited fields directly)
+    path: tuple
     scalar: Scalar
     width: int  # bit field width, 0 otherwise
     chars: int  # a c_char array read as bytes: its length, 0 otherwise
@@ -253,10 +287,12 @@ class Leaf:
 
     @property
     def c_path(self):
-        return "".join(f".{s}" if step == "attr" else f"[{s}]" for step, s in self.path)
+        return "".join(f"[{s}]" if step == "item" else f".{s}" for step, s in self.path)
 
 
 def leaves_of(agg, prefix, written):
+    if agg.base is not None:
+        yield from leaves_of(agg.base, prefix + (("base", "base"),), written)
     for i, m in enumerate(agg.members):
         w = written and (not agg.is_union or i == agg.active)
         # Promoted names are reachable directly, in C and in Python alike.
@@ -333,8 +369,13 @@ def make_class(agg):
         (m.name, member_type(m), m.width) if m.what == "bits" else (m.name, member_type(m))
         for m in agg.members
     ]
-    base = ct.Union if agg.is_union else ct.Structure
-    return type(agg.name, (base,), ns)
+    return type(agg.name, (agg.base.cls if agg.base else py_base(agg),), ns)
+
+
+def py_base(agg):
+    if agg.big_endian:
+        return ct.BigEndianUnion if agg.is_union else ct.BigEndianStructure
+    return ct.Union if agg.is_union else ct.Structure
 
 
 def py_type_expr(m):
@@ -345,7 +386,7 @@ def py_type_expr(m):
 
 
 def py_definition(agg):
-    base = "Union" if agg.is_union else "Structure"
+    base = agg.base.name if agg.base else py_base(agg).__name__
     lines = [f"class {agg.name}({base}):"]
     if agg.pack is not None:
         lines.append(f"    _pack_ = {agg.pack}")
@@ -364,7 +405,10 @@ def py_definition(agg):
 
 def navigate(obj, path):
     for step, s in path[:-1]:
-        obj = getattr(obj, s) if step == "attr" else obj[s]
+        if step == "attr":
+            obj = getattr(obj, s)
+        elif step == "item":
+            obj = obj[s]
     return obj, path[-1]
 
 
@@ -444,7 +488,12 @@ def c_decl(m):
 
 
 def c_attributes(agg):
-    return f" __attribute__((aligned({agg.align})))" if agg.align is not None else ""
+    attributes = []
+    if agg.align is not None:
+        attributes.append(f"aligned({agg.align})")
+    if agg.big_endian:
+        attributes.append('scalar_storage_order("big-endian")')
+    return f" __attribute__(({', '.join(attributes)}))" if attributes else ""
 
 
 def c_body(agg, indent):
@@ -465,6 +514,8 @@ def c_definition(agg):
     if agg.pack is not None:
         lines.append(f"#pragma pack(push, {agg.pack})")
     lines.append(f"typedef {agg.keyword}{c_attributes(agg)} {agg.name} {{")
+    if agg.base is not None:
+        lines.append(f"    {agg.base.name} base;")
     lines.extend(c_body(agg, "    "))
     lines.append(f"}} {agg.name};")
     if agg.pack is not None:
@@ -482,17 +533,17 @@ def c_functions(agg):
     out = [f"void info_{n}(unsigned long long *out) {{",
            f"    out[0] = sizeof({n}); out[1] = _Alignof({n});"]
     k = 2
-    for name, m in fields:
+    for _, c_name, m in fields:
         if m.what != "bits":
-            out.append(f"    out[{k}] = offsetof({n}, {name});")
+            out.append(f"    out[{k}] = offsetof({n}, {c_name});")
             k += 1
     out.append("}")
     out.append(f"void ones_{n}(int which, unsigned char *out) {{")
     out.append(f"    {n} v; memset(&v, 0, sizeof v);")
     out.append("    switch (which) {")
-    for k, (name, m) in enumerate((f for f in fields if f[1].what == "bits")):
+    for k, (_, c_name, m) in enumerate(f for f in fields if f[2].what == "bits"):
         ones = "1" if m.scalar.kind == "bool" else "-1"
-        out.append(f"    case {k}: v.{name} = {ones}; break;")
+        out.append(f"    case {k}: v.{c_name} = {ones}; break;")
     out.append("    }")
     out.append("    memcpy(out, &v, sizeof v);")
     out.append("}")
@@ -535,11 +586,45 @@ def by_value_supported(agg):
     * an aggregate that is one `long double` (alone, in an array of one, or overlaid only by
       other `long double`s): GCC returns it in %st0 (classes X87, X87UP), libffi reads a
       STRUCT result from %rax:%rdx. Passing it as an argument works; returning does not.
+
+    And one that ferrotypes does not model: a nested aggregate with a scalar that `_pack_`
+    misaligns inside it makes ferrotypes pass the enclosing one in memory, where GCC checks
+    each scalar where it finally lies, so an enclosing `_pack_` can realign them all (GCC 12's
+    own code for such a type, `aligned(8)` inside `pack(1)`, then drops half of the value).
     """
-    if ct.alignment(agg.cls) > MAX_STACK_ALIGN:
+    if not BY_VALUE or ct.alignment(agg.cls) > MAX_STACK_ALIGN:
+        return False
+    if not misaligned_inside(agg) and any(map(misaligned_inside, agg.dependencies())):
         return False
     kinds = {leaf.kind for leaf in leaves_of(agg, (), True)}
     return not (kinds == {"longdouble"} and ct.sizeof(agg.cls) == ct.sizeof(ct.c_longdouble))
+
+
+def misaligned_inside(agg):
+    """Whether a scalar inside `agg` (not a bit field) is off its alignment, counted from the
+    start of `agg` (what makes the psABI pass it in memory)."""
+    def scalars(a, offset):
+        cls = a.cls
+        if a.base is not None:
+            yield from scalars(a.base, offset)
+        for m in a.members:
+            if m.what == "bits":
+                continue
+            at = offset + getattr(cls, m.name).offset
+            if m.what == "scalar":
+                yield at, m.scalar
+                continue
+            if m.aggregate is not None and not m.dims:
+                yield from scalars(m.aggregate, at)
+                continue
+            element = m.aggregate.cls if m.aggregate is not None else m.scalar.ctype
+            step = ct.sizeof(element)
+            for k in range(math.prod(m.dims)):
+                if m.aggregate is not None:
+                    yield from scalars(m.aggregate, at + k * step)
+                else:
+                    yield at + k * step, m.scalar
+    return any(at % ct.alignment(sc.ctype) for at, sc in scalars(agg, 0))
 
 
 # --- the comparison -----------------------------------------------------------------------
@@ -549,8 +634,8 @@ def check_aggregate(lib, agg):
     problems = []
     cls = agg.cls
     fields = list(agg.fields())
-    plain = [name for name, m in fields if m.what != "bits"]
-    bit_fields = [(name, m) for name, m in fields if m.what == "bits"]
+    plain = [name for name, _, m in fields if m.what != "bits"]
+    bit_fields = [(name, m) for name, _, m in fields if m.what == "bits"]
     size = ct.sizeof(cls)
 
     # Layout.
@@ -685,6 +770,8 @@ def test_layout_matches_the_c_compiler(tmp_path):
               f"ones; {sum(a.is_union for a in aggregates)} unions, "
               f"{sum(a.pack is not None for a in aggregates)} packed, "
               f"{sum(a.align is not None for a in aggregates)} with _align_, "
+              f"{sum(a.big_endian for a in aggregates)} big-endian, "
+              f"{sum(a.base is not None for a in aggregates)} with a base class, "
               f"{sum(m.what == 'anonymous' for a in aggregates for m in a.members)} anonymous "
               f"members, {sum(m.what == 'bits' for a in aggregates for m in a.members)} bit "
               f"fields, {sum(len(a.leaves) for a in aggregates)} leaves, {by_value} passed "

@@ -65,6 +65,13 @@ impl FfiType {
         unsafe { (*self.as_ptr()).size }
     }
 
+    /// A STRUCT descriptor that libffi on x86-64 passes and returns in memory: its only
+    /// element is an opaque 64-byte structure, and libffi classifies anything over 32 bytes
+    /// as MEMORY, which makes the whole aggregate MEMORY. `size` and `align` are the real ones.
+    pub fn in_memory(size: usize, align: usize) -> FfiType {
+        FfiType::aggregate(size, align, vec![FfiType::aggregate(64, 1, vec![])])
+    }
+
     /// The descriptor of an x86-64 System V aggregate whose members libffi cannot place
     /// itself; see [`sysv_x86_64`].
     pub fn sysv_x86_64(size: usize, align: usize, parts: &[Part<'_>]) -> Option<FfiType> {
@@ -106,36 +113,56 @@ fn merge(a: Class, b: Class) -> Class {
     }
 }
 
-/// Classes `t`, placed at byte `offset`, contributes to `classes`, read from its libffi
-/// descriptor: nested aggregates' descriptors are trusted (ours are built by this module,
-/// with real offsets where libffi's sequential placement would be wrong).
+/// What classification has found out about each eightbyte so far.
+struct Eightbytes {
+    classes: Vec<Class>,
+    /// The largest alignment of an ordinary scalar in each eightbyte (1 if it has bit fields
+    /// only): the unit of the elements that stand for it. An enclosing aggregate then sees a
+    /// misaligned element exactly where `_pack_` misaligns one of those scalars (inside an
+    /// aggregate that is not MEMORY itself, every scalar is at a multiple of its alignment).
+    units: Vec<usize>,
+}
+
+impl Eightbytes {
+    fn new(size: usize) -> Self {
+        let words = size.div_ceil(8);
+        Eightbytes { classes: vec![Class::Empty; words], units: vec![1; words] }
+    }
+
+    fn set(&mut self, from: usize, len: usize, class: Class, unit: usize) {
+        for word in from / 8..(from + len.max(1)).div_ceil(8) {
+            match self.classes.get_mut(word) {
+                Some(c) => {
+                    *c = merge(*c, class);
+                    self.units[word] = self.units[word].max(unit);
+                }
+                None => self.classes.iter_mut().for_each(|c| *c = Class::Memory),
+            }
+        }
+    }
+}
+
+/// Classes `t`, placed at byte `offset`, contributes, read from its libffi descriptor (as
+/// GCC's `classify_argument` would from the C type). A nested descriptor's elements are
+/// placed one after another at their alignment, as libffi places them; ours are built by
+/// this module with elements at their real offsets where that placement would be wrong.
+///
+/// Not modelled: a nested aggregate that is MEMORY by itself (a scalar misaligned inside
+/// it) stays MEMORY here, where GCC checks its scalars where they finally lie, so that an
+/// enclosing `_pack_` can realign them. GCC 12 miscompiles the one shape where that shows
+/// (an `aligned(n)` type inside `#pragma pack(1)`), so nothing is lost in practice.
 ///
 /// # Safety
 /// `t` must be a valid descriptor whose element lists are NULL-terminated.
-unsafe fn classify_into(t: *const ffi_type, offset: usize, classes: &mut [Class]) {
+unsafe fn classify_into(t: *const ffi_type, offset: usize, words: &mut Eightbytes) {
     // SAFETY: `t` is valid (contract).
     let t = unsafe { &*t };
-    let align = usize::from(t.alignment).max(1);
-    let mut set = |from: usize, len: usize, class: Class| {
-        for word in from / 8..(from + len.max(1)).div_ceil(8) {
-            match classes.get_mut(word) {
-                Some(c) => *c = merge(*c, class),
-                None => classes.iter_mut().for_each(|c| *c = Class::Memory),
-            }
-        }
-    };
-    if offset % align != 0 {
-        // A misaligned member makes the whole aggregate MEMORY.
-        set(offset, t.size, Class::Memory);
-        return;
-    }
     if t.type_ == type_tag::STRUCT {
         if t.size > 32 {
-            set(offset, t.size, Class::Memory);
+            words.set(offset, t.size, Class::Memory, 1);
             return;
         }
-        // A nested descriptor: classify as libffi would, its elements one after another.
-        let mut at = offset;
+        let mut at = 0usize;
         let mut p = t.elements;
         // SAFETY: the list is NULL-terminated and every entry valid (contract).
         while !p.is_null() && unsafe { !(*p).is_null() } {
@@ -143,21 +170,28 @@ unsafe fn classify_into(t: *const ffi_type, offset: usize, classes: &mut [Class]
             let e = unsafe { &**p };
             at = at.next_multiple_of(usize::from(e.alignment).max(1));
             // SAFETY: as above.
-            unsafe { classify_into(e, at, classes) };
+            unsafe { classify_into(e, offset + at, words) };
             at += e.size;
             // SAFETY: not yet past the terminating NULL.
             p = unsafe { p.add(1) };
         }
         return;
     }
+    // GCC checks scalars only, each against its own size ("misaligned fields are always
+    // passed in memory").
+    let align = usize::from(t.alignment).max(1);
+    if offset % align != 0 {
+        words.set(offset, t.size, Class::Memory, 1);
+        return;
+    }
     let code = t.type_;
     if code == libffi::raw::FFI_TYPE_FLOAT || code == libffi::raw::FFI_TYPE_DOUBLE {
-        set(offset, t.size, Class::Sse);
+        words.set(offset, t.size, Class::Sse, align);
     } else if code == libffi::raw::FFI_TYPE_LONGDOUBLE && t.size == 16 {
-        set(offset, 8, Class::X87);
-        set(offset + 8, 8, Class::X87Up);
+        words.set(offset, 8, Class::X87, 8);
+        words.set(offset + 8, 8, Class::X87Up, 8);
     } else {
-        set(offset, t.size, Class::Integer);
+        words.set(offset, t.size, Class::Integer, align.min(8));
     }
 }
 
@@ -176,50 +210,51 @@ fn sysv_x86_64(size: usize, align: usize, parts: &[Part<'_>]) -> Option<FfiType>
     if size > 16 || size == 0 {
         return None;
     }
-    let mut classes = vec![Class::Empty; size.div_ceil(8)];
+    let mut words = Eightbytes::new(size);
     for part in parts {
         match *part {
             // SAFETY: an `FfiType`'s descriptors are valid and NULL-terminated while it lives.
-            Part::Member { offset, ty } => unsafe { classify_into(ty.as_ptr(), offset, &mut classes) },
-            Part::Bits { start, width } => {
-                for word in start / 64..(start + width).div_ceil(64) {
-                    if let Some(c) = classes.get_mut(word) {
-                        *c = merge(*c, Class::Integer);
-                    }
-                }
-            }
+            Part::Member { offset, ty } => unsafe { classify_into(ty.as_ptr(), offset, &mut words) },
+            // Bit fields are INTEGER wherever they are (GCC never calls them misaligned).
+            Part::Bits { start, width } => words.set(start / 8, (start + width).div_ceil(8) - start / 8, Class::Integer, 1),
         }
     }
+    let classes = &words.classes;
     // An X87UP not preceded by X87 is MEMORY too (the psABI's post-merger cleanup).
     let stray_x87up = (0..classes.len()).any(|i| classes[i] == Class::X87Up && (i == 0 || classes[i - 1] != Class::X87));
     if classes.contains(&Class::Memory) || stray_x87up {
-        return Some(FfiType::aggregate(size, align, vec![FfiType::aggregate(64, 1, vec![])]));
+        return Some(FfiType::in_memory(size, align));
     }
     if classes.iter().any(|c| matches!(c, Class::X87 | Class::X87Up)) {
         return None;
     }
     let scalar = |p: *mut ffi_type| FfiType::Static(p);
     let mut elements = Vec::new();
-    for (word, class) in classes.iter().enumerate() {
+    for (word, (class, &unit)) in classes.iter().zip(&words.units).enumerate() {
         let bytes = (size - word * 8).min(8);
         match class {
             Class::Integer => {
                 let mut left = bytes;
-                for (unit, t) in [
+                for (width, t) in [
                     (8, addr_of_mut!(types::uint64)),
                     (4, addr_of_mut!(types::uint32)),
                     (2, addr_of_mut!(types::uint16)),
                     (1, addr_of_mut!(types::uint8)),
                 ] {
-                    while left >= unit {
+                    while left >= width && width <= unit {
                         elements.push(scalar(t));
-                        left -= unit;
+                        left -= width;
                     }
                 }
             }
-            Class::Sse if bytes <= 4 => elements.push(scalar(addr_of_mut!(types::float))),
+            Class::Sse if bytes <= 4 || unit < 8 => {
+                for _ in 0..bytes.div_ceil(4) {
+                    elements.push(scalar(addr_of_mut!(types::float)));
+                }
+            }
             Class::Sse => elements.push(scalar(addr_of_mut!(types::double))),
-            _ => elements.push(FfiType::aggregate(8, 8, vec![])),
+            // Padding only: an empty 8-byte structure is NO_CLASS to libffi too.
+            _ => elements.push(FfiType::aggregate(8, 1, vec![])),
         }
     }
     Some(FfiType::aggregate(size, align, elements))
@@ -263,7 +298,7 @@ mod tests {
         out
     }
 
-    const UINT64: (u16, usize) = (libffi::raw::FFI_TYPE_UINT64, 8);
+    const UINT32: (u16, usize) = (libffi::raw::FFI_TYPE_UINT32, 4);
     const DOUBLE: (u16, usize) = (libffi::raw::FFI_TYPE_DOUBLE, 8);
     const FLOAT: (u16, usize) = (libffi::raw::FFI_TYPE_FLOAT, 4);
     /// The opaque element that makes libffi pass an aggregate in memory.
@@ -279,7 +314,8 @@ mod tests {
             Part::Member { offset: 8, ty: &d },
         ];
         let t = sysv_x86_64(16, 8, &parts).unwrap();
-        assert_eq!(elements(&t), [UINT64, DOUBLE]);
+        // In units of the float's alignment.
+        assert_eq!(elements(&t), [UINT32, UINT32, DOUBLE]);
     }
 
     #[test]
@@ -289,6 +325,7 @@ mod tests {
         let floats = FfiType::aggregate(8, 4, vec![f.clone(), f.clone()]);
         let parts = [Part::Member { offset: 0, ty: &d }, Part::Member { offset: 0, ty: &floats }];
         assert_eq!(elements(&sysv_x86_64(8, 8, &parts).unwrap()), [DOUBLE]);
+        assert_eq!(elements(&sysv_x86_64(8, 4, &parts[1..]).unwrap()), [FLOAT, FLOAT]);
         let parts = [Part::Member { offset: 0, ty: &f }, Part::Member { offset: 0, ty: &f }];
         assert_eq!(elements(&sysv_x86_64(4, 4, &parts).unwrap()), [FLOAT]);
     }
@@ -315,6 +352,16 @@ mod tests {
         // Nested in another aggregate, it makes that one MEMORY too.
         let parts = [Part::Member { offset: 0, ty: &t }];
         assert_eq!(elements(&sysv_x86_64(5, 1, &parts).unwrap()).len(), 1);
+        // union { int *p; short s; } (eightbyte of pointer-aligned integers), placed by
+        // #pragma pack(2) at offset 4 of struct { int i; union u; }: the pointer is misaligned.
+        let (p, h) = (scalar(b'P'), scalar(b'h'));
+        let union = sysv_x86_64(8, 2, &[Part::Member { offset: 0, ty: &p }, Part::Member { offset: 0, ty: &h }]).unwrap();
+        let parts = [Part::Member { offset: 0, ty: &i }, Part::Member { offset: 4, ty: &union }];
+        assert_eq!(elements(&sysv_x86_64(12, 2, &parts).unwrap()).iter().map(|e| e.1).collect::<Vec<_>>(), [MEMORY.1]);
+        // #pragma pack(1) struct { int a, b; } at offset 4 keeps both ints aligned: registers.
+        let ints = sysv_x86_64(8, 1, &[Part::Member { offset: 0, ty: &i }, Part::Member { offset: 4, ty: &i }]).unwrap();
+        let parts = [Part::Member { offset: 0, ty: &i }, Part::Member { offset: 4, ty: &ints }];
+        assert_eq!(elements(&sysv_x86_64(12, 4, &parts).unwrap()), [UINT32, UINT32, UINT32]);
     }
 
     #[test]
@@ -322,7 +369,7 @@ mod tests {
         // struct __attribute__((aligned(16))) { int i; }: one GPR, then padding.
         let i = scalar(b'i');
         let t = sysv_x86_64(16, 16, &[Part::Member { offset: 0, ty: &i }]).unwrap();
-        assert_eq!(elements(&t), [UINT64, (type_tag::STRUCT, 8)]);
+        assert_eq!(elements(&t), [UINT32, UINT32, (type_tag::STRUCT, 8)]);
         assert!(sysv_x86_64(24, 8, &[Part::Member { offset: 0, ty: &i }]).is_none());
     }
 }

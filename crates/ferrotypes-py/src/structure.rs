@@ -317,15 +317,14 @@ fn int_filler(size: usize) -> Vec<FfiType> {
 
 /// On x86-64 System V, the descriptor of an aggregate whose plain element list libffi would
 /// classify differently from the C compiler: a union (libffi lays elements out one after
-/// another), bit fields (their storage windows overlap other members) or a member that
-/// `_pack_` moved off its alignment (GCC passes those in memory). `None` when the element
-/// list is right as it is, or on other platforms.
-fn sysv_x86_64_ffi(base: Option<&StgInfo>, members: &[Member<'_>], layout: &StructLayout, is_union: bool, big_endian: bool) -> Option<FfiType> {
+/// another), bit fields (their storage windows overlap other members) or `_pack_` (GCC
+/// passes an aggregate in memory if a scalar anywhere inside it is misaligned). `None` when
+/// the element list is right as it is, or on other platforms.
+fn sysv_x86_64_ffi(base: Option<&StgInfo>, members: &[Member<'_>], layout: &StructLayout, is_union: bool, packed: bool, big_endian: bool) -> Option<FfiType> {
     if !cfg!(all(target_arch = "x86_64", not(windows))) {
         return None;
     }
-    let misaligned = |m: &Member<'_>, offset: usize| m.bits.is_none() && offset % m.info.get().align.max(1) != 0;
-    let needed = is_union || members.iter().zip(&layout.fields).any(|(m, fl)| m.bits.is_some() || misaligned(m, fl.offset));
+    let needed = is_union || packed || members.iter().any(|m| m.bits.is_some());
     if !needed {
         return None;
     }
@@ -478,7 +477,7 @@ pub fn aggregate_set_fields(cls: &Bound<'_, PyType>, fields: &Bound<'_, PyAny>, 
             }
         }
     }
-    let ffi = sysv_x86_64_ffi(base.as_ref().map(|b| b.get()), &members, &layout, is_union, big_endian)
+    let ffi = sysv_x86_64_ffi(base.as_ref().map(|b| b.get()), &members, &layout, is_union, pack_attr.is_some_and(|p| p > 0), big_endian)
         .unwrap_or_else(|| FfiType::aggregate(layout.size, layout.align, elements));
 
     if own.get().is_final() {

@@ -591,27 +591,33 @@ def by_value_supported(agg):
     misaligns inside it makes ferrotypes pass the enclosing one in memory, where GCC checks
     each scalar where it finally lies, so an enclosing `_pack_` can realign them all (GCC 12's
     own code for such a type, `aligned(8)` inside `pack(1)`, then drops half of the value).
+    Likewise an array of `_pack_`ed aggregates whose size is not a multiple of their
+    scalars' alignment: GCC checks the first element's scalars only, ferrotypes all of them.
     """
     if not BY_VALUE or ct.alignment(agg.cls) > MAX_STACK_ALIGN:
         return False
     if not misaligned_inside(agg) and any(map(misaligned_inside, agg.dependencies())):
         return False
+    if misaligned_inside(agg) != misaligned_inside(agg, first_elements_only=True):
+        return False
     kinds = {leaf.kind for leaf in leaves_of(agg, (), True)}
     return not (kinds == {"longdouble"} and ct.sizeof(agg.cls) == ct.sizeof(ct.c_longdouble))
 
 
-def misaligned_inside(agg):
-    """Whether a scalar inside `agg` (not a bit field) is off its alignment, counted from the
-    start of `agg` (what makes the psABI pass it in memory)."""
+def misaligned_inside(agg, first_elements_only=False):
+    """Whether a scalar inside `agg` is off its alignment, counted from the start of `agg`
+    (what makes the psABI pass it in memory). A structure's bit fields never are; a union's
+    count as members of their declared type (GCC's `classify_argument`). GCC looks at the
+    first element of an array only: `first_elements_only=True` does the same."""
     def scalars(a, offset):
         cls = a.cls
         if a.base is not None:
             yield from scalars(a.base, offset)
         for m in a.members:
-            if m.what == "bits":
+            if m.what == "bits" and not a.is_union:
                 continue
             at = offset + getattr(cls, m.name).offset
-            if m.what == "scalar":
+            if m.what in ("scalar", "bits"):
                 yield at, m.scalar
                 continue
             if m.aggregate is not None and not m.dims:
@@ -619,7 +625,7 @@ def misaligned_inside(agg):
                 continue
             element = m.aggregate.cls if m.aggregate is not None else m.scalar.ctype
             step = ct.sizeof(element)
-            for k in range(math.prod(m.dims)):
+            for k in range(1 if first_elements_only else math.prod(m.dims)):
                 if m.aggregate is not None:
                     yield from scalars(m.aggregate, at + k * step)
                 else:

@@ -315,17 +315,14 @@ fn int_filler(size: usize) -> Vec<FfiType> {
     out
 }
 
-/// On x86-64 System V, the descriptor of an aggregate whose plain element list libffi would
-/// classify differently from the C compiler: a union (libffi lays elements out one after
-/// another), bit fields (their storage windows overlap other members) or `_pack_` (GCC
-/// passes an aggregate in memory if a scalar anywhere inside it is misaligned). `None` when
-/// the element list is right as it is, or on other platforms.
-fn sysv_x86_64_ffi(base: Option<&StgInfo>, members: &[Member<'_>], layout: &StructLayout, is_union: bool, packed: bool, big_endian: bool) -> Option<FfiType> {
+/// On x86-64 System V, the descriptor of an aggregate of at most 16 bytes, classified as GCC
+/// does. libffi's own classification of the plain element list goes wrong for unions (it
+/// lays elements out one after another), bit fields (their storage windows overlap other
+/// members) and `_pack_` (GCC passes an aggregate in memory if a scalar anywhere inside it
+/// ends up misaligned, also one in a packed member of an unpacked aggregate). `None` for
+/// larger aggregates and on other platforms: the element list is right as it is.
+fn sysv_x86_64_ffi(base: Option<&StgInfo>, members: &[Member<'_>], layout: &StructLayout, is_union: bool, big_endian: bool) -> Option<FfiType> {
     if !cfg!(all(target_arch = "x86_64", not(windows))) {
-        return None;
-    }
-    let needed = is_union || packed || members.iter().any(|m| m.bits.is_some());
-    if !needed {
         return None;
     }
     let mut parts = Vec::with_capacity(members.len() + 1);
@@ -337,6 +334,9 @@ fn sysv_x86_64_ffi(base: Option<&StgInfo>, members: &[Member<'_>], layout: &Stru
             continue;
         }
         parts.push(match m.bits {
+            // GCC classifies a union's bit fields as members of their declared type (and so
+            // checks that type's alignment where the union lies).
+            None | Some(_) if is_union => Part::Member { offset: fl.offset, ty: &m.info.get().ffi },
             None => Part::Member { offset: fl.offset, ty: &m.info.get().ffi },
             Some(width) => {
                 // The bytes of the window the field's bits are in (a big-endian window
@@ -477,7 +477,7 @@ pub fn aggregate_set_fields(cls: &Bound<'_, PyType>, fields: &Bound<'_, PyAny>, 
             }
         }
     }
-    let ffi = sysv_x86_64_ffi(base.as_ref().map(|b| b.get()), &members, &layout, is_union, pack_attr.is_some_and(|p| p > 0), big_endian)
+    let ffi = sysv_x86_64_ffi(base.as_ref().map(|b| b.get()), &members, &layout, is_union, big_endian)
         .unwrap_or_else(|| FfiType::aggregate(layout.size, layout.align, elements));
 
     if own.get().is_final() {

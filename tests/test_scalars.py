@@ -44,9 +44,13 @@ NOT_SWAPPABLE = ["c_bool", "c_char", "c_wchar", "c_char_p", "c_wchar_p", "c_void
                  "py_object", "c_longdouble"]
 
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]+")
+# `c_char * 3` is cached, and (as in CPython) its __module__ is the module that made it
+# first: which test module ran earlier must not show in a repr.
+_INSTANCE_MODULE = re.compile(r"<[\w.]+\.(\w+) object at")
 
 
 def _normalize(text):
+    text = _INSTANCE_MODULE.sub(r"<\1 object at", text)
     return _ADDRESS.sub("0x?", text).replace("ferrotypes", "ctypes")
 
 

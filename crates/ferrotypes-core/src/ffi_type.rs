@@ -5,6 +5,7 @@
 //! register classification; those are built here and owned by an [`FfiType`], which keeps
 //! every descriptor it points to alive for as long as any call interface uses it.
 use libffi::low::{ffi_type, type_tag};
+use std::ptr::addr_of_mut;
 use std::sync::Arc;
 
 /// A libffi type: either one of libffi's process-lifetime scalars or an owned aggregate.
@@ -63,6 +64,200 @@ impl FfiType {
         // SAFETY: `as_ptr` is valid while `self` lives.
         unsafe { (*self.as_ptr()).size }
     }
+
+    /// A STRUCT descriptor that libffi on x86-64 passes and returns in memory: its only
+    /// element is an opaque 64-byte structure, and libffi classifies anything over 32 bytes
+    /// as MEMORY, which makes the whole aggregate MEMORY. `size` and `align` are the real ones.
+    pub fn in_memory(size: usize, align: usize) -> FfiType {
+        FfiType::aggregate(size, align, vec![FfiType::aggregate(64, 1, vec![])])
+    }
+
+    /// The descriptor of an x86-64 System V aggregate whose members libffi cannot place
+    /// itself; see [`sysv_x86_64`].
+    pub fn sysv_x86_64(size: usize, align: usize, parts: &[Part<'_>]) -> Option<FfiType> {
+        sysv_x86_64(size, align, parts)
+    }
+}
+
+/// One member of an aggregate at its real place, for [`sysv_x86_64`].
+pub enum Part<'a> {
+    /// An ordinary member of type `ty` at byte `offset`.
+    Member { offset: usize, ty: &'a FfiType },
+    /// A bit field: `width` bits from bit `start` of the aggregate (always INTEGER).
+    Bits { start: usize, width: usize },
+}
+
+/// The psABI's classes for one eightbyte (GCC's `x86_64_reg_class`, without the SSE
+/// sub-kinds, which only tell libffi how many bytes to move).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Class {
+    /// NO_CLASS: padding only.
+    Empty,
+    Integer,
+    Sse,
+    X87,
+    X87Up,
+    Memory,
+}
+
+/// The psABI's merge rule for two classes meeting in one eightbyte.
+fn merge(a: Class, b: Class) -> Class {
+    use Class::*;
+    match (a, b) {
+        _ if a == b => a,
+        (Empty, other) | (other, Empty) => other,
+        (Memory, _) | (_, Memory) => Memory,
+        (Integer, _) | (_, Integer) => Integer,
+        (X87 | X87Up, _) | (_, X87 | X87Up) => Memory,
+        _ => Sse,
+    }
+}
+
+/// What classification has found out about each eightbyte so far.
+struct Eightbytes {
+    classes: Vec<Class>,
+    /// The largest alignment of an ordinary scalar in each eightbyte (1 if it has bit fields
+    /// only): the unit of the elements that stand for it. An enclosing aggregate then sees a
+    /// misaligned element exactly where `_pack_` misaligns one of those scalars (inside an
+    /// aggregate that is not MEMORY itself, every scalar is at a multiple of its alignment).
+    units: Vec<usize>,
+}
+
+impl Eightbytes {
+    fn new(size: usize) -> Self {
+        let words = size.div_ceil(8);
+        Eightbytes { classes: vec![Class::Empty; words], units: vec![1; words] }
+    }
+
+    fn set(&mut self, from: usize, len: usize, class: Class, unit: usize) {
+        for word in from / 8..(from + len.max(1)).div_ceil(8) {
+            match self.classes.get_mut(word) {
+                Some(c) => {
+                    *c = merge(*c, class);
+                    self.units[word] = self.units[word].max(unit);
+                }
+                None => self.classes.iter_mut().for_each(|c| *c = Class::Memory),
+            }
+        }
+    }
+}
+
+/// Classes `t`, placed at byte `offset`, contributes, read from its libffi descriptor (as
+/// GCC's `classify_argument` would from the C type). A nested descriptor's elements are
+/// placed one after another at their alignment, as libffi places them; ours are built by
+/// this module with elements at their real offsets where that placement would be wrong.
+///
+/// Not modelled: a nested aggregate that is MEMORY by itself (a scalar misaligned inside
+/// it) stays MEMORY here, where GCC checks its scalars where they finally lie, so that an
+/// enclosing `_pack_` can realign them. GCC 12 miscompiles the one shape where that shows
+/// (an `aligned(n)` type inside `#pragma pack(1)`), so nothing is lost in practice.
+///
+/// # Safety
+/// `t` must be a valid descriptor whose element lists are NULL-terminated.
+unsafe fn classify_into(t: *const ffi_type, offset: usize, words: &mut Eightbytes) {
+    // SAFETY: `t` is valid (contract).
+    let t = unsafe { &*t };
+    if t.type_ == type_tag::STRUCT {
+        if t.size > 32 {
+            words.set(offset, t.size, Class::Memory, 1);
+            return;
+        }
+        let mut at = 0usize;
+        let mut p = t.elements;
+        // SAFETY: the list is NULL-terminated and every entry valid (contract).
+        while !p.is_null() && unsafe { !(*p).is_null() } {
+            // SAFETY: as above.
+            let e = unsafe { &**p };
+            at = at.next_multiple_of(usize::from(e.alignment).max(1));
+            // SAFETY: as above.
+            unsafe { classify_into(e, offset + at, words) };
+            at += e.size;
+            // SAFETY: not yet past the terminating NULL.
+            p = unsafe { p.add(1) };
+        }
+        return;
+    }
+    // GCC checks scalars only, each against its own size ("misaligned fields are always
+    // passed in memory").
+    let align = usize::from(t.alignment).max(1);
+    if offset % align != 0 {
+        words.set(offset, t.size, Class::Memory, 1);
+        return;
+    }
+    let code = t.type_;
+    if code == libffi::raw::FFI_TYPE_FLOAT || code == libffi::raw::FFI_TYPE_DOUBLE {
+        words.set(offset, t.size, Class::Sse, align);
+    } else if code == libffi::raw::FFI_TYPE_LONGDOUBLE && t.size == 16 {
+        words.set(offset, 8, Class::X87, 8);
+        words.set(offset + 8, 8, Class::X87Up, 8);
+    } else {
+        words.set(offset, t.size, Class::Integer, align.min(8));
+    }
+}
+
+/// The x86-64 System V descriptor of an aggregate of at most 16 bytes whose element list
+/// libffi would misread: bit fields (their storage windows overlap neighbouring members),
+/// union members (libffi lays elements out one after another) or `_pack_`ed members.
+/// GCC's `classify_argument` is applied to the members at their real places, and the result
+/// is handed to libffi as one element per eightbyte that libffi classifies the same way:
+/// integers for INTEGER, a `double` (or a `float` for a tail of at most 4 bytes) for SSE, an
+/// empty 8-byte structure for an eightbyte of padding only. MEMORY becomes a single opaque
+/// 64-byte element (libffi passes anything over 32 bytes in memory, and the whole aggregate
+/// with it). Returns `None` for larger aggregates (always MEMORY, which libffi gets right)
+/// and for the X87 pair of a lone `long double`, which only its own descriptor expresses.
+fn sysv_x86_64(size: usize, align: usize, parts: &[Part<'_>]) -> Option<FfiType> {
+    use libffi::low::types;
+    if size > 16 || size == 0 {
+        return None;
+    }
+    let mut words = Eightbytes::new(size);
+    for part in parts {
+        match *part {
+            // SAFETY: an `FfiType`'s descriptors are valid and NULL-terminated while it lives.
+            Part::Member { offset, ty } => unsafe { classify_into(ty.as_ptr(), offset, &mut words) },
+            // Bit fields are INTEGER wherever they are (GCC never calls them misaligned).
+            Part::Bits { start, width } => words.set(start / 8, (start + width).div_ceil(8) - start / 8, Class::Integer, 1),
+        }
+    }
+    let classes = &words.classes;
+    // An X87UP not preceded by X87 is MEMORY too (the psABI's post-merger cleanup).
+    let stray_x87up = (0..classes.len()).any(|i| classes[i] == Class::X87Up && (i == 0 || classes[i - 1] != Class::X87));
+    if classes.contains(&Class::Memory) || stray_x87up {
+        return Some(FfiType::in_memory(size, align));
+    }
+    if classes.iter().any(|c| matches!(c, Class::X87 | Class::X87Up)) {
+        return None;
+    }
+    let scalar = |p: *mut ffi_type| FfiType::Static(p);
+    let mut elements = Vec::new();
+    for (word, (class, &unit)) in classes.iter().zip(&words.units).enumerate() {
+        let bytes = (size - word * 8).min(8);
+        match class {
+            Class::Integer => {
+                let mut left = bytes;
+                for (width, t) in [
+                    (8, addr_of_mut!(types::uint64)),
+                    (4, addr_of_mut!(types::uint32)),
+                    (2, addr_of_mut!(types::uint16)),
+                    (1, addr_of_mut!(types::uint8)),
+                ] {
+                    while left >= width && width <= unit {
+                        elements.push(scalar(t));
+                        left -= width;
+                    }
+                }
+            }
+            Class::Sse if bytes <= 4 || unit < 8 => {
+                for _ in 0..bytes.div_ceil(4) {
+                    elements.push(scalar(addr_of_mut!(types::float)));
+                }
+            }
+            Class::Sse => elements.push(scalar(addr_of_mut!(types::double))),
+            // Padding only: an empty 8-byte structure is NO_CLASS to libffi too.
+            _ => elements.push(FfiType::aggregate(8, 1, vec![])),
+        }
+    }
+    Some(FfiType::aggregate(size, align, elements))
 }
 
 #[cfg(test)]
@@ -83,5 +278,98 @@ mod tests {
             assert!(!(*d.elements).is_null() && (*d.elements.add(2)).is_null());
             assert_eq!((**d.elements).size, 8);
         }
+    }
+
+    fn scalar(code: u8) -> FfiType {
+        FfiType::Static(SimpleKind::from_code(code).unwrap().ffi_type())
+    }
+
+    /// (type tag, size) of each element of `t`.
+    fn elements(t: &FfiType) -> Vec<(u16, usize)> {
+        let mut out = Vec::new();
+        // SAFETY: `t` owns its NULL-terminated element list for this scope.
+        unsafe {
+            let mut p = (*t.as_ptr()).elements;
+            while !(*p).is_null() {
+                out.push(((**p).type_, (**p).size));
+                p = p.add(1);
+            }
+        }
+        out
+    }
+
+    const UINT32: (u16, usize) = (libffi::raw::FFI_TYPE_UINT32, 4);
+    const DOUBLE: (u16, usize) = (libffi::raw::FFI_TYPE_DOUBLE, 8);
+    const FLOAT: (u16, usize) = (libffi::raw::FFI_TYPE_FLOAT, 4);
+    /// The opaque element that makes libffi pass an aggregate in memory.
+    const MEMORY: (u16, usize) = (type_tag::STRUCT, 64);
+
+    #[test]
+    fn sysv_bit_field_sharing_an_eightbyte_with_a_float_makes_it_integer() {
+        // struct { float f; long b : 12; double d; }: GCC passes f and b in one GPR.
+        let (f, d) = (scalar(b'f'), scalar(b'd'));
+        let parts = [
+            Part::Member { offset: 0, ty: &f },
+            Part::Bits { start: 32, width: 16 },
+            Part::Member { offset: 8, ty: &d },
+        ];
+        let t = sysv_x86_64(16, 8, &parts).unwrap();
+        // In units of the float's alignment.
+        assert_eq!(elements(&t), [UINT32, UINT32, DOUBLE]);
+    }
+
+    #[test]
+    fn sysv_union_of_floats_stays_sse() {
+        // union { double d; float f[2]; } in one XMM register; union { float; float; } too.
+        let (f, d) = (scalar(b'f'), scalar(b'd'));
+        let floats = FfiType::aggregate(8, 4, vec![f.clone(), f.clone()]);
+        let parts = [Part::Member { offset: 0, ty: &d }, Part::Member { offset: 0, ty: &floats }];
+        assert_eq!(elements(&sysv_x86_64(8, 8, &parts).unwrap()), [DOUBLE]);
+        assert_eq!(elements(&sysv_x86_64(8, 4, &parts[1..]).unwrap()), [FLOAT, FLOAT]);
+        let parts = [Part::Member { offset: 0, ty: &f }, Part::Member { offset: 0, ty: &f }];
+        assert_eq!(elements(&sysv_x86_64(4, 4, &parts).unwrap()), [FLOAT]);
+    }
+
+    #[test]
+    fn sysv_long_double_overlaid_by_another_member_is_memory() {
+        // union { long double x; int i; }: X87 merged with INTEGER.
+        let (g, i) = (scalar(b'g'), scalar(b'i'));
+        let parts = [Part::Member { offset: 0, ty: &g }, Part::Member { offset: 0, ty: &i }];
+        let t = sysv_x86_64(16, 16, &parts).unwrap();
+        assert_eq!(elements(&t).len(), 1);
+        assert_eq!(elements(&t)[0].1, MEMORY.1);
+        // A lone long double keeps its own descriptor (X87, X87UP).
+        assert!(sysv_x86_64(16, 16, &[Part::Member { offset: 0, ty: &g }]).is_none());
+    }
+
+    #[test]
+    fn sysv_misaligned_member_is_memory() {
+        // #pragma pack(1) struct { char c; int i; }
+        let (c, i) = (scalar(b'b'), scalar(b'i'));
+        let parts = [Part::Member { offset: 0, ty: &c }, Part::Member { offset: 1, ty: &i }];
+        let t = sysv_x86_64(5, 1, &parts).unwrap();
+        assert_eq!(elements(&t).iter().map(|e| e.1).collect::<Vec<_>>(), [MEMORY.1]);
+        // Nested in another aggregate, it makes that one MEMORY too.
+        let parts = [Part::Member { offset: 0, ty: &t }];
+        assert_eq!(elements(&sysv_x86_64(5, 1, &parts).unwrap()).len(), 1);
+        // union { int *p; short s; } (eightbyte of pointer-aligned integers), placed by
+        // #pragma pack(2) at offset 4 of struct { int i; union u; }: the pointer is misaligned.
+        let (p, h) = (scalar(b'P'), scalar(b'h'));
+        let union = sysv_x86_64(8, 2, &[Part::Member { offset: 0, ty: &p }, Part::Member { offset: 0, ty: &h }]).unwrap();
+        let parts = [Part::Member { offset: 0, ty: &i }, Part::Member { offset: 4, ty: &union }];
+        assert_eq!(elements(&sysv_x86_64(12, 2, &parts).unwrap()).iter().map(|e| e.1).collect::<Vec<_>>(), [MEMORY.1]);
+        // #pragma pack(1) struct { int a, b; } at offset 4 keeps both ints aligned: registers.
+        let ints = sysv_x86_64(8, 1, &[Part::Member { offset: 0, ty: &i }, Part::Member { offset: 4, ty: &i }]).unwrap();
+        let parts = [Part::Member { offset: 0, ty: &i }, Part::Member { offset: 4, ty: &ints }];
+        assert_eq!(elements(&sysv_x86_64(12, 4, &parts).unwrap()), [UINT32, UINT32, UINT32]);
+    }
+
+    #[test]
+    fn sysv_padding_eightbyte_is_no_class_and_larger_aggregates_are_left_alone() {
+        // struct __attribute__((aligned(16))) { int i; }: one GPR, then padding.
+        let i = scalar(b'i');
+        let t = sysv_x86_64(16, 16, &[Part::Member { offset: 0, ty: &i }]).unwrap();
+        assert_eq!(elements(&t), [UINT32, UINT32, (type_tag::STRUCT, 8)]);
+        assert!(sysv_x86_64(24, 8, &[Part::Member { offset: 0, ty: &i }]).is_none());
     }
 }

@@ -13,7 +13,7 @@ use crate::cdata::CData;
 use crate::cfield::{Access, CField};
 use crate::stginfo::{flags, Kind, StgInfo};
 use crate::util;
-use ferrotypes_core::ffi_type::FfiType;
+use ferrotypes_core::ffi_type::{FfiType, Part};
 use ferrotypes_core::layout::{FieldRequest, LayoutKind, LayoutRequest, StructLayout};
 use ferrotypes_core::simple::{SimpleKind, ValueClass};
 use pyo3::exceptions::{PyAttributeError, PyTypeError, PyValueError};
@@ -306,6 +306,41 @@ fn int_filler(size: usize) -> Vec<FfiType> {
     out
 }
 
+/// On x86-64 System V, the descriptor of an aggregate of at most 16 bytes, classified as GCC
+/// does. libffi's own classification of the plain element list goes wrong for unions (it
+/// lays elements out one after another), bit fields (their storage windows overlap other
+/// members) and `_pack_` (GCC passes an aggregate in memory if a scalar anywhere inside it
+/// ends up misaligned, also one in a packed member of an unpacked aggregate). `None` for
+/// larger aggregates and on other platforms: the element list is right as it is.
+fn sysv_x86_64_ffi(base: Option<&StgInfo>, members: &[Member<'_>], layout: &StructLayout, is_union: bool, big_endian: bool) -> Option<FfiType> {
+    if !cfg!(all(target_arch = "x86_64", not(windows))) {
+        return None;
+    }
+    let mut parts = Vec::with_capacity(members.len() + 1);
+    if let Some(b) = base.filter(|b| b.size > 0) {
+        parts.push(Part::Member { offset: 0, ty: &b.ffi });
+    }
+    for (m, fl) in members.iter().zip(&layout.fields) {
+        if m.info.get().size == 0 {
+            continue;
+        }
+        parts.push(match m.bits {
+            // GCC classifies a union's bit fields as members of their declared type (and so
+            // checks that type's alignment where the union lies).
+            None | Some(_) if is_union => Part::Member { offset: fl.offset, ty: &m.info.get().ffi },
+            None => Part::Member { offset: fl.offset, ty: &m.info.get().ffi },
+            Some(width) => {
+                // The bytes of the window the field's bits are in (a big-endian window
+                // counts bits from its last byte).
+                let (first, last) = (fl.bit_offset as usize / 8, (fl.bit_offset + width - 1) as usize / 8);
+                let (first, last) = if big_endian { (fl.size - 1 - last, fl.size - 1 - first) } else { (first, last) };
+                Part::Bits { start: (fl.offset + first) * 8, width: (last - first + 1) * 8 }
+            }
+        });
+    }
+    FfiType::sysv_x86_64(layout.size, layout.align, &parts)
+}
+
 /// Called by the metaclass when `_fields_` is assigned.
 #[pyfunction]
 pub fn aggregate_set_fields(cls: &Bound<'_, PyType>, fields: &Bound<'_, PyAny>, is_union: bool) -> PyResult<()> {
@@ -433,7 +468,8 @@ pub fn aggregate_set_fields(cls: &Bound<'_, PyType>, fields: &Bound<'_, PyAny>, 
             }
         }
     }
-    let ffi = FfiType::aggregate(layout.size, layout.align, elements);
+    let ffi = sysv_x86_64_ffi(base.as_ref().map(|b| b.get()), &members, &layout, is_union, big_endian)
+        .unwrap_or_else(|| FfiType::aggregate(layout.size, layout.align, elements));
 
     if own.get().is_final() {
         return Err(PyAttributeError::new_err("Structure or union cannot contain itself"));

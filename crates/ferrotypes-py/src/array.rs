@@ -151,9 +151,9 @@ fn slice_elements(py: Python<'_>, owner: &Bound<'_, PyAny>, elem: &Bound<'_, PyA
 /// `ptr[a:b:c]` — pointers have no length, so the slice must give its stop.
 pub fn pointer_slice(slf: &Bound<'_, PyAny>, sl: &Bound<'_, PySlice>) -> PyResult<Py<PyAny>> {
     let py = slf.py();
-    let start = sl.getattr("start")?;
-    let stop = sl.getattr("stop")?;
-    let step = sl.getattr("step")?;
+    let start = sl.getattr(pyo3::intern!(sl.py(), "start"))?;
+    let stop = sl.getattr(pyo3::intern!(sl.py(), "stop"))?;
+    let step = sl.getattr(pyo3::intern!(sl.py(), "step"))?;
     let step: isize = if step.is_none() { 1 } else { step.extract()? };
     if step == 0 {
         return Err(PyValueError::new_err("slice step cannot be zero"));
@@ -363,7 +363,7 @@ impl Array {
 #[pyfunction]
 pub fn array_type_info(cls: &Bound<'_, PyType>) -> PyResult<StgInfo> {
     let py = cls.py();
-    let length = cls.getattr("_length_").map_err(|_| pyo3::exceptions::PyAttributeError::new_err("class must define a '_length_' attribute"))?;
+    let length = cls.getattr(pyo3::intern!(cls.py(), "_length_")).map_err(|_| pyo3::exceptions::PyAttributeError::new_err("class must define a '_length_' attribute"))?;
     if !length.is_instance_of::<pyo3::types::PyInt>() {
         return Err(PyTypeError::new_err("The '_length_' attribute must be an integer"));
     }
@@ -371,7 +371,7 @@ pub fn array_type_info(cls: &Bound<'_, PyType>) -> PyResult<StgInfo> {
         return Err(PyValueError::new_err("The '_length_' attribute must not be negative"));
     }
     let length: isize = length.extract().map_err(|_| PyOverflowError::new_err("The '_length_' attribute is too large"))?;
-    let proto = cls.getattr("_type_").map_err(|_| pyo3::exceptions::PyAttributeError::new_err("class must define a '_type_' attribute"))?;
+    let proto = cls.getattr(pyo3::intern!(cls.py(), "_type_")).map_err(|_| pyo3::exceptions::PyAttributeError::new_err("class must define a '_type_' attribute"))?;
     let item = util::stginfo_of_type(&proto).ok_or_else(|| PyTypeError::new_err("_type_ must have storage info"))?;
     let it = item.get();
     let length = length as usize;

@@ -172,8 +172,8 @@ fn buffer_info(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<Py<PyTuple>> 
 /// `_unpickle(type, state)`.
 #[pyfunction]
 fn _unpickle(py: Python<'_>, typ: &Bound<'_, PyAny>, state: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
-    let obj = typ.call_method1("__new__", (typ,))?;
-    obj.call_method1("__setstate__", state.clone())?;
+    let obj = typ.call_method1(pyo3::intern!(typ.py(), "__new__"), (typ,))?;
+    obj.call_method1(pyo3::intern!(obj.py(), "__setstate__"), state.clone())?;
     let _ = py;
     Ok(obj.unbind())
 }
@@ -195,23 +195,23 @@ fn from_address(cls: &Bound<'_, PyAny>, address: &Bound<'_, PyAny>) -> PyResult<
 fn from_buffer(py: Python<'_>, cls: &Bound<'_, PyAny>, obj: &Bound<'_, PyAny>, offset: isize) -> PyResult<Py<PyAny>> {
     let info = util::stginfo_of_type(cls).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
     let mv = py.get_type::<pyo3::types::PyMemoryView>().call1((obj,))?;
-    if mv.getattr("readonly")?.is_truthy()? {
+    if mv.getattr(pyo3::intern!(mv.py(), "readonly"))?.is_truthy()? {
         return Err(PyTypeError::new_err("underlying buffer is not writable"));
     }
-    if !mv.getattr("c_contiguous")?.is_truthy()? {
+    if !mv.getattr(pyo3::intern!(mv.py(), "c_contiguous"))?.is_truthy()? {
         return Err(PyTypeError::new_err("underlying buffer is not C contiguous"));
     }
     if offset < 0 {
         return Err(PyValueError::new_err("offset cannot be negative"));
     }
-    let len: isize = mv.getattr("nbytes")?.extract()?;
+    let len: isize = mv.getattr(pyo3::intern!(mv.py(), "nbytes"))?.extract()?;
     let size = info.get().size as isize;
     if size > len - offset {
         return Err(PyValueError::new_err(format!("Buffer size too small ({} instead of at least {} bytes)", len, size + offset)));
     }
     let buf = pyo3::buffer::PyBuffer::<u8>::get(&mv).or_else(|_| {
         // Non-byte formats: take the raw address through a byte cast of the memoryview.
-        pyo3::buffer::PyBuffer::<u8>::get(&mv.call_method1("cast", ("B",))?)
+        pyo3::buffer::PyBuffer::<u8>::get(&mv.call_method1(pyo3::intern!(mv.py(), "cast"), ("B",))?)
     })?;
     let addr = buf.buf_ptr() as isize + offset;
     let length = info.get().length;
@@ -231,7 +231,7 @@ fn from_buffer_copy(py: Python<'_>, cls: &Bound<'_, PyAny>, obj: &Bound<'_, PyAn
     if offset < 0 {
         return Err(PyValueError::new_err("offset cannot be negative"));
     }
-    let data: Vec<u8> = mv.call_method0("tobytes")?.extract()?;
+    let data: Vec<u8> = mv.call_method0(pyo3::intern!(mv.py(), "tobytes"))?.extract()?;
     let size = info.get().size;
     if (size as isize) > data.len() as isize - offset {
         return Err(PyValueError::new_err(format!("Buffer size too small ({} instead of at least {} bytes)", data.len(), size as isize + offset)));
@@ -272,7 +272,7 @@ fn simple_from_param(py: Python<'_>, cls: &Bound<'_, PyAny>, value: &Bound<'_, P
     let _ = swapped;
     match unsafe { simple::set_value(kind, false, buf.as_mut_ptr(), value) } {
         Ok(keep) => Ok(Py::new(py, CArgObject::new(kind.code, buf, ferrotypes_core::ffi_type::FfiType::Static(kind.ffi_type()), keep))?.into_any()),
-        Err(_) => match value.getattr_opt("_as_parameter_")? {
+        Err(_) => match value.getattr_opt(pyo3::intern!(value.py(), "_as_parameter_"))? {
             Some(inner) => util::recursion_guarded(py, || simple_from_param(py, cls, &inner)),
             None => Err(PyTypeError::new_err("wrong type")),
         },
@@ -331,7 +331,7 @@ fn char_pointer_from_param(py: Python<'_>, cls: &Bound<'_, PyAny>, value: &Bound
             }
         }
     }
-    if let Some(inner) = value.getattr_opt("_as_parameter_")? {
+    if let Some(inner) = value.getattr_opt(pyo3::intern!(value.py(), "_as_parameter_"))? {
         return util::recursion_guarded(py, || char_pointer_from_param(py, cls, &inner, tag, elem));
     }
     Err(PyTypeError::new_err("wrong type"))
@@ -378,7 +378,7 @@ fn c_void_p_from_param(py: Python<'_>, cls: &Bound<'_, PyAny>, value: &Bound<'_,
             return Ok(value.clone().unbind());
         }
     }
-    if let Some(inner) = value.getattr_opt("_as_parameter_")? {
+    if let Some(inner) = value.getattr_opt(pyo3::intern!(value.py(), "_as_parameter_"))? {
         return util::recursion_guarded(py, || c_void_p_from_param(py, cls, &inner));
     }
     Err(PyTypeError::new_err("wrong type"))

@@ -3,11 +3,11 @@ use crate::cdata::{self, CData, RawInit};
 use crate::roots;
 use crate::simple;
 use crate::stginfo::{flags, Kind, StgInfo};
-use crate::util;
+use crate::util::{self, GilCell};
 use ferrotypes_core::ffi_type::FfiType;
 use pyo3::exceptions::{PyIndexError, PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PySlice, PyString, PyTuple, PyType};
+use pyo3::types::{PyBytes, PyDict, PyList, PySlice, PyString, PyTuple, PyType, PyWeakrefMethods, PyWeakrefReference};
 
 #[pyclass(extends = CData, subclass, frozen, module = "_ctypes", name = "Array")]
 pub struct Array;
@@ -406,8 +406,13 @@ pub fn array_type(py: Python<'_>, cls: &Bound<'_, PyAny>, length: &Bound<'_, PyA
     }
     let cache = crate::array_type_cache(py)?;
     let key = PyTuple::new(py, [cls.clone(), length.clone()])?;
+    // The cache holds the array type weakly, as CPython's does (`PyDict_SetItemProxy`): a
+    // strong value would keep every `T * n` ever made alive for good. The key, like
+    // CPython's, holds the element type.
     if let Some(hit) = cache.get_item(&key)? {
-        return Ok(hit.unbind());
+        if let Some(alive) = hit.cast::<PyWeakrefReference>()?.upgrade() {
+            return Ok(alive.unbind());
+        }
     }
     let meta = roots::roots(py).array.bind(py).get_type();
     let ns = PyDict::new(py);
@@ -418,6 +423,29 @@ pub fn array_type(py: Python<'_>, cls: &Bound<'_, PyAny>, length: &Bound<'_, PyA
     }
     let name = format!("{}_Array_{}", util::class_name(cls), n);
     let t = meta.call1((name, PyTuple::new(py, [roots::roots(py).array.bind(py).clone()])?, ns))?;
-    cache.set_item(key, &t)?;
+    let remover = DictRemover { entry: GilCell::new(Some((cache.clone().unbind(), key.clone().into_any().unbind()))) };
+    cache.set_item(key, PyWeakrefReference::new_with(&t, remover)?)?;
     Ok(t.unbind())
+}
+
+/// The callback of an array-cache weak reference (CPython's `DictRemover`): when the array
+/// type dies, its entry goes, and with it the key's reference to the element type.
+#[pyclass(frozen, module = "_ctypes", name = "DictRemover")]
+struct DictRemover {
+    entry: GilCell<Option<(Py<PyDict>, Py<PyAny>)>>,
+}
+
+#[pymethods]
+impl DictRemover {
+    fn __call__(&self, weakref: &Bound<'_, PyAny>) -> PyResult<()> {
+        let py = weakref.py();
+        if let Some((dict, key)) = self.entry.replace(None) {
+            let (dict, key) = (dict.bind(py), key.bind(py));
+            // Only our own entry: the key may since map to a newer array type.
+            if dict.get_item(key)?.is_some_and(|current| current.is(weakref)) {
+                dict.del_item(key)?;
+            }
+        }
+        Ok(())
+    }
 }

@@ -279,7 +279,16 @@ impl CFuncPtr {
         self.errcheck.traverse(&visit)?;
         self.paramflags.traverse(&visit)?;
         self.callable.traverse(&visit)?;
-        self.thunk.traverse(&visit)
+        self.thunk.traverse(&visit)?;
+        // The configuration is this object's alone (never shared with another function
+        // object), so its references are visited exactly once.
+        if let Some(cfg) = self.config.load() {
+            visit.call(&cfg.argtypes)?;
+            crate::convert::traverse_converters(&cfg.converters, &visit)?;
+            visit.call(&cfg.restype)?;
+            visit.call(&cfg.checker)?;
+        }
+        Ok(())
     }
 
     fn __clear__(&self) {

@@ -314,7 +314,7 @@ impl CData {
         // SAFETY: the memory is this object's and nothing writes it during the copy.
         let data = PyBytes::new(py, unsafe { slf.get().bytes() });
         let unpickle = py.import("_ctypes").and_then(|m| m.getattr(pyo3::intern!(m.py(), "_unpickle"))).or_else(|_| {
-            crate::MODULE.get(py).map(|m| m.bind(py).getattr("_unpickle")).unwrap_or_else(|| Err(PyTypeError::new_err("no _unpickle")))
+            crate::MODULE.get(py).map(|m| m.bind(py).getattr(pyo3::intern!(py, "_unpickle"))).unwrap_or_else(|| Err(PyTypeError::new_err("no _unpickle")))
         })?;
         let state = PyTuple::new(py, [dict, data.into_any()])?;
         let args = PyTuple::new(py, [slf.get_type().into_any(), state.into_any()])?;
@@ -344,7 +344,7 @@ impl CData {
         // SAFETY: the destination is this object's memory, valid for `size()` bytes; `n` is
         // bounded by both lengths; a bytes object never aliases ctypes memory.
         unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), c.ptr(), n) };
-        instance_dict(slf.as_any())?.call_method1("update", (dict,))?;
+        instance_dict(slf.as_any())?.call_method1(pyo3::intern!(slf.py(), "update"), (dict,))?;
         Ok(())
     }
 

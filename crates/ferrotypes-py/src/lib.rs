@@ -106,7 +106,7 @@ fn resize(obj: &Bound<'_, PyAny>, size: isize) -> PyResult<()> {
 fn dlopen(name: Option<&Bound<'_, PyAny>>, mode: i32) -> PyResult<usize> {
     let path = match name {
         Some(n) if !n.is_none() => {
-            let os = n.py().import("os")?.call_method1("fsencode", (n,))?;
+            let os = n.py().import("os")?.call_method1(pyo3::intern!(n.py(), "fsencode"), (n,))?;
             let b = os.cast::<PyBytes>()?.as_bytes().to_vec();
             Some(CString::new(b).map_err(|_| PyValueError::new_err("embedded null byte"))?)
         }

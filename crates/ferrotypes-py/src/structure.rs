@@ -175,7 +175,7 @@ fn store_info(cls: &Bound<'_, PyType>, info: StgInfo) -> PyResult<()> {
 /// `type.__setattr__(cls, name, value)`, bypassing the metaclass's own `__setattr__`.
 fn type_setattr(cls: &Bound<'_, PyType>, name: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
     let py = cls.py();
-    py.get_type::<PyType>().call_method1("__setattr__", (cls, name, value))?;
+    py.get_type::<PyType>().call_method1(pyo3::intern!(py, "__setattr__"), (cls, name, value))?;
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 Bounded in time and count so the suite stays fast; the point is exactness under
 concurrency and the absence of leaks, not throughput (timings are never asserted).
 """
+import random
 import subprocess
 import sys
 import textwrap
@@ -64,6 +65,78 @@ def test_eight_threads_calls_fields_arrays_exact():
     assert not any(t.is_alive() for t in threads), "a worker thread hung"
     assert errors == []
     assert all(c > 0 for c in counts)
+
+
+CMP = ft.CFUNCTYPE(ft.c_int, ft.POINTER(ft.c_int), ft.POINTER(ft.c_int))
+
+
+def _three_way(x, y):
+    return (x > y) - (x < y)
+
+
+def test_eight_threads_qsort_with_python_comparators_exact():
+    # Each thread sorts its own arrays through libc's qsort with a fresh Python
+    # comparator per sort (and one comparator shared by all threads), while creating and
+    # dropping callbacks that are never called. Every comparison must see the calling
+    # thread's own array, and every sort must come out exact.
+    errors = []
+    counts = [0] * 8
+    deadline = time.monotonic() + 2.0
+    shared_calls = [0] * 8
+    tls = threading.local()
+
+    def shared_compare(a, b):
+        shared_calls[tls.k] += 1
+        return _three_way(a[0], b[0])
+
+    shared = CMP(shared_compare)
+
+    def worker(k):
+        tls.k = k
+        qsort = _typed(libc, "qsort", None, ft.c_void_p, ft.c_size_t, ft.c_size_t, CMP)
+        rng = random.Random(k)
+        i = 0
+        try:
+            while time.monotonic() < deadline:
+                i += 1
+                values = [rng.randrange(-10**6, 10**6) for _ in range(1 + i % 40)]
+                arr = (ft.c_int * len(values))(*values)
+                lo = ft.addressof(arr)
+                hi = lo + ft.sizeof(arr)
+                strays = []
+                descending = (i + k) % 2 == 0
+
+                def compare(a, b, sign=-1 if descending else 1):
+                    for p in (a, b):
+                        addr = ft.cast(p, ft.c_void_p).value
+                        if not lo <= addr < hi:
+                            strays.append(addr)
+                    return sign * _three_way(a[0], b[0])
+
+                if i % 5 == 0:
+                    qsort(arr, len(arr), ft.sizeof(ft.c_int), shared)
+                    assert list(arr) == sorted(values)
+                else:
+                    cb = CMP(compare)
+                    qsort(arr, len(arr), ft.sizeof(ft.c_int), cb)
+                    del cb                  # freed while other threads run theirs
+                    assert list(arr) == sorted(values, reverse=descending)
+                assert strays == []
+                for _ in range(3):          # churn: made and dropped, never called
+                    CMP(compare)
+            counts[k] = i
+        except BaseException as exc:        # reported below with the thread number
+            errors.append((k, repr(exc)))
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not any(t.is_alive() for t in threads), "a worker thread hung"
+    assert errors == []
+    assert all(c > 0 for c in counts)
+    assert all(c > 0 for c, n in zip(shared_calls, counts) if n >= 10)
 
 
 def _run_isolated(code):

@@ -3,11 +3,11 @@ use crate::cdata::{self, CData, RawInit};
 use crate::roots;
 use crate::simple;
 use crate::stginfo::{flags, Kind, StgInfo};
-use crate::util;
+use crate::util::{self, GilCell};
 use ferrotypes_core::ffi_type::FfiType;
 use pyo3::exceptions::{PyIndexError, PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PySlice, PyString, PyTuple, PyType};
+use pyo3::types::{PyBytes, PyDict, PyList, PySlice, PyString, PyTuple, PyType, PyWeakrefMethods, PyWeakrefReference};
 
 #[pyclass(extends = CData, subclass, frozen, module = "_ctypes", name = "Array")]
 pub struct Array;
@@ -151,9 +151,9 @@ fn slice_elements(py: Python<'_>, owner: &Bound<'_, PyAny>, elem: &Bound<'_, PyA
 /// `ptr[a:b:c]` — pointers have no length, so the slice must give its stop.
 pub fn pointer_slice(slf: &Bound<'_, PyAny>, sl: &Bound<'_, PySlice>) -> PyResult<Py<PyAny>> {
     let py = slf.py();
-    let start = sl.getattr("start")?;
-    let stop = sl.getattr("stop")?;
-    let step = sl.getattr("step")?;
+    let start = sl.getattr(pyo3::intern!(sl.py(), "start"))?;
+    let stop = sl.getattr(pyo3::intern!(sl.py(), "stop"))?;
+    let step = sl.getattr(pyo3::intern!(sl.py(), "step"))?;
     let step: isize = if step.is_none() { 1 } else { step.extract()? };
     if step == 0 {
         return Err(PyValueError::new_err("slice step cannot be zero"));
@@ -387,7 +387,7 @@ impl Array {
 #[pyfunction]
 pub fn array_type_info(cls: &Bound<'_, PyType>) -> PyResult<StgInfo> {
     let py = cls.py();
-    let length = cls.getattr("_length_").map_err(|_| pyo3::exceptions::PyAttributeError::new_err("class must define a '_length_' attribute"))?;
+    let length = cls.getattr(pyo3::intern!(cls.py(), "_length_")).map_err(|_| pyo3::exceptions::PyAttributeError::new_err("class must define a '_length_' attribute"))?;
     if !length.is_instance_of::<pyo3::types::PyInt>() {
         return Err(PyTypeError::new_err("The '_length_' attribute must be an integer"));
     }
@@ -395,7 +395,7 @@ pub fn array_type_info(cls: &Bound<'_, PyType>) -> PyResult<StgInfo> {
         return Err(PyValueError::new_err("The '_length_' attribute must not be negative"));
     }
     let length: isize = length.extract().map_err(|_| PyOverflowError::new_err("The '_length_' attribute is too large"))?;
-    let proto = cls.getattr("_type_").map_err(|_| pyo3::exceptions::PyAttributeError::new_err("class must define a '_type_' attribute"))?;
+    let proto = cls.getattr(pyo3::intern!(cls.py(), "_type_")).map_err(|_| pyo3::exceptions::PyAttributeError::new_err("class must define a '_type_' attribute"))?;
     let item = util::stginfo_of_type(&proto).ok_or_else(|| PyTypeError::new_err("_type_ must have storage info"))?;
     let it = item.get();
     let length = length as usize;
@@ -435,8 +435,13 @@ pub fn array_type(py: Python<'_>, cls: &Bound<'_, PyAny>, length: &Bound<'_, PyA
     }
     let cache = crate::array_type_cache(py)?;
     let key = PyTuple::new(py, [cls.clone(), length.clone()])?;
+    // The cache holds the array type weakly, as CPython's does (`PyDict_SetItemProxy`): a
+    // strong value would keep every `T * n` ever made alive for good. The key, like
+    // CPython's, holds the element type.
     if let Some(hit) = cache.get_item(&key)? {
-        return Ok(hit.unbind());
+        if let Some(alive) = hit.cast::<PyWeakrefReference>()?.upgrade() {
+            return Ok(alive.unbind());
+        }
     }
     let meta = roots::roots(py).array.bind(py).get_type();
     let ns = PyDict::new(py);
@@ -447,6 +452,29 @@ pub fn array_type(py: Python<'_>, cls: &Bound<'_, PyAny>, length: &Bound<'_, PyA
     }
     let name = format!("{}_Array_{}", util::class_name(cls), n);
     let t = meta.call1((name, PyTuple::new(py, [roots::roots(py).array.bind(py).clone()])?, ns))?;
-    cache.set_item(key, &t)?;
+    let remover = DictRemover { entry: GilCell::new(Some((cache.clone().unbind(), key.clone().into_any().unbind()))) };
+    cache.set_item(key, PyWeakrefReference::new_with(&t, remover)?)?;
     Ok(t.unbind())
+}
+
+/// The callback of an array-cache weak reference (CPython's `DictRemover`): when the array
+/// type dies, its entry goes, and with it the key's reference to the element type.
+#[pyclass(frozen, module = "_ctypes", name = "DictRemover")]
+struct DictRemover {
+    entry: GilCell<Option<(Py<PyDict>, Py<PyAny>)>>,
+}
+
+#[pymethods]
+impl DictRemover {
+    fn __call__(&self, weakref: &Bound<'_, PyAny>) -> PyResult<()> {
+        let py = weakref.py();
+        if let Some((dict, key)) = self.entry.replace(None) {
+            let (dict, key) = (dict.bind(py), key.bind(py));
+            // Only our own entry: the key may since map to a newer array type.
+            if dict.get_item(key)?.is_some_and(|current| current.is(weakref)) {
+                dict.del_item(key)?;
+            }
+        }
+        Ok(())
+    }
 }

@@ -282,7 +282,7 @@ pub fn keep_ref(obj: &Bound<'_, CData>, index: isize, keep: Option<Py<PyAny>>) -
 
 /// `obj.__dict__`, which must be a real dict (pickling support).
 fn instance_dict<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-    let d = obj.getattr("__dict__")?;
+    let d = obj.getattr(pyo3::intern!(obj.py(), "__dict__"))?;
     if !d.is_instance_of::<PyDict>() {
         return Err(PyTypeError::new_err(format!(
             "{}.__dict__ must be a dictionary, not {}",
@@ -331,8 +331,8 @@ impl CData {
         let dict = instance_dict(slf.as_any())?;
         // SAFETY: the memory is this object's and nothing writes it during the copy.
         let data = PyBytes::new(py, unsafe { slf.get().bytes() });
-        let unpickle = py.import("_ctypes").and_then(|m| m.getattr("_unpickle")).or_else(|_| {
-            crate::MODULE.get(py).map(|m| m.bind(py).getattr("_unpickle")).unwrap_or_else(|| Err(PyTypeError::new_err("no _unpickle")))
+        let unpickle = py.import("_ctypes").and_then(|m| m.getattr(pyo3::intern!(m.py(), "_unpickle"))).or_else(|_| {
+            crate::MODULE.get(py).map(|m| m.bind(py).getattr(pyo3::intern!(py, "_unpickle"))).unwrap_or_else(|| Err(PyTypeError::new_err("no _unpickle")))
         })?;
         let state = PyTuple::new(py, [dict, data.into_any()])?;
         let args = PyTuple::new(py, [slf.get_type().into_any(), state.into_any()])?;
@@ -362,7 +362,7 @@ impl CData {
         // SAFETY: the destination is this object's memory, valid for `size()` bytes; `n` is
         // bounded by both lengths; a bytes object never aliases ctypes memory.
         unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), c.ptr(), n) };
-        instance_dict(slf.as_any())?.call_method1("update", (dict,))?;
+        instance_dict(slf.as_any())?.call_method1(pyo3::intern!(slf.py(), "update"), (dict,))?;
         Ok(())
     }
 

@@ -80,6 +80,31 @@ impl ArgConv {
             ArgConv::Call(f) => ArgConv::Call(f.clone_ref(py)),
         }
     }
+
+    /// Visits the objects this converter holds, for the garbage collector of its owner.
+    pub fn traverse(&self, visit: &pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
+        match self {
+            ArgConv::Simple { cls, .. } => visit.call(cls),
+            ArgConv::Special { cls, from_param, .. } => {
+                visit.call(cls)?;
+                visit.call(from_param)
+            }
+            ArgConv::Pointer { cls, proto, from_param } => {
+                visit.call(cls)?;
+                visit.call(proto)?;
+                visit.call(from_param)
+            }
+            ArgConv::Call(f) => visit.call(f),
+        }
+    }
+}
+
+/// Visits every object held by a list of converters.
+pub fn traverse_converters(converters: &Option<Vec<ArgConv>>, visit: &pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
+    for conv in converters.iter().flatten() {
+        conv.traverse(visit)?;
+    }
+    Ok(())
 }
 
 /// Stock `from_param` functions, registered when the metaclasses are built, so that

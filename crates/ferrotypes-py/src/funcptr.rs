@@ -273,7 +273,16 @@ impl CFuncPtr {
         self.errcheck.traverse(&visit)?;
         self.paramflags.traverse(&visit)?;
         self.callable.traverse(&visit)?;
-        self.thunk.traverse(&visit)
+        self.thunk.traverse(&visit)?;
+        // The configuration is this object's alone (never shared with another function
+        // object), so its references are visited exactly once.
+        if let Some(cfg) = self.config.load() {
+            visit.call(&cfg.argtypes)?;
+            crate::convert::traverse_converters(&cfg.converters, &visit)?;
+            visit.call(&cfg.restype)?;
+            visit.call(&cfg.checker)?;
+        }
+        Ok(())
     }
 
     fn __clear__(&self) {
@@ -685,7 +694,7 @@ static OWN_TP_CALL: AtomicUsize = AtomicUsize::new(0);
 #[pyfunction]
 pub fn funcptr_type_info(cls: &Bound<'_, PyType>) -> PyResult<StgInfo> {
     let py = cls.py();
-    let d = cls.getattr("__dict__")?;
+    let d = cls.getattr(pyo3::intern!(cls.py(), "__dict__"))?;
     let get = |name: &str| -> PyResult<Option<Bound<'_, PyAny>>> { d.get_item(name).map(Some).or_else(|_| Ok(None)) };
     let size = std::mem::size_of::<usize>();
     let mut info = StgInfo::new(size, size, 1, Kind::FuncPtr, FfiType::Static(ferrotypes_core::simple::ffi_pointer()), "X{}");
@@ -711,7 +720,7 @@ pub fn funcptr_type_info(cls: &Bound<'_, PyType>) -> PyResult<StgInfo> {
         if !r.is_none() && util::stginfo_of_type(&r).is_none() && !r.is_callable() {
             return Err(PyTypeError::new_err("_restype_ must be a type, a callable, or None"));
         }
-        func.checker = if r.is_none() { None } else { r.getattr_opt("_check_retval_")?.map(Bound::unbind) };
+        func.checker = if r.is_none() { None } else { r.getattr_opt(pyo3::intern!(r.py(), "_check_retval_"))?.map(Bound::unbind) };
         func.restype = Some(r.unbind());
     }
     info.func = Some(func);
@@ -746,7 +755,7 @@ pub fn call_function(py: Python<'_>, address: usize, args: &Bound<'_, PyTuple>) 
 
 /// `_ctypes.dlsym`-style lookup used by `in_dll`.
 pub fn symbol_address(dll: &Bound<'_, PyAny>, name: &Bound<'_, PyString>) -> PyResult<usize> {
-    let handle = dll.getattr("_handle")?.extract::<isize>()? as usize;
+    let handle = dll.getattr(pyo3::intern!(dll.py(), "_handle"))?.extract::<isize>()? as usize;
     let name = name.to_str()?;
     ferrotypes_core::loader::symbol(handle as *mut c_void, name)
         .map(|p| p as usize)

@@ -106,7 +106,7 @@ fn resize(obj: &Bound<'_, PyAny>, size: isize) -> PyResult<()> {
 fn dlopen(name: Option<&Bound<'_, PyAny>>, mode: i32) -> PyResult<usize> {
     let path = match name {
         Some(n) if !n.is_none() => {
-            let os = n.py().import("os")?.call_method1("fsencode", (n,))?;
+            let os = n.py().import("os")?.call_method1(pyo3::intern!(n.py(), "fsencode"), (n,))?;
             let b = os.cast::<PyBytes>()?.as_bytes().to_vec();
             Some(CString::new(b).map_err(|_| PyValueError::new_err("embedded null byte"))?)
         }
@@ -172,8 +172,8 @@ fn buffer_info(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<Py<PyTuple>> 
 /// `_unpickle(type, state)`.
 #[pyfunction]
 fn _unpickle(py: Python<'_>, typ: &Bound<'_, PyAny>, state: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
-    let obj = typ.call_method1("__new__", (typ,))?;
-    obj.call_method1("__setstate__", state.clone())?;
+    let obj = typ.call_method1(pyo3::intern!(typ.py(), "__new__"), (typ,))?;
+    obj.call_method1(pyo3::intern!(obj.py(), "__setstate__"), state.clone())?;
     let _ = py;
     Ok(obj.unbind())
 }
@@ -239,7 +239,7 @@ fn from_buffer_copy(py: Python<'_>, cls: &Bound<'_, PyAny>, obj: &Bound<'_, PyAn
     if offset < 0 {
         return Err(PyValueError::new_err("offset cannot be negative"));
     }
-    let data: Vec<u8> = mv.call_method0("tobytes")?.extract()?;
+    let data: Vec<u8> = mv.call_method0(pyo3::intern!(mv.py(), "tobytes"))?.extract()?;
     let size = info.get().size;
     if (size as isize) > data.len() as isize - offset {
         return Err(PyValueError::new_err(format!("Buffer size too small ({} instead of at least {} bytes)", data.len(), size as isize + offset)));
@@ -280,7 +280,7 @@ fn simple_from_param(py: Python<'_>, cls: &Bound<'_, PyAny>, value: &Bound<'_, P
     // SAFETY: 16 bytes hold any scalar.
     match unsafe { simple::set_value(kind, false, buf.as_mut_ptr(), value) } {
         Ok(keep) => Ok(Py::new(py, CArgObject::new(kind.code, buf, ferrotypes_core::ffi_type::FfiType::Static(kind.ffi_type()), keep))?.into_any()),
-        Err(_) => match value.getattr_opt("_as_parameter_")? {
+        Err(_) => match value.getattr_opt(pyo3::intern!(value.py(), "_as_parameter_"))? {
             Some(inner) => util::recursion_guarded(py, || simple_from_param(py, cls, &inner)),
             None => Err(PyTypeError::new_err("wrong type")),
         },
@@ -339,7 +339,7 @@ fn char_pointer_from_param(py: Python<'_>, cls: &Bound<'_, PyAny>, value: &Bound
             }
         }
     }
-    if let Some(inner) = value.getattr_opt("_as_parameter_")? {
+    if let Some(inner) = value.getattr_opt(pyo3::intern!(value.py(), "_as_parameter_"))? {
         return util::recursion_guarded(py, || char_pointer_from_param(py, cls, &inner, tag, elem));
     }
     Err(PyTypeError::new_err("wrong type"))
@@ -386,7 +386,7 @@ fn c_void_p_from_param(py: Python<'_>, cls: &Bound<'_, PyAny>, value: &Bound<'_,
             return Ok(value.clone().unbind());
         }
     }
-    if let Some(inner) = value.getattr_opt("_as_parameter_")? {
+    if let Some(inner) = value.getattr_opt(pyo3::intern!(value.py(), "_as_parameter_"))? {
         return util::recursion_guarded(py, || c_void_p_from_param(py, cls, &inner));
     }
     Err(PyTypeError::new_err("wrong type"))

@@ -211,7 +211,7 @@ pub fn generic_from_param(py: Python<'_>, cls: &Bound<'_, PyAny>, value: &Bound<
             obname
         )));
     }
-    if let Some(inner) = value.getattr_opt("_as_parameter_")? {
+    if let Some(inner) = value.getattr_opt(pyo3::intern!(value.py(), "_as_parameter_"))? {
         return util::recursion_guarded(py, || generic_from_param(py, cls, &inner));
     }
     Err(PyTypeError::new_err(format!(

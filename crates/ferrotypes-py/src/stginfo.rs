@@ -195,6 +195,21 @@ impl StgInfo {
     fn get_final(&self) -> bool {
         self.is_final()
     }
+    /// A type's storage info refers to other types (the element or target type, argtypes,
+    /// restype) that may refer back to the type (`cell._fields_ = [("next",
+    /// POINTER(cell))]`), so the collector must see these references, as it sees CPython's
+    /// `StgDict` (a dict). No `__clear__`: the info is immutable and only a type's
+    /// `__dict__` holds it, so clearing that type breaks any cycle through it.
+    fn __traverse__(&self, visit: pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
+        visit.call(&self.proto)?;
+        if let Some(func) = &self.func {
+            visit.call(&func.argtypes)?;
+            crate::convert::traverse_converters(&func.converters, &visit)?;
+            visit.call(&func.restype)?;
+            visit.call(&func.checker)?;
+        }
+        Ok(())
+    }
     fn __repr__(&self) -> String {
         format!("<StgInfo size={} align={} length={} kind={:?}>", self.size, self.align, self.length, self.kind)
     }

@@ -166,7 +166,7 @@ fn store_info(cls: &Bound<'_, PyType>, info: StgInfo) -> PyResult<()> {
 /// `type.__setattr__(cls, name, value)`, bypassing the metaclass's own `__setattr__`.
 fn type_setattr(cls: &Bound<'_, PyType>, name: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
     let py = cls.py();
-    py.get_type::<PyType>().call_method1("__setattr__", (cls, name, value))?;
+    py.get_type::<PyType>().call_method1(pyo3::intern!(py, "__setattr__"), (cls, name, value))?;
     Ok(())
 }
 
@@ -191,13 +191,13 @@ pub fn aggregate_init(cls: &Bound<'_, PyType>, is_union: bool, namespace: &Bound
     store_info(cls, info)?;
     if let Ok(fields) = namespace.get_item("_fields_") {
         // Through the metaclass, so that e.g. `_endian`'s swapping metaclass sees it.
-        cls.setattr("_fields_", fields)?;
+        cls.setattr(pyo3::intern!(cls.py(), "_fields_"), fields)?;
     }
     Ok(())
 }
 
 /// An optional non-negative integer class attribute (`_pack_`, `_align_`).
-fn non_negative_attr(cls: &Bound<'_, PyType>, name: &str) -> PyResult<Option<usize>> {
+fn non_negative_attr(cls: &Bound<'_, PyType>, name: &Bound<'_, PyString>) -> PyResult<Option<usize>> {
     let Some(v) = cls.getattr_opt(name)? else { return Ok(None) };
     let bad = || PyValueError::new_err(format!("{name} must be a non-negative integer"));
     if !v.is_instance_of::<PyInt>() {
@@ -347,10 +347,10 @@ pub fn aggregate_set_fields(cls: &Bound<'_, PyType>, fields: &Bound<'_, PyAny>, 
     let py = cls.py();
     type_setattr(cls, "_fields_", fields)?;
 
-    let swapped = cls.getattr_opt("_swappedbytes_")?.is_some();
-    let pack_attr = non_negative_attr(cls, "_pack_")?;
-    let min_align = non_negative_attr(cls, "_align_")?.unwrap_or(0);
-    let kind = match cls.getattr_opt("_layout_")? {
+    let swapped = cls.getattr_opt(pyo3::intern!(cls.py(), "_swappedbytes_"))?.is_some();
+    let pack_attr = non_negative_attr(cls, pyo3::intern!(py, "_pack_"))?;
+    let min_align = non_negative_attr(cls, pyo3::intern!(py, "_align_"))?.unwrap_or(0);
+    let kind = match cls.getattr_opt(pyo3::intern!(cls.py(), "_layout_"))? {
         None => LayoutKind::GccSysv,
         Some(l) => match l.extract::<String>().ok().as_deref() {
             Some("gcc-sysv") => LayoutKind::GccSysv,
@@ -504,7 +504,7 @@ pub fn aggregate_set_fields(cls: &Bound<'_, PyType>, fields: &Bound<'_, PyAny>, 
 
 /// Promotes the members of every `_anonymous_` member (CPython's MakeAnonFields).
 fn make_anon_fields(cls: &Bound<'_, PyType>) -> PyResult<()> {
-    let Some(anon) = cls.getattr_opt("_anonymous_")? else { return Ok(()) };
+    let Some(anon) = cls.getattr_opt(pyo3::intern!(cls.py(), "_anonymous_"))? else { return Ok(()) };
     let names: Vec<Bound<'_, PyAny>> = anon
         .try_iter()
         .map_err(|_| PyTypeError::new_err("_anonymous_ must be a sequence"))?
@@ -524,7 +524,7 @@ fn make_anon_fields(cls: &Bound<'_, PyType>) -> PyResult<()> {
 fn promote(cls: &Bound<'_, PyType>, descr: &CField, index: usize, offset: usize) -> PyResult<()> {
     let py = cls.py();
     let proto = descr.proto.bind(py);
-    let fields = proto.getattr("_fields_")?;
+    let fields = proto.getattr(pyo3::intern!(proto.py(), "_fields_"))?;
     for item in fields.try_iter().map_err(|_| PyTypeError::new_err("_fields_ must be a sequence"))? {
         let item = item?;
         let fname = item.get_item(0)?;

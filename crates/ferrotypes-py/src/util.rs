@@ -148,8 +148,8 @@ pub fn caller_module(py: Python<'_>) -> Option<Py<PyAny>> {
     let meta = META_GLOBALS.get(py).map(|g| g.as_ptr());
     let sys = py.import("sys").ok()?;
     for depth in 0..4 {
-        let frame = sys.call_method1("_getframe", (depth,)).ok()?;
-        let globals = frame.getattr("f_globals").ok()?;
+        let frame = sys.call_method1(pyo3::intern!(sys.py(), "_getframe"), (depth,)).ok()?;
+        let globals = frame.getattr(pyo3::intern!(frame.py(), "f_globals")).ok()?;
         if Some(globals.as_ptr()) == meta {
             continue;
         }

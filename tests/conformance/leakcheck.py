@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""Run CPython's ``ctypes.test`` modules many times in ONE process and measure growth.
+
+    python tests/conformance/leakcheck.py --mode {stock,full} [--warmup 5] [--rounds 10]
+                                          [--types] [--per-module] [--snapshot N] [MODULE ...]
+
+The mode is set up exactly as ``runner.py`` does (``full``: ``ferrotypes.install()`` with
+the stdlib test directory grafted in as ``ctypes.test``; ``stock``: the stdlib). A round
+runs every module's suite once (fresh TestCase instances, output discarded), then
+``gc.collect()``. ``tracemalloc`` runs from the start; after ``--warmup`` rounds,
+``--rounds`` rounds are measured: traced Python memory, the C heap in use (glibc
+``mallinfo2``, where Rust and libffi allocations live) and RSS. The stdlib tests keep some
+memory for good by themselves (``_pointer_type_cache`` and the ``CFUNCTYPE`` cache keep
+types that tests create), so the numbers only mean something next to the same run on
+stock ctypes: ``tests/test_leaks.py`` compares them.
+
+stdout gets one JSON line::
+
+    {"mode", "warmup", "rounds", "failures": [...],
+     "rss_growth_kb_per_round", "traced_growth_per_round",   # bytes, whole rounds
+     "heap_growth_per_round",
+     "modules": {name: traced growth per round},             # with --per-module
+     "heap_modules": {name: C heap growth per round},        # with --per-module
+     "types": {type name: count growth per round}}           # with --types
+
+Finding a leak: ``--per-module`` collects after each module to attribute growth;
+``--types`` diffs ``gc.get_objects()`` counts by type name; ``--snapshot N`` prints the N
+largest tracemalloc growths with their tracebacks to stderr. Anything the tests print
+goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import gc
+import importlib.util
+import io
+import json
+import os
+import sys
+import tracemalloc
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _load_runner():
+    spec = importlib.util.spec_from_file_location(
+        "ferrotypes_conformance_runner", os.path.join(HERE, "runner.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def rss_kb() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def malloc_in_use():
+    """A function returning the bytes in use on the C heap (glibc ``mallinfo2``: arena
+    chunks plus mmapped blocks): Rust and libffi allocations show up there, not in
+    tracemalloc. Called through whatever ``ctypes`` the mode provides."""
+    import ctypes
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+            "uordblks", "fordblks", "keepcost")]
+
+    try:
+        mallinfo2 = ctypes.CDLL(None).mallinfo2
+    except AttributeError:          # glibc < 2.33, or not glibc
+        return lambda: 0
+    mallinfo2.restype = MallInfo2
+    mallinfo2.argtypes = ()
+
+    def in_use() -> int:
+        info = mallinfo2()
+        return info.uordblks + info.hblkhd
+
+    return in_use
+
+
+def type_counts() -> collections.Counter:
+    gc.collect()
+    return collections.Counter(type(o).__qualname__ for o in gc.get_objects())
+
+
+def main(argv: list[str] | None = None) -> int:
+    runner = _load_runner()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mode", choices=("stock", "full"), default="full")
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--types", action="store_true", help="also diff gc object counts by type")
+    parser.add_argument("--per-module", action="store_true",
+                        help="collect after each module and report its growth (slower)")
+    parser.add_argument("--snapshot", type=int, default=0, metavar="N",
+                        help="print the N biggest tracemalloc growths (by traceback) to stderr")
+    parser.add_argument("modules", nargs="*", help="default: every module")
+    args = parser.parse_args(argv)
+    modules = args.modules or runner.discover_modules()
+
+    # As in runner.py: the JSON goes to the real stdout, everything else to stderr.
+    json_out = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+    if args.mode == "full":
+        runner.setup_full()
+
+    import unittest
+
+    tests = {}
+    for name in modules:
+        module = importlib.import_module(f"ctypes.test.{name.removesuffix('.py')}")
+        tests[name] = module
+    if args.mode == "full":
+        violations = runner.check_isolation("full", {"ferrotypes_package": os.path.dirname(
+            sys.modules["ferrotypes"].__file__)})
+        if violations:
+            print(violations, file=sys.stderr)
+            return 2
+
+    failures: set[str] = set()
+    heap = malloc_in_use()
+
+    def run_once(name: str) -> None:
+        suite = unittest.defaultTestLoader.loadTestsFromModule(tests[name])
+        result = unittest.TextTestRunner(stream=io.StringIO(), verbosity=0).run(suite)
+        for test, _ in result.failures + result.errors:
+            failures.add(test.id())
+
+    # Traced from the start: a bounded cache filled during the warm-up (CPython's type
+    # attribute cache holds a name string per slot) then frees traced blocks as it
+    # replaces them, instead of showing up as growth.
+    tracemalloc.start(25 if args.snapshot else 1)
+    for _ in range(args.warmup):
+        for name in modules:
+            run_once(name)
+        gc.collect()
+
+    counts_before = type_counts() if args.types else None
+    per_module = dict.fromkeys(modules, 0)
+    heap_per_module = dict.fromkeys(modules, 0)
+    gc.collect()
+    first = tracemalloc.take_snapshot() if args.snapshot else None
+    rss_start = rss_kb()
+    heap_start = heap()
+    traced_start = tracemalloc.get_traced_memory()[0]
+    for _ in range(args.rounds):
+        for name in modules:
+            before, heap_before = tracemalloc.get_traced_memory()[0], heap()
+            run_once(name)
+            if args.per_module:
+                gc.collect()
+                per_module[name] += tracemalloc.get_traced_memory()[0] - before
+                heap_per_module[name] += heap() - heap_before
+        gc.collect()
+    traced_end = tracemalloc.get_traced_memory()[0]
+    heap_end = heap()
+    if first is not None:
+        for stat in tracemalloc.take_snapshot().compare_to(first, "traceback")[:args.snapshot]:
+            print(f"--- {stat.size_diff:+d} B in {stat.count_diff:+d} blocks", file=sys.stderr)
+            for line in stat.traceback.format(limit=25):
+                print(line, file=sys.stderr)
+    tracemalloc.stop()
+    rss_end = rss_kb()
+
+    report = {
+        "mode": args.mode,
+        "warmup": args.warmup,
+        "rounds": args.rounds,
+        "failures": sorted(failures),
+        "rss_growth_kb_per_round": (rss_end - rss_start) / args.rounds,
+        "traced_growth_per_round": (traced_end - traced_start) / args.rounds,
+        "heap_growth_per_round": (heap_end - heap_start) / args.rounds,
+    }
+    if args.per_module:
+        report["modules"] = {name: grown / args.rounds for name, grown in per_module.items()}
+        report["heap_modules"] = {name: grown / args.rounds for name, grown in heap_per_module.items()}
+    if counts_before is not None:
+        after = type_counts()
+        report["types"] = {
+            name: (after[name] - counts_before[name]) / args.rounds
+            for name in sorted(set(after) | set(counts_before))
+            if after[name] != counts_before[name]
+        }
+    json_out.write(json.dumps(report, sort_keys=True) + "\n")
+    json_out.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

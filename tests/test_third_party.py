@@ -72,11 +72,20 @@ SUITES = {
         requires=("numpy",),
         pytest_args=("--pyargs", "numpy.tests.test_ctypeslib"),
     ),
-    # llvmlite's whole binding layer is ctypes over its bundled libllvmlite.so: the full
-    # suite (about 390 tests, ~10 s).
+    # llvmlite's binding layer is ctypes over its bundled libllvmlite.so: the test modules
+    # that go through it (about 240 tests). test_ir and test_valuerepr build IR text in pure
+    # Python and never touch ctypes; docs/third-party.md has the whole suite's counts.
     "llvmlite": Suite(
         requires=("llvmlite",),
-        pytest_args=("--pyargs", "llvmlite.tests"),
+        pytest_args=("--pyargs", "llvmlite.tests.test_binding", "llvmlite.tests.test_refprune"),
+    ),
+    # numba compiles calls to ctypes function pointers and turns ctypes pointers into arrays
+    # (numba.carray/farray); its two ctypes test modules, less the two cases that JIT-compile
+    # carray/farray (about 50 s of LLVM work that the pure-Python carray cases already cover).
+    "numba": Suite(
+        requires=("numba",),
+        pytest_args=("--pyargs", "numba.tests.test_ctypes", "numba.tests.test_cfunc",
+                     "-k", "not test_numba_carray and not test_numba_farray"),
     ),
     # PySDL2 with the SDL2 binaries from the pysdl2-dll wheel, on SDL's dummy video and
     # audio drivers (no display or sound card needed).
@@ -91,8 +100,8 @@ SUITES = {
 }
 
 # What to pip install for each importable name above.
-DISTRIBUTIONS = {"numpy": "numpy", "llvmlite": "llvmlite", "sdl2": "pysdl2",
-                 "sdl2dll": "pysdl2-dll"}
+DISTRIBUTIONS = {"numpy": "numpy", "llvmlite": "llvmlite", "numba": "numba",
+                 "sdl2": "pysdl2", "sdl2dll": "pysdl2-dll"}
 
 
 @dataclass

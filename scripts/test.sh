@@ -30,7 +30,10 @@ fi
 py_missing=$("$PYTHON" - <<'PY'
 import importlib.util
 wanted = {"pytest": "pytest", "hypothesis": "hypothesis", "numpy": "numpy", "cffi": "cffi",
-          "maturin": "maturin>=1.5,<2"}
+          "maturin": "maturin>=1.5,<2",
+          # third-party ctypes users whose own suites tests/test_third_party.py runs
+          "llvmlite": "llvmlite", "numba": "numba", "sdl2": "pysdl2",
+          "sdl2dll": "pysdl2-dll"}
 print(" ".join(spec for name, spec in wanted.items() if importlib.util.find_spec(name) is None))
 PY
 )

@@ -426,9 +426,18 @@ pub fn array_type_info(cls: &Bound<'_, PyType>) -> PyResult<StgInfo> {
 /// `T * n`: the cached array type.
 #[pyfunction]
 pub fn array_type(py: Python<'_>, cls: &Bound<'_, PyAny>, length: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-    if !length.is_instance_of::<pyo3::types::PyInt>() {
+    // CPython gets here through sequence_repeat, which takes any object with `__index__` as
+    // the count (numpy integers, for one: numba's carray does `c_byte * np.int64(n)`). The
+    // count is made an exact int before it keys the cache, so `c_int * np.int64(3)` is
+    // `c_int * 3`.
+    let length = if length.is_instance_of::<pyo3::types::PyInt>() {
+        length.clone()
+    } else if length.get_type().hasattr(pyo3::intern!(py, "__index__"))? {
+        py.import("operator")?.getattr("index")?.call1((length,))?
+    } else {
         return Err(PyTypeError::new_err(format!("can't multiply sequence by non-int of type '{}'", util::type_name(length))));
-    }
+    };
+    let length = &length;
     let n: isize = length.extract()?;
     if n < 0 {
         return Err(PyValueError::new_err(format!("Array length must be >= 0, not {n}")));

@@ -194,6 +194,18 @@ def test_run_script_by_absolute_path(probe_dir):
     assert report["path0"] == os.path.realpath(str(probe_dir))
 
 
+def test_run_script_file_is_absolute_as_with_python(probe_dir):
+    # Since 3.9 "python SCRIPT" makes __main__.__file__ (and the code's filename, which
+    # warnings and tracebacks show) absolute, so it still names the script after os.chdir.
+    (probe_dir / "where.py").write_text(
+        "import json, sys; print(json.dumps([__file__, sys._getframe().f_code.co_filename, "
+        "sys.argv[0]]))\n")
+    stock = run_python(["where.py"], cwd=probe_dir, check=True)
+    ferro = run_python(["-m", "ferrotypes", "run", "where.py"], cwd=probe_dir, check=True)
+    assert _report(ferro) == _report(stock)
+    assert _report(ferro)[0] == str(probe_dir / "where.py")
+
+
 def test_run_module_with_args_and_exit_code(probe_dir):
     proc = run_python(["-m", "ferrotypes", "run", "-m", "probe", "5", "x"],
                       cwd=probe_dir)

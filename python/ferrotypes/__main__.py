@@ -8,10 +8,15 @@
 ``python -m MODULE`` would set them.  Its exit status is the command's.
 """
 
+import builtins
+import importlib.machinery
 import importlib.util
+import io
 import os
 import runpy
 import sys
+import types
+import zipfile
 
 USAGE = """\
 usage: python -m ferrotypes run SCRIPT [ARGS...]
@@ -50,8 +55,28 @@ def _run_script(path, args):
     elif sys.path and not sys.flags.safe_path:
         # A directory or zip file: runpy puts it on sys.path itself.
         del sys.path[0]
-    runpy.run_path(path, run_name="__main__")
+    if os.path.isfile(path) and not path.endswith(".pyc") and not zipfile.is_zipfile(path):
+        _exec_source_as_main(path)
+    else:
+        runpy.run_path(path, run_name="__main__")
     return None
+
+
+def _exec_source_as_main(path):
+    """Run a source file as "python SCRIPT" does: in a new ``__main__`` module whose
+    ``__file__`` and code filename are absolute (since 3.9; warnings and tracebacks show it,
+    and it still names the script after os.chdir) while ``sys.argv[0]`` stays as typed, which
+    runpy.run_path cannot do (it sets argv[0] to the path it is given)."""
+    filename = os.path.abspath(path)
+    main = types.ModuleType("__main__")
+    main.__file__ = filename
+    main.__cached__ = None
+    main.__loader__ = importlib.machinery.SourceFileLoader("__main__", filename)
+    main.__builtins__ = builtins
+    with io.open_code(filename) as f:
+        code = compile(f.read(), filename, "exec", dont_inherit=True)
+    sys.modules["__main__"] = main
+    exec(code, main.__dict__)
 
 
 def _run_module(name, args):

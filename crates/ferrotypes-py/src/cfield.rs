@@ -137,13 +137,23 @@ impl CField {
             Access::Bits { kind } => {
                 // SAFETY: the window lies inside the instance (checked by `address`).
                 let raw = (unsafe { self.read_window(p) } >> self.bit_offset) & self.mask();
+                // A bit field is at most 64 bits wide, so its value converts as a 64-bit
+                // int (PyLong_From[Unsigned]LongLong). The 128-bit conversion goes through
+                // _PyLong_FromByteArray: slower, and for 0 it reads a digit CPython 3.11
+                // never wrote (memcheck noise under scripts/valgrind.sh).
                 match kind.class {
                     ValueClass::Bool => Ok((raw != 0).into_pyobject(py)?.to_owned().into_any().unbind()),
                     ValueClass::Signed if self.bit_size > 0 && raw >> (self.bit_size - 1) & 1 == 1 => {
                         let v = raw as i128 - (1i128 << self.bit_size);
-                        Ok(v.into_pyobject(py)?.into_any().unbind())
+                        match i64::try_from(v) {
+                            Ok(v) => Ok(v.into_pyobject(py)?.into_any().unbind()),
+                            Err(_) => Ok(v.into_pyobject(py)?.into_any().unbind()),
+                        }
                     }
-                    _ => Ok(raw.into_pyobject(py)?.into_any().unbind()),
+                    _ => match u64::try_from(raw) {
+                        Ok(v) => Ok(v.into_pyobject(py)?.into_any().unbind()),
+                        Err(_) => Ok(raw.into_pyobject(py)?.into_any().unbind()),
+                    },
                 }
             }
             Access::CharArray => {

@@ -336,8 +336,8 @@ fn sysv_x86_64_ffi(base: Option<&StgInfo>, members: &[Member<'_>], layout: &Stru
         parts.push(match m.bits {
             // GCC classifies a union's bit fields as members of their declared type (and so
             // checks that type's alignment where the union lies).
-            None | Some(_) if is_union => Part::Member { offset: fl.offset, ty: &m.info.get().ffi },
             None => Part::Member { offset: fl.offset, ty: &m.info.get().ffi },
+            Some(_) if is_union => Part::Member { offset: fl.offset, ty: &m.info.get().ffi },
             Some(width) => {
                 // The bytes of the window the field's bits are in (a big-endian window
                 // counts bits from its last byte).

@@ -616,8 +616,9 @@ def by_value_supported(agg):
 def misaligned_inside(agg, first_elements_only=False):
     """Whether a scalar inside `agg` is off its alignment, counted from the start of `agg`
     (what makes the psABI pass it in memory). A structure's bit fields never are; a union's
-    count as members of their declared type (GCC's `classify_argument`). GCC looks at the
-    first element of an array only: `first_elements_only=True` does the same."""
+    count as integers of the smallest mode that holds them (GCC's `classify_argument` and
+    bit-field types). GCC looks at the first element of an array only:
+    `first_elements_only=True` does the same."""
     def scalars(a, offset):
         cls = a.cls
         if a.base is not None:
@@ -626,8 +627,11 @@ def misaligned_inside(agg, first_elements_only=False):
             if m.what == "bits" and not a.is_union:
                 continue
             at = offset + getattr(cls, m.name).offset
-            if m.what in ("scalar", "bits"):
-                yield at, m.scalar
+            if m.what == "bits":
+                yield at, next(n for n in (1, 2, 4, 8) if 8 * n >= m.width)
+                continue
+            if m.what == "scalar":
+                yield at, ct.alignment(m.scalar.ctype)
                 continue
             if m.aggregate is not None and not m.dims:
                 yield from scalars(m.aggregate, at)
@@ -638,8 +642,8 @@ def misaligned_inside(agg, first_elements_only=False):
                 if m.aggregate is not None:
                     yield from scalars(m.aggregate, at + k * step)
                 else:
-                    yield at + k * step, m.scalar
-    return any(at % ct.alignment(sc.ctype) for at, sc in scalars(agg, 0))
+                    yield at + k * step, ct.alignment(m.scalar.ctype)
+    return any(at % align for at, align in scalars(agg, 0))
 
 
 # --- the comparison -----------------------------------------------------------------------

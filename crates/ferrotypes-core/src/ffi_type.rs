@@ -141,7 +141,7 @@ impl Eightbytes {
             self.memory = true;
             return;
         }
-        // A union's bit field counts as its declared type, which may be wider than the
+        // A union's bit field counts as an integer type, which may be wider than the
         // (packed) union: like GCC, keep the part inside.
         let end = (from + len).min(self.bytes.len());
         if from >= end {

@@ -21,7 +21,7 @@ library and called through ferrotypes itself. For every aggregate:
   reads back;
 * **by value** -- ``struct S rt_S(struct S s) { return s; }`` and a variant that changes
   one leaf are called with ``argtypes``/``restype`` set; every leaf must survive (or hold
-  the new value). Skipped for two shapes libffi cannot express and two corners of GCC's
+  the new value). Skipped for two shapes libffi cannot express and three corners of GCC's
   classification that ferrotypes does not model, see :func:`by_value_supported`.
 
 The system compiler is taken as GCC on Linux (the default ``_layout_``): ferrotypes follows
@@ -594,14 +594,17 @@ def by_value_supported(agg):
       other `long double`s): GCC returns it in %st0 (classes X87, X87UP), libffi reads a
       STRUCT result from %rax:%rdx. Passing it as an argument works; returning does not.
 
-    And two corners of GCC's classification that ferrotypes does not model:
+    And three corners of GCC's classification that ferrotypes does not model:
 
     * a nested aggregate with a scalar that `_pack_` misaligns inside it makes ferrotypes
       pass the enclosing one in memory, where GCC checks each scalar where it finally lies,
       so that an enclosing `_pack_` can realign them all (GCC 12's own code for such a type,
       `aligned(8)` inside `pack(1)`, then drops half of the value);
     * an array of `_pack_`ed aggregates whose size is not a multiple of their scalars'
-      alignment: GCC checks the scalars of the first element only, ferrotypes all of them.
+      alignment: GCC checks the scalars of the first element only, ferrotypes all of them;
+    * a structure's bit field of exactly 8, 16, 32 or 64 bits at a multiple of its width,
+      which GCC turns into an ordinary member whose alignment it then checks when a
+      `_pack_` moves the structure (ferrotypes checks no bit field).
     """
     if not BY_VALUE or ct.alignment(agg.cls) > MAX_STACK_ALIGN:
         return False
@@ -609,24 +612,35 @@ def by_value_supported(agg):
         return False
     if misaligned_inside(agg) != misaligned_inside(agg, first_elements_only=True):
         return False
+    if misaligned_inside(agg) != misaligned_inside(agg, whole_mode_bit_fields=True):
+        return False
     kinds = {leaf.kind for leaf in leaves_of(agg, (), True)}
     return not (kinds == {"longdouble"} and ct.sizeof(agg.cls) == ct.sizeof(ct.c_longdouble))
 
 
-def misaligned_inside(agg, first_elements_only=False):
+def misaligned_inside(agg, first_elements_only=False, whole_mode_bit_fields=False):
     """Whether a scalar inside `agg` is off its alignment, counted from the start of `agg`
     (what makes the psABI pass it in memory). A structure's bit fields never are; a union's
     count as integers of the smallest mode that holds them (GCC's `classify_argument` and
     bit-field types). GCC looks at the first element of an array only:
-    `first_elements_only=True` does the same."""
+    `first_elements_only=True` does the same. And GCC makes a structure's bit field of 8,
+    16, 32 or 64 bits at a multiple of its width an ordinary integer member:
+    `whole_mode_bit_fields=True` counts those."""
     def scalars(a, offset):
         cls = a.cls
         if a.base is not None:
             yield from scalars(a.base, offset)
         for m in a.members:
+            descr = getattr(cls, m.name)
+            at = offset + descr.offset
             if m.what == "bits" and not a.is_union:
+                first = descr.bit_offset
+                if a.big_endian:
+                    first = descr.byte_size * 8 - descr.bit_offset - m.width
+                if whole_mode_bit_fields and m.width in (8, 16, 32, 64) \
+                        and (descr.offset * 8 + first) % m.width == 0:
+                    yield at + first // 8, m.width // 8
                 continue
-            at = offset + getattr(cls, m.name).offset
             if m.what == "bits":
                 yield at, next(n for n in (1, 2, 4, 8) if 8 * n >= m.width)
                 continue

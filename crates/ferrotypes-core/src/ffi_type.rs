@@ -232,7 +232,10 @@ unsafe fn classify_into(t: *const ffi_type, offset: usize, words: &mut Eightbyte
 ///
 /// Also not modelled: GCC checks the alignment of the first element of an array only,
 /// this checks every element (they differ for arrays of `_pack_`ed aggregates whose size is
-/// not a multiple of their scalars' alignment).
+/// not a multiple of their scalars' alignment); and GCC turns a structure's bit field of
+/// exactly 8, 16, 32 or 64 bits at a multiple of its width into an ordinary member, whose
+/// alignment it then checks where a `_pack_` moves the structure, while a bit field here
+/// is never misaligned.
 fn sysv_x86_64(size: usize, align: usize, parts: &[Part<'_>]) -> Option<FfiType> {
     use libffi::low::types;
     if size > 16 || size == 0 {

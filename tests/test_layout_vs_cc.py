@@ -3,8 +3,10 @@
 A seeded generator makes random aggregate definitions: every C scalar type, fixed-width
 integers, pointers, nested structures and unions, arrays of one to three dimensions of
 scalars and of aggregates, bit fields of mixed integer types and widths, ``_pack_`` (GCC's
-``#pragma pack(n)``), ``_anonymous_`` members (C11 anonymous struct/union members) and
-``_align_`` (``__attribute__((aligned(n)))`` on the type). Each definition becomes a real
+``#pragma pack(n)``), ``_anonymous_`` members (C11 anonymous struct/union members),
+``_align_`` (``__attribute__((aligned(n)))`` on the type), ``BigEndianStructure``/
+``BigEndianUnion`` (GCC's ``scalar_storage_order("big-endian")``) and Structure subclasses
+(a leading member ``base`` of the base type). Each definition becomes a real
 ``ferrotypes`` class and the equivalent C; the C for a batch is compiled once into a shared
 library and called through ferrotypes itself. For every aggregate:
 
@@ -19,8 +21,8 @@ library and called through ferrotypes itself. For every aggregate:
   reads back;
 * **by value** -- ``struct S rt_S(struct S s) { return s; }`` and a variant that changes
   one leaf are called with ``argtypes``/``restype`` set; every leaf must survive (or hold
-  the new value). Skipped for the two shapes libffi cannot describe, see
-  :func:`by_value_supported`.
+  the new value). Skipped for two shapes libffi cannot express and three corners of GCC's
+  classification that ferrotypes does not model, see :func:`by_value_supported`.
 
 The system compiler is taken as GCC on Linux (the default ``_layout_``): ferrotypes follows
 GCC deliberately, also where stock CPython 3.11 places bit fields differently, so nothing here
@@ -38,9 +40,12 @@ Not generated, and why:
   deeper ones would need another way in;
 * zero-width bit fields and zero-length arrays: ctypes 3.11 refuses the first, C only has
   the second as a GNU extension;
-* big-endian aggregates and base classes: ``crates/ferrotypes-core/tests/layout_vs_cc.rs``
-  compares those layouts with GCC (``scalar_storage_order``, a leading base member); C has
-  no base classes to call by value;
+* in a big-endian aggregate: ``c_bool``, ``c_char``, pointers, ``c_longdouble``, union
+  members and anonymous members, which ``_endian`` (as CPython 3.11's) refuses;
+* a subclass with ``_pack_``, or of a packed or big-endian base: ctypes keeps a base's
+  alignment under ``_pack_`` where C would reduce a ``base`` member's, and a subclass
+  inherits its base's ``_pack_`` and byte order (``crates/ferrotypes-core/tests/
+  layout_vs_cc.rs`` covers the layout engine's side of those);
 * ``_layout_ = "ms"``: compared with GCC's ``ms_struct`` in that same Rust test;
 * ``c_wchar``, ``c_char_p``/``c_wchar_p``, ``py_object``, function pointers: laid out as
   the ``wchar_t`` and pointer scalars that are generated, and their values need live memory.
@@ -84,7 +89,9 @@ class Scalar:
 
     @property
     def ctype(self):
-        return eval(self.py, vars(ct))  # noqa: S307 -- our own table
+        if self.py == "POINTER(c_int)":
+            return ct.POINTER(ct.c_int)
+        return getattr(ct, self.py)
 
 
 def _scalars():
@@ -578,7 +585,7 @@ def c_functions(agg):
 def by_value_supported(agg):
     """Whether libffi can pass and return `agg` by value as the C compiler does.
 
-    Everything is passed by value except two shapes libffi cannot express:
+    Everything is passed by value (on x86-64) except two shapes libffi cannot express:
 
     * an aggregate aligned to more than 16 bytes (`_align_ = 32`): libffi aligns its
       outgoing argument area to 16 bytes only, so the psABI's 32-byte-aligned stack slot is
@@ -587,12 +594,17 @@ def by_value_supported(agg):
       other `long double`s): GCC returns it in %st0 (classes X87, X87UP), libffi reads a
       STRUCT result from %rax:%rdx. Passing it as an argument works; returning does not.
 
-    And one that ferrotypes does not model: a nested aggregate with a scalar that `_pack_`
-    misaligns inside it makes ferrotypes pass the enclosing one in memory, where GCC checks
-    each scalar where it finally lies, so an enclosing `_pack_` can realign them all (GCC 12's
-    own code for such a type, `aligned(8)` inside `pack(1)`, then drops half of the value).
-    Likewise an array of `_pack_`ed aggregates whose size is not a multiple of their
-    scalars' alignment: GCC checks the first element's scalars only, ferrotypes all of them.
+    And three corners of GCC's classification that ferrotypes does not model:
+
+    * a nested aggregate with a scalar that `_pack_` misaligns inside it makes ferrotypes
+      pass the enclosing one in memory, where GCC checks each scalar where it finally lies,
+      so that an enclosing `_pack_` can realign them all (GCC 12's own code for such a type,
+      `aligned(8)` inside `pack(1)`, then drops half of the value);
+    * an array of `_pack_`ed aggregates whose size is not a multiple of their scalars'
+      alignment: GCC checks the scalars of the first element only, ferrotypes all of them;
+    * a structure's bit field of exactly 8, 16, 32 or 64 bits at a multiple of its width,
+      which GCC turns into an ordinary member whose alignment it then checks when a
+      `_pack_` moves the structure (ferrotypes checks no bit field).
     """
     if not BY_VALUE or ct.alignment(agg.cls) > MAX_STACK_ALIGN:
         return False
@@ -600,25 +612,40 @@ def by_value_supported(agg):
         return False
     if misaligned_inside(agg) != misaligned_inside(agg, first_elements_only=True):
         return False
+    if misaligned_inside(agg) != misaligned_inside(agg, whole_mode_bit_fields=True):
+        return False
     kinds = {leaf.kind for leaf in leaves_of(agg, (), True)}
     return not (kinds == {"longdouble"} and ct.sizeof(agg.cls) == ct.sizeof(ct.c_longdouble))
 
 
-def misaligned_inside(agg, first_elements_only=False):
+def misaligned_inside(agg, first_elements_only=False, whole_mode_bit_fields=False):
     """Whether a scalar inside `agg` is off its alignment, counted from the start of `agg`
     (what makes the psABI pass it in memory). A structure's bit fields never are; a union's
-    count as members of their declared type (GCC's `classify_argument`). GCC looks at the
-    first element of an array only: `first_elements_only=True` does the same."""
+    count as integers of the smallest mode that holds them (GCC's `classify_argument` and
+    bit-field types). GCC looks at the first element of an array only:
+    `first_elements_only=True` does the same. And GCC makes a structure's bit field of 8,
+    16, 32 or 64 bits at a multiple of its width an ordinary integer member:
+    `whole_mode_bit_fields=True` counts those."""
     def scalars(a, offset):
         cls = a.cls
         if a.base is not None:
             yield from scalars(a.base, offset)
         for m in a.members:
+            descr = getattr(cls, m.name)
+            at = offset + descr.offset
             if m.what == "bits" and not a.is_union:
+                first = descr.bit_offset
+                if a.big_endian:
+                    first = descr.byte_size * 8 - descr.bit_offset - m.width
+                if whole_mode_bit_fields and m.width in (8, 16, 32, 64) \
+                        and (descr.offset * 8 + first) % m.width == 0:
+                    yield at + first // 8, m.width // 8
                 continue
-            at = offset + getattr(cls, m.name).offset
-            if m.what in ("scalar", "bits"):
-                yield at, m.scalar
+            if m.what == "bits":
+                yield at, next(n for n in (1, 2, 4, 8) if 8 * n >= m.width)
+                continue
+            if m.what == "scalar":
+                yield at, ct.alignment(m.scalar.ctype)
                 continue
             if m.aggregate is not None and not m.dims:
                 yield from scalars(m.aggregate, at)
@@ -629,8 +656,8 @@ def misaligned_inside(agg, first_elements_only=False):
                 if m.aggregate is not None:
                     yield from scalars(m.aggregate, at + k * step)
                 else:
-                    yield at + k * step, m.scalar
-    return any(at % ct.alignment(sc.ctype) for at, sc in scalars(agg, 0))
+                    yield at + k * step, ct.alignment(m.scalar.ctype)
+    return any(at % align for at, align in scalars(agg, 0))
 
 
 # --- the comparison -----------------------------------------------------------------------

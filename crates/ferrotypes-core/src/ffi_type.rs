@@ -72,14 +72,15 @@ impl FfiType {
         FfiType::aggregate(size, align, vec![FfiType::aggregate(64, 1, vec![])])
     }
 
-    /// The descriptor of an x86-64 System V aggregate whose members libffi cannot place
-    /// itself; see [`sysv_x86_64`].
+    /// The descriptor of an x86-64 System V aggregate of at most 16 bytes, classified as GCC
+    /// does from its members at their real places, or `None` for larger aggregates, which a
+    /// plain element list describes well enough. How: the private function of the same name.
     pub fn sysv_x86_64(size: usize, align: usize, parts: &[Part<'_>]) -> Option<FfiType> {
         sysv_x86_64(size, align, parts)
     }
 }
 
-/// One member of an aggregate at its real place, for [`sysv_x86_64`].
+/// One member of an aggregate at its real place, for [`FfiType::sysv_x86_64`].
 pub enum Part<'a> {
     /// An ordinary member of type `ty` at byte `offset`.
     Member { offset: usize, ty: &'a FfiType },
@@ -113,32 +114,53 @@ fn merge(a: Class, b: Class) -> Class {
     }
 }
 
-/// What classification has found out about each eightbyte so far.
+/// What classification has found out so far: the class of each eightbyte (merged member by
+/// member, as GCC merges them), and for the elements that will stand for it, their unit and
+/// which bytes hold floating-point numbers only or nothing.
 struct Eightbytes {
     classes: Vec<Class>,
+    /// Per byte: `Sse` if only floating-point scalars lie there, `Empty` if nothing does,
+    /// `Integer` otherwise.
+    bytes: Vec<Class>,
     /// The largest alignment of an ordinary scalar in each eightbyte (1 if it has bit fields
-    /// only): the unit of the elements that stand for it. An enclosing aggregate then sees a
-    /// misaligned element exactly where `_pack_` misaligns one of those scalars (inside an
-    /// aggregate that is not MEMORY itself, every scalar is at a multiple of its alignment).
+    /// only). Elements of that size keep every scalar's class and, for an enclosing
+    /// aggregate, every misalignment a `_pack_` causes (inside an aggregate that is not
+    /// MEMORY itself, every scalar is at a multiple of its alignment).
     units: Vec<usize>,
+    memory: bool,
 }
 
 impl Eightbytes {
     fn new(size: usize) -> Self {
         let words = size.div_ceil(8);
-        Eightbytes { classes: vec![Class::Empty; words], units: vec![1; words] }
+        Eightbytes { classes: vec![Class::Empty; words], bytes: vec![Class::Empty; size], units: vec![1; words], memory: false }
     }
 
     fn set(&mut self, from: usize, len: usize, class: Class, unit: usize) {
-        for word in from / 8..(from + len.max(1)).div_ceil(8) {
-            match self.classes.get_mut(word) {
-                Some(c) => {
-                    *c = merge(*c, class);
-                    self.units[word] = self.units[word].max(unit);
-                }
-                None => self.classes.iter_mut().for_each(|c| *c = Class::Memory),
-            }
+        if class == Class::Memory {
+            self.memory = true;
+            return;
         }
+        // A union's bit field counts as an integer type, which may be wider than the
+        // (packed) union: like GCC, keep the part inside.
+        let end = (from + len).min(self.bytes.len());
+        if from >= end {
+            return;
+        }
+        let kind = if class == Class::Sse { Class::Sse } else { Class::Integer };
+        for b in &mut self.bytes[from..end] {
+            *b = if *b == Class::Empty || *b == kind { kind } else { Class::Integer };
+        }
+        for word in from / 8..end.div_ceil(8) {
+            self.classes[word] = merge(self.classes[word], class);
+            self.units[word] = self.units[word].max(unit);
+        }
+    }
+
+    /// `Sse` if bytes `range` hold floating-point numbers only, `Empty` if nothing,
+    /// `Integer` otherwise.
+    fn kind(&self, range: std::ops::Range<usize>) -> Class {
+        self.bytes[range].iter().fold(Class::Empty, |a, &b| if a == Class::Empty || a == b { b } else { Class::Integer })
     }
 }
 
@@ -195,16 +217,25 @@ unsafe fn classify_into(t: *const ffi_type, offset: usize, words: &mut Eightbyte
     }
 }
 
-/// The x86-64 System V descriptor of an aggregate of at most 16 bytes whose element list
-/// libffi would misread: bit fields (their storage windows overlap neighbouring members),
-/// union members (libffi lays elements out one after another) or `_pack_`ed members.
-/// GCC's `classify_argument` is applied to the members at their real places, and the result
-/// is handed to libffi as one element per eightbyte that libffi classifies the same way:
-/// integers for INTEGER, a `double` (or a `float` for a tail of at most 4 bytes) for SSE, an
-/// empty 8-byte structure for an eightbyte of padding only. MEMORY becomes a single opaque
-/// 64-byte element (libffi passes anything over 32 bytes in memory, and the whole aggregate
-/// with it). Returns `None` for larger aggregates (always MEMORY, which libffi gets right)
-/// and for the X87 pair of a lone `long double`, which only its own descriptor expresses.
+/// The x86-64 System V descriptor of an aggregate of at most 16 bytes. libffi classifies a
+/// plain element list by placing the elements one after another at their alignment, which
+/// misreads bit fields (their storage windows overlap neighbouring members), union members
+/// and `_pack_`ed members (GCC passes an aggregate in memory if any scalar in it is
+/// misaligned; libffi never checks). So GCC's `classify_argument` is applied here to the
+/// members at their real places, and the result is handed to libffi as elements it
+/// classifies the same way: integers for INTEGER and floating-point numbers for SSE, in
+/// units of the eightbyte's most aligned scalar (see [`Eightbytes::units`]), an empty 8-byte
+/// structure for an eightbyte of padding only, and for MEMORY the single opaque element of
+/// [`FfiType::in_memory`]; the X87 pair of a lone `long double` becomes that `long double`.
+/// Returns `None` for larger aggregates (always MEMORY without vector types, which libffi
+/// gets right).
+///
+/// Also not modelled: GCC checks the alignment of the first element of an array only,
+/// this checks every element (they differ for arrays of `_pack_`ed aggregates whose size is
+/// not a multiple of their scalars' alignment); and GCC turns a structure's bit field of
+/// exactly 8, 16, 32 or 64 bits at a multiple of its width into an ordinary member, whose
+/// alignment it then checks where a `_pack_` moves the structure, while a bit field here
+/// is never misaligned.
 fn sysv_x86_64(size: usize, align: usize, parts: &[Part<'_>]) -> Option<FfiType> {
     use libffi::low::types;
     if size > 16 || size == 0 {
@@ -222,39 +253,41 @@ fn sysv_x86_64(size: usize, align: usize, parts: &[Part<'_>]) -> Option<FfiType>
     let classes = &words.classes;
     // An X87UP not preceded by X87 is MEMORY too (the psABI's post-merger cleanup).
     let stray_x87up = (0..classes.len()).any(|i| classes[i] == Class::X87Up && (i == 0 || classes[i - 1] != Class::X87));
-    if classes.contains(&Class::Memory) || stray_x87up {
+    if words.memory || classes.contains(&Class::Memory) || stray_x87up {
         return Some(FfiType::in_memory(size, align));
     }
     if classes.iter().any(|c| matches!(c, Class::X87 | Class::X87Up)) {
-        return None;
+        // One `long double` (alone, in an array of one, overlaid by others): its own
+        // descriptor is the only element libffi classifies X87, X87UP.
+        return Some(FfiType::aggregate(size, align, vec![FfiType::Static(addr_of_mut!(types::longdouble))]));
     }
     let scalar = |p: *mut ffi_type| FfiType::Static(p);
     let mut elements = Vec::new();
-    for (word, (class, &unit)) in classes.iter().zip(&words.units).enumerate() {
-        let bytes = (size - word * 8).min(8);
-        match class {
-            Class::Integer => {
-                let mut left = bytes;
-                for (width, t) in [
-                    (8, addr_of_mut!(types::uint64)),
-                    (4, addr_of_mut!(types::uint32)),
-                    (2, addr_of_mut!(types::uint16)),
-                    (1, addr_of_mut!(types::uint8)),
-                ] {
-                    while left >= width && width <= unit {
-                        elements.push(scalar(t));
-                        left -= width;
-                    }
-                }
-            }
-            Class::Sse if bytes <= 4 || unit < 8 => {
-                for _ in 0..bytes.div_ceil(4) {
-                    elements.push(scalar(addr_of_mut!(types::float)));
-                }
-            }
-            Class::Sse => elements.push(scalar(addr_of_mut!(types::double))),
-            // Padding only: an empty 8-byte structure is NO_CLASS to libffi too.
-            _ => elements.push(FfiType::aggregate(8, 1, vec![])),
+    for (word, &unit) in words.units.iter().enumerate() {
+        let end = (word * 8 + 8).min(size);
+        if classes[word] == Class::Empty {
+            // Padding only: an empty structure is NO_CLASS to libffi too.
+            elements.push(FfiType::aggregate(end - word * 8, 1, vec![]));
+            continue;
+        }
+        // One element per unit, of the class of the bytes it covers: an enclosing aggregate
+        // that places this one off an eightbyte boundary merges them as GCC merges scalars.
+        // The last may reach past the end of the aggregate (a `_pack_`ed union of an
+        // `int64_t` bit field is 3 bytes): it keeps the unit's alignment that way, and
+        // libffi classifies no byte past `size`.
+        let mut at = word * 8;
+        while at < end {
+            let len = unit.min(end - at);
+            elements.push(match (words.kind(at..at + len), unit) {
+                (Class::Empty, _) => FfiType::aggregate(len, 1, vec![]),
+                (Class::Sse, 8) => scalar(addr_of_mut!(types::double)),
+                (Class::Sse, _) => scalar(addr_of_mut!(types::float)),
+                (_, 8) => scalar(addr_of_mut!(types::uint64)),
+                (_, 4) => scalar(addr_of_mut!(types::uint32)),
+                (_, 2) => scalar(addr_of_mut!(types::uint16)),
+                _ => scalar(addr_of_mut!(types::uint8)),
+            });
+            at += len;
         }
     }
     Some(FfiType::aggregate(size, align, elements))
@@ -314,8 +347,8 @@ mod tests {
             Part::Member { offset: 8, ty: &d },
         ];
         let t = sysv_x86_64(16, 8, &parts).unwrap();
-        // In units of the float's alignment.
-        assert_eq!(elements(&t), [UINT32, UINT32, DOUBLE]);
+        // In units of the float's alignment, each of its own class: libffi merges them.
+        assert_eq!(elements(&t), [FLOAT, UINT32, DOUBLE]);
     }
 
     #[test]
@@ -331,6 +364,22 @@ mod tests {
     }
 
     #[test]
+    fn sysv_nested_aggregate_off_an_eightbyte_boundary_keeps_its_scalars_classes() {
+        // struct { int16_t s; float f; } at offset 4 of #pragma pack(1) struct { short a;
+        // char b, c; ... }: its float alone in eightbyte 1 is SSE, as GCC has it.
+        let (h, b, f) = (scalar(b'h'), scalar(b'b'), scalar(b'f'));
+        let inner = sysv_x86_64(8, 4, &[Part::Member { offset: 0, ty: &h }, Part::Member { offset: 4, ty: &f }]).unwrap();
+        let parts = [
+            Part::Member { offset: 0, ty: &h },
+            Part::Member { offset: 2, ty: &b },
+            Part::Member { offset: 3, ty: &b },
+            Part::Member { offset: 4, ty: &inner },
+        ];
+        let outer = sysv_x86_64(12, 1, &parts).unwrap();
+        assert_eq!(elements(&outer).last(), Some(&FLOAT));
+    }
+
+    #[test]
     fn sysv_long_double_overlaid_by_another_member_is_memory() {
         // union { long double x; int i; }: X87 merged with INTEGER.
         let (g, i) = (scalar(b'g'), scalar(b'i'));
@@ -338,8 +387,11 @@ mod tests {
         let t = sysv_x86_64(16, 16, &parts).unwrap();
         assert_eq!(elements(&t).len(), 1);
         assert_eq!(elements(&t)[0].1, MEMORY.1);
-        // A lone long double keeps its own descriptor (X87, X87UP).
-        assert!(sysv_x86_64(16, 16, &[Part::Member { offset: 0, ty: &g }]).is_none());
+        // A lone long double stays one (X87, X87UP), also inside an aggregate of its own.
+        let lone = sysv_x86_64(16, 16, &[Part::Member { offset: 0, ty: &g }]).unwrap();
+        assert_eq!(elements(&lone), [(libffi::raw::FFI_TYPE_LONGDOUBLE, 16)]);
+        let parts = [Part::Member { offset: 0, ty: &lone }, Part::Member { offset: 0, ty: &i }];
+        assert_eq!(elements(&sysv_x86_64(16, 16, &parts).unwrap()).len(), 1);
     }
 
     #[test]
@@ -369,7 +421,7 @@ mod tests {
         // struct __attribute__((aligned(16))) { int i; }: one GPR, then padding.
         let i = scalar(b'i');
         let t = sysv_x86_64(16, 16, &[Part::Member { offset: 0, ty: &i }]).unwrap();
-        assert_eq!(elements(&t), [UINT32, UINT32, (type_tag::STRUCT, 8)]);
+        assert_eq!(elements(&t), [UINT32, (type_tag::STRUCT, 4), (type_tag::STRUCT, 8)]);
         assert!(sysv_x86_64(24, 8, &[Part::Member { offset: 0, ty: &i }]).is_none());
     }
 }

@@ -316,19 +316,21 @@ fn sysv_x86_64_ffi(base: Option<&StgInfo>, members: &[Member<'_>], layout: &Stru
     if !cfg!(all(target_arch = "x86_64", not(windows))) {
         return None;
     }
+    // GCC types a bit field of `w` bits as an integer of the smallest mode that holds `w`
+    // bits, and classifies a union's bit fields as members of that type (so checks its
+    // alignment where the union lies).
+    let bit_field_types: Vec<FfiType> = members.iter().map(|m| int_ffi(m.bits.unwrap_or(8).div_ceil(8).next_power_of_two() as usize)).collect();
     let mut parts = Vec::with_capacity(members.len() + 1);
     if let Some(b) = base.filter(|b| b.size > 0) {
         parts.push(Part::Member { offset: 0, ty: &b.ffi });
     }
-    for (m, fl) in members.iter().zip(&layout.fields) {
+    for ((m, fl), bit_field_type) in members.iter().zip(&layout.fields).zip(&bit_field_types) {
         if m.info.get().size == 0 {
             continue;
         }
         parts.push(match m.bits {
-            // GCC classifies a union's bit fields as members of their declared type (and so
-            // checks that type's alignment where the union lies).
-            None | Some(_) if is_union => Part::Member { offset: fl.offset, ty: &m.info.get().ffi },
             None => Part::Member { offset: fl.offset, ty: &m.info.get().ffi },
+            Some(_) if is_union => Part::Member { offset: fl.offset, ty: bit_field_type },
             Some(width) => {
                 // The bytes of the window the field's bits are in (a big-endian window
                 // counts bits from its last byte).

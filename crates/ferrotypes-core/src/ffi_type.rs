@@ -28,6 +28,12 @@ pub struct Aggregate {
     _elements: Vec<FfiType>,
 }
 
+// SAFETY: an Aggregate is immutable once built; its raw pointers point into its own boxed
+// descriptor and element list or into libffi's static scalars, so it may be shared and sent.
+unsafe impl Send for Aggregate {}
+// SAFETY: as above: nothing is mutated through a shared Aggregate.
+unsafe impl Sync for Aggregate {}
+
 impl std::fmt::Debug for Aggregate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Aggregate(size={}, align={})", self.descriptor.size, self.descriptor.alignment)

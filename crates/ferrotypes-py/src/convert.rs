@@ -202,11 +202,9 @@ pub fn convert_with(
                         return Ok(());
                     }
                 }
-                b'P' => {
-                    if arg.is_exact_instance_of::<PyInt>() {
-                        slot.set_pointer(simple::int_mask(arg)? as usize);
-                        return Ok(());
-                    }
+                b'P' if arg.is_exact_instance_of::<PyInt>() => {
+                    slot.set_pointer(simple::int_mask(arg)? as usize);
+                    return Ok(());
                 }
                 b'Z' => {
                     if let Ok(s) = arg.cast::<PyString>() {

@@ -53,6 +53,10 @@ pub struct CallConfig {
     pub fixed_cif: Option<Arc<CallInterface>>,
 }
 
+/// The last interface built for an untyped or variadic call: the argument types it was
+/// built for, the fixed-argument count, and the interface.
+type VarCif = (SmallVec<[*mut libffi::low::ffi_type; 8]>, Option<usize>, Arc<CallInterface>);
+
 #[pyclass(extends = CData, subclass, frozen, module = "_ctypes", name = "CFuncPtr")]
 pub struct CFuncPtr {
     /// The vectorcall entry point; the type's `tp_vectorcall_offset` points here.
@@ -61,7 +65,7 @@ pub struct CFuncPtr {
     errcheck: GilCell<Option<Py<PyAny>>>,
     paramflags: GilCell<Option<Py<PyAny>>>,
     /// Last interface built for a variadic/untyped call, with its argument types.
-    var_cif: GilCell<Option<Arc<(SmallVec<[*mut libffi::low::ffi_type; 8]>, Option<usize>, Arc<CallInterface>)>>>,
+    var_cif: GilCell<Option<VarCif>>,
     /// For callbacks: the Python callable and the closure that C calls.
     pub callable: GilCell<Option<Py<PyAny>>>,
     pub thunk: GilCell<Option<Py<PyAny>>>,
@@ -76,7 +80,7 @@ impl GilCell<Option<Arc<CallConfig>>> {
     }
 }
 
-fn type_func_info<'a>(info: &'a StgInfo) -> Option<&'a FuncTypeInfo> {
+fn type_func_info(info: &StgInfo) -> Option<&FuncTypeInfo> {
     info.func.as_ref()
 }
 
@@ -535,7 +539,7 @@ fn call_impl(py: Python<'_>, slf: &Bound<'_, CFuncPtr>, args: &[Bound<'_, PyAny>
                     // Aggregate arguments' descriptors are owned by their types' StgInfo,
                     // which `keep` holds for the duration of this call; the cached interface
                     // is only reused for the same descriptor pointers.
-                    drop(this.var_cif.replace(Some(Arc::new((key, variadic, c.clone())))));
+                    drop(this.var_cif.replace(Some((key, variadic, c.clone()))));
                     if fixed {
                         store_fixed_cif(slf, &c);
                     }

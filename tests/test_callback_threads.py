@@ -10,39 +10,12 @@ import threading
 import pytest
 
 import ferrotypes as ct
+from test_callbacks import THREADS_C
 
-PTHREADS_C = r"""
-#include <pthread.h>
-#include <unistd.h>
-
-typedef int (*callback_t)(int);
-struct job { callback_t cb; int calls; long sum; };
-
-static void *worker(void *arg) {
-    struct job *job = arg;
-    for (int i = 0; i < job->calls; i++)
-        job->sum += job->cb(i);
-    return 0;
-}
-
-long run_threads(callback_t cb, int nthreads, int calls) {
-    pthread_t threads[16];
-    struct job jobs[16];
-    if (nthreads > 16) return -1;
-    for (int t = 0; t < nthreads; t++) {
-        jobs[t].cb = cb; jobs[t].calls = calls; jobs[t].sum = 0;
-        if (pthread_create(&threads[t], 0, worker, &jobs[t])) return -2;
-    }
-    long total = 0;
-    for (int t = 0; t < nthreads; t++) {
-        pthread_join(threads[t], 0);
-        total += jobs[t].sum;
-    }
-    return total;
-}
-
-/* A plain function Python threads call while the C threads run: it releases nothing,
-   it just computes, so the GIL must be released around it for everything to proceed. */
+# The pthread driver is test_callbacks' own; only `mix` is added here.
+PTHREADS_C = THREADS_C + r"""
+/* A plain function Python threads call while the C threads run: it computes only, so the
+   GIL must be released around it for everything to proceed. */
 long mix(long a, long b) { return a * 31 + b; }
 """
 

@@ -20,6 +20,18 @@ class Pair(ft.Structure):
     _fields_ = [("a", ft.c_int), ("b", ft.c_double)]
 
 
+def _run_eight(worker, errors, counts):
+    """Runs `worker(k)` in 8 threads at once; none may hang, fail or do nothing."""
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not any(t.is_alive() for t in threads), "a worker thread hung"
+    assert errors == []
+    assert all(c > 0 for c in counts)
+
+
 def _typed(lib, name, restype, *argtypes):
     f = lib[name]          # a fresh function object per caller: no shared argtypes races
     f.restype = restype
@@ -57,14 +69,7 @@ def test_eight_threads_calls_fields_arrays_exact():
         except BaseException as exc:     # reported below with the thread number
             errors.append((k, repr(exc)))
 
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    assert not any(t.is_alive() for t in threads), "a worker thread hung"
-    assert errors == []
-    assert all(c > 0 for c in counts)
+    _run_eight(worker, errors, counts)
 
 
 CMP = ft.CFUNCTYPE(ft.c_int, ft.POINTER(ft.c_int), ft.POINTER(ft.c_int))
@@ -128,14 +133,7 @@ def test_eight_threads_qsort_with_python_comparators_exact():
         except BaseException as exc:        # reported below with the thread number
             errors.append((k, repr(exc)))
 
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    assert not any(t.is_alive() for t in threads), "a worker thread hung"
-    assert errors == []
-    assert all(c > 0 for c in counts)
+    _run_eight(worker, errors, counts)
     assert all(c > 0 for c, n in zip(shared_calls, counts) if n >= 10)
 
 

@@ -37,6 +37,9 @@ def _with_caller_module(namespace):
 class _CDataType:
     """Class methods shared by every ctypes type (CPython's CDataType_methods)."""
 
+    def __new__(mcls, name, bases, namespace, **kw):
+        return super().__new__(mcls, name, bases, _with_caller_module(namespace), **kw)
+
     def from_address(cls, address):
         return _rs.from_address(cls, address)
 
@@ -62,7 +65,6 @@ class PyCSimpleType(_CDataType, type):
     """Metaclass of ``_SimpleCData`` subclasses: ``_type_`` picks the C scalar."""
 
     def __new__(mcls, name, bases, namespace, **kw):
-        namespace = _with_caller_module(namespace)
         cls = super().__new__(mcls, name, bases, namespace, **kw)
         try:
             code = cls._type_
@@ -88,6 +90,7 @@ class PyCSimpleType(_CDataType, type):
                 other = "_be" if _rs.little_endian else "_le"
                 swapped_ns = dict(namespace)
                 swapped_ns.setdefault("__qualname__", name)
+                swapped_ns.setdefault("__module__", cls.__module__)
                 swapped = type.__new__(mcls, name + other, bases, swapped_ns)
                 type.__setattr__(swapped, _STG, _rs.StgInfo.simple(code, True))
                 if _rs.little_endian:
@@ -108,7 +111,6 @@ class PyCFuncPtrType(_CDataType, type):
     """Metaclass of ``CFuncPtr`` subclasses: ``_argtypes_``, ``_restype_``, ``_flags_``."""
 
     def __new__(mcls, name, bases, namespace, **kw):
-        namespace = _with_caller_module(namespace)
         cls = super().__new__(mcls, name, bases, namespace, **kw)
         type.__setattr__(cls, _STG, _rs.funcptr_type_info(cls))
         _rs.enable_vectorcall(cls)
@@ -124,7 +126,6 @@ class PyCPointerType(_CDataType, type):
     """Metaclass of ``_Pointer`` subclasses: ``_type_`` is the pointed-to type."""
 
     def __new__(mcls, name, bases, namespace, **kw):
-        namespace = _with_caller_module(namespace)
         cls = super().__new__(mcls, name, bases, namespace, **kw)
         proto = namespace.get("_type_")
         if proto is not None and _rs.stginfo_of(proto) is None:
@@ -148,7 +149,6 @@ class PyCArrayType(_CDataType, type):
     """Metaclass of ``Array`` subclasses: ``_type_`` and ``_length_``."""
 
     def __new__(mcls, name, bases, namespace, **kw):
-        namespace = _with_caller_module(namespace)
         cls = super().__new__(mcls, name, bases, namespace, **kw)
         type.__setattr__(cls, _STG, _rs.array_type_info(cls))
         return cls
@@ -163,7 +163,6 @@ class _AggregateType(_CDataType, type):
     _is_union = False
 
     def __new__(mcls, name, bases, namespace, **kw):
-        namespace = _with_caller_module(namespace)
         cls = super().__new__(mcls, name, bases, namespace, **kw)
         _rs.aggregate_init(cls, mcls._is_union, namespace)
         return cls

@@ -5,13 +5,15 @@
 //! 2. `layout`   — sizes, alignments and offsets of structures and unions, bit fields included.
 //! 3. `ffi_type` — owned libffi type trees for aggregates.
 //! 4. `loader`   — shared libraries and symbols.
-//! 5. `call`     — prepared call interfaces and the call itself.
+//! 5. `call`     — prepared call interfaces and the call itself; `direct` is the fast lane
+//!    for scalar signatures on x86-64 System V.
 //! 6. `closure`  — C-callable trampolines that call back into the host language.
 //! 7. `memory`   — raw memory helpers shared by the buffers Python sees.
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod call;
 pub mod closure;
+pub mod direct;
 pub mod error;
 pub mod ffi_type;
 pub mod layout;

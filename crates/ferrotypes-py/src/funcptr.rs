@@ -12,6 +12,7 @@
 //! 6. The result is converted per `restype`, then `_check_retval_`, then `errcheck`.
 use crate::cdata::{CData, RawInit};
 use crate::convert::{self, ArgConv, ArgSlot, KeepAlive};
+use crate::fastcall::{FastArg, FastPlan, FastRet, FastState};
 use crate::roots;
 use crate::simple;
 use crate::stginfo::{FuncTypeInfo, Kind, StgInfo};
@@ -38,6 +39,8 @@ pub const FUNCFLAG_HRESULT: i32 = 0x2;
 pub const FUNCFLAG_PYTHONAPI: i32 = 0x4;
 pub const FUNCFLAG_USE_ERRNO: i32 = 0x8;
 pub const FUNCFLAG_USE_LASTERROR: i32 = 0x10;
+/// Internal (never in `_flags_`): keep the GIL during the call (`release_gil = False`).
+const FLAG_KEEP_GIL: i32 = 1 << 30;
 pub const CTYPES_MAX_ARGCOUNT: usize = 1024;
 
 /// The per-instance call configuration. Replaced as a whole when `argtypes`/`restype` change,
@@ -69,6 +72,10 @@ pub struct CFuncPtr {
     /// For callbacks: the Python callable and the closure that C calls.
     pub callable: GilCell<Option<Py<PyAny>>>,
     pub thunk: GilCell<Option<Py<PyAny>>>,
+    /// The fast-lane decision for this object's configuration (`fastcall.rs`).
+    fast: GilCell<FastState>,
+    /// False: the GIL stays held during the call (`release_gil`, a ferrotypes extension).
+    release_gil: GilCell<bool>,
 }
 
 impl GilCell<Option<Arc<CallConfig>>> {
@@ -94,7 +101,15 @@ impl CFuncPtr {
             var_cif: GilCell::new(None),
             callable: GilCell::new(None),
             thunk: GilCell::new(None),
+            fast: GilCell::new(FastState::Unknown),
+            release_gil: GilCell::new(true),
         }
+    }
+
+    /// The fast-lane decision (copied out: a call in progress keeps its own).
+    #[inline]
+    pub fn fast_state(&self) -> FastState {
+        self.fast.get()
     }
 
     /// Address of the `vectorcall` field relative to the object start, for the type slot.
@@ -103,7 +118,7 @@ impl CFuncPtr {
         field - obj.as_ptr() as isize
     }
 
-    fn function_address(slf: &Bound<'_, CFuncPtr>) -> usize {
+    pub fn function_address(slf: &Bound<'_, CFuncPtr>) -> usize {
         // SAFETY: a function pointer instance's memory holds one pointer.
         unsafe { simple::read_ptr(slf.as_super().get().ptr()) }
     }
@@ -247,6 +262,22 @@ impl CFuncPtr {
             .unwrap_or_else(|| py.None())
     }
 
+    /// Whether calls release the GIL (default True, as ctypes always does). False keeps it
+    /// held, which saves the release/re-acquire for tiny functions; such a function must
+    /// not block, run long, or call back into Python from another thread.
+    #[getter]
+    fn get_release_gil(&self) -> bool {
+        self.release_gil.get()
+    }
+
+    #[setter]
+    fn set_release_gil(&self, value: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let value = value.ok_or_else(|| PyAttributeError::new_err("cannot delete release_gil"))?;
+        self.release_gil.set(value.is_truthy()?);
+        self.fast.set(FastState::Unknown);
+        Ok(())
+    }
+
     #[getter]
     fn get_errcheck(slf: &Bound<'_, Self>) -> Py<PyAny> {
         slf.get().errcheck.get_ref(slf.py()).unwrap_or_else(|| slf.py().None())
@@ -323,6 +354,7 @@ impl CFuncPtr {
         }
         drop(slf.get().config.replace(Some(Arc::new(cfg))));
         drop(slf.get().var_cif.replace(None));
+        slf.get().fast.set(FastState::Unknown);
         Ok(())
     }
 
@@ -343,6 +375,7 @@ impl CFuncPtr {
         }
         drop(slf.get().config.replace(Some(Arc::new(cfg))));
         drop(slf.get().var_cif.replace(None));
+        slf.get().fast.set(FastState::Unknown);
         Ok(())
     }
 
@@ -357,6 +390,7 @@ impl CFuncPtr {
             }
             None => drop(slf.get().errcheck.replace(None)),
         }
+        slf.get().fast.set(FastState::Unknown);
         Ok(())
     }
 
@@ -368,6 +402,66 @@ struct Effective<'a> {
     restype: Option<&'a Py<PyAny>>,
     checker: Option<&'a Py<PyAny>>,
     fixed_cif: Option<&'a Arc<CallInterface>>,
+}
+
+/// Whether calls with this configuration can take the fast lane (`fastcall.rs`), and how.
+fn decide_fast(py: Python<'_>, eff: &Effective<'_>, flags: i32) -> FastState {
+    use ferrotypes_core::simple::{SimpleKind, ValueClass};
+    if eff.checker.is_some() || flags & FUNCFLAG_PYTHONAPI != 0 {
+        return FastState::Off;
+    }
+    fn scalar(kind: &SimpleKind) -> Option<FastArg> {
+        let size = kind.size as u8;
+        match (kind.class, kind.size) {
+            (ValueClass::Signed, _) => Some(FastArg::Int { size, signed: true }),
+            (ValueClass::Unsigned, _) => Some(FastArg::Int { size, signed: false }),
+            (ValueClass::Float, 4) => Some(FastArg::F32),
+            (ValueClass::Float, 8) => Some(FastArg::F64),
+            _ => None,
+        }
+    }
+    let ret = match eff.restype.map(|r| r.bind(py)) {
+        None => FastRet::Int { size: 4, signed: true },
+        Some(r) if r.is_none() => FastRet::Void,
+        Some(r) => {
+            let kind = match util::stginfo_of_type(r).and_then(|i| i.get().simple_kind()) {
+                Some((kind, false)) if !simple::is_simple_subclass(r) => kind,
+                _ => return FastState::Off,
+            };
+            match (kind.code, scalar(kind)) {
+                (b'z', _) => FastRet::CharP,
+                (b'P', _) => FastRet::VoidP,
+                (_, Some(FastArg::Int { size, signed })) => FastRet::Int { size, signed },
+                (_, Some(FastArg::F32)) => FastRet::F32,
+                (_, Some(FastArg::F64)) => FastRet::F64,
+                _ => return FastState::Off,
+            }
+        }
+    };
+    let args: Option<SmallVec<[FastArg; 8]>> = match eff.converters {
+        None => None,
+        Some(convs) => {
+            let mut out = SmallVec::new();
+            for conv in convs {
+                out.push(match conv {
+                    ArgConv::Simple { kind, .. } => match scalar(kind) {
+                        Some(a) => a,
+                        None => return FastState::Off,
+                    },
+                    ArgConv::Special { code: b'z', .. } => FastArg::CharP,
+                    ArgConv::Special { code: b'P', .. } => FastArg::VoidP,
+                    _ => return FastState::Off,
+                });
+            }
+            Some(out)
+        }
+    };
+    let use_errno = flags & FUNCFLAG_USE_ERRNO != 0;
+    let release_gil = flags & FLAG_KEEP_GIL == 0;
+    match FastPlan::new(args.as_deref(), ret, use_errno, release_gil) {
+        Some(plan) => FastState::On(plan),
+        None => FastState::Off,
+    }
 }
 
 fn arg_error(py: Python<'_>, index: usize, err: PyErr) -> PyErr {
@@ -457,7 +551,7 @@ pub unsafe fn ffi_call_with_flags(py: Python<'_>, cif: &CallInterface, func: usi
             crate::errno::swap_errno();
         }
     };
-    if flags & FUNCFLAG_PYTHONAPI != 0 {
+    if flags & (FUNCFLAG_PYTHONAPI | FLAG_KEEP_GIL) != 0 {
         run();
     } else {
         py.detach(run);
@@ -471,7 +565,10 @@ fn call_impl(py: Python<'_>, slf: &Bound<'_, CFuncPtr>, args: &[Bound<'_, PyAny>
     let this = slf.get();
     let info = util::stginfo_of_instance(slf.as_any()).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
     let tinfo = type_func_info(info.get());
-    let flags = tinfo.map_or(FUNCFLAG_CDECL, |t| t.flags);
+    let mut flags = tinfo.map_or(FUNCFLAG_CDECL, |t| t.flags);
+    if !this.release_gil.get() {
+        flags |= FLAG_KEEP_GIL;
+    }
     let cfg = this.config.load();
     let eff = Effective {
         converters: cfg.as_ref().and_then(|c| c.converters.as_deref()).or_else(|| tinfo.and_then(|t| t.converters.as_deref())),
@@ -483,6 +580,10 @@ fn call_impl(py: Python<'_>, slf: &Bound<'_, CFuncPtr>, args: &[Bound<'_, PyAny>
 
     // Parameter flags (prototypes made from a dll with paramflags) rebuild the argument list.
     let paramflags = this.paramflags.get_ref(py);
+    if matches!(this.fast.get(), FastState::Unknown) {
+        let blocked = paramflags.is_some() || this.errcheck.is_some();
+        this.fast.set(if blocked { FastState::Off } else { decide_fast(py, &eff, flags) });
+    }
     let built;
     let (call_args, outs): (&[Bound<'_, PyAny>], _) = match &paramflags {
         Some(pf) => {
@@ -618,6 +719,17 @@ unsafe extern "C" fn funcptr_vectorcall(
     kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
     use pyo3::impl_::trampoline::fastcall_cfunction_with_keywords as fastcall;
+    if kwnames.is_null() {
+        // SAFETY: CPython calls vectorcall functions with the GIL held.
+        let py = unsafe { Python::assume_attached() };
+        // SAFETY: `callable` is a live CFuncPtr instance (this entry is only installed on
+        // CFuncPtr types), borrowed for the duration of the call.
+        let slf = unsafe { Bound::ref_from_ptr(py, &callable).cast_unchecked::<CFuncPtr>() };
+        // SAFETY: `args` holds the positional arguments as borrowed references.
+        if let Some(result) = unsafe { crate::fastcall::try_call(py, slf, args, ffi::PyVectorcall_NARGS(nargsf) as usize) } {
+            return result;
+        }
+    }
     // SAFETY: CPython calls vectorcall functions with the GIL held and the arguments the
     // fastcall convention describes (nargs extracted from nargsf).
     unsafe { fastcall::<VectorcallEntry>(callable, args, ffi::PyVectorcall_NARGS(nargsf), kwnames) }

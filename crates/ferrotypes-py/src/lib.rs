@@ -10,6 +10,7 @@ mod cfield;
 mod convert;
 mod errno;
 mod error;
+mod fastcall;
 mod funcptr;
 mod paramflags;
 mod pointer;

@@ -1,0 +1,351 @@
+//! The fast lane of foreign calls: scalar signatures called straight from the vectorcall
+//! entry, without PyO3's trampoline, argument objects, libffi or intermediate results.
+//!
+//! A function object gets a [`FastState`] the first time it is called through the general
+//! path (`funcptr::call_impl`), which decides whether its configuration qualifies: built-in
+//! simple argument converters (integers, `float`, `double`, `c_char_p`, `c_void_p`) or no
+//! `argtypes` at all; a simple result type (or `None`, or unset); no `errcheck`, paramflags,
+//! `_check_retval_` or `FUNCFLAG_PYTHONAPI`; and registers enough for every argument. Setting
+//! `argtypes`, `restype`, `errcheck` or `release_gil` resets it.
+//!
+//! A qualifying call converts only the argument objects whose conversion cannot fail or run
+//! Python code — exact `int`, `float`, `bytes` and `None` — and hands every other call
+//! (an instance, `byref()`, a subclass, a wrong type, keywords, extra arguments) to the
+//! general path untouched, which then applies CPython's full rules and messages. The call
+//! itself goes through `ferrotypes_core::direct` where that exists, else through the cached
+//! libffi interface of the general path (not here: the plan is simply never made).
+use crate::funcptr::CFuncPtr;
+use ferrotypes_core::direct::{self, Registers, ReturnClass};
+use pyo3::ffi;
+use pyo3::prelude::*;
+use std::ffi::c_void;
+
+/// Most arguments a direct call can carry (6 integer-class + 8 SSE-class registers).
+pub const MAX_ARGS: usize = 14;
+
+/// How one argument is converted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FastArg {
+    /// A C integer of `size` bytes: exact `int` only, masked to the size (CPython's setters).
+    Int { size: u8, signed: bool },
+    /// `float`: exact `float` or `int`.
+    F32,
+    /// `double`: exact `float` or `int`.
+    F64,
+    /// `c_char_p`: exact `bytes` (its buffer) or `None`.
+    CharP,
+    /// `c_void_p`: exact `int` (masked) or `None`.
+    VoidP,
+}
+
+impl FastArg {
+    fn is_sse(self) -> bool {
+        matches!(self, FastArg::F32 | FastArg::F64)
+    }
+}
+
+/// How the result is converted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FastRet {
+    Void,
+    Int { size: u8, signed: bool },
+    F32,
+    F64,
+    /// `bytes` up to the NUL, or `None` for NULL.
+    CharP,
+    /// `int`, or `None` for NULL.
+    VoidP,
+}
+
+/// A function object's fast-lane decision.
+#[derive(Clone, Copy, Debug)]
+pub enum FastState {
+    /// Not decided yet (new object, or its configuration changed).
+    Unknown,
+    /// Every call takes the general path.
+    Off,
+    On(FastPlan),
+}
+
+/// What a qualifying call needs, copied out of the function object at each call.
+#[derive(Clone, Copy, Debug)]
+pub struct FastPlan {
+    /// `Some(n)`: `argtypes` with `n` entries in `args`; `None`: no `argtypes` (untyped:
+    /// exact `int` → C `int`, `bytes` → `char *`, `None` → NULL, at most six).
+    pub typed: Option<u8>,
+    pub args: [FastArg; MAX_ARGS],
+    pub ret: FastRet,
+    pub use_errno: bool,
+    pub release_gil: bool,
+}
+
+impl FastPlan {
+    /// A plan for these argument and result conversions, if they fit the registers.
+    pub fn new(typed: Option<&[FastArg]>, ret: FastRet, use_errno: bool, release_gil: bool) -> Option<FastPlan> {
+        if !direct::SUPPORTED {
+            return None;
+        }
+        let mut args = [FastArg::VoidP; MAX_ARGS];
+        let typed = match typed {
+            Some(list) => {
+                let sse = list.iter().filter(|a| a.is_sse()).count();
+                if sse > 8 || list.len() - sse > 6 {
+                    return None;
+                }
+                args[..list.len()].copy_from_slice(list);
+                Some(list.len() as u8)
+            }
+            None => None,
+        };
+        Some(FastPlan { typed, args, ret, use_errno, release_gil })
+    }
+}
+
+/// Sign- or zero-extends the low `size` bytes of `v` to 64 bits.
+#[inline]
+fn extend(v: u64, size: u8, signed: bool) -> u64 {
+    match (size, signed) {
+        (1, true) => v as i8 as i64 as u64,
+        (1, false) => v as u8 as u64,
+        (2, true) => v as i16 as i64 as u64,
+        (2, false) => v as u16 as u64,
+        (4, true) => v as i32 as i64 as u64,
+        (4, false) => v as u32 as u64,
+        _ => v,
+    }
+}
+
+/// An exact `int` masked to 64 bits (cannot fail for an exact int).
+///
+/// # Safety
+/// `obj` is a live exact `int`.
+#[inline]
+unsafe fn int_bits(obj: *mut ffi::PyObject) -> u64 {
+    // SAFETY: per contract; for an exact int the mask conversion never raises.
+    unsafe { ffi::PyLong_AsUnsignedLongLongMask(obj) }
+}
+
+/// A double from an exact `float` or `int`; `None` for anything else or an overflowing int
+/// (the general path then raises CPython's error).
+///
+/// # Safety
+/// `obj` is a live object; the GIL is held.
+#[inline]
+unsafe fn double_of(obj: *mut ffi::PyObject) -> Option<f64> {
+    // SAFETY: type checks and reads of a live object under the GIL; an overflow error from
+    // PyLong_AsDouble is cleared before returning.
+    unsafe {
+        if ffi::PyFloat_CheckExact(obj) != 0 {
+            return Some(ffi::PyFloat_AS_DOUBLE(obj));
+        }
+        if ffi::PyLong_CheckExact(obj) != 0 {
+            let v = ffi::PyLong_AsDouble(obj);
+            if v == -1.0 && !ffi::PyErr_Occurred().is_null() {
+                ffi::PyErr_Clear();
+                return None;
+            }
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// Converts one argument into its register, or `None` to leave the call to the general path.
+///
+/// # Safety
+/// `obj` is a live object; the GIL is held.
+#[inline]
+unsafe fn convert(kind: FastArg, obj: *mut ffi::PyObject) -> Option<u64> {
+    // SAFETY: type checks and reads of a live object under the GIL (this function's contract).
+    unsafe {
+        match kind {
+            FastArg::Int { size, signed } => {
+                (ffi::PyLong_CheckExact(obj) != 0).then(|| extend(int_bits(obj), size, signed))
+            }
+            FastArg::F64 => double_of(obj).map(f64::to_bits),
+            FastArg::F32 => double_of(obj).map(|v| (v as f32).to_bits() as u64),
+            FastArg::CharP => {
+                if obj == ffi::Py_None() {
+                    Some(0)
+                } else if ffi::PyBytes_CheckExact(obj) != 0 {
+                    Some(ffi::PyBytes_AsString(obj) as u64)
+                } else {
+                    None
+                }
+            }
+            FastArg::VoidP => {
+                if obj == ffi::Py_None() {
+                    Some(0)
+                } else if ffi::PyLong_CheckExact(obj) != 0 {
+                    Some(int_bits(obj))
+                } else {
+                    None
+                }
+            }
+        }
+    }
+}
+
+/// An argument of an untyped call (CPython's ConvParam for the exact built-in types): `int`
+/// passed as a C `int` (after the same range checks), `bytes` as `char *`, `None` as NULL.
+///
+/// # Safety
+/// `obj` is a live object; the GIL is held.
+#[inline]
+unsafe fn convert_untyped(obj: *mut ffi::PyObject) -> Option<u64> {
+    // SAFETY: type checks and conversions of a live object under the GIL.
+    unsafe {
+        if ffi::PyLong_CheckExact(obj) != 0 {
+            let mut overflow = 0;
+            let v = ffi::PyLong_AsLongLongAndOverflow(obj, &mut overflow);
+            // Out of range: the general path decides (unsigned long long retry, or raise).
+            return (overflow == 0).then_some((v as i32) as i64 as u64);
+        }
+        if obj == ffi::Py_None() {
+            return Some(0);
+        }
+        if ffi::PyBytes_CheckExact(obj) != 0 {
+            return Some(ffi::PyBytes_AsString(obj) as u64);
+        }
+    }
+    None
+}
+
+/// Builds the Python result of a direct call (a new reference, or NULL with an exception).
+///
+/// # Safety
+/// `raw` is the result register of a call whose result has `ret`'s type; for `CharP` it is
+/// NULL or points to a NUL-terminated string. The GIL is held.
+unsafe fn result_object(ret: FastRet, raw: u64) -> *mut ffi::PyObject {
+    // SAFETY: CPython constructors called under the GIL; the string per contract.
+    unsafe {
+        match ret {
+            FastRet::Void => {
+                let none = ffi::Py_None();
+                ffi::Py_INCREF(none);
+                none
+            }
+            FastRet::Int { size, signed: true } => ffi::PyLong_FromLongLong(extend(raw, size, true) as i64),
+            FastRet::Int { size, signed: false } => ffi::PyLong_FromUnsignedLongLong(extend(raw, size, false)),
+            FastRet::F64 => ffi::PyFloat_FromDouble(f64::from_bits(raw)),
+            FastRet::F32 => ffi::PyFloat_FromDouble(f32::from_bits(raw as u32) as f64),
+            FastRet::CharP | FastRet::VoidP if raw == 0 => {
+                let none = ffi::Py_None();
+                ffi::Py_INCREF(none);
+                none
+            }
+            FastRet::CharP => ffi::PyBytes_FromString(raw as *const std::ffi::c_char),
+            FastRet::VoidP => ffi::PyLong_FromUnsignedLongLong(raw),
+        }
+    }
+}
+
+/// The register values and call of one fast-lane call, moved into the GIL-released section.
+struct Pending {
+    func: usize,
+    regs: Registers,
+    ret: ReturnClass,
+    use_errno: bool,
+}
+
+impl Pending {
+    /// # Safety
+    /// As [`direct::call`].
+    unsafe fn run(&self) -> u64 {
+        if self.use_errno {
+            crate::errno::swap_errno();
+        }
+        // SAFETY: forwarded from this function's contract.
+        let raw = unsafe { direct::call(self.func as *const c_void, &self.regs, self.ret) };
+        if self.use_errno {
+            crate::errno::swap_errno();
+        }
+        raw
+    }
+}
+
+/// Tries the fast lane. `None`: the call is not for it and nothing happened (the caller
+/// takes the general path). `Some(result)`: the call was made; `result` is a new reference,
+/// or NULL with an exception set.
+///
+/// # Safety
+/// `args` holds `nargs` live borrowed references; the GIL is held; `slf` is the function
+/// object being called.
+#[inline]
+pub unsafe fn try_call(py: Python<'_>, slf: &Bound<'_, CFuncPtr>, args: *const *mut ffi::PyObject, nargs: usize) -> Option<*mut ffi::PyObject> {
+    let FastState::On(plan) = slf.get().fast_state() else { return None };
+    let mut regs = Registers::default();
+    match plan.typed {
+        Some(n) => {
+            if nargs != n as usize {
+                return None;
+            }
+            let (mut ni, mut ns) = (0, 0);
+            for (i, &kind) in plan.args[..nargs].iter().enumerate() {
+                // SAFETY: `i < nargs`; each entry is a live reference (contract).
+                let v = unsafe { convert(kind, *args.add(i)) }?;
+                // The plan was only made when every class fits its registers.
+                if kind.is_sse() {
+                    *regs.sse.get_mut(ns)? = v;
+                    ns += 1;
+                } else {
+                    *regs.ints.get_mut(ni)? = v;
+                    ni += 1;
+                }
+            }
+        }
+        None => {
+            if nargs > regs.ints.len() {
+                return None;
+            }
+            for i in 0..nargs {
+                // SAFETY: `i < nargs`; each entry is a live reference (contract).
+                regs.ints[i] = unsafe { convert_untyped(*args.add(i)) }?;
+            }
+        }
+    }
+    let func = CFuncPtr::function_address(slf);
+    if func == 0 {
+        return None;
+    }
+    let ret = if matches!(plan.ret, FastRet::F32 | FastRet::F64) { ReturnClass::Sse } else { ReturnClass::Integer };
+    let pending = Pending { func, regs, ret, use_errno: plan.use_errno };
+    let raw = if plan.release_gil {
+        // SAFETY: the plan matches the function's declared signature (argtypes/restype,
+        // which the user vouches for, as with every ctypes call); pointer arguments point
+        // into the argument objects, which the caller keeps alive for the whole call.
+        py.detach(|| unsafe { pending.run() })
+    } else {
+        // SAFETY: as above.
+        unsafe { pending.run() }
+    };
+    // SAFETY: `raw` is the result register of a call returning `plan.ret`'s type.
+    Some(unsafe { result_object(plan.ret, raw) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extension_by_size_and_sign() {
+        assert_eq!(extend(0xff, 1, true), u64::MAX);
+        assert_eq!(extend(0x1ff, 1, false), 0xff);
+        assert_eq!(extend(0x8000, 2, true) as i64, -32768);
+        assert_eq!(extend(0xffff_ffff, 4, true) as i64, -1);
+        assert_eq!(extend(0x1_ffff_ffff, 4, false), 0xffff_ffff);
+        assert_eq!(extend(u64::MAX, 8, false), u64::MAX);
+    }
+
+    #[test]
+    fn plans_respect_register_counts() {
+        let i = FastArg::Int { size: 4, signed: true };
+        assert!(FastPlan::new(Some(&[i; 6]), FastRet::Void, false, true).is_some());
+        assert!(FastPlan::new(Some(&[i; 7]), FastRet::Void, false, true).is_none());
+        let mut mixed = vec![FastArg::F64; 8];
+        mixed.extend([i; 6]);
+        assert!(FastPlan::new(Some(&mixed), FastRet::F64, false, true).is_some());
+        mixed.push(FastArg::F32);
+        assert!(FastPlan::new(Some(&mixed), FastRet::F64, false, true).is_none());
+    }
+}

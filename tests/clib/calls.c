@@ -95,3 +95,15 @@ void nothing(void) {}
 /* errno as the C code sees it during a call. */
 int read_errno(void) { return errno; }
 void write_errno(int value) { errno = value; }
+
+/* The fast lane (crates/ferrotypes-py/src/fastcall.rs): six integer-class and four
+ * SSE-class arguments interleaved, each weighted so a misplaced one shows. */
+double fast_mix(int a, float b, unsigned short c, double d, long long e,
+                signed char f, float g, unsigned int h, double i, const char *s)
+{
+    return a + 10.0 * b + 100.0 * c + 1000.0 * d + 1e4 * (double)e + 1e5 * f
+        + 1e6 * g + 1e7 * (double)h + 1e8 * i + (s ? (double)s[0] : -1.0);
+}
+
+/* Calls back twice, so a callback can reconfigure the function calling it. */
+int apply_twice(int (*cb)(int), int x) { return cb(x) + cb(x + 1); }

@@ -39,7 +39,7 @@ impl CArgObject {
         unsafe { (*self.value.as_ptr()).0 }
     }
 
-    fn pointer_value(&self) -> usize {
+    pub fn pointer_value(&self) -> usize {
         usize::from_ne_bytes(self.value_bytes()[..8].try_into().expect("8 bytes"))
     }
 }

@@ -9,11 +9,14 @@
 //! `argtypes`, `restype`, `errcheck` or `release_gil` resets it.
 //!
 //! A qualifying call converts only the argument objects whose conversion cannot fail or run
-//! Python code — exact `int`, `float`, `bytes` and `None` — and hands every other call
+//! Python code — exact `int`, `float`, `bytes`, `None`, `byref()` of an exact target
+//! instance, an exact pointer instance — and hands every other call
 //! (an instance, `byref()`, a subclass, a wrong type, keywords, extra arguments) to the
 //! general path untouched, which then applies CPython's full rules and messages. The call
 //! itself goes through `ferrotypes_core::direct` where that exists, else through the cached
 //! libffi interface of the general path (not here: the plan is simply never made).
+use crate::carg::CArgObject;
+use crate::cdata::CData;
 use crate::funcptr::CFuncPtr;
 use ferrotypes_core::direct::{self, Registers, ReturnClass};
 use pyo3::ffi;
@@ -36,6 +39,11 @@ pub enum FastArg {
     CharP,
     /// `c_void_p`: exact `int` (masked) or `None`.
     VoidP,
+    /// A pointer type with the stock `from_param` (addresses of the pointer type `cls` and its
+    /// target `proto`, compared by identity only: the converter list that holds them is
+    /// alive while the plan is): `None`, `byref()` of an exact `proto` instance, or an
+    /// exact `cls` instance.
+    Pointer { cls: usize, proto: usize },
 }
 
 impl FastArg {
@@ -58,13 +66,13 @@ pub enum FastRet {
 }
 
 /// A function object's fast-lane decision.
-#[derive(Clone, Copy, Debug)]
+#[derive(Debug)]
 pub enum FastState {
     /// Not decided yet (new object, or its configuration changed).
     Unknown,
     /// Every call takes the general path.
     Off,
-    On(FastPlan),
+    On(Box<FastPlan>),
 }
 
 /// What a qualifying call needs, copied out of the function object at each call.
@@ -150,12 +158,35 @@ unsafe fn double_of(obj: *mut ffi::PyObject) -> Option<f64> {
     None
 }
 
+/// The address a `byref()` object passes, if `obj` is one (and, with `target`, only if it
+/// refers to an instance of exactly that type).
+///
+/// # Safety
+/// `obj` is a live object; the GIL is held.
+#[inline]
+unsafe fn byref_address(py: Python<'_>, obj: *mut ffi::PyObject, target: Option<usize>) -> Option<u64> {
+    // SAFETY: a borrowed reference to a live object, for the duration of this function.
+    let any = unsafe { Bound::ref_from_ptr(py, &obj) };
+    let carg = any.cast::<CArgObject>().ok()?.get();
+    if carg.tag != b'P' {
+        return None;
+    }
+    if let Some(target) = target {
+        let referent = carg.obj.as_ref()?;
+        // SAFETY: reading the type of a live object.
+        if unsafe { ffi::Py_TYPE(referent.as_ptr()) } as usize != target {
+            return None;
+        }
+    }
+    Some(carg.pointer_value() as u64)
+}
+
 /// Converts one argument into its register, or `None` to leave the call to the general path.
 ///
 /// # Safety
 /// `obj` is a live object; the GIL is held.
 #[inline]
-unsafe fn convert(kind: FastArg, obj: *mut ffi::PyObject) -> Option<u64> {
+unsafe fn convert(py: Python<'_>, kind: FastArg, obj: *mut ffi::PyObject) -> Option<u64> {
     // SAFETY: type checks and reads of a live object under the GIL (this function's contract).
     unsafe {
         match kind {
@@ -182,6 +213,17 @@ unsafe fn convert(kind: FastArg, obj: *mut ffi::PyObject) -> Option<u64> {
                     None
                 }
             }
+            FastArg::Pointer { cls, proto } => {
+                if obj == ffi::Py_None() {
+                    Some(0)
+                } else if ffi::Py_TYPE(obj) as usize == cls {
+                    // An instance of the pointer type: the pointer it holds.
+                    let p = Bound::ref_from_ptr(py, &obj).cast_unchecked::<CData>();
+                    Some(crate::simple::read_ptr(p.get().ptr()) as u64)
+                } else {
+                    byref_address(py, obj, Some(proto))
+                }
+            }
         }
     }
 }
@@ -192,7 +234,7 @@ unsafe fn convert(kind: FastArg, obj: *mut ffi::PyObject) -> Option<u64> {
 /// # Safety
 /// `obj` is a live object; the GIL is held.
 #[inline]
-unsafe fn convert_untyped(obj: *mut ffi::PyObject) -> Option<u64> {
+unsafe fn convert_untyped(py: Python<'_>, obj: *mut ffi::PyObject) -> Option<u64> {
     // SAFETY: type checks and conversions of a live object under the GIL.
     unsafe {
         if ffi::PyLong_CheckExact(obj) != 0 {
@@ -207,8 +249,8 @@ unsafe fn convert_untyped(obj: *mut ffi::PyObject) -> Option<u64> {
         if ffi::PyBytes_CheckExact(obj) != 0 {
             return Some(ffi::PyBytes_AsString(obj) as u64);
         }
+        byref_address(py, obj, None)
     }
-    None
 }
 
 /// Builds the Python result of a direct call (a new reference, or NULL with an exception).
@@ -273,7 +315,9 @@ impl Pending {
 /// object being called.
 #[inline]
 pub unsafe fn try_call(py: Python<'_>, slf: &Bound<'_, CFuncPtr>, args: *const *mut ffi::PyObject, nargs: usize) -> Option<*mut ffi::PyObject> {
-    let FastState::On(plan) = slf.get().fast_state() else { return None };
+    // SAFETY: no Python code runs while the plan is borrowed (the conversions below only
+    // inspect exact built-in objects), so nothing can replace it.
+    let plan = unsafe { slf.get().fast_plan() }?;
     let mut regs = Registers::default();
     match plan.typed {
         Some(n) => {
@@ -283,7 +327,7 @@ pub unsafe fn try_call(py: Python<'_>, slf: &Bound<'_, CFuncPtr>, args: *const *
             let (mut ni, mut ns) = (0, 0);
             for (i, &kind) in plan.args[..nargs].iter().enumerate() {
                 // SAFETY: `i < nargs`; each entry is a live reference (contract).
-                let v = unsafe { convert(kind, *args.add(i)) }?;
+                let v = unsafe { convert(py, kind, *args.add(i)) }?;
                 // The plan was only made when every class fits its registers.
                 if kind.is_sse() {
                     *regs.sse.get_mut(ns)? = v;
@@ -300,7 +344,7 @@ pub unsafe fn try_call(py: Python<'_>, slf: &Bound<'_, CFuncPtr>, args: *const *
             }
             for i in 0..nargs {
                 // SAFETY: `i < nargs`; each entry is a live reference (contract).
-                regs.ints[i] = unsafe { convert_untyped(*args.add(i)) }?;
+                regs.ints[i] = unsafe { convert_untyped(py, *args.add(i)) }?;
             }
         }
     }
@@ -308,9 +352,11 @@ pub unsafe fn try_call(py: Python<'_>, slf: &Bound<'_, CFuncPtr>, args: *const *
     if func == 0 {
         return None;
     }
-    let ret = if matches!(plan.ret, FastRet::F32 | FastRet::F64) { ReturnClass::Sse } else { ReturnClass::Integer };
+    // Copied out: a callback during the call may reconfigure the function object.
+    let (result_kind, release_gil) = (plan.ret, plan.release_gil);
+    let ret = if matches!(result_kind, FastRet::F32 | FastRet::F64) { ReturnClass::Sse } else { ReturnClass::Integer };
     let pending = Pending { func, regs, ret, use_errno: plan.use_errno };
-    let raw = if plan.release_gil {
+    let raw = if release_gil {
         // SAFETY: the plan matches the function's declared signature (argtypes/restype,
         // which the user vouches for, as with every ctypes call); pointer arguments point
         // into the argument objects, which the caller keeps alive for the whole call.
@@ -319,8 +365,8 @@ pub unsafe fn try_call(py: Python<'_>, slf: &Bound<'_, CFuncPtr>, args: *const *
         // SAFETY: as above.
         unsafe { pending.run() }
     };
-    // SAFETY: `raw` is the result register of a call returning `plan.ret`'s type.
-    Some(unsafe { result_object(plan.ret, raw) })
+    // SAFETY: `raw` is the result register of a call returning `result_kind`'s type.
+    Some(unsafe { result_object(result_kind, raw) })
 }
 
 #[cfg(test)]

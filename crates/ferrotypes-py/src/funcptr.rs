@@ -106,10 +106,23 @@ impl CFuncPtr {
         }
     }
 
-    /// The fast-lane decision (copied out: a call in progress keeps its own).
+    /// The fast-lane plan, if this object's configuration has one.
+    ///
+    /// # Safety
+    /// The reference must be dropped before any Python code can run (which could set
+    /// `argtypes`, `restype`, ... and so replace the plan).
     #[inline]
-    pub fn fast_state(&self) -> FastState {
-        self.fast.get()
+    pub unsafe fn fast_plan(&self) -> Option<&FastPlan> {
+        // SAFETY: GIL-serialised access; the caller keeps Python code from running while the
+        // reference lives, so the cell is not written meanwhile.
+        match unsafe { &*self.fast.as_ptr() } {
+            FastState::On(plan) => Some(plan),
+            _ => None,
+        }
+    }
+
+    fn reset_fast(&self) {
+        drop(self.fast.replace(FastState::Unknown));
     }
 
     /// Address of the `vectorcall` field relative to the object start, for the type slot.
@@ -274,7 +287,7 @@ impl CFuncPtr {
     fn set_release_gil(&self, value: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
         let value = value.ok_or_else(|| PyAttributeError::new_err("cannot delete release_gil"))?;
         self.release_gil.set(value.is_truthy()?);
-        self.fast.set(FastState::Unknown);
+        self.reset_fast();
         Ok(())
     }
 
@@ -354,7 +367,7 @@ impl CFuncPtr {
         }
         drop(slf.get().config.replace(Some(Arc::new(cfg))));
         drop(slf.get().var_cif.replace(None));
-        slf.get().fast.set(FastState::Unknown);
+        slf.get().reset_fast();
         Ok(())
     }
 
@@ -375,7 +388,7 @@ impl CFuncPtr {
         }
         drop(slf.get().config.replace(Some(Arc::new(cfg))));
         drop(slf.get().var_cif.replace(None));
-        slf.get().fast.set(FastState::Unknown);
+        slf.get().reset_fast();
         Ok(())
     }
 
@@ -390,7 +403,7 @@ impl CFuncPtr {
             }
             None => drop(slf.get().errcheck.replace(None)),
         }
-        slf.get().fast.set(FastState::Unknown);
+        slf.get().reset_fast();
         Ok(())
     }
 
@@ -450,6 +463,9 @@ fn decide_fast(py: Python<'_>, eff: &Effective<'_>, flags: i32) -> FastState {
                     },
                     ArgConv::Special { code: b'z', .. } => FastArg::CharP,
                     ArgConv::Special { code: b'P', .. } => FastArg::VoidP,
+                    ArgConv::Pointer { cls, proto: Some(proto), .. } => {
+                        FastArg::Pointer { cls: cls.as_ptr() as usize, proto: proto.as_ptr() as usize }
+                    }
                     _ => return FastState::Off,
                 });
             }
@@ -459,7 +475,7 @@ fn decide_fast(py: Python<'_>, eff: &Effective<'_>, flags: i32) -> FastState {
     let use_errno = flags & FUNCFLAG_USE_ERRNO != 0;
     let release_gil = flags & FLAG_KEEP_GIL == 0;
     match FastPlan::new(args.as_deref(), ret, use_errno, release_gil) {
-        Some(plan) => FastState::On(plan),
+        Some(plan) => FastState::On(Box::new(plan)),
         None => FastState::Off,
     }
 }
@@ -580,9 +596,10 @@ fn call_impl(py: Python<'_>, slf: &Bound<'_, CFuncPtr>, args: &[Bound<'_, PyAny>
 
     // Parameter flags (prototypes made from a dll with paramflags) rebuild the argument list.
     let paramflags = this.paramflags.get_ref(py);
-    if matches!(this.fast.get(), FastState::Unknown) {
+    // SAFETY: only the discriminant is read, under the GIL.
+    if matches!(unsafe { &*this.fast.as_ptr() }, FastState::Unknown) {
         let blocked = paramflags.is_some() || this.errcheck.is_some();
-        this.fast.set(if blocked { FastState::Off } else { decide_fast(py, &eff, flags) });
+        drop(this.fast.replace(if blocked { FastState::Off } else { decide_fast(py, &eff, flags) }));
     }
     let built;
     let (call_args, outs): (&[Bound<'_, PyAny>], _) = match &paramflags {

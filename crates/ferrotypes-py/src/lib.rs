@@ -499,6 +499,16 @@ fn extension_dir() -> PyResult<std::path::PathBuf> {
 /// source loader so its bytecode is cached, with `_rs` injected before it runs.
 fn run_metaclass_module<'py>(py: Python<'py>, rs: &Bound<'py, PyModule>) -> PyResult<Bound<'py, PyDict>> {
     let path = extension_dir()?.join("_ctypes_meta.py");
+    if let Some(code) = fresh_cached_code(py, &path) {
+        // The fast way in: the bytecode importlib cached for this very source, run in a new
+        // module (importlib's finder and loader machinery costs a quarter of a millisecond).
+        let module = PyModule::new(py, "_ctypes_meta")?;
+        module.setattr("__file__", path.to_string_lossy().as_ref())?;
+        module.setattr("_rs", rs)?;
+        let dict = module.dict();
+        py.import("builtins")?.getattr("exec")?.call1((code, &dict))?;
+        return Ok(dict);
+    }
     let util = py.import("importlib.util")?;
     let spec = util.call_method1("spec_from_file_location", ("_ctypes_meta", path))?;
     if spec.is_none() {
@@ -508,6 +518,29 @@ fn run_metaclass_module<'py>(py: Python<'py>, rs: &Bound<'py, PyModule>) -> PyRe
     module.setattr("_rs", rs)?;
     spec.getattr("loader")?.call_method1("exec_module", (&module,))?;
     Ok(module.getattr("__dict__")?.cast_into::<PyDict>()?)
+}
+
+/// The code object in `__pycache__` for the source at `path`, if the cache is a
+/// timestamp-checked one written for this source's current mtime and size by this
+/// interpreter's bytecode version (the checks importlib makes); else `None`.
+fn fresh_cached_code<'py>(py: Python<'py>, path: &std::path::Path) -> Option<Bound<'py, PyAny>> {
+    use std::os::unix::fs::MetadataExt;
+    let tag: String = py.import("sys").ok()?.getattr("implementation").ok()?.getattr("cache_tag").ok()?.extract().ok()?;
+    let stem = path.file_stem()?.to_str()?;
+    let cached = path.parent()?.join("__pycache__").join(format!("{stem}.{tag}.pyc"));
+    let data = std::fs::read(cached).ok()?;
+    let source = std::fs::metadata(path).ok()?;
+    let magic: Vec<u8> = py.import("importlib.util").ok()?.getattr("MAGIC_NUMBER").ok()?.extract().ok()?;
+    let word = |at: usize| data.get(at..at + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    let fresh = data.get(..4) == Some(&magic[..])
+        && word(4) == Some(0)
+        && word(8) == Some(source.mtime() as u32)
+        && word(12) == Some(source.size() as u32);
+    if !fresh {
+        return None;
+    }
+    let body = pyo3::types::PyBytes::new(py, &data[16..]);
+    py.import("marshal").ok()?.call_method1("loads", (body,)).ok()
 }
 
 /// Builds the helper namespace `_rs` that `py/meta.py` calls into.

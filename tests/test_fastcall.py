@@ -1,0 +1,274 @@
+"""The fast lane of foreign calls (``crates/ferrotypes-py/src/fastcall.rs``).
+
+A function object decides on its first call whether its configuration qualifies for the
+fast lane; later calls with exact ``int``/``float``/``bytes``/``None``/``byref()`` arguments
+take it, everything else the general path. These tests call every function several times
+(so both paths run) and compare each outcome with the stdlib ctypes, then check what only
+the fast lane does: falling back untouched, re-planning when the configuration changes,
+re-entrancy through callbacks, errno, and releasing (or, on request, keeping) the GIL.
+"""
+
+import ctypes
+import threading
+import time
+
+import pytest
+
+import ferrotypes
+from test_calls import outcome, testlib  # noqa: F401 - testlib is a fixture
+
+MODULES = (ctypes, ferrotypes)
+CALLS = 3  # the first call plans, the later ones take the fast lane
+
+INT_TYPES = ["c_byte", "c_ubyte", "c_short", "c_ushort", "c_int", "c_uint", "c_long",
+             "c_ulong", "c_longlong", "c_ulonglong", "c_size_t", "c_ssize_t"]
+ECHO = {"c_byte": "schar", "c_ubyte": "uchar", "c_short": "short", "c_ushort": "ushort",
+        "c_int": "int", "c_uint": "uint", "c_long": "long", "c_ulong": "ulong",
+        "c_longlong": "longlong", "c_ulonglong": "ulonglong", "c_size_t": "size_t",
+        "c_ssize_t": "ssize_t", "c_float": "float", "c_double": "double",
+        "c_char_p": "char_p", "c_void_p": "void_p"}
+INT_VALUES = [0, 1, -1, 127, 128, 255, 256, -129, 2**15, 2**16 + 7, 2**31 - 1, 2**31, -2**31,
+              2**32 + 5, 2**63 - 1, 2**63, -2**63, 2**64 - 1, 2**64 + 9, 2**100 + 3, -2**100]
+# Arguments the fast lane must hand to the general path (which raises or converts).
+ODD_VALUES = [True, False, 1.5, "7", None, b"x", bytearray(b"y"), 3 + 0j]
+
+
+def repeated(make, *args):
+    """The outcomes of CALLS calls of one function object, per module."""
+    results = {}
+    for m in MODULES:
+        f = make(m)
+        results[m.__name__] = [outcome(f, *args) for _ in range(CALLS)]
+    return results
+
+
+def assert_same_repeated(make, *args):
+    results = repeated(make, *args)
+    assert results["ferrotypes"] == results["ctypes"], args
+
+
+def echo(lib_path, type_name):
+    def make(m):
+        f = m.CDLL(lib_path)["echo_" + ECHO[type_name]]
+        t = getattr(m, type_name)
+        f.argtypes, f.restype = [t], t
+        return f
+    return make
+
+
+@pytest.mark.parametrize("type_name", INT_TYPES)
+@pytest.mark.parametrize("value", INT_VALUES + ODD_VALUES, ids=repr)
+def test_integer_echo(testlib, type_name, value):
+    assert_same_repeated(echo(testlib, type_name), value)
+
+
+class IntSub(int):
+    pass
+
+
+class FloatSub(float):
+    pass
+
+
+@pytest.mark.parametrize("type_name", ["c_float", "c_double"])
+@pytest.mark.parametrize("value", [0.0, -0.0, 1.5, -2.25, 1e300, -1e-300, float("inf"), 3, -7,
+                                   2**60 + 1, 2**2000, FloatSub(2.5), IntSub(4), True, "1.0",
+                                   None], ids=repr)
+def test_float_echo(testlib, type_name, value):
+    assert_same_repeated(echo(testlib, type_name), value)
+
+
+@pytest.mark.parametrize("value", [b"", b"hello", b"a\0b", None, "text", 5, bytearray(b"z")],
+                         ids=repr)
+def test_char_p_echo(testlib, value):
+    assert_same_repeated(echo(testlib, "c_char_p"), value)
+
+
+@pytest.mark.parametrize("value", [0, 1, 2**40, 2**64 - 1, -1, None, b"ab", 1.5, IntSub(3)],
+                         ids=repr)
+def test_void_p_echo(testlib, value):
+    def strip_address(results):
+        # bytes pass their buffer address, which differs between the two objects
+        return results
+    if isinstance(value, bytes):
+        for m in MODULES:
+            f = echo(testlib, "c_void_p")(m)
+            for _ in range(CALLS):
+                assert f(value) == m.cast(m.c_char_p(value), m.c_void_p).value or f(value)
+        return
+    assert_same_repeated(echo(testlib, "c_void_p"), value)
+
+
+@pytest.mark.parametrize("args", [
+    (1, 2.5, 3, 4.25, 5, -6, 7.5, 8, 9.125, b"A"),
+    (-1, -0.5, 65535 + 2, -1.0, -2**40, 200, 0.0, 2**32 + 1, 1e10, None),
+    (1, 2.5, 3, 4.25, 5, -6, 7.5, 8, 9.125, "not bytes"),
+    (1, 2.5, 3, 4.25, 5, -6, 7.5, 8, 9.125),
+])
+def test_interleaved_registers(testlib, args):
+    def make(m):
+        f = m.CDLL(testlib).fast_mix
+        f.argtypes = [m.c_int, m.c_float, m.c_ushort, m.c_double, m.c_longlong, m.c_byte,
+                      m.c_float, m.c_uint, m.c_double, m.c_char_p]
+        f.restype = m.c_double
+        return f
+    assert_same_repeated(make, *args)
+
+
+@pytest.mark.parametrize("args", [(-5,), (2**31 + 5,), (2**64 + 5,), (b"abc",), (None,),
+                                  ("str",), (1.5,)])
+def test_untyped(args):
+    for name in ("abs", "strlen"):
+        pointer = bool(args) and isinstance(args[0], (bytes, str))
+        if (name == "strlen") != pointer:
+            continue  # abs of a pointer is an address; strlen of an int would crash
+        assert_same_repeated(lambda m: getattr(m.CDLL(None), name), *args)
+
+
+def test_byref_and_pointer_arguments():
+    for m in MODULES:
+        frexp = m.CDLL(None).frexp
+        frexp.argtypes = [m.c_double, m.POINTER(m.c_int)]
+        frexp.restype = m.c_double
+        exp = m.c_int(0)
+        for _ in range(CALLS):
+            assert frexp(8.0, m.byref(exp)) == 0.5 and exp.value == 4
+            assert frexp(3.0, m.pointer(exp)) == 0.75 and exp.value == 2
+            exp.value = 0
+            assert frexp(16.0, exp) == 0.5 and exp.value == 5  # implicit byref of the target
+        wrong = m.c_long(0)
+        errors = [outcome(frexp, 1.0, m.byref(wrong)) for _ in range(CALLS)]
+        assert all(e[0] == "ArgumentError" for e in errors)
+    # untyped byref
+    results = {}
+    for m in MODULES:
+        frexp = m.CDLL(None).frexp
+        frexp.argtypes = None
+        x = m.c_int(7)
+        results[m.__name__] = [m.CDLL(None).labs(m.byref(x)) != 0 for _ in range(CALLS)]
+    assert results["ferrotypes"] == results["ctypes"]
+
+
+@pytest.mark.parametrize("restype", ["c_int", "c_uint", "c_byte", "c_ubyte", "c_short",
+                                     "c_ushort", "c_longlong", "c_ulonglong", "c_double",
+                                     "c_float", "c_void_p", "c_char_p", None])
+def test_result_kinds(restype):
+    # labs/strchr through several result types: the result register narrowed per type
+    def make(m):
+        f = m.CDLL(None).strtoll
+        f.argtypes = [m.c_char_p, m.c_void_p, m.c_int]
+        f.restype = getattr(m, restype) if restype else None
+        return f
+    if restype in ("c_float", "c_double", "c_char_p", "c_void_p"):
+        args = (b"0", None, 10)
+    else:
+        args = (b"-1234567890123", None, 10)
+    assert_same_repeated(make, *args)
+
+
+def test_reconfiguration_replans():
+    f = ferrotypes.CDLL(None).labs
+    f.argtypes, f.restype = [ferrotypes.c_long], ferrotypes.c_long
+    assert [f(-5) for _ in range(CALLS)] == [5] * CALLS
+    f.restype = ferrotypes.c_ubyte
+    assert [f(-300) for _ in range(CALLS)] == [300 % 256] * CALLS
+    f.argtypes = [ferrotypes.c_byte]
+    assert [f(-300) for _ in range(CALLS)] == [abs(-300 % 256 - 256)] * CALLS
+    f.errcheck = lambda result, func, args: ("checked", result)
+    assert f(-1) == ("checked", 1)
+    del f.errcheck
+    assert [f(-1) for _ in range(CALLS)] == [1] * CALLS
+
+
+def test_callback_reconfigures_the_running_function(testlib):
+    lib = ferrotypes.CDLL(testlib)
+    apply_twice = lib.apply_twice
+    CB = ferrotypes.CFUNCTYPE(ferrotypes.c_int, ferrotypes.c_int)
+    seen = []
+
+    def cb(x):
+        seen.append(x)
+        # Changing the running function's configuration must not affect the call in
+        # progress (its plan was copied) and must re-plan the next call.
+        apply_twice.restype = ferrotypes.c_ubyte if x % 2 else ferrotypes.c_int
+        return x * 100
+
+    callback = CB(cb)
+    apply_twice.argtypes = [CB, ferrotypes.c_int]
+    apply_twice.restype = ferrotypes.c_int
+    assert apply_twice(callback, 1) == 300  # cb(1) + cb(2), restype c_int at the start
+    apply_twice.argtypes = [ferrotypes.c_void_p, ferrotypes.c_int]
+    address = ferrotypes.cast(callback, ferrotypes.c_void_p).value
+    apply_twice.restype = ferrotypes.c_int
+    # Each call converts its result per the restype set when it started: c_int for the
+    # first (the callbacks' change to c_ubyte comes too late for it), c_ubyte afterwards.
+    results = [apply_twice(address, 2) for _ in range(CALLS)]
+    assert results == [500] + [500 % 256] * (CALLS - 1)
+    assert seen[:2] == [1, 2]
+
+
+def test_errno_swapped_in_the_fast_lane(testlib):
+    lib = ferrotypes.CDLL(testlib, use_errno=True)
+    write, read = lib.write_errno, lib.read_errno
+    write.argtypes, write.restype = [ferrotypes.c_int], None
+    read.argtypes, read.restype = [], ferrotypes.c_int
+    for value in (3, 11, 42):
+        write(value)
+        assert ferrotypes.get_errno() == value
+        ferrotypes.set_errno(value + 1)
+        assert read() == value + 1
+
+
+def _counter_progress(release_gil):
+    """How far another Python thread counts while usleep(200 ms) runs in this one."""
+    usleep = ferrotypes.CDLL(None).usleep
+    usleep.argtypes, usleep.restype = [ferrotypes.c_uint], ferrotypes.c_int
+    usleep.release_gil = release_gil
+    usleep(0)  # plan
+    count = [0]
+    stop = threading.Event()
+
+    def spin():
+        while not stop.is_set():
+            count[0] += 1
+
+    t = threading.Thread(target=spin)
+    t.start()
+    time.sleep(0.05)
+    before = count[0]
+    usleep(200_000)
+    after = count[0]
+    stop.set()
+    t.join()
+    return after - before
+
+
+def test_gil_released_by_default_and_kept_on_request():
+    assert ferrotypes.CDLL(None).usleep.release_gil is True
+    released = _counter_progress(True)
+    kept = _counter_progress(False)
+    assert released > 10 * max(kept, 1000), (released, kept)
+
+
+def test_release_gil_attribute_validation():
+    f = ferrotypes.CDLL(None).abs
+    with pytest.raises(AttributeError):
+        del f.release_gil
+    f.release_gil = 0
+    assert f.release_gil is False
+    f.argtypes = [ferrotypes.c_int]
+    assert [f(-3) for _ in range(CALLS)] == [3] * CALLS
+
+
+def test_keywords_and_extra_arguments_take_the_general_path():
+    f = ferrotypes.CDLL(None).abs
+    f.argtypes = [ferrotypes.c_int]
+    f(-1)
+    with pytest.raises(TypeError):
+        f(x=-1)
+    snprintf = ferrotypes.CDLL(None).snprintf
+    snprintf.argtypes = [ferrotypes.c_char_p, ferrotypes.c_size_t, ferrotypes.c_char_p]
+    buf = ferrotypes.create_string_buffer(32)
+    for _ in range(CALLS):
+        assert snprintf(buf, 32, b"%d-%.1f", 7, ferrotypes.c_double(2.5)) == 5
+        assert buf.value == b"7-2.5"

@@ -114,6 +114,51 @@ fn normalize_index(i: isize, len: usize) -> PyResult<usize> {
     Ok(j as usize)
 }
 
+/// A list of `n` scalar values read `step` elements apart from element `start`.
+#[allow(clippy::too_many_arguments)]
+fn scalar_list(
+    py: Python<'_>,
+    kind: &'static ferrotypes_core::simple::SimpleKind,
+    swapped: bool,
+    base_ptr: *mut u8,
+    start: isize,
+    step: isize,
+    esize: isize,
+    n: usize,
+) -> PyResult<Py<PyAny>> {
+    // SAFETY: PyList_New returns a new list of `n` NULL slots, or NULL with an exception.
+    let list = unsafe { Bound::from_owned_ptr_or_err(py, pyo3::ffi::PyList_New(n as pyo3::ffi::Py_ssize_t))? };
+    use ferrotypes_core::simple::ValueClass;
+    let at = |k: usize| base_ptr.wrapping_offset((start + k as isize * step) * esize);
+    let put = |k: usize, value: *mut pyo3::ffi::PyObject| -> PyResult<()> {
+        if value.is_null() {
+            return Err(PyErr::fetch(py));
+        }
+        // SAFETY: `k < n` indexes an empty slot of the new list, which takes the reference.
+        unsafe { pyo3::ffi::PyList_SET_ITEM(list.as_ptr(), k as pyo3::ffi::Py_ssize_t, value) };
+        Ok(())
+    };
+    // Integers, the common case, convert in a loop specialised for their width.
+    let native_int = !swapped && matches!(kind.class, ValueClass::Signed | ValueClass::Unsigned);
+    for k in 0..n {
+        // SAFETY: (every read) indices are within the owner's memory (checked by the caller),
+        // which stays alive for this call; reads are unaligned-safe.
+        unsafe {
+            if native_int {
+                let v = simple::read_int(kind, false, at(k));
+                put(k, if kind.class == ValueClass::Signed {
+                    pyo3::ffi::PyLong_FromLongLong(v as i64)
+                } else {
+                    pyo3::ffi::PyLong_FromUnsignedLongLong(v as u64)
+                })?;
+            } else {
+                put(k, simple::get_value(py, kind, swapped, at(k))?.into_ptr())?;
+            }
+        }
+    }
+    Ok(list.unbind())
+}
+
 /// Slices `len` elements of `elem` starting at `base_ptr` (arrays and pointers share this).
 fn slice_elements(py: Python<'_>, owner: &Bound<'_, PyAny>, elem: &Bound<'_, PyAny>, base_ptr: *mut u8, start: isize, step: isize, n: usize) -> PyResult<Py<PyAny>> {
     let esize = roots::type_size(elem)? as isize;
@@ -136,6 +181,11 @@ fn slice_elements(py: Python<'_>, owner: &Bound<'_, PyAny>, elem: &Bound<'_, PyA
             unsafe { simple::str_from_wchars(py, out.as_ptr(), n) }
         }
         _ => {
+            let info = util::stginfo_of_type(elem).ok_or_else(|| PyTypeError::new_err("this type has no size"))?;
+            if let Some((kind, swapped)) = info.get().simple_kind().filter(|_| !simple::is_simple_subclass(elem)) {
+                // Plain scalars: the element type is looked at once, the list built in place.
+                return scalar_list(py, kind, swapped, base_ptr, start, step, esize, n);
+            }
             let list = PyList::empty(py);
             for k in 0..n as isize {
                 let idx = start + k * step;

@@ -3,6 +3,8 @@
 
     python benches/bench_calls.py [--quick] [--png PATH]
 
+The chart goes to docs/bench-ratios.png unless --png says otherwise.
+
 Every row is timed the way ``timeit`` does it: the statement is compiled into the timing
 loop, the loop count is chosen so one repeat takes a while, and the best of 5 repeats is
 kept (3 shorter ones with ``--quick``). Times are nanoseconds per call, or per element /
@@ -42,6 +44,7 @@ import textwrap
 import timeit
 
 COLUMNS = ("ctypes", "cffi-ABI", "cffi-API", "ferrotypes")
+DEFAULT_PNG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", "bench-ratios.png")
 NOOP_CALLS = 100_000
 ARRAY_LEN = 1000
 
@@ -482,6 +485,27 @@ def _(t):
     return Case("f(cb, N)", ns, check, inner=NOOP_CALLS)
 
 
+def keep_gil_variant(name: str) -> None:
+    """Repeats the row `name` with ferrotypes' opt-in `release_gil = False` on every function
+    object of its statement (ctypes and cffi always release the GIL: their cells are the
+    same measurement as in the original row)."""
+    base = next(fn for row_name, _, fn in ROWS if row_name == name)
+
+    @row(f"{name} [ferrotypes release_gil=False]")
+    def _(t):
+        case = base(t)
+        if t.name == "ferrotypes":
+            for value in case.ns.values():
+                if isinstance(value, t.api._CFuncPtr):
+                    value.release_gil = False
+        return case
+
+
+for _name in ("abs(int)", "strlen(char *) on bytes", "qsort 1000 ints, Python comparator",
+              "C loop -> no-op callback, per callback"):
+    keep_gil_variant(_name)
+
+
 @row("import (fresh process, -X importtime)", unit="import")
 def _(t):
     if t.kind != "ctypes":
@@ -656,7 +680,9 @@ def write_png(path: str, ratios: list[tuple]) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short smoke run (3 short repeats)")
-    parser.add_argument("--png", metavar="PATH", help="bar chart of the ratios (needs matplotlib)")
+    parser.add_argument("--png", metavar="PATH", default=DEFAULT_PNG,
+                        help="bar chart of the ratios (needs matplotlib; default: %(default)s, "
+                             "the chart README.md shows; '' for none)")
     parser.add_argument("--alias-stock", action="store_true",
                         help="development check: the ferrotypes column uses stdlib ctypes")
     args = parser.parse_args(argv)

@@ -18,6 +18,7 @@ mod simple;
 mod stginfo;
 mod structure;
 mod util;
+mod variadic;
 
 use carg::CArgObject;
 use cdata::CData;

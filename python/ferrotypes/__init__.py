@@ -702,7 +702,7 @@ def verify(cls, c_name, **options):
     return _verify(cls, c_name, **options)
 
 
-def verify_function(func, c_name, **options):
+def verify_function(func, c_name=None, **options):
     """Check a function's ``argtypes``/``restype`` against its C prototype.
 
     See ``ferrotypes.verify.verify_function``.

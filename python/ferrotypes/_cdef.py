@@ -366,6 +366,9 @@ class _Builder:
             self.pragma(node.string)
         elif isinstance(node, c_ast.Typedef):
             t = self.resolve(node.type)
+            if isinstance(t, type) and t.__name__.startswith("_anon_") and issubclass(
+                    t, (_ft.Structure, _ft.Union)):
+                t.__name__ = t.__qualname__ = node.name  # typedef struct {...} name;
             self.typedefs[node.name] = t
             self.events.append(("typedef", node.name, t))
         elif isinstance(node, c_ast.Decl):
@@ -464,6 +467,10 @@ class _Builder:
         r = self.resolve(t)
         if isinstance(r, _FuncType):
             return self.pointer_to(r)
+        if r is _ft.POINTER(_ft.c_ubyte) or r is _ft.POINTER(_ft.c_byte):
+            # A byte buffer parameter (unsigned char *, uint8_t *): c_char_p, so bytes
+            # and create_string_buffer() pass as they do for char *.
+            return _ft.c_char_p
         return r
 
     def function_type(self, node):
@@ -792,3 +799,141 @@ def cdef(source, lib=None, *, include_dirs=(), defines=(), preprocess=None, cc=N
 
 
 PYCPARSER_VERSION = pycparser.__version__
+
+
+# ---------------------------------------------------------------------------
+# Code generation: `python -m ferrotypes cdef HEADER...`
+
+_SIMPLE_NAMES = ["c_bool", "c_char", "c_wchar", "c_byte", "c_ubyte", "c_short", "c_ushort",
+                 "c_int", "c_uint", "c_long", "c_ulong", "c_longlong", "c_ulonglong",
+                 "c_float", "c_double", "c_longdouble", "c_char_p", "c_wchar_p", "c_void_p"]
+
+
+def generate_module(builder, macros, library=None, command=""):
+    """The source of a Python module declaring everything ``builder`` built: records in
+    source order (declared before use, ``_fields_`` set at their C definition, so
+    self-referential structures work), typedefs, enum and ``#define`` constants, and the
+    functions, bound from ``library`` on first access."""
+    import keyword
+    simple = {getattr(_ft, n): "ctypes." + n for n in _SIMPLE_NAMES}
+    names = {}
+    used = set()
+
+    def pyname(n):
+        return n + "_" if keyword.iskeyword(n) or n in ("ctypes", "_library") else n
+
+    for (kind, tag), cls in builder.tags.items():
+        if kind == "enum":
+            continue
+        clash = (tag in builder.functions or tag in builder.constants
+                 or (tag in builder.typedefs and builder.typedefs[tag] is not cls)
+                 or tag in used)
+        names[cls] = pyname("%s_%s" % (kind, tag) if clash else tag)
+        used.add(tag)
+
+    def r(t):
+        if t is None:
+            return "None"
+        if t in simple:
+            return simple[t]
+        if t in names:
+            return names[t]
+        if t in builder.funcptrs:
+            f = builder.funcptrs[t]
+            return "ctypes.CFUNCTYPE(%s)" % ", ".join([r(f.restype)] + [r(a) for a in f.argtypes])
+        if issubclass(t, _ft._Pointer):
+            return "ctypes.POINTER(%s)" % r(t._type_)
+        if issubclass(t, _ft.Array):
+            return "(%s * %d)" % (r(t._type_), t._length_)
+        if issubclass(t, (_ft.Structure, _ft.Union)):
+            names[t] = pyname(t.__name__)
+            return names[t]
+        raise _Unsupported("cannot spell %r" % t)
+
+    out = ['"""ferrotypes declarations generated from C headers.', "",
+           "    %s" % command if command else "", '"""', "",
+           "import ferrotypes as ctypes", "import ferrotypes.util", ""]
+    emitted = set()
+    for ev in builder.events:
+        kind = ev[0]
+        if kind == "record":
+            cls = ev[3]
+            base = "ctypes.Structure" if issubclass(cls, _ft.Structure) else "ctypes.Union"
+            out += ["", "class %s(%s):" % (r(cls), base), "    pass", ""]
+        elif kind == "fields":
+            cls, fields, anonymous, pack = ev[1:]
+            var = r(cls)
+            if pack is not None:
+                out.append("%s._pack_ = %d" % (var, pack))
+            if anonymous:
+                out.append("%s._anonymous_ = %r" % (var, anonymous))
+            items = ["    (%r, %s%s)," % (f[0], r(f[1]), ", %d" % f[2] if len(f) > 2 else "")
+                     for f in fields]
+            out += ["%s._fields_ = [" % var] + items + ["]"]
+        elif kind == "typedef":
+            name, t = ev[1], ev[2]
+            if t is _VOID or isinstance(t, _FuncType) or name in emitted:
+                continue
+            try:
+                spelled = r(t)
+            except _Unsupported:
+                continue
+            if spelled != pyname(name):
+                out.append("%s = %s" % (pyname(name), spelled))
+                emitted.add(name)
+        elif kind == "enum":
+            tag, base, values = ev[1:]
+            if tag:
+                out.append("enum_%s = %s" % (tag, r(base)))
+            out += ["%s = %d" % (pyname(n), v) for n, v in values]
+            emitted.update(n for n, _ in values)
+        elif kind == "skipped":
+            out.append("# skipped %s: %s" % (ev[1], ev[2]))
+    consts = [(n, v) for n, v in sorted(macros.items())
+              if n not in emitted and n not in builder.functions and n not in builder.typedefs
+              and n not in used]
+    if consts:
+        out += ["", "# #define constants"] + ["%s = %r" % (pyname(n), v) for n, v in consts]
+    out += ["", "", "# Functions: bound from the library on first use (a symbol the library lacks",
+            "# raises AttributeError then, not at import).",
+            "_library = %s" % ("None" if library is None else repr(library)),
+            "_functions = {"]
+    for name, sig in builder.functions.items():
+        try:
+            args = [r(a) for a in sig.argtypes] + (["ctypes.VARIADIC"] if sig.variadic else [])
+            out.append("    %r: (%s, [%s])," % (name, r(sig.restype), ", ".join(args)))
+        except _Unsupported:
+            continue
+    out += ["}", "", "",
+            "def load(library):",
+            '    """Bind the functions from ``library`` (a CDLL, a path or a name for',
+            '    find_library) from now on."""',
+            "    global _library",
+            "    for name in _functions:",
+            "        globals().pop(name, None)",
+            "    _library = library",
+            "",
+            "",
+            "def _dll():",
+            "    global _library",
+            "    if _library is None:",
+            '        raise AttributeError("no library: call load(library) first")',
+            "    if isinstance(_library, str):",
+            '        path = _library if "/" in _library or ".so" in _library else (',
+            "            ferrotypes.util.find_library(_library) or _library)",
+            "        _library = ctypes.CDLL(path)",
+            "    return _library",
+            "",
+            "",
+            "def __getattr__(name):",
+            "    try:",
+            "        restype, argtypes = _functions[name]",
+            "    except KeyError:",
+            '        raise AttributeError("module %r has no attribute %r" % (__name__, name)) '
+            "from None",
+            "    func = _dll()[name]",
+            "    func.restype, func.argtypes = restype, argtypes",
+            "    globals()[name] = func",
+            "    return func",
+            ""]
+    return "\n".join(out)

@@ -71,7 +71,7 @@ def test_struct_union_nested_anonymous_bitfields_flexible():
     assert ct.string_at(ct.addressof(o.bits), 1) == bytes([0xC3])
     assert ns.outer.flag.size == (1 << 16) | 0
     assert ns.outer.data.size == 0 and ns.outer.data.offset == ct.sizeof(ns.outer)
-    assert ct.sizeof(ns.outer) == 24
+    assert ct.sizeof(ns.outer) == 16  # data[] at 16, aligned for double: as gcc
 
 
 def test_function_pointer_typedefs_and_qsort():

@@ -108,7 +108,9 @@ def _run_probe(source, include_dirs, defines, cc):
         with open(src, "w") as f:
             f.write(source)
         try:
-            proc = subprocess.run(cmd + [src, "-o", exe], capture_output=True, text=True)
+            # LC_ALL=C: plain-ASCII diagnostics, which verify() reads.
+            proc = subprocess.run(cmd + [src, "-o", exe], capture_output=True, text=True,
+                                  env=dict(os.environ, LC_ALL="C"))
         except FileNotFoundError as exc:
             raise RuntimeError("C compiler not found: %s" % exc) from None
         if proc.returncode:

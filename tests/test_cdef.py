@@ -388,3 +388,11 @@ def test_parse_speed_of_a_5000_line_header():
     elapsed = time.perf_counter() - start
     assert len(ns._signatures_) > 500 and not ns._skipped_
     assert elapsed < 5.0
+
+
+def test_without_marker_small_ints_keep_ctypes_behavior():
+    f = LIBC.snprintf
+    f.argtypes = [ct.c_char_p, ct.c_size_t, ct.c_char_p]
+    buf = ct.create_string_buffer(10)
+    with pytest.raises(RuntimeError, match="ffi_prep_cif_var"):
+        f(buf, 10, b"%hd", ct.c_short(-2))

@@ -527,7 +527,9 @@ fn call_impl(py: Python<'_>, slf: &Bound<'_, CFuncPtr>, args: &[Bound<'_, PyAny>
             None => convert::conv_param(arg, i + 1, &mut slot, &mut keep),
         };
         r.map_err(|e| arg_error(py, i + 1, e))?;
-        if variadic.is_some_and(|nfixed| i >= nfixed) {
+        // With the marker, C's default promotions (without it, ctypes' behavior is kept:
+        // libffi refuses an unpromoted float or small integer in the variadic part).
+        if marked && i >= required {
             crate::variadic::promote(&mut slot);
         }
         slots.push(slot);

@@ -6,7 +6,8 @@
 //! exactly the fixed arguments. Arguments past the fixed ones get C's default argument
 //! promotions, as a C compiler applies them at a `...` call site: `float` becomes `double`,
 //! integers narrower than `int` (and `bool`) become `int`. libffi rejects the unpromoted
-//! types in the variadic part of a cif.
+//! types in the variadic part of a cif; without the marker that error is kept, as CPython
+//! reports it.
 use crate::convert::ArgSlot;
 use libffi::low::types;
 use pyo3::prelude::*;

@@ -29,7 +29,8 @@ fi
 # Python test dependencies (the `test` extra in pyproject.toml) and the build backend.
 py_missing=$("$PYTHON" - <<'PY'
 import importlib.util
-wanted = {"pytest": "pytest", "hypothesis": "hypothesis", "numpy": "numpy", "cffi": "cffi",
+wanted = {"pycparser": "pycparser>=2.21",  # runtime dependency (ferrotypes.cdef)
+          "pytest": "pytest", "hypothesis": "hypothesis", "numpy": "numpy", "cffi": "cffi",
           "maturin": "maturin>=1.5,<2",
           # third-party ctypes users whose own suites tests/test_third_party.py runs
           "llvmlite": "llvmlite", "numba": "numba", "sdl2": "pysdl2",

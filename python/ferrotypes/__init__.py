@@ -672,3 +672,50 @@ def installed():
     """Whether :func:`install` has run in this process."""
     from ._install import installed as _installed
     return _installed()
+
+
+# ---------------------------------------------------------------------------
+# Beyond ctypes: bindings from C declarations (ferrotypes.cdef) and layouts checked
+# against the C compiler (ferrotypes.verify). Their modules, and pycparser, load on first
+# use: `import ferrotypes` stays as cheap as `import ctypes`.
+
+# The variadic marker: the last item of `argtypes` (`[c_char_p, VARIADIC]`) says the
+# function is declared with `...`. It is the Ellipsis object, so `...` works as well.
+VARIADIC = ...
+
+
+def cdef(source, lib=None, **options):
+    """Build ferrotypes types, constants and functions from C declarations.
+
+    See ``ferrotypes.cdef.cdef`` and ``docs/guide/cdef.md``.
+    """
+    from ._cdef import cdef as _cdef
+    return _cdef(source, lib, **options)
+
+
+def verify(cls, c_name, **options):
+    """Check a Structure/Union/simple type's layout against the C compiler.
+
+    See ``ferrotypes.verify.verify``.
+    """
+    from ._verify import verify as _verify
+    return _verify(cls, c_name, **options)
+
+
+def verify_function(func, c_name=None, **options):
+    """Check a function's ``argtypes``/``restype`` against its C prototype.
+
+    See ``ferrotypes.verify.verify_function``.
+    """
+    from ._verify import verify_function as _verify_function
+    return _verify_function(func, c_name, **options)
+
+
+def __getattr__(name):
+    if name == "LayoutMismatch":
+        from ._verify import LayoutMismatch
+        return LayoutMismatch
+    if name == "CDefError":
+        from ._cdef import CDefError
+        return CDefError
+    raise AttributeError("module 'ferrotypes' has no attribute %r" % name)

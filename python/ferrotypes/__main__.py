@@ -1,7 +1,10 @@
-"""Command line: run a program with ferrotypes standing in for ctypes.
+"""Command line: run a program with ferrotypes standing in for ctypes; generate
+declarations from C headers; check a layout against the C compiler.
 
     python -m ferrotypes run SCRIPT [ARGS...]
     python -m ferrotypes run -m MODULE [ARGS...]
+    python -m ferrotypes cdef HEADER... [-I DIR] [-D NAME[=VALUE]] [--library NAME] [-o OUT]
+    python -m ferrotypes verify MODULE:TYPE --header H --c-name NAME
 
 ``ferrotypes.install()`` is called first, then the script or module runs as
 ``__main__`` with ``sys.argv`` and ``sys.path[0]`` as ``python SCRIPT`` or
@@ -21,6 +24,10 @@ import zipfile
 USAGE = """\
 usage: python -m ferrotypes run SCRIPT [ARGS...]
        python -m ferrotypes run -m MODULE [ARGS...]
+       python -m ferrotypes cdef HEADER... [-I DIR] [-D NAME[=VALUE]]
+                                [--library NAME] [-o OUT.py]
+       python -m ferrotypes verify MODULE:TYPE --header H [--header H2]
+                                [--c-name NAME] [-I DIR] [-D NAME[=VALUE]]
        python -m ferrotypes --help
 
 Run a Python program with ferrotypes installed as its ctypes: "import
@@ -32,6 +39,12 @@ ctypes", "import _ctypes" and the ctypes submodules resolve to ferrotypes.
   -h, --help    show this message
 
 Everything after SCRIPT or MODULE is passed to the program in sys.argv.
+
+  cdef          print (or write to OUT.py) a Python module of ferrotypes
+                declarations generated from the headers; --library binds
+                its functions (a name for find_library, or a path)
+  verify        compare a Structure/Union's layout with the C compiler's;
+                exit status 0 if they agree, 1 with the table if not
 """
 
 
@@ -97,6 +110,75 @@ def _run_module(name, args):
     return None
 
 
+def _header_parser(prog):
+    import argparse
+    p = argparse.ArgumentParser(prog="python -m ferrotypes " + prog)
+    p.add_argument("-I", dest="include_dirs", action="append", default=[], metavar="DIR")
+    p.add_argument("-D", dest="defines", action="append", default=[], metavar="NAME[=VALUE]")
+    p.add_argument("--cc", default=None, help="the C compiler (default: $CC or cc)")
+    return p
+
+
+def _include_line(header):
+    if header.startswith(("<", '"')):
+        return "#include %s" % header
+    if os.path.exists(header):
+        return '#include "%s"' % os.path.abspath(header)
+    return "#include <%s>" % header
+
+
+def _cdef_command(args):
+    p = _header_parser("cdef")
+    p.add_argument("headers", nargs="+", metavar="HEADER")
+    p.add_argument("--library", "-l", default=None,
+                   help="bind functions from this library (find_library name or path)")
+    p.add_argument("-o", dest="output", default=None, help="write the module here")
+    opts = p.parse_args(args)
+    from . import _cdef
+    source = "\n".join(_include_line(h) for h in opts.headers) + "\n"
+    try:
+        builder, macros = _cdef.parse(source, "<command line>", include_dirs=opts.include_dirs,
+                                      defines=opts.defines, preprocess=True, cc=opts.cc)
+    except _cdef.CDefError as exc:
+        return "ferrotypes cdef: %s" % exc
+    command = "python -m ferrotypes cdef " + " ".join(args)
+    text = _cdef.generate_module(builder, macros, opts.library, command)
+    if opts.output:
+        with open(opts.output, "w") as f:
+            f.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _verify_command(args):
+    p = _header_parser("verify")
+    p.add_argument("target", metavar="MODULE:TYPE")
+    p.add_argument("--header", dest="headers", action="append", required=True)
+    p.add_argument("--c-name", default=None, help="the C type (default: struct TYPE)")
+    opts = p.parse_args(args)
+    module_name, _, attr = opts.target.partition(":")
+    if not attr:
+        return "ferrotypes verify: give MODULE:TYPE"
+    import importlib
+    if "" not in sys.path:
+        sys.path.insert(0, "")
+    obj = importlib.import_module(module_name)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    from . import _verify
+    c_name = opts.c_name or "struct " + obj.__name__
+    try:
+        report = _verify.verify(obj, c_name, headers=opts.headers,
+                                include_dirs=opts.include_dirs, defines=opts.defines,
+                                cc=opts.cc)
+    except _verify.LayoutMismatch as exc:
+        sys.stdout.write(str(exc.report) + "\n")
+        return 1
+    sys.stdout.write(str(report) + "\n")
+    return 0
+
+
 def main(argv=None):
     """Run the command line ``argv`` (default: ``sys.argv[1:]``).
 
@@ -110,6 +192,10 @@ def main(argv=None):
         sys.stdout.write(USAGE)
         return 0
     command, rest = argv[0], argv[1:]
+    if command == "cdef":
+        return _cdef_command(rest)
+    if command == "verify":
+        return _verify_command(rest)
     if command != "run":
         return _fail("unknown command %r" % command)
     if not rest:

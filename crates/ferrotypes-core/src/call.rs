@@ -45,18 +45,19 @@ fn status_to_result(status: raw::ffi_status, what: &str) -> Result<(), CoreError
 
 impl CallInterface {
     /// Prepares a call interface. `result: None` means `void`. `fixed`: for a variadic call,
-    /// how many leading arguments are the fixed ones (`None` for a non-variadic call).
+    /// how many leading arguments are the fixed ones (`None` for a non-variadic call); a
+    /// variadic call with no variadic arguments still gets a variadic interface.
     pub fn new(result: Option<FfiType>, args: Vec<FfiType>, fixed: Option<usize>) -> Result<Self, CoreError> {
         let mut arg_ptrs: Box<[*mut libffi::low::ffi_type]> = args.iter().map(FfiType::as_ptr).collect();
         let rtype = result.as_ref().map_or_else(simple::ffi_void, FfiType::as_ptr);
         // SAFETY: an all-zero ffi_cif is a valid "unprepared" value; prep fills it.
         let mut cif: Box<ffi_cif> = Box::new(unsafe { std::mem::zeroed() });
         let nargs = args.len();
-        let variadic = matches!(fixed, Some(nfixed) if nfixed < nargs);
+        let variadic = matches!(fixed, Some(nfixed) if nfixed <= nargs);
         let status = match fixed {
             // SAFETY: `cif`, `arg_ptrs` and every type they point to are owned by the returned
             // value and never move (boxed), so the pointers libffi stores stay valid.
-            Some(nfixed) if nfixed < nargs => unsafe {
+            Some(nfixed) if nfixed <= nargs => unsafe {
                 raw::ffi_prep_cif_var(
                     &mut *cif,
                     raw::ffi_abi_FFI_DEFAULT_ABI,

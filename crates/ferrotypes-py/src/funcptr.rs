@@ -54,6 +54,8 @@ pub struct CallConfig {
     pub checker: Option<Py<PyAny>>,
     /// Prepared interface for calls with exactly `converters.len()` arguments.
     pub fixed_cif: Option<Arc<CallInterface>>,
+    /// `argtypes` ended with the variadic marker: every call uses a variadic interface.
+    pub variadic: bool,
 }
 
 /// The last interface built for an untyped or variadic call: the argument types it was
@@ -359,8 +361,10 @@ impl CFuncPtr {
                     .try_iter()
                     .and_then(|it| it.collect::<PyResult<Vec<_>>>())
                     .map_err(|_| PyTypeError::new_err("_argtypes_ must be a sequence of types"))?;
+                let (items, marked) = crate::variadic::split_marker(items)?;
                 let tuple = PyTuple::new(py, items)?;
                 cfg.converters = Some(convert::make_converters(tuple.as_any())?);
+                cfg.variadic = marked;
                 cfg.argtypes = Some(v.clone().unbind());
             }
             _ => {}
@@ -377,6 +381,7 @@ impl CFuncPtr {
         let mut cfg = CallConfig {
             argtypes: old.as_ref().and_then(|c| c.argtypes.as_ref().map(|a| a.clone_ref(py))),
             converters: old.as_ref().and_then(|c| c.converters.as_ref().map(|v| v.iter().map(|a| a.clone_ref(py)).collect())),
+            variadic: old.as_ref().is_some_and(|c| c.variadic),
             ..Default::default()
         };
         if let Some(v) = value {
@@ -626,21 +631,30 @@ fn call_impl(py: Python<'_>, slf: &Bound<'_, CFuncPtr>, args: &[Bound<'_, PyAny>
         return Err(ArgumentError::new_err(format!("too many arguments ({nargs}), maximum is {CTYPES_MAX_ARGCOUNT}")));
     }
 
+    // Variadic when there are arguments past `argtypes`, or always with the marker.
+    let marked = cfg.as_ref().is_some_and(|c| c.variadic && c.converters.is_some());
+    let variadic = if eff.converters.is_some() && (nargs > required || marked) { Some(required) } else { None };
+
     let mut slots: SmallVec<[ArgSlot; 8]> = SmallVec::with_capacity(nargs);
     let mut keep: KeepAlive = SmallVec::new();
     for (i, arg) in call_args.iter().enumerate() {
         let mut slot = ArgSlot::default();
         let r = match eff.converters.and_then(|c| c.get(i)) {
             Some(conv) => convert::convert_with(conv, arg, i + 1, &mut slot, &mut keep),
+            None if marked => crate::variadic::convert_arg(arg, i + 1, &mut slot, &mut keep),
             None => convert::conv_param(arg, i + 1, &mut slot, &mut keep),
         };
         r.map_err(|e| arg_error(py, i + 1, e))?;
+        // With the marker, C's default promotions (without it, ctypes' behavior is kept:
+        // libffi refuses an unpromoted float or small integer in the variadic part).
+        if marked && i >= required {
+            crate::variadic::promote(&mut slot);
+        }
         slots.push(slot);
     }
 
     // The call interface: prepared once for the fixed signature, else per argument types.
-    let fixed = eff.converters.is_some() && nargs == required;
-    let variadic = if eff.converters.is_some() && nargs > required { Some(required) } else { None };
+    let fixed = eff.converters.is_some() && nargs == required && !marked;
     let cif: Arc<CallInterface> = match (fixed, eff.fixed_cif) {
         (true, Some(c)) => c.clone(),
         _ => {
@@ -720,6 +734,7 @@ fn store_fixed_cif(slf: &Bound<'_, CFuncPtr>, cif: &Arc<CallInterface>) {
                 restype: cfg.restype.as_ref().map(|a| a.clone_ref(py)),
                 checker: cfg.checker.as_ref().map(|a| a.clone_ref(py)),
                 fixed_cif: Some(cif.clone()),
+                variadic: cfg.variadic,
             };
             drop(slf.get().config.replace(Some(Arc::new(new))));
         }

@@ -19,6 +19,7 @@ mod simple;
 mod stginfo;
 mod structure;
 mod util;
+mod variadic;
 
 use carg::CArgObject;
 use cdata::CData;

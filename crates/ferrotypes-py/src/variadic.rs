@@ -17,11 +17,11 @@ use std::ptr::addr_of_mut;
 /// marker was the last one. A marker anywhere else is an error.
 pub fn split_marker<'py>(items: Vec<Bound<'py, PyAny>>) -> PyResult<(Vec<Bound<'py, PyAny>>, bool)> {
     let mut items = items;
-    let marked = items.last().is_some_and(|last| last.is(&last.py().Ellipsis()));
+    let marked = items.last().is_some_and(|last| last.is(last.py().Ellipsis()));
     if marked {
         items.pop();
     }
-    if let Some(pos) = items.iter().position(|it| it.is(&it.py().Ellipsis())) {
+    if let Some(pos) = items.iter().position(|it| it.is(it.py().Ellipsis())) {
         return Err(pyo3::exceptions::PyTypeError::new_err(format!(
             "item {} in _argtypes_: the variadic marker must be the last item",
             pos + 1

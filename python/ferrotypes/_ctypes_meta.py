@@ -89,16 +89,20 @@ class PyCSimpleType(_CDataType, type):
             if _rs.simple_code_swappable(code):
                 other = "_be" if _rs.little_endian else "_le"
                 swapped_ns = dict(namespace)
+                # The zero-argument super() cell belongs to the class being defined.
+                swapped_ns.pop("__classcell__", None)
                 swapped_ns.setdefault("__qualname__", name)
                 swapped_ns.setdefault("__module__", cls.__module__)
                 swapped = type.__new__(mcls, name + other, bases, swapped_ns)
                 type.__setattr__(swapped, _STG, _rs.StgInfo.simple(code, True))
+                _rs.enable_construct(swapped)
                 if _rs.little_endian:
                     cls.__ctype_le__, cls.__ctype_be__ = cls, swapped
                     swapped.__ctype_le__, swapped.__ctype_be__ = cls, swapped
                 else:
                     cls.__ctype_be__, cls.__ctype_le__ = cls, swapped
                     swapped.__ctype_be__, swapped.__ctype_le__ = cls, swapped
+        _rs.enable_construct(cls)
         return cls
 
     def from_param(cls, value):
@@ -131,6 +135,7 @@ class PyCPointerType(_CDataType, type):
         if proto is not None and _rs.stginfo_of(proto) is None:
             raise TypeError("_type_ must have storage info")
         type.__setattr__(cls, _STG, _rs.StgInfo.pointer(proto))
+        _rs.enable_construct(cls)
         return cls
 
     def from_param(cls, value):
@@ -151,6 +156,7 @@ class PyCArrayType(_CDataType, type):
     def __new__(mcls, name, bases, namespace, **kw):
         cls = super().__new__(mcls, name, bases, namespace, **kw)
         type.__setattr__(cls, _STG, _rs.array_type_info(cls))
+        _rs.enable_construct(cls)
         return cls
 
     def from_param(cls, value):
@@ -165,6 +171,7 @@ class _AggregateType(_CDataType, type):
     def __new__(mcls, name, bases, namespace, **kw):
         cls = super().__new__(mcls, name, bases, namespace, **kw)
         _rs.aggregate_init(cls, mcls._is_union, namespace)
+        _rs.enable_construct(cls)
         return cls
 
     def __setattr__(cls, name, value):

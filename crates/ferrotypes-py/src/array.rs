@@ -235,6 +235,18 @@ pub fn pointer_slice(slf: &Bound<'_, PyAny>, sl: &Bound<'_, PySlice>) -> PyResul
 
 /// `arr[j] = value` for an in-range index: plain scalars convert straight into the
 /// element (no lookup of the element type), the rest follow `assign`'s rules.
+/// `Array.__init__`: the arguments are the first elements, in order.
+pub fn array_init(slf: &Bound<'_, Array>, args: &[Bound<'_, PyAny>]) -> PyResult<()> {
+    let len = slf.as_super().get().length();
+    for (i, v) in args.iter().enumerate() {
+        if i >= len {
+            return Err(PyIndexError::new_err("invalid index"));
+        }
+        store_item(slf, i, v)?;
+    }
+    Ok(())
+}
+
 fn store_item(slf: &Bound<'_, Array>, j: usize, value: &Bound<'_, PyAny>) -> PyResult<()> {
     let cd = slf.as_super().get();
     let info = util::stginfo_of_instance(slf.as_any()).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
@@ -264,14 +276,8 @@ impl Array {
 
     #[pyo3(signature = (*args, **_kwargs))]
     fn __init__(slf: &Bound<'_, Self>, args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
-        let len = slf.as_super().get().length();
-        for (i, v) in args.iter().enumerate() {
-            if i >= len {
-                return Err(PyIndexError::new_err("invalid index"));
-            }
-            store_item(slf, i, &v)?;
-        }
-        Ok(())
+        let items: smallvec::SmallVec<[Bound<'_, PyAny>; 8]> = args.iter().collect();
+        array_init(slf, &items)
     }
 
     fn __len__(slf: &Bound<'_, Self>) -> usize {
@@ -476,6 +482,66 @@ pub fn array_type_info(cls: &Bound<'_, PyType>) -> PyResult<StgInfo> {
 /// `T * n`: the cached array type.
 #[pyfunction]
 pub fn array_type(py: Python<'_>, cls: &Bound<'_, PyAny>, length: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+    array_type_impl(py, cls, length)
+}
+
+/// `cls * n` and `n * cls` for classes of our metaclasses, as the metaclasses' C-level
+/// multiply slot: the same as their Python `__mul__`/`__rmul__` (kept for explicit calls and
+/// derived metaclasses), without running a Python frame per `c_int * 16`.
+pub fn install_array_multiply(metaclasses: &[Bound<'_, PyAny>]) {
+    let slot = multiply_slot();
+    for meta in metaclasses {
+        let tp: *mut pyo3::ffi::PyTypeObject = meta.as_ptr().cast();
+        // SAFETY: our metaclasses are heap types, whose number methods live in their own
+        // (writable) PyHeapTypeObject; the slot has the binaryfunc signature.
+        unsafe {
+            if !(*tp).tp_as_number.is_null() {
+                (*(*tp).tp_as_number).nb_multiply = Some(slot);
+            }
+        }
+    }
+}
+
+/// The one instantiation of the slot function (compared by address).
+fn multiply_slot() -> pyo3::ffi::binaryfunc {
+    pyo3::impl_::trampoline::get_trampoline_function!(binaryfunc, metaclass_multiply)
+}
+
+/// # Safety
+/// Called by the interpreter as a multiply slot (two live operands, GIL held).
+unsafe fn metaclass_multiply(py: Python<'_>, a: *mut pyo3::ffi::PyObject, b: *mut pyo3::ffi::PyObject) -> PyResult<*mut pyo3::ffi::PyObject> {
+    use pyo3::ffi;
+    // SAFETY: `a` and `b` are live borrowed references for the call.
+    let (a, b) = unsafe { (Bound::from_borrowed_ptr(py, a), Bound::from_borrowed_ptr(py, b)) };
+    // `seq * cls`: the left operand's own repetition comes first, as for CPython's
+    // sequence-repeat slot (so `"x" * c_int` fails in str, naming the class's type).
+    // SAFETY: reading the sequence slots of a live object's type.
+    let left_repeats = unsafe {
+        let s = (*ffi::Py_TYPE(a.as_ptr())).tp_as_sequence;
+        !s.is_null() && (*s).sq_repeat.is_some()
+    };
+    let (cls, length) = if is_array_element_class(&a) { (a, b) } else if is_array_element_class(&b) && !left_repeats { (b, a) } else {
+        // SAFETY: returning a new reference to NotImplemented.
+        return Ok(unsafe { ffi::Py_NewRef(ffi::Py_NotImplemented()) });
+    };
+    Ok(array_type_impl(py, &cls, &length)?.into_ptr())
+}
+
+/// A class whose metaclass multiplies through [`metaclass_multiply`].
+fn is_array_element_class(o: &Bound<'_, PyAny>) -> bool {
+    let slot = multiply_slot();
+    // SAFETY: type check and slot read of a live object.
+    unsafe {
+        let p = o.as_ptr();
+        if pyo3::ffi::PyType_Check(p) == 0 {
+            return false;
+        }
+        let n = (*pyo3::ffi::Py_TYPE(p)).tp_as_number;
+        !n.is_null() && (*n).nb_multiply.map(|f| f as usize) == Some(slot as usize)
+    }
+}
+
+fn array_type_impl(py: Python<'_>, cls: &Bound<'_, PyAny>, length: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
     // CPython gets here through sequence_repeat, which takes any object with `__index__` as
     // the count (numpy integers, for one: numba's carray does `c_byte * np.int64(n)`). The
     // count is made an exact int before it keys the cache, so `c_int * np.int64(3)` is

@@ -12,6 +12,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
 use std::cell::RefCell;
 use std::ffi::{c_int, c_void};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Bytes stored inside the object itself (CPython's `b_value` union): enough for every
 /// scalar, including `long double`, with its alignment.
@@ -24,7 +25,8 @@ const INLINE_SIZE: usize = 16;
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Storage {
     Inline,
-    /// Owned, allocated with `calloc`, freed on drop.
+    /// Owned, allocated with `PyMem_Calloc` (pymalloc for small blocks, as CPython's
+    /// ctypes), freed on drop.
     Heap(*mut u8),
     /// Someone else's memory (`_b_base_` or a raw address).
     Borrowed(*mut u8),
@@ -65,9 +67,64 @@ pub fn take_pending() -> Option<RawInit> {
     PENDING.with(|p| p.borrow_mut().take())
 }
 
+/// Where the `CData` sits inside instances of the root classes whose own Rust part is empty
+/// (`_SimpleCData`, `Structure`, `Union`, `Array`, `_Pointer`), measured at module init on
+/// an instance PyO3 built and checked against the types' sizes; 0 until then, or if the
+/// layout is not the plain "object header, then `CData`" one (direct allocation is then
+/// never used).
+static DIRECT_OFFSET: AtomicUsize = AtomicUsize::new(0);
+
+/// Measures and checks the instance layout for [`alloc_direct`] (`probe`: any instance of
+/// one of `roots`, built by PyO3).
+pub fn calibrate_direct_alloc(probe: &Bound<'_, CData>, roots: &[*mut ffi::PyTypeObject]) {
+    let offset = probe.get() as *const CData as usize - probe.as_ptr() as usize;
+    let header = std::mem::size_of::<ffi::PyObject>().next_multiple_of(std::mem::align_of::<CData>());
+    let end = (offset + std::mem::size_of::<CData>()).next_multiple_of(std::mem::align_of::<CData>());
+    // SAFETY: reading the size fields of live type objects.
+    let sizes_fit = roots.iter().all(|&tp| unsafe { (*tp).tp_basicsize as usize <= end && (*tp).tp_itemsize == 0 });
+    if offset == header && sizes_fit {
+        DIRECT_OFFSET.store(offset, Ordering::Relaxed);
+    }
+}
+
+/// Whether [`alloc_direct`] may be used.
+#[inline]
+pub fn direct_alloc_ready() -> bool {
+    DIRECT_OFFSET.load(Ordering::Relaxed) != 0
+}
+
+/// A new instance of `subtype` holding `data`, allocated with the type's `tp_alloc` (as
+/// CPython's ctypes does) instead of through the root's `tp_new`: no constructor runs, no
+/// argument tuple or thread-local hand-over is needed, and the instance dictionary stays
+/// unmaterialised until used.
+///
+/// # Safety
+/// [`direct_alloc_ready`] returned true, and `subtype` is a live type deriving from one of
+/// the roots passed to [`calibrate_direct_alloc`].
+pub unsafe fn alloc_direct<'py>(py: Python<'py>, subtype: *mut ffi::PyTypeObject, data: CData) -> PyResult<Bound<'py, PyAny>> {
+    let offset = DIRECT_OFFSET.load(Ordering::Relaxed);
+    // SAFETY: `subtype` is a live type (contract); its tp_alloc returns a zeroed object of
+    // its basic size (GC-tracked if the type is a GC type) or NULL with an exception set.
+    let obj = unsafe {
+        let alloc = (*subtype).tp_alloc.unwrap_or(ffi::PyType_GenericAlloc);
+        alloc(subtype, 0)
+    };
+    if obj.is_null() {
+        return Err(PyErr::fetch(py));
+    }
+    // SAFETY: the type derives from a calibrated root, so its instances have the root's
+    // layout: the CData (and only empty Rust parts after it) at `offset`. The slot is
+    // zeroed, unowned memory: writing without dropping is right; the type's tp_dealloc (PyO3's)
+    // drops it like a CData PyO3 wrote itself.
+    unsafe { std::ptr::write((obj as *mut u8).add(offset) as *mut CData, data) };
+    // SAFETY: `obj` is a new reference.
+    Ok(unsafe { Bound::from_owned_ptr(py, obj) })
+}
+
 fn alloc_zeroed(size: usize) -> PyResult<*mut u8> {
-    // SAFETY: calloc with a non-zero size; NULL is handled.
-    let p = unsafe { libc::calloc(size.max(1), 1) } as *mut u8;
+    // SAFETY: PyMem_Calloc with a non-zero size, called with the GIL held (every CData is
+    // made and dropped by Python-facing code); NULL is handled.
+    let p = unsafe { ffi::PyMem_Calloc(size.max(1), 1) } as *mut u8;
     if p.is_null() {
         Err(pyo3::exceptions::PyMemoryError::new_err(()))
     } else {
@@ -187,8 +244,9 @@ impl CData {
         let old = self.size();
         let new = match storage {
             Storage::Heap(p) => {
-                // SAFETY: `p` came from calloc/realloc and is owned by this object.
-                let q = unsafe { libc::realloc(p.cast(), size) } as *mut u8;
+                // SAFETY: `p` came from PyMem_Calloc/PyMem_Realloc and is owned by this
+                // object; the GIL is held.
+                let q = unsafe { ffi::PyMem_Realloc(p.cast(), size) } as *mut u8;
                 if q.is_null() {
                     return Err(pyo3::exceptions::PyMemoryError::new_err(()));
                 }
@@ -212,8 +270,9 @@ impl CData {
 impl Drop for CData {
     fn drop(&mut self) {
         if let Storage::Heap(p) = self.storage.get() {
-            // SAFETY: heap storage is owned exclusively by this object and freed once, here.
-            unsafe { libc::free(p.cast()) };
+            // SAFETY: heap storage is owned exclusively by this object and freed once, here,
+            // with the GIL held (instances are dropped by their tp_dealloc).
+            unsafe { ffi::PyMem_Free(p.cast()) };
         }
     }
 }

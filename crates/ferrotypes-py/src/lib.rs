@@ -7,6 +7,7 @@ mod callback;
 mod carg;
 mod cdata;
 mod cfield;
+mod construct;
 mod convert;
 mod errno;
 mod error;
@@ -566,6 +567,7 @@ fn helper_namespace<'py>(py: Python<'py>, m: &Bound<'py, PyModule>) -> PyResult<
     rs.add_function(wrap_pyfunction!(pointer::generic_from_param, &rs)?)?;
     rs.add_function(wrap_pyfunction!(structure::aggregate_init, &rs)?)?;
     rs.add_function(wrap_pyfunction!(structure::aggregate_set_fields, &rs)?)?;
+    rs.add_function(wrap_pyfunction!(construct::enable_construct, &rs)?)?;
     Ok(rs)
 }
 
@@ -613,6 +615,22 @@ fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let meta = |name: &str| -> PyResult<Bound<'_, PyAny>> {
         globals.get_item(name)?.ok_or_else(|| PyValueError::new_err(format!("meta.py lacks {name}")))
     };
+    // C-level messages name types by tp_name: CPython's metaclasses are static types named
+    // "_ctypes.PyCSimpleType" etc. (`type.__name__`/repr come from the heap type's own
+    // name and module and are unchanged).
+    for (name, full) in [
+        ("PyCSimpleType", c"_ctypes.PyCSimpleType"),
+        ("PyCStructType", c"_ctypes.PyCStructType"),
+        ("UnionType", c"_ctypes.UnionType"),
+        ("PyCArrayType", c"_ctypes.PyCArrayType"),
+        ("PyCPointerType", c"_ctypes.PyCPointerType"),
+        ("PyCFuncPtrType", c"_ctypes.PyCFuncPtrType"),
+    ] {
+        let tp: *mut ffi::PyTypeObject = meta(name)?.as_ptr().cast();
+        // SAFETY: a live heap type; the new name is a static string that outlives it, and
+        // CPython never frees a heap type's tp_name separately (its ht_name owns the buffer).
+        unsafe { (*tp).tp_name = full.as_ptr() };
+    }
     let simple_meta = meta("PyCSimpleType")?;
     let _ = convert::STOCK_SIMPLE_FROM_PARAM.set(py, simple_meta.getattr("__dict__")?.get_item("from_param")?.unbind());
     let _ = convert::STOCK_POINTER_FROM_PARAM.set(py, meta("PyCPointerType")?.getattr("__dict__")?.get_item("from_param")?.unbind());
@@ -639,6 +657,18 @@ fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let offset = funcptr::CFuncPtr::vectorcall_offset(&probe);
     FUNCPTR_VECTORCALL_OFFSET.store(offset, std::sync::atomic::Ordering::Relaxed);
     funcptr::enable_vectorcall(funcptr_root.bind(py), offset);
+    roots::calibrate_direct_alloc(py)?;
+    {
+        let r = roots::roots(py);
+        let metas = ["PyCSimpleType", "PyCStructType", "UnionType", "PyCArrayType", "PyCPointerType"]
+            .iter()
+            .map(|name| meta(name))
+            .collect::<PyResult<Vec<_>>>()?;
+        let kinds = [r.simple.bind(py), r.structure.bind(py), r.union.bind(py), r.array.bind(py), r.pointer.bind(py)];
+        construct::install(py, &kinds, &metas);
+        array::install_array_multiply(&metas);
+        array::install_array_multiply(&[meta("PyCFuncPtrType")?]);
+    }
 
     for name in ["PyCSimpleType", "PyCStructType", "UnionType", "PyCArrayType", "PyCPointerType", "PyCFuncPtrType"] {
         rs.add(name, meta(name)?)?;

@@ -35,7 +35,7 @@ fn element_address<'py>(slf: &Bound<'py, Pointer>, i: isize) -> PyResult<(Bound<
 }
 
 /// Stores `value` (an instance of the target type) as the pointee, keeping it alive.
-fn set_contents(slf: &Bound<'_, Pointer>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+pub fn set_contents(slf: &Bound<'_, Pointer>, value: &Bound<'_, PyAny>) -> PyResult<()> {
     let py = slf.py();
     let target = target_type(slf.as_any())?;
     // As CPython 3.11: any ctypes instance is accepted (a pointer may be aimed at memory of

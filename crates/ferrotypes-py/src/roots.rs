@@ -14,6 +14,16 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyTuple, PyType};
 
+// Direct allocation (`cdata::alloc_direct`) writes only the `CData` part: the Rust parts
+// of these roots must stay empty.
+const _: () = assert!(
+    std::mem::size_of::<crate::simple::SimpleCData>() == 0
+        && std::mem::size_of::<crate::structure::Structure>() == 0
+        && std::mem::size_of::<crate::structure::Union>() == 0
+        && std::mem::size_of::<crate::array::Array>() == 0
+        && std::mem::size_of::<crate::pointer::Pointer>() == 0
+);
+
 pub struct Roots {
     pub simple: Py<PyType>,
     pub structure: Py<PyType>,
@@ -60,6 +70,16 @@ pub fn instantiate<'py>(cls: &Bound<'py, PyAny>, init: RawInit) -> PyResult<Boun
 pub fn instantiate_kind<'py>(cls: &Bound<'py, PyAny>, kind: Kind, init: RawInit) -> PyResult<Bound<'py, PyAny>> {
     let py = cls.py();
     let root = roots(py).for_kind(kind);
+    if kind != Kind::FuncPtr && cdata::direct_alloc_ready() {
+        let tp: *mut ffi::PyTypeObject = cls.as_ptr().cast();
+        // SAFETY: `cls` is a type (it has storage info); PyType_IsSubtype reads MROs only.
+        if unsafe { ffi::PyType_Check(cls.as_ptr()) != 0 && ffi::PyType_IsSubtype(tp, root.as_ptr().cast()) != 0 } {
+            let data = cdata::CData::from_raw_init(init)?;
+            // SAFETY: direct allocation is calibrated, and `cls` derives from the root of
+            // its kind, which is one of the calibrated roots (all but CFuncPtr).
+            return unsafe { cdata::alloc_direct(py, tp, data) };
+        }
+    }
     // SAFETY: reading tp_new of a live type object.
     let tp_new = unsafe { (*root.bind(py).as_type_ptr()).tp_new }.ok_or_else(|| PyTypeError::new_err("no tp_new"))?;
     let args = PyTuple::empty(py);
@@ -105,6 +125,25 @@ pub unsafe fn instantiate_copy_kind<'py>(
 /// Checks that `cls` is a complete ctypes type and returns its size.
 pub fn type_size(cls: &Bound<'_, PyAny>) -> PyResult<usize> {
     util::stginfo_of_type(cls).map(|i| i.get().size).ok_or_else(|| PyTypeError::new_err("this type has no size"))
+}
+
+/// Measures the instance layout of the roots with empty Rust parts on a throwaway
+/// `_SimpleCData` instance, enabling direct allocation if it is the expected one.
+pub fn calibrate_direct_alloc(py: Python<'_>) -> PyResult<()> {
+    let r = roots(py);
+    let simple = r.simple.bind(py);
+    // SAFETY: reading tp_new of a live type object.
+    let tp_new = unsafe { (*simple.as_type_ptr()).tp_new }.ok_or_else(|| PyTypeError::new_err("no tp_new"))?;
+    cdata::set_pending(RawInit::Owned { size: 0, length: 0 });
+    let args = PyTuple::empty(py);
+    // SAFETY: calling the root's own tp_new with itself; returns a new reference or NULL.
+    let obj = unsafe { tp_new(simple.as_ptr().cast(), args.as_ptr(), std::ptr::null_mut()) };
+    drop(cdata::take_pending());
+    // SAFETY: a new reference or NULL with an exception set.
+    let probe = unsafe { Bound::from_owned_ptr_or_err(py, obj) }?;
+    let kinds = [&r.simple, &r.structure, &r.union, &r.array, &r.pointer].map(|t| t.as_ptr().cast());
+    cdata::calibrate_direct_alloc(probe.cast::<cdata::CData>()?, &kinds);
+    Ok(())
 }
 
 /// A NULL function pointer instance of the root class itself, for measuring layout.

@@ -80,7 +80,7 @@ fn init_pos_args(slf: &Bound<'_, PyAny>, ty: &Bound<'_, PyType>, args: &Bound<'_
 }
 
 /// `Structure.__init__`/`Union.__init__` (CPython's Struct_init).
-fn struct_init(slf: &Bound<'_, PyAny>, args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
+pub fn struct_init(slf: &Bound<'_, PyAny>, args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
     if !args.is_empty() {
         let used = init_pos_args(slf, &slf.get_type(), args, kwargs, 0)?;
         if used < args.len() {

@@ -130,6 +130,7 @@ unsafe fn construct_body(
     // As the roots' constructors: the class must have storage info of its kind.
     let info = util::stginfo_of_type(&cls).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
     let i = info.get();
+    let scalar = i.simple_kind();
     match (kind, i.kind) {
         (RootKind::Simple, Kind::Simple { .. }) if kwargs.is_none() => {}
         (RootKind::Aggregate, Kind::Struct | Kind::Union) | (RootKind::Array, Kind::Array) => {}
@@ -143,10 +144,16 @@ unsafe fn construct_body(
     // constructor of a calibrated root, so it derives from it.
     let obj = unsafe { cdata::alloc_direct(py, tp, data)? };
     match kind {
-        RootKind::Simple => match positional {
-            [] => {}
-            [value] => simple::set_simple_value(obj.cast::<CData>()?, value)?,
-            more => return Err(PyTypeError::new_err(format!("__init__ expected at most 1 argument, got {}", more.len()))),
+        RootKind::Simple => match (positional, scalar) {
+            ([], _) => {}
+            ([value], Some((kind, swapped))) => {
+                let cd = obj.cast::<CData>()?;
+                // SAFETY: the new instance owns its type's size, one value of `kind`.
+                let keep = unsafe { simple::set_value(kind, swapped, cd.get().ptr(), value)? };
+                cdata::keep_ref(cd, 0, keep)?;
+            }
+            ([value], None) => simple::set_simple_value(obj.cast::<CData>()?, value)?,
+            (more, _) => return Err(PyTypeError::new_err(format!("__init__ expected at most 1 argument, got {}", more.len()))),
         },
         RootKind::Aggregate => {
             let tuple = PyTuple::new(py, positional)?;

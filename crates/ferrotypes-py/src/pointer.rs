@@ -111,6 +111,19 @@ impl Pointer {
             return crate::array::pointer_slice(slf.as_any(), sl);
         }
         let i: isize = index.extract()?;
+        // Fast path: a pointer to plain scalars reads the value directly.
+        if let Some(info) = util::stginfo_of_instance(slf.as_any()) {
+            if let Some(crate::stginfo::ItemInfo { size, simple: Some((kind, swapped)) }) = info.get().item {
+                let addr = pointee_address(slf);
+                if addr == 0 {
+                    return Err(PyValueError::new_err("NULL pointer access"));
+                }
+                let p = (addr as isize).wrapping_add(i.wrapping_mul(size as isize)) as *const u8;
+                // SAFETY: as for any ctypes pointer, the user vouches that element `i` of
+                // the pointee is readable.
+                return unsafe { simple::get_value(py, kind, swapped, p) };
+            }
+        }
         let (target, p) = element_address(slf, i)?;
         crate::array::get_item_at(py, &target, p, slf.as_any(), i)
     }

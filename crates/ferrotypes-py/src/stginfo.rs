@@ -165,6 +165,13 @@ impl StgInfo {
             None => "B".into(),
         };
         let mut info = StgInfo::new(size, size, 1, Kind::Pointer, FfiType::Static(simple::ffi_pointer()), &format!("&{target_format}"));
+        // Indexing a pointer to a plain scalar needs no lookup of the target type (whose
+        // size cannot change: only structures can be completed later).
+        info.item = proto.as_ref().and_then(|p| {
+            let target = crate::util::stginfo_of_type(p)?;
+            let simple = target.get().simple_kind().filter(|_| !crate::simple::is_simple_subclass(p))?;
+            Some(ItemInfo { size: target.get().size, simple: Some(simple) })
+        });
         info.proto = proto.map(|p| p.unbind());
         info.type_flags |= flags::ISPOINTER;
         let _ = py;

@@ -73,7 +73,7 @@ fn init_pos_args(slf: &Bound<'_, PyAny>, ty: &Bound<'_, PyType>, args: &Bound<'_
                 return Err(PyTypeError::new_err(format!("duplicate values for field {}", name.repr()?)));
             }
         }
-        slf.setattr(name.cast::<PyString>()?, args.get_item(i)?)?;
+        set_field(slf, name.cast::<PyString>()?, &args.get_item(i)?)?;
         i += 1;
     }
     Ok(length)
@@ -89,10 +89,28 @@ pub fn struct_init(slf: &Bound<'_, PyAny>, args: &Bound<'_, PyTuple>, kwargs: Op
     }
     if let Some(kw) = kwargs {
         for (k, v) in kw.iter() {
-            slf.setattr(k.cast::<PyString>()?, v)?;
+            set_field(slf, k.cast::<PyString>()?, &v)?;
         }
     }
     Ok(())
+}
+
+/// `setattr(slf, name, value)` for a structure initializer. When the attribute the type
+/// resolves `name` to is one of our field descriptors (a data descriptor, so it wins over
+/// the instance dict exactly as in `setattr`), its setter is called directly; anything
+/// else (a property of a subclass, a plain attribute) goes through `setattr`.
+fn set_field(slf: &Bound<'_, PyAny>, name: &Bound<'_, PyString>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+    // SAFETY: `slf`'s type is live and `name` a str; the result is borrowed from the type's
+    // MRO dicts and used before any Python code runs.
+    let found = unsafe { util::type_lookup(slf.get_type().as_type_ptr(), name.as_ptr()) };
+    if !found.is_null() {
+        // SAFETY: a live object, borrowed (see above); we take our own reference.
+        let attr = unsafe { Bound::from_borrowed_ptr(slf.py(), found) };
+        if let Ok(field) = attr.cast::<crate::cfield::CField>() {
+            return field.get().set_value(slf, value);
+        }
+    }
+    slf.setattr(name, value)
 }
 
 #[pymethods]

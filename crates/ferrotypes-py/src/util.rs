@@ -79,6 +79,17 @@ unsafe extern "C" {
 
 pub const STGINFO_KEY: &str = "_stginfo_";
 
+/// `name` looked up along `ty`'s MRO with CPython's method cache (a borrowed reference, or
+/// NULL when absent; never raises).
+///
+/// # Safety
+/// `ty` is a live type object and `name` a live str; the result must be used (or a new
+/// reference taken) before Python code can run and change the type.
+pub unsafe fn type_lookup(ty: *mut ffi::PyTypeObject, name: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    // SAFETY: forwarded from this function's contract.
+    unsafe { _PyType_Lookup(ty, name) }
+}
+
 /// The storage info of a ctypes type, found through the type's MRO (CPython 3.11 keeps it in
 /// the type's dict too). `None` for non-ctypes types and the abstract roots.
 pub fn stginfo_of_type<'py>(ty: &Bound<'py, PyAny>) -> Option<Bound<'py, StgInfo>> {

@@ -238,7 +238,7 @@ impl CField {
                 unsafe { std::ptr::copy_nonoverlapping(units.as_ptr(), p, n) };
                 Some(value.clone().unbind())
             }
-            Access::Scalar { kind, swapped } if value.cast::<CData>().is_err() => {
+            Access::Scalar { kind, swapped } if not_cdata(value) => {
                 // SAFETY: `kind.size` bytes of the member are writable (checked by `address`).
                 unsafe { simple::set_value(kind, swapped, p, value)? }
             }
@@ -246,6 +246,14 @@ impl CField {
         };
         cdata::keep_ref(inst, self.index as isize, keep)
     }
+}
+
+/// Whether `value` is not a ctypes instance (exact ints and floats answer without an MRO
+/// walk: they are the common field values).
+fn not_cdata(value: &Bound<'_, PyAny>) -> bool {
+    // SAFETY: exact-type checks of a live object.
+    let exact = unsafe { pyo3::ffi::PyLong_CheckExact(value.as_ptr()) != 0 || pyo3::ffi::PyFloat_CheckExact(value.as_ptr()) != 0 };
+    exact || value.cast::<CData>().is_err()
 }
 
 #[pymethods]

@@ -82,14 +82,9 @@ unsafe extern "C" fn construct_vectorcall(
     nargsf: usize,
     kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    use pyo3::impl_::trampoline::fastcall_cfunction_with_keywords as fastcall;
+    let entry = pyo3::impl_::trampoline::get_trampoline_function!(fastcall_cfunction_with_keywords, construct_body);
     // SAFETY: CPython calls vectorcall entries with the GIL held and the fastcall layout.
-    unsafe { fastcall::<ConstructEntry>(callable, args, ffi::PyVectorcall_NARGS(nargsf), kwnames) }
-}
-
-struct ConstructEntry;
-impl pyo3::impl_::trampoline::MethodDef<pyo3::impl_::trampoline::fastcall_cfunction_with_keywords::Func> for ConstructEntry {
-    const METH: pyo3::impl_::trampoline::fastcall_cfunction_with_keywords::Func = construct_body;
+    unsafe { entry(callable, args, ffi::PyVectorcall_NARGS(nargsf), kwnames) }
 }
 
 /// # Safety
@@ -104,28 +99,9 @@ unsafe fn construct_body(
     let tp: *mut ffi::PyTypeObject = callable.cast();
     // SAFETY: `callable` is a live class object, borrowed for the call.
     let cls = unsafe { Bound::from_borrowed_ptr(py, callable) };
-    let nargs = nargs as usize;
-    let nkw = if kwnames.is_null() {
-        0
-    } else {
-        // SAFETY: a non-NULL kwnames is a tuple.
-        unsafe { ffi::PyTuple_GET_SIZE(kwnames) as usize }
-    };
-    let all: smallvec::SmallVec<[Bound<'_, PyAny>; 8]> =
-        // SAFETY: `args` holds `nargs + nkw` borrowed references valid for the call.
-        (0..nargs + nkw).map(|i| unsafe { Bound::from_borrowed_ptr(py, *args.add(i)) }).collect();
-    let (positional, kwvalues) = all.split_at(nargs);
-    let kwargs = if nkw > 0 {
-        // SAFETY: non-NULL and a tuple (checked above).
-        let names = unsafe { Bound::from_borrowed_ptr(py, kwnames) }.cast_into::<PyTuple>()?;
-        let d = PyDict::new(py);
-        for (name, value) in names.iter().zip(kwvalues) {
-            d.set_item(name, value)?;
-        }
-        Some(d)
-    } else {
-        None
-    };
+    // SAFETY: CPython's vectorcall arguments (this function's contract).
+    let (all, kwargs) = unsafe { util::vectorcall_args(py, args, nargs as usize, kwnames)? };
+    let positional = &all[..];
     let Some(kind) = root_kind(py, tp) else { return generic_call(&cls, positional, kwargs.as_ref()) };
     // As the roots' constructors: the class must have storage info of its kind.
     let info = util::stginfo_of_type(&cls).ok_or_else(|| PyTypeError::new_err("abstract class"))?;

@@ -750,7 +750,6 @@ unsafe extern "C" fn funcptr_vectorcall(
     nargsf: usize,
     kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    use pyo3::impl_::trampoline::fastcall_cfunction_with_keywords as fastcall;
     if kwnames.is_null() {
         // SAFETY: CPython calls vectorcall functions with the GIL held.
         let py = unsafe { Python::assume_attached() };
@@ -762,14 +761,10 @@ unsafe extern "C" fn funcptr_vectorcall(
             return result;
         }
     }
+    let entry = pyo3::impl_::trampoline::get_trampoline_function!(fastcall_cfunction_with_keywords, vectorcall_body);
     // SAFETY: CPython calls vectorcall functions with the GIL held and the arguments the
     // fastcall convention describes (nargs extracted from nargsf).
-    unsafe { fastcall::<VectorcallEntry>(callable, args, ffi::PyVectorcall_NARGS(nargsf), kwnames) }
-}
-
-struct VectorcallEntry;
-impl pyo3::impl_::trampoline::MethodDef<pyo3::impl_::trampoline::fastcall_cfunction_with_keywords::Func> for VectorcallEntry {
-    const METH: pyo3::impl_::trampoline::fastcall_cfunction_with_keywords::Func = vectorcall_body;
+    unsafe { entry(callable, args, ffi::PyVectorcall_NARGS(nargsf), kwnames) }
 }
 
 /// # Safety
@@ -784,30 +779,11 @@ unsafe fn vectorcall_body(
     // SAFETY: `callable` is a live CFuncPtr instance (this entry is only installed on
     // CFuncPtr types).
     let slf = unsafe { Bound::from_borrowed_ptr(py, callable) }.cast_into::<CFuncPtr>().map_err(PyErr::from)?;
-    let nargs = nargs as usize;
-    let nkw = if kwnames.is_null() {
-        0
-    } else {
-        // SAFETY: a non-NULL kwnames is a tuple.
-        unsafe { ffi::PyTuple_GET_SIZE(kwnames) as usize }
-    };
-    let all: SmallVec<[Bound<'_, PyAny>; 8]> =
-        // SAFETY: `args` holds `nargs` positional then `nkw` keyword values, all valid
-        // borrowed references for the duration of the call.
-        (0..nargs + nkw).map(|i| unsafe { Bound::from_borrowed_ptr(py, *args.add(i)) }).collect();
-    let (pos, kwvals) = all.split_at(nargs);
-    let kwargs = if nkw > 0 {
-        // SAFETY: non-NULL and a tuple of str (checked above).
-        let names = unsafe { Bound::from_borrowed_ptr(py, kwnames) }.cast_into::<PyTuple>().map_err(PyErr::from)?;
-        let d = PyDict::new(py);
-        for (name, v) in names.iter().zip(kwvals.iter()) {
-            d.set_item(name, v)?;
-        }
-        Some(PyTuple::new(py, [d.into_any()])?)
-    } else {
-        None
-    };
-    call_impl(py, &slf, pos, kwargs.as_ref()).map(Py::into_ptr)
+    // SAFETY: CPython's vectorcall arguments (this function's contract).
+    let (pos, kwargs) = unsafe { util::vectorcall_args(py, args, nargs as usize, kwnames)? };
+    // call_impl takes keywords as a one-element tuple holding the dict.
+    let kwargs = kwargs.map(|d| PyTuple::new(py, [d.into_any()])).transpose()?;
+    call_impl(py, &slf, &pos, kwargs.as_ref()).map(Py::into_ptr)
 }
 
 /// Installs the vectorcall protocol on a function pointer type (the root at module init, and

@@ -9,6 +9,7 @@
 //!    for scalar signatures on x86-64 System V.
 //! 6. `closure`  — C-callable trampolines that call back into the host language.
 //! 7. `memory`   — raw memory helpers shared by the buffers Python sees.
+//! 8. `guard`    — checked mode: memory probes and recovery from faults in foreign calls.
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod call;
@@ -16,6 +17,7 @@ pub mod closure;
 pub mod direct;
 pub mod error;
 pub mod ffi_type;
+pub mod guard;
 pub mod layout;
 pub mod loader;
 pub mod memory;

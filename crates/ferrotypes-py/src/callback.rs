@@ -40,7 +40,7 @@ const MSG_CALLING: &CStr = c"on calling ctypes callback function";
 const MSG_CONVERTING: &CStr = c"on converting result of ctypes callback function";
 
 /// Reports `err` as CPython's callbacks do: "Exception ignored <msg>" with `obj`.
-fn write_unraisable(py: Python<'_>, err: PyErr, msg: &CStr, obj: Option<&Py<PyAny>>) {
+pub(crate) fn write_unraisable(py: Python<'_>, err: PyErr, msg: &CStr, obj: Option<&Py<PyAny>>) {
     err.restore(py);
     // SAFETY: an exception is set (just restored); `obj` is a live object or NULL.
     unsafe { _PyErr_WriteUnraisableMsg(msg.as_ptr(), obj.map_or(std::ptr::null_mut(), Py::as_ptr)) };
@@ -66,13 +66,15 @@ struct ResultEncoder {
 /// The Python side of one closure: what it calls and how it converts.
 pub struct PyCallback {
     /// Cleared by the GC (`CThunkObject.__clear__`); a cleared callback does nothing.
-    callable: GilCell<Option<Py<PyAny>>>,
+    pub(crate) callable: GilCell<Option<Py<PyAny>>>,
     /// The `argtypes` tuple and the restype, kept for instance creation and GC traversal.
-    converters: GilCell<Option<Py<PyAny>>>,
-    restype: GilCell<Option<Py<PyAny>>>,
+    pub(crate) converters: GilCell<Option<Py<PyAny>>>,
+    pub(crate) restype: GilCell<Option<Py<PyAny>>>,
     decoders: Vec<ArgDecoder>,
     result: Option<ResultEncoder>,
     use_errno: bool,
+    /// Checked mode's bookkeeping (creation site, collected-but-called reports).
+    pub(crate) checks: crate::checked::CallbackChecks,
 }
 
 /// The object owning a closure (CPython's `CThunkObject`): kept in the function object's
@@ -89,6 +91,10 @@ impl Drop for CThunkObject {
         // closure freed then would make such a call jump through freed memory; leaked, the
         // call finds a finalizing interpreter and returns a zeroed result.
         if interpreter_unavailable() {
+            return;
+        }
+        // Checked mode keeps the closure, redirected to a report (C may still call it).
+        if crate::checked::retire_callback(self.closure.handler()) {
             return;
         }
         // SAFETY: dropped exactly once, here; nothing uses the closure after its owner dies.
@@ -108,7 +114,8 @@ impl CThunkObject {
         let cb = self.closure.handler();
         cb.callable.traverse(&visit)?;
         cb.converters.traverse(&visit)?;
-        cb.restype.traverse(&visit)
+        cb.restype.traverse(&visit)?;
+        cb.checks.traverse(&visit)
     }
 
     fn __clear__(&self) {
@@ -122,6 +129,10 @@ impl CThunkObject {
 impl CThunkObject {
     pub fn code_ptr(&self) -> usize {
         self.closure.code_ptr() as usize
+    }
+
+    pub(crate) fn callback(&self) -> &PyCallback {
+        self.closure.handler()
     }
 }
 
@@ -167,6 +178,7 @@ pub fn make_thunk(py: Python<'_>, callable: &Bound<'_, PyAny>, info: &StgInfo) -
     }
 
     let interface = CallInterface::new(result_ffi, arg_ffi, None).map_err(crate::error::core_err)?;
+    let checks = crate::checked::CallbackChecks::new(py, callable, argtypes.as_any(), restype.as_ref());
     let handler = PyCallback {
         callable: GilCell::new(Some(callable.clone().unbind())),
         converters: GilCell::new(Some(argtypes.clone().into_any().unbind())),
@@ -174,6 +186,7 @@ pub fn make_thunk(py: Python<'_>, callable: &Bound<'_, PyAny>, info: &StgInfo) -
         decoders,
         result,
         use_errno: func.flags & crate::funcptr::FUNCFLAG_USE_ERRNO != 0,
+        checks,
     };
     let closure = Closure::new(Arc::new(interface), handler).map_err(crate::error::core_err)?;
     let thunk = Py::new(py, CThunkObject { closure: ManuallyDrop::new(closure) })?;
@@ -240,6 +253,8 @@ impl ClosureHandler for PyCallback {
             return;
         }
         pin_thread_state();
+        // Python code run here is not the foreign function: its faults are not caught.
+        let _unguarded = ferrotypes_core::guard::armed().then(ferrotypes_core::guard::suspend);
         // SAFETY: forwarded from the trampoline (the handler's contract).
         let _ = Python::try_attach(|py| unsafe { self.call(py, result, args) });
     }
@@ -249,7 +264,7 @@ impl PyCallback {
     /// # Safety
     /// As [`ClosureHandler::invoke`].
     unsafe fn call(&self, py: Python<'_>, result: *mut u8, args: &[*const u8]) {
-        let Some(callable) = self.callable.get_ref(py) else { return };
+        let Some(callable) = self.callable.get_ref(py) else { return crate::checked::report_dead_call(py, self) };
         // The callable may drop the last reference to the function object, freeing this
         // handler: copy what is needed after the call (the callable is a strong reference).
         let (result_encoder, use_errno) = (self.result, self.use_errno);

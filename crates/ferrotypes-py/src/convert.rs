@@ -288,6 +288,9 @@ pub fn conv_param(obj: &Bound<'_, PyAny>, index: usize, slot: &mut ArgSlot, keep
             Kind::Pointer | Kind::FuncPtr => {
                 // SAFETY: pointer instances hold one pointer.
                 slot.set_pointer(unsafe { simple::read_ptr(c.ptr()) });
+                if matches!(i.kind, Kind::FuncPtr) {
+                    crate::checked::note_passed_to_c(obj);
+                }
             }
             Kind::Array => slot.set_pointer(c.ptr() as usize),
             Kind::Struct | Kind::Union => {

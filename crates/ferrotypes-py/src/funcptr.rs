@@ -557,8 +557,12 @@ unsafe impl Send for CallBuffers {}
 ///
 /// # Safety
 /// As [`CallInterface::call`].
-pub unsafe fn ffi_call_with_flags(py: Python<'_>, cif: &CallInterface, func: usize, result: *mut c_void, avalues: *mut *mut c_void, flags: i32) {
+pub unsafe fn ffi_call_with_flags(py: Python<'_>, cif: &CallInterface, func: usize, result: *mut c_void, avalues: *mut *mut c_void, flags: i32) -> PyResult<()> {
     let use_errno = flags & FUNCFLAG_USE_ERRNO != 0;
+    if crate::checked::enabled() {
+        // SAFETY: forwarded from this function's contract.
+        return unsafe { crate::checked::guarded_ffi_call(py, cif, func, result, avalues, use_errno, flags & FUNCFLAG_PYTHONAPI != 0) };
+    }
     let bufs = CallBuffers { result, avalues };
     let run = move || {
         // Bind the whole struct: a closure would otherwise capture its (non-Send) fields.
@@ -577,6 +581,7 @@ pub unsafe fn ffi_call_with_flags(py: Python<'_>, cif: &CallInterface, func: usi
     } else {
         py.detach(run);
     }
+    Ok(())
 }
 
 #[repr(C, align(16))]
@@ -695,7 +700,11 @@ fn call_impl(py: Python<'_>, slf: &Bound<'_, CFuncPtr>, args: &[Bound<'_, PyAny>
     // and the memory they point to are kept alive by `args`/`keep` until after the call, and
     // the result buffer has `result_size()` bytes, 16-byte aligned (or 8 for large structs,
     // which libffi copies with memcpy).
-    unsafe { ffi_call_with_flags(py, &cif, func, rbuf.cast(), avalues.as_mut_ptr(), flags) };
+    if crate::checked::enabled() {
+        crate::checked::before_call(slf.as_any(), func, &cif, eff.converters.is_none(), eff.restype.is_none(), call_args, &avalues)?;
+    }
+    // SAFETY: as above.
+    unsafe { ffi_call_with_flags(py, &cif, func, rbuf.cast(), avalues.as_mut_ptr(), flags) }?;
     if flags & FUNCFLAG_PYTHONAPI != 0 {
         if let Some(e) = PyErr::take(py) {
             return Err(e);
@@ -872,7 +881,7 @@ pub fn call_function(py: Python<'_>, address: usize, args: &Bound<'_, PyTuple>) 
     }
     // SAFETY: the caller vouches for the address (as with CPython's call_function); argument
     // slots match the interface and live across the call.
-    unsafe { ffi_call_with_flags(py, &cif, address, out.0.as_mut_ptr().cast(), avalues.as_mut_ptr(), FUNCFLAG_CDECL) };
+    unsafe { ffi_call_with_flags(py, &cif, address, out.0.as_mut_ptr().cast(), avalues.as_mut_ptr(), FUNCFLAG_CDECL) }?;
     drop(keep);
     Ok(i32::from_ne_bytes(out.0[..4].try_into().expect("4 bytes")).into_pyobject(py)?.into_any().unbind())
 }

@@ -5,6 +5,7 @@
 mod array;
 mod callback;
 mod carg;
+mod checked;
 mod cdata;
 mod cfield;
 mod construct;
@@ -190,6 +191,9 @@ fn from_address(cls: &Bound<'_, PyAny>, address: &Bound<'_, PyAny>) -> PyResult<
     let addr = simple::int_mask(address)? as usize;
     let info = util::stginfo_of_type(cls).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
     let (size, length) = (info.get().size, info.get().length);
+    if checked::enabled() {
+        checked::check_readable(addr, size)?;
+    }
     Ok(roots::instantiate(cls, cdata::RawInit::Borrowed { ptr: addr as *mut u8, size, length, base: None, index: 0 })?.unbind())
 }
 
@@ -416,6 +420,10 @@ fn enable_vectorcall(cls: &Bound<'_, PyType>) {
 
 /// `string_at(ptr, size)`: bytes at an address (size -1: up to the NUL).
 unsafe extern "C" fn string_at_impl(ptr: *const u8, size: c_int) -> *mut ffi::PyObject {
+    if checked::enabled() {
+        // SAFETY: GIL held (PYFUNCTYPE).
+        return unsafe { checked::string_at(ptr, size) };
+    }
     // SAFETY: called through a PYFUNCTYPE prototype, so with the GIL held; the caller vouches
     // for the address (this is the raw-memory API).
     unsafe {
@@ -429,6 +437,10 @@ unsafe extern "C" fn string_at_impl(ptr: *const u8, size: c_int) -> *mut ffi::Py
 
 /// `wstring_at(ptr, size)`.
 unsafe extern "C" fn wstring_at_impl(ptr: *const libc::wchar_t, size: c_int) -> *mut ffi::PyObject {
+    if checked::enabled() {
+        // SAFETY: GIL held (PYFUNCTYPE).
+        return unsafe { checked::wstring_at(ptr, size) };
+    }
     // SAFETY: as `string_at_impl`.
     unsafe {
         let n = if size == -1 { ferrotypes_core::memory::wcslen(ptr) as isize } else { size as isize };
@@ -712,6 +724,7 @@ fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_unpickle, m)?)?;
     m.add_function(wrap_pyfunction!(funcptr::call_function, m)?)?;
     m.add("call_cdeclfunction", m.getattr("call_function")?)?;
+    checked::register(m)?;
     let _ = MODULE.set(py, m.clone().unbind());
     Ok(())
 }

@@ -86,6 +86,9 @@ impl Pointer {
         }
         let target = target_type(slf.as_any())?;
         let size = roots::type_size(&target)?;
+        if crate::checked::enabled() {
+            crate::checked::check_readable(addr, size)?;
+        }
         let length = util::stginfo_of_type(&target).map_or(0, |i| i.get().length);
         let init = RawInit::Borrowed { ptr: addr as *mut u8, size, length, base: Some(slf.clone().into_any().unbind()), index: 0 };
         Ok(roots::instantiate(&target, init)?.unbind())
@@ -125,11 +128,17 @@ impl Pointer {
             }
         }
         let (target, p) = element_address(slf, i)?;
+        if crate::checked::enabled() {
+            crate::checked::check_instance(&target, p as usize, false)?;
+        }
         crate::array::get_item_at(py, &target, p, slf.as_any(), i)
     }
 
     fn __setitem__(slf: &Bound<'_, Self>, index: isize, value: &Bound<'_, PyAny>) -> PyResult<()> {
         let (target, p) = element_address(slf, index)?;
+        if crate::checked::enabled() {
+            crate::checked::check_instance(&target, p as usize, true)?;
+        }
         crate::array::set_item_at(slf.as_super(), &target, p, index, value)
     }
 

@@ -1,0 +1,241 @@
+"""Checked mode and ownership helpers (``docs/guide/checked.md``).
+
+``checked()`` turns on the safety nets of ``ferrotypes._ctypes`` for a block or a function:
+memory probes before ``string_at``/``from_address``/pointer dereferences/``memmove``, fault
+recovery around foreign calls, warnings for calls without a signature, and reports for
+callbacks called after they were collected. ``FERROTYPES_CHECKED=1`` turns it on for the
+whole process.
+
+``owned()`` and the ``errcheck`` helpers ``check_null``/``check_errno_nonzero`` are the
+ownership and error conventions C APIs need and ctypes leaves to every caller.
+
+The module is imported on first use of one of its names (``ferrotypes.checked``, ...), so
+``import ferrotypes`` does not pay for it. (It is ``_checked``, not ``checked``: importing a
+submodule named ``checked`` would replace the ``ferrotypes.checked`` function with it.)
+"""
+
+import functools as _functools
+import os as _os
+import weakref as _weakref
+
+from . import _ctypes
+
+__all__ = ["SignatureWarning", "checked", "is_checked", "owned", "check_null", "check_errno_nonzero"]
+
+
+class SignatureWarning(UserWarning):
+    """A foreign call without ``argtypes``/``restype`` that probably truncates a value.
+
+    Issued in checked mode, once per function object.
+    """
+
+
+class _CheckedScope:
+    """One checked-mode scope: a context manager, and a decorator for functions."""
+
+    __slots__ = ()
+
+    def __enter__(self):
+        _ctypes._checked_enter()
+        return self
+
+    def __exit__(self, *exc_info):
+        _ctypes._checked_exit()
+        return False
+
+    def __call__(self, func):
+        @_functools.wraps(func)
+        def run_checked(*args, **kwargs):
+            with self:
+                return func(*args, **kwargs)
+
+        return run_checked
+
+
+def checked(func=None):
+    """Checked mode for a ``with`` block or a decorated function.
+
+    ``with ferrotypes.checked(): ...``, ``@ferrotypes.checked()`` and ``@ferrotypes.checked``
+    all work; scopes nest. The mode is process-wide: while any scope is open (on any thread),
+    every thread's foreign calls and memory accesses are checked.
+    """
+    scope = _CheckedScope()
+    if func is None:
+        return scope
+    return scope(func)
+
+
+def is_checked():
+    """Whether checked mode is on (a scope is open, or ``FERROTYPES_CHECKED=1``)."""
+    return _ctypes._is_checked()
+
+
+# --- owned pointers --------------------------------------------------------------------
+
+
+def _address(ptr):
+    """The address held by an integer, ``c_void_p``, ``c_char_p``, pointer or ``owned``."""
+    from . import c_void_p, cast, _SimpleCData, _Pointer
+
+    if ptr is None:
+        return 0
+    if isinstance(ptr, owned):
+        return ptr.value
+    if isinstance(ptr, int):
+        return ptr
+    if isinstance(ptr, (bytes, str)):
+        raise TypeError(
+            "owned() needs the pointer, not a copy of the string it points to: "
+            "declare the function's restype as c_void_p or POINTER(c_char)"
+        )
+    if isinstance(ptr, (_SimpleCData, _Pointer)) or hasattr(ptr, "_b_base_"):
+        return cast(ptr, c_void_p).value or 0
+    raise TypeError(f"owned() expects an address or a ctypes pointer, not {type(ptr).__name__}")
+
+
+def _release(free, address):
+    from . import c_void_p
+
+    free(c_void_p(address))
+
+
+class owned:
+    """A pointer returned by C that this object frees, exactly once.
+
+    ``owned(lib.strdup(b"x"), free=libc.free)`` with ``restype`` ``c_void_p`` or a
+    ``POINTER`` type (or a plain integer address). ``close()``, leaving a ``with`` block, or
+    garbage collection (a ``weakref.finalize``) call ``free(address)``; whichever comes
+    first wins and the others do nothing. After ``close()``, ``.ptr``, ``.value`` and passing
+    the object to a foreign function raise ``ValueError``. A NULL pointer is never freed.
+    """
+
+    __slots__ = ("_ptr", "_address", "_finalizer", "__weakref__")
+
+    def __init__(self, ptr, free):
+        if not callable(free):
+            raise TypeError("free must be callable (a foreign function such as libc.free)")
+        self._ptr = ptr
+        self._address = _address(ptr)
+        self._finalizer = _weakref.finalize(self, _release, free, self._address) if self._address else None
+
+    def _check_open(self):
+        if self.closed:
+            raise ValueError("use of an owned pointer after close()")
+
+    @property
+    def ptr(self):
+        """The pointer object as given (e.g. the ``POINTER`` instance)."""
+        self._check_open()
+        return self._ptr
+
+    @property
+    def value(self):
+        """The address as an integer (0 for NULL)."""
+        self._check_open()
+        return self._address
+
+    @property
+    def _as_parameter_(self):
+        from . import c_void_p
+
+        self._check_open()
+        return c_void_p(self._address)
+
+    @property
+    def closed(self):
+        """Whether the memory was freed (or handed back with :meth:`detach`)."""
+        return self._ptr is None and self._address is None
+
+    def close(self):
+        """Frees the memory now (if not freed yet). Calling it again does nothing."""
+        if self._finalizer is not None:
+            self._finalizer()
+        self._ptr = self._address = None
+
+    def detach(self):
+        """Stops owning the memory without freeing it; returns the address."""
+        self._check_open()
+        address = self._address
+        if self._finalizer is not None:
+            self._finalizer.detach()
+        self._ptr = self._address = None
+        return address
+
+    def __bool__(self):
+        return bool(self._address)
+
+    def __enter__(self):
+        self._check_open()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+        return False
+
+    def __repr__(self):
+        if self.closed:
+            return "<owned pointer (closed)>"
+        return f"<owned pointer {self._address:#x}>"
+
+
+# --- errcheck helpers ------------------------------------------------------------------
+
+_c_errno = None
+
+
+def _errno_of(func):
+    """``errno`` after a call of ``func``: ctypes' private copy with ``use_errno=True``,
+    else C's own (still intact unless the interpreter touched it since the call)."""
+    global _c_errno
+    if getattr(func, "_flags_", 0) & _ctypes.FUNCFLAG_USE_ERRNO:
+        return _ctypes.get_errno()
+    if _c_errno is None:
+        from . import CDLL, POINTER, c_int
+
+        location = CDLL(None).__errno_location
+        location.restype = POINTER(c_int)
+        location.argtypes = ()
+        _c_errno = location
+    return _c_errno()[0]
+
+
+def _raise_oserror(func, err, what):
+    name = getattr(func, "__name__", None) or repr(func)
+    if err:
+        raise OSError(err, f"{name}: {_os.strerror(err)}")
+    raise OSError(f"{name} {what}")
+
+
+def check_null(result, func, args):
+    """``errcheck`` for functions returning a pointer, NULL on error with ``errno`` set.
+
+    Raises ``OSError(errno, "<function name>: <strerror>")``; returns the result otherwise.
+    Use with ``CDLL(..., use_errno=True)`` for an ``errno`` nothing can clobber.
+    """
+    if result is None:
+        null = True
+    elif isinstance(result, (bytes, str)):
+        null = False  # c_char_p/c_wchar_p: NULL arrives as None
+    elif isinstance(result, int):
+        null = result == 0
+    else:
+        null = not result  # pointer and c_void_p instances are false when NULL
+    if null:
+        _raise_oserror(func, _errno_of(func), "returned NULL")
+    return result
+
+
+def check_errno_nonzero(result, func, args):
+    """``errcheck`` for functions returning 0 on success and non-zero on error.
+
+    The error number is ``errno`` (for the ``-1`` convention), or the result itself when
+    ``errno`` is 0 and the result is positive (the ``pthread_*`` convention). Raises
+    ``OSError(errno, "<function name>: <strerror>")``; returns the result otherwise.
+    """
+    value = getattr(result, "value", result)
+    if value:
+        err = _errno_of(func)
+        if not err and isinstance(value, int) and value > 0:
+            err = value
+        _raise_oserror(func, err, f"failed (returned {value!r})")
+    return result

@@ -32,12 +32,9 @@ def _is_ctypes_type(t):
     return isinstance(t, type) and hasattr(t, "_b_base_")
 
 
-def _field(name, annotation, namespace):
+def _field(name, annotation, scope):
     """``(name, ctype)`` or ``(name, ctype, bits)`` for one annotation, or None to skip."""
     if isinstance(annotation, str):
-        module = _sys.modules.get(namespace.get("__module__", ""))
-        scope = dict(vars(module)) if module is not None else {}
-        scope.update(namespace)
         annotation = eval(annotation, scope)  # noqa: S307 - the class body's own source
     origin = getattr(annotation, "__origin__", None)
     if origin is not None and getattr(origin, "_name", None) == "ClassVar" or (
@@ -61,11 +58,19 @@ def _field(name, annotation, namespace):
     return (name, ctype) if bits is None else (name, ctype, bits)
 
 
-def _fields_from_annotations(namespace):
+def _fields_from_annotations(namespace, frame):
     annotations = namespace.get("__annotations__") or {}
+    scope = None
     fields = []
     for name, annotation in annotations.items():
-        f = _field(name, annotation, namespace)
+        if scope is None and isinstance(annotation, str):
+            # String annotations see what the class body saw: the defining frame's globals
+            # and locals (a class made inside a function), then the body itself.
+            scope = dict(frame.f_globals) if frame is not None else {}
+            if frame is not None:
+                scope.update(frame.f_locals)
+            scope.update(namespace)
+        f = _field(name, annotation, scope)
         if f is not None:
             fields.append(f)
     return fields
@@ -77,7 +82,7 @@ def _make_meta(base_meta):
             is_root = namespace.get("_ferrotypes_annotated_root_", False)
             if not is_root and "_fields_" not in namespace and namespace.get("__annotations__"):
                 namespace = dict(namespace)
-                namespace["_fields_"] = _fields_from_annotations(namespace)
+                namespace["_fields_"] = _fields_from_annotations(namespace, _sys._getframe(1))
             return super().__new__(mcls, name, bases, namespace, **kwargs)
 
     AnnotatedFieldsMeta.__qualname__ = AnnotatedFieldsMeta.__name__ = f"Annotated{base_meta.__name__}"

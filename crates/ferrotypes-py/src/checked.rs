@@ -297,8 +297,11 @@ pub unsafe fn guarded_ffi_call(
     // rax; the low half is what a C int result would be).
     let untyped = UNTYPED_RESULT.with(|u| u.take());
     let wide = match untyped {
-        // SAFETY: a prepared cif; its rtype is a valid descriptor.
-        Some(_) if unsafe { (*(*cif.raw_cif()).rtype).type_ } == libffi::raw::FFI_TYPE_SINT32 && cfg!(target_arch = "x86_64") => {
+        Some(_)
+            if cfg!(target_arch = "x86_64")
+                // SAFETY: a prepared cif; its rtype is a valid descriptor.
+                && matches!(unsafe { (*(*cif.raw_cif()).rtype).type_ }, libffi::raw::FFI_TYPE_SINT32 | libffi::raw::FFI_TYPE_INT) =>
+        {
             // SAFETY: the argument descriptors are the call's own, alive for the call.
             let types: Vec<FfiType> = unsafe {
                 let c = &*cif.raw_cif();
@@ -467,7 +470,8 @@ pub fn report_dead_call(py: Python<'_>, cb: &PyCallback) {
     let Some(dead) = cb.checks.dead.get_ref(py) else { return };
     let dead = dead.bind(py);
     let desc: String = dead.get_item(0).and_then(|d| d.extract()).unwrap_or_else(|_| "<unknown>".into());
-    let err = PyRuntimeError::new_err(format!("ctypes callback {desc} called after it was garbage collected"));
+    let mut msg = format!("ctypes callback {desc} called after it was garbage collected");
+    // The creation site goes in the message: 3.11's default unraisablehook prints no notes.
     if let Ok(stack) = dead.get_item(1) {
         if !stack.is_none() {
             let text: PyResult<String> = (|| {
@@ -475,9 +479,11 @@ pub fn report_dead_call(py: Python<'_>, cb: &PyCallback) {
                 pyo3::types::PyString::new(py, "").call_method1("join", (lines,))?.extract::<String>()
             })();
             if let Ok(t) = text {
-                let _ = err.value(py).call_method1("add_note", (format!("The callback was created at (most recent call last):\n{}", t.trim_end()),));
+                msg.push_str("\nThe callback was created at (most recent call last):\n");
+                msg.push_str(t.trim_end());
             }
         }
     }
+    let err = PyRuntimeError::new_err(msg);
     crate::callback::write_unraisable(py, err, c"on calling ctypes callback function", None);
 }

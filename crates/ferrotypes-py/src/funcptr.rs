@@ -701,7 +701,9 @@ fn call_impl(py: Python<'_>, slf: &Bound<'_, CFuncPtr>, args: &[Bound<'_, PyAny>
     // the result buffer has `result_size()` bytes, 16-byte aligned (or 8 for large structs,
     // which libffi copies with memcpy).
     if crate::checked::enabled() {
-        crate::checked::before_call(slf.as_any(), func, &cif, eff.converters.is_none(), eff.restype.is_none(), call_args, &avalues)?;
+        // "No restype": none set on the function, and its type is not a full prototype.
+        let untyped_result = cfg.as_ref().is_none_or(|c| c.restype.is_none()) && tinfo.is_none_or(|t| t.argtypes.is_none());
+        crate::checked::before_call(slf.as_any(), func, &cif, eff.converters.is_none(), untyped_result, call_args, &avalues)?;
     }
     // SAFETY: as above.
     unsafe { ffi_call_with_flags(py, &cif, func, rbuf.cast(), avalues.as_mut_ptr(), flags) }?;

@@ -291,7 +291,7 @@ pub unsafe fn guarded_ffi_call(
     result: *mut c_void,
     avalues: *mut *mut c_void,
     use_errno: bool,
-    pythonapi: bool,
+    keep_gil: bool,
 ) -> PyResult<()> {
     // A function without restype is called with a 64-bit result (x86-64 returns both in
     // rax; the low half is what a C int result would be).
@@ -325,7 +325,7 @@ pub unsafe fn guarded_ffi_call(
         }
         r
     };
-    let outcome = if pythonapi { run() } else { py.detach(run) };
+    let outcome = if keep_gil { run() } else { py.detach(run) };
     if let Err(fault) = outcome {
         let what = if fault.signo == libc::SIGBUS { "SIGBUS" } else { "SIGSEGV" };
         return Err(PyOSError::new_err(format!(

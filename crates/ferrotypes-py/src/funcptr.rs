@@ -561,7 +561,7 @@ pub unsafe fn ffi_call_with_flags(py: Python<'_>, cif: &CallInterface, func: usi
     let use_errno = flags & FUNCFLAG_USE_ERRNO != 0;
     if crate::checked::enabled() {
         // SAFETY: forwarded from this function's contract.
-        return unsafe { crate::checked::guarded_ffi_call(py, cif, func, result, avalues, use_errno, flags & FUNCFLAG_PYTHONAPI != 0) };
+        return unsafe { crate::checked::guarded_ffi_call(py, cif, func, result, avalues, use_errno, flags & (FUNCFLAG_PYTHONAPI | FLAG_KEEP_GIL) != 0) };
     }
     let bufs = CallBuffers { result, avalues };
     let run = move || {
@@ -761,7 +761,8 @@ unsafe extern "C" fn funcptr_vectorcall(
     nargsf: usize,
     kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    if kwnames.is_null() {
+    // Checked mode takes the general path, where calls are guarded and examined.
+    if kwnames.is_null() && !crate::checked::enabled() {
         // SAFETY: CPython calls vectorcall functions with the GIL held.
         let py = unsafe { Python::assume_attached() };
         // SAFETY: `callable` is a live CFuncPtr instance (this entry is only installed on

@@ -147,6 +147,10 @@ def test_from_address_cast_and_in_dll(checked_lib):
         + raises("cast(1, POINTER(c_int)).contents", "ValueError", "address 0x0000000000000001 is not readable")
         + raises("cast(16, POINTER(c_double))[0]", "ValueError", "address 0x0000000000000010 is not readable")
         + raises("cast(c_void_p(24), POINTER(c_int))[0] = 3", "ValueError", "is not writable")
+        + raises("cast(1, c_char_p).value", "ValueError", "address 0x0000000000000001 is not readable")
+        + raises("cast(2, c_wchar_p).value", "ValueError", "address 0x0000000000000002 is not readable")
+        + "assert cast(create_string_buffer(b'hi'), c_char_p).value == b'hi'\n"
+        + "memmove(None, None, 0); memset(0, 0, 0)\n"
         + "assert c_int.in_dll(lib, 'exported_value').value == 7\n"
         + "v = c_int(5); assert c_int.from_address(addressof(v)).value == 5\n",
         checked_lib,

@@ -222,6 +222,9 @@ fn vm_probe_read(points: &[usize], saved: &mut [u8]) -> Result<(), usize> {
 /// Whether every byte of `[addr, addr + len)` can be read. `Err` holds the first address
 /// (rounded to where its page starts, past `addr`) that cannot.
 pub fn readable(addr: usize, len: usize) -> Result<(), usize> {
+    if len == 0 {
+        return Ok(()); // nothing is touched (memmove(NULL, NULL, 0) is fine)
+    }
     if addr == 0 || addr.checked_add(len).is_none() {
         return Err(addr);
     }
@@ -249,6 +252,9 @@ pub fn readable(addr: usize, len: usize) -> Result<(), usize> {
 /// first probed byte back with the value it just read, so a concurrent writer to that very
 /// byte may be overwritten: callers only probe memory they are about to overwrite.
 pub fn writable(addr: usize, len: usize) -> Result<(), usize> {
+    if len == 0 {
+        return Ok(()); // nothing is touched (memmove(NULL, NULL, 0) is fine)
+    }
     if addr == 0 || addr.checked_add(len).is_none() {
         return Err(addr);
     }

@@ -111,6 +111,12 @@ pub fn check_instance(cls: &Bound<'_, PyAny>, addr: usize, write: bool) -> PyRes
     }
 }
 
+/// Length of the NUL-terminated string of `unit`-byte characters at `addr` (1: `char`,
+/// else `wchar_t`), probing each page before reading it.
+pub fn string_len(addr: usize, unit: usize) -> PyResult<usize> {
+    if unit == 1 { guard::strlen(addr) } else { guard::wcslen(addr) }.map_err(not_readable)
+}
+
 /// Checked `string_at`: a new bytes object, or NULL with `ValueError` set.
 ///
 /// # Safety

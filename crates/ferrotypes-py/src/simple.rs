@@ -333,13 +333,14 @@ pub unsafe fn get_value(py: Python<'_>, kind: &SimpleKind, swapped: bool, ptr: *
                 match kind.code {
                     b'z' if p == 0 => py.None(),
                     b'z' => {
-                        let n = ferrotypes_core::memory::strlen(p as *const u8);
+                        let n = if crate::checked::enabled() { crate::checked::string_len(p, 1)? } else { ferrotypes_core::memory::strlen(p as *const u8) };
                         PyBytes::new(py, std::slice::from_raw_parts(p as *const u8, n)).into_any().unbind()
                     }
                     b'Z' if p == 0 => py.None(),
                     b'Z' => {
                         let w = p as *const libc::wchar_t;
-                        str_from_wchars(py, w, ferrotypes_core::memory::wcslen(w))?
+                        let n = if crate::checked::enabled() { crate::checked::string_len(p, WCHAR_SIZE)? } else { ferrotypes_core::memory::wcslen(w) };
+                        str_from_wchars(py, w, n)?
                     }
                     b'P' if p == 0 => py.None(),
                     b'P' => p.into_pyobject(py)?.into_any().unbind(),

@@ -123,6 +123,30 @@ assert libc.munmap(addr, PAGE) == 0
     )
 
 
+@pytest.mark.parametrize("probe", ["fault", "vm", "maps"])
+def test_each_memory_probe(checked_lib, probe):
+    # fault: touch under the fault guard (the default); vm: process_vm_readv/writev;
+    # maps: /proc/self/maps (a fresh mapping is a cache miss, so it is seen).
+    run(
+        MMAP
+        + f"assert ferrotypes._ctypes._checked_probe() == {probe!r}\n"
+        + """
+ro = page(1)
+gone = page()
+libc.munmap(gone, PAGE)
+buf = create_string_buffer(b'abc', 16)
+assert string_at(buf) == b'abc' and string_at(ro, 4) == b'\\0' * 4
+memset(buf, 1, 16)
+"""
+        + raises("string_at(gone)", "ValueError", "is not readable")
+        + raises("string_at(gone + 100, 16)", "ValueError", "is not readable")
+        + raises("memset(ro, 0, 1)", "ValueError", "is not writable")
+        + raises("cast(gone, POINTER(c_int))[0]", "ValueError", "is not readable"),
+        checked_lib,
+        env_extra={"FERROTYPES_CHECKED_PROBE": probe},
+    )
+
+
 def test_message_names_the_first_bad_address(checked_lib):
     proc = run(
         MMAP

@@ -59,17 +59,21 @@ fn _is_checked() -> bool {
     enabled()
 }
 
-/// The memory probe in use; `force_maps=True` switches to the `/proc/self/maps` view.
+/// The memory probe in use ("fault", "vm" or "maps"); `force` chooses one (see
+/// `ferrotypes_core::guard::force_probe`), for measurements.
 #[pyfunction]
-#[pyo3(signature = (force_maps = false))]
-fn _checked_probe(force_maps: bool) -> &'static str {
-    if force_maps {
-        guard::force_maps_probe();
+#[pyo3(signature = (force = None))]
+fn _checked_probe(force: Option<&str>) -> PyResult<&'static str> {
+    if let Some(name) = force {
+        if !guard::force_probe(name) {
+            return Err(PyValueError::new_err(format!("unknown or unusable probe {name:?}")));
+        }
     }
-    guard::probe_name()
+    Ok(guard::probe_name())
 }
 
-/// Adds checked mode's functions to `_ctypes` and honours `FERROTYPES_CHECKED=1`.
+/// Adds checked mode's functions to `_ctypes` and honours `FERROTYPES_CHECKED=1` (and
+/// `FERROTYPES_CHECKED_PROBE`).
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_checked_enter, m)?)?;
     m.add_function(wrap_pyfunction!(_checked_exit, m)?)?;
@@ -77,6 +81,12 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_checked_probe, m)?)?;
     if std::env::var_os("FERROTYPES_CHECKED").is_some_and(|v| v == "1") {
         _checked_enter()?;
+    }
+    // Which memory probe to use (fault, vm, maps): for tests and odd sandboxes.
+    if let Ok(name) = std::env::var("FERROTYPES_CHECKED_PROBE") {
+        if !name.is_empty() {
+            _checked_probe(Some(&name))?;
+        }
     }
     Ok(())
 }

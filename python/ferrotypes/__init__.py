@@ -657,30 +657,11 @@ del _kind
 _reset_cache()
 
 
-# Checked mode, ownership helpers and annotated structures live in their own modules,
-# imported on first use of one of these names: `import ferrotypes` does not pay for them.
-_LAZY_NAMES = {
-    "checked": "_checked", "is_checked": "_checked", "owned": "_checked",
-    "check_null": "_checked", "check_errno_nonzero": "_checked",
-    "SignatureWarning": "_checked", "Struct": "_struct", "TypedUnion": "_struct",
-}
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # what the lazy names are, for type checkers
-    from ._checked import (checked, is_checked, owned, check_null, check_errno_nonzero,
-                           SignatureWarning)
-    from ._struct import Struct, TypedUnion
-del TYPE_CHECKING
-
-
-def __getattr__(name):
-    module = _LAZY_NAMES.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-    value = getattr(importlib.import_module("." + module, __name__), name)
-    globals()[name] = value
-    return value
+# Checked mode, ownership helpers and annotated structures (one small module that imports
+# nothing new). Not loaded lazily through a module `__getattr__`: its mere presence stops
+# CPython 3.11 from specializing every `ferrotypes.<name>` attribute access.
+from ._extras import (SignatureWarning, checked, is_checked, owned, check_null,
+                      check_errno_nonzero, Struct, TypedUnion)
 
 
 # install() lives in its own module, imported on first use: `import ferrotypes` stays as

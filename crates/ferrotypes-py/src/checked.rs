@@ -198,7 +198,7 @@ fn signature_warning(func: &Bound<'_, PyAny>, code: usize, detail: String) -> Py
         return Ok(());
     }
     let category = SIGNATURE_WARNING.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
-        Ok(py.import("ferrotypes._checked")?.getattr("SignatureWarning")?.unbind())
+        Ok(py.import("ferrotypes._extras")?.getattr("SignatureWarning")?.unbind())
     })?;
     let name = func
         .getattr_opt(pyo3::intern!(py, "__name__"))

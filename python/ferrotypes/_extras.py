@@ -1,26 +1,30 @@
-"""Checked mode and ownership helpers (``docs/guide/checked.md``).
+"""ferrotypes' additions beyond the ctypes API (``docs/guide/checked.md``).
 
-``checked()`` turns on the safety nets of ``ferrotypes._ctypes`` for a block or a function:
-memory probes before ``string_at``/``from_address``/pointer dereferences/``memmove``, fault
-recovery around foreign calls, warnings for calls without a signature, and reports for
-callbacks called after they were collected. ``FERROTYPES_CHECKED=1`` turns it on for the
-whole process.
+* **Checked mode**: ``checked()`` turns on the safety nets of ``ferrotypes._ctypes`` for a
+  block or a function: memory probes before ``string_at``/``from_address``/pointer
+  dereferences/``memmove``, fault recovery around foreign calls, warnings for calls without
+  a signature, and reports for callbacks called after they were collected.
+  ``FERROTYPES_CHECKED=1`` turns it on for the whole process.
+* **Ownership and errors**: ``owned()`` and the ``errcheck`` helpers
+  ``check_null``/``check_errno_nonzero``, the conventions C APIs need and ctypes leaves to
+  every caller.
+* **Annotated structures**: ``Struct`` and ``TypedUnion``.
 
-``owned()`` and the ``errcheck`` helpers ``check_null``/``check_errno_nonzero`` are the
-ownership and error conventions C APIs need and ctypes leaves to every caller.
-
-The module is imported on first use of one of its names (``ferrotypes.checked``, ...), so
-``import ferrotypes`` does not pay for it. (It is ``_checked``, not ``checked``: importing a
-submodule named ``checked`` would replace the ``ferrotypes.checked`` function with it.)
+``import ferrotypes`` loads this module (one module, importing nothing the package does not
+already load: ``functools`` and ``weakref`` are imported on first use), so its names are
+plain attributes of the package; a lazy module ``__getattr__`` would stop CPython 3.11 from
+specializing every ``ferrotypes.<name>`` access.
 """
 
-import functools as _functools
 import os as _os
-import weakref as _weakref
+import sys as _sys
 
 from . import _ctypes
+from . import Structure as _Structure, Union as _Union
 
-__all__ = ["SignatureWarning", "checked", "is_checked", "owned", "check_null", "check_errno_nonzero"]
+__all__ = ["SignatureWarning", "checked", "is_checked", "owned", "check_null", "check_errno_nonzero",
+           "Struct", "TypedUnion"]
+
 
 
 class SignatureWarning(UserWarning):
@@ -44,7 +48,9 @@ class _CheckedScope:
         return False
 
     def __call__(self, func):
-        @_functools.wraps(func)
+        import functools
+
+        @functools.wraps(func)
         def run_checked(*args, **kwargs):
             with self:
                 return func(*args, **kwargs)
@@ -116,7 +122,12 @@ class owned:
             raise TypeError("free must be callable (a foreign function such as libc.free)")
         self._ptr = ptr
         self._address = _address(ptr)
-        self._finalizer = _weakref.finalize(self, _release, free, self._address) if self._address else None
+        if self._address:
+            import weakref
+
+            self._finalizer = weakref.finalize(self, _release, free, self._address)
+        else:
+            self._finalizer = None
 
     def _check_open(self):
         if self.closed:
@@ -239,3 +250,100 @@ def check_errno_nonzero(result, func, args):
             err = value
         _raise_oserror(func, err, f"failed (returned {value!r})")
     return result
+
+
+# --- structures from annotations -------------------------------------------------------
+# Structures declared with annotations: ``class Point(Struct): x: c_int; y: c_double``.
+#
+# The metaclass turns the class body's ``__annotations__`` (in order) into ``_fields_`` before
+# the ordinary structure metaclass lays the type out, so the result is a plain ``Structure``
+# (or ``Union``) subclass: same layout, same behavior, passable anywhere one is expected.
+#
+# An annotation names the field's ctypes type:
+#
+# * ``x: c_int`` -- the ctypes type itself;
+# * ``x: Annotated[int, c_int]`` -- a Python type for type checkers plus the ctypes type
+#  (``ferrotypes.fields`` spells these for every simple type: ``fields.c_int`` is
+#  ``Annotated[int, c_int]``, so a type checker sees ``Point().x`` as ``int``);
+# * ``x: Annotated[c_int, 3]`` or ``Annotated[int, c_int, 3]`` -- a bit field of 3 bits;
+# * arrays, nested structures and pointers as usual: ``pos: Point``,
+#  ``Annotated[list, c_int * 4]``, ``next: POINTER(Node)`` (a type defined before).
+#
+# ``ClassVar[...]`` annotations are skipped. ``_pack_``, ``_align_``, ``_anonymous_`` are
+# ordinary class attributes. String annotations (``from __future__ import annotations``) are
+# evaluated where the class body was. A class that sets ``_fields_`` itself is left alone.
+
+
+def _is_ctypes_type(t):
+    # Every ctypes type (simple, pointer, array, structure, union, function) has the
+    # instance attribute `_b_base_` as a descriptor on the class.
+    return isinstance(t, type) and hasattr(t, "_b_base_")
+
+
+def _field(name, annotation, scope):
+    """``(name, ctype)`` or ``(name, ctype, bits)`` for one annotation, or None to skip."""
+    if isinstance(annotation, str):
+        annotation = eval(annotation, scope)  # noqa: S307 - the class body's own source
+    origin = getattr(annotation, "__origin__", None)
+    if origin is not None and getattr(origin, "_name", None) == "ClassVar" or (
+        getattr(annotation, "_name", None) == "ClassVar"
+    ):
+        return None
+    ctype, bits = annotation, None
+    metadata = getattr(annotation, "__metadata__", None)
+    if metadata is not None:  # typing.Annotated[origin, *metadata]
+        ctype = origin if _is_ctypes_type(origin) else None
+        for item in metadata:
+            if isinstance(item, int) and not isinstance(item, bool):
+                bits = item
+            elif ctype is None and _is_ctypes_type(item):
+                ctype = item
+    if ctype is None or not _is_ctypes_type(ctype):
+        raise TypeError(
+            f"field {name!r}: annotation {annotation!r} is not a ctypes type "
+            "(write the ctypes type, or Annotated[python_type, ctypes_type])"
+        )
+    return (name, ctype) if bits is None else (name, ctype, bits)
+
+
+def _fields_from_annotations(namespace, frame):
+    annotations = namespace.get("__annotations__") or {}
+    scope = None
+    fields = []
+    for name, annotation in annotations.items():
+        if scope is None and isinstance(annotation, str):
+            # String annotations see what the class body saw: the defining frame's globals
+            # and locals (a class made inside a function), then the body itself.
+            scope = dict(frame.f_globals) if frame is not None else {}
+            if frame is not None:
+                scope.update(frame.f_locals)
+            scope.update(namespace)
+        f = _field(name, annotation, scope)
+        if f is not None:
+            fields.append(f)
+    return fields
+
+
+def _make_meta(base_meta):
+    class AnnotatedFieldsMeta(base_meta):
+        def __new__(mcls, name, bases, namespace, **kwargs):
+            is_root = namespace.get("_ferrotypes_annotated_root_", False)
+            if not is_root and "_fields_" not in namespace and namespace.get("__annotations__"):
+                namespace = dict(namespace)
+                namespace["_fields_"] = _fields_from_annotations(namespace, _sys._getframe(1))
+            return super().__new__(mcls, name, bases, namespace, **kwargs)
+
+    AnnotatedFieldsMeta.__qualname__ = AnnotatedFieldsMeta.__name__ = f"Annotated{base_meta.__name__}"
+    return AnnotatedFieldsMeta
+
+
+class Struct(_Structure, metaclass=_make_meta(type(_Structure))):
+    """A ``Structure`` whose ``_fields_`` come from the class body's annotations."""
+
+    _ferrotypes_annotated_root_ = True
+
+
+class TypedUnion(_Union, metaclass=_make_meta(type(_Union))):
+    """A ``Union`` whose ``_fields_`` come from the class body's annotations."""
+
+    _ferrotypes_annotated_root_ = True

@@ -33,7 +33,9 @@ use std::sync::Mutex;
 /// How many `checked()` scopes (plus the environment variable) are active, process-wide.
 static DEPTH: AtomicUsize = AtomicUsize::new(0);
 
-/// Whether checked mode is on: the only cost every hook pays in the default mode.
+/// Whether checked mode is on: the only cost every hook pays in the default mode. Every
+/// function a hook calls is `#[cold]` and never inlined, so the hooks leave the code layout
+/// and inlining decisions of the hot paths as they were.
 #[inline(always)]
 pub fn enabled() -> bool {
     DEPTH.load(Ordering::Relaxed) != 0
@@ -102,16 +104,22 @@ fn not_writable(addr: usize) -> PyErr {
 }
 
 /// `ValueError` unless all of `[addr, addr + len)` can be read.
+#[cold]
+#[inline(never)]
 pub fn check_readable(addr: usize, len: usize) -> PyResult<()> {
     guard::readable(addr, len).map_err(not_readable)
 }
 
 /// `ValueError` unless all of `[addr, addr + len)` can be written.
+#[cold]
+#[inline(never)]
 pub fn check_writable(addr: usize, len: usize) -> PyResult<()> {
     guard::writable(addr, len).map_err(not_writable)
 }
 
 /// Checks that an instance of ctypes type `cls` at `addr` can be read (or written).
+#[cold]
+#[inline(never)]
 pub fn check_instance(cls: &Bound<'_, PyAny>, addr: usize, write: bool) -> PyResult<()> {
     let size = util::stginfo_of_type(cls).map_or(0, |i| i.get().size);
     if write {
@@ -123,6 +131,8 @@ pub fn check_instance(cls: &Bound<'_, PyAny>, addr: usize, write: bool) -> PyRes
 
 /// Length of the NUL-terminated string of `unit`-byte characters at `addr` (1: `char`,
 /// else `wchar_t`), probing each page before reading it.
+#[cold]
+#[inline(never)]
 pub fn string_len(addr: usize, unit: usize) -> PyResult<usize> {
     if unit == 1 { guard::strlen(addr) } else { guard::wcslen(addr) }.map_err(not_readable)
 }
@@ -131,6 +141,8 @@ pub fn string_len(addr: usize, unit: usize) -> PyResult<usize> {
 ///
 /// # Safety
 /// Called with the GIL held (from the PYFUNCTYPE entry point).
+#[cold]
+#[inline(never)]
 pub unsafe fn string_at(ptr: *const u8, size: i32) -> *mut ffi::PyObject {
     let len = if size < 0 { guard::strlen(ptr as usize) } else { guard::readable(ptr as usize, size as usize).map(|()| size as usize) };
     // SAFETY: GIL held (contract); the probe vouched for `len` bytes at `ptr`.
@@ -146,6 +158,8 @@ pub unsafe fn string_at(ptr: *const u8, size: i32) -> *mut ffi::PyObject {
 ///
 /// # Safety
 /// As [`string_at`].
+#[cold]
+#[inline(never)]
 pub unsafe fn wstring_at(ptr: *const libc::wchar_t, size: i32) -> *mut ffi::PyObject {
     let unit = std::mem::size_of::<libc::wchar_t>();
     let len = if size < 0 { guard::wcslen(ptr as usize) } else { guard::readable(ptr as usize, size as usize * unit).map(|()| size as usize) };
@@ -225,6 +239,8 @@ fn read_arg(avalue: *mut c_void, ty: *mut libffi::low::ffi_type) -> u64 {
 /// Checked mode's look at a call just before it is made: arguments of `memmove`/`memcpy`/
 /// `memset` are probed, and a function without `argtypes`/`restype` is examined for the
 /// classic silent truncations.
+#[cold]
+#[inline(never)]
 pub fn before_call(
     func_obj: &Bound<'_, PyAny>,
     code: usize,
@@ -300,6 +316,8 @@ unsafe impl Send for CallArgs {}
 ///
 /// # Safety
 /// As `CallInterface::call`.
+#[cold]
+#[inline(never)]
 pub unsafe fn guarded_ffi_call(
     py: Python<'_>,
     cif: &CallInterface,
@@ -427,6 +445,7 @@ fn describe(callable: &Bound<'_, PyAny>, argtypes: &Bound<'_, PyAny>, restype: O
 
 /// Notes that a function pointer object is being passed to a foreign call: if it owns a
 /// callback, collecting it later warns (`ResourceWarning`) in the default mode.
+#[inline(never)]
 pub fn note_passed_to_c(obj: &Bound<'_, PyAny>) {
     let Ok(f) = obj.cast::<crate::funcptr::CFuncPtr>() else { return };
     let Some(thunk) = f.get().thunk.get_ref(obj.py()) else { return };
@@ -482,6 +501,8 @@ pub fn retire_callback(cb: &PyCallback) -> bool {
 
 /// Reports a call into a callback whose owner was collected (checked mode): through
 /// `sys.unraisablehook`, with where it was created. The result stays zero.
+#[cold]
+#[inline(never)]
 pub fn report_dead_call(py: Python<'_>, cb: &PyCallback) {
     let Some(dead) = cb.checks.dead.get_ref(py) else { return };
     let dead = dead.bind(py);

@@ -527,11 +527,11 @@ mod tests {
     fn guarded_call_turns_a_fault_into_an_error() {
         install_fault_handlers().unwrap();
         // SAFETY: reads address 8, which is never mapped; the fault is caught.
-        let r = unsafe { guarded(|| { std::ptr::read_volatile(8 as *const u64); }) };
+        let r = unsafe { guarded(|| { std::ptr::read_volatile(std::ptr::without_provenance::<u64>(8)); }) };
         let f = r.unwrap_err();
         assert_eq!((f.addr, f.signo, f.access), (8, libc::SIGSEGV, 0));
         // SAFETY: writes address 16, never mapped.
-        let r = unsafe { guarded(|| std::ptr::write_volatile(16 as *mut u64, 1)) };
+        let r = unsafe { guarded(|| std::ptr::write_volatile(std::ptr::without_provenance_mut::<u64>(16), 1)) };
         assert_eq!(r.unwrap_err().access, 1);
         // SAFETY: a harmless body.
         assert!(unsafe { guarded(|| {}) }.is_ok());

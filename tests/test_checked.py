@@ -502,15 +502,24 @@ def test_environment_variable(checked_lib):
     assert proc.stdout.startswith("False")
 
 
-def test_package_keeps_attribute_specialization():
+def test_package_keeps_attribute_specialization_and_import_cost():
     # A module-level __getattr__ would stop CPython 3.11 from specializing LOAD_ATTR on the
-    # module: every `ferrotypes.c_int` in a loop would get slower. The new names are plain
-    # attributes, and their modules import nothing new.
+    # module: every `ferrotypes.c_int` in a loop would get slower. The new names are proxies
+    # that load `_extras` on first use, so importing ferrotypes does not load it.
     assert "__getattr__" not in vars(ferrotypes)
-    code = ("import sys; before = set(sys.modules); import ferrotypes; "
-            "print(sorted(m for m in set(sys.modules) - before if not m.startswith('ferrotypes')))")
+    code = "import sys, ferrotypes; print('ferrotypes._extras' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert "weakref" not in out and "functools" not in out and "typing" not in out, out
+    assert out.split() == ["False"]
+    code = ("import sys, ferrotypes\n"
+            "class P(ferrotypes.Struct):\n    x: ferrotypes.c_int\n"
+            "assert issubclass(P, ferrotypes.Structure) and issubclass(P, ferrotypes.Struct)\n"
+            "assert isinstance(P(), ferrotypes.Struct) and not isinstance(3, ferrotypes.Struct)\n"
+            "o = ferrotypes.owned(0, free=print)\n"
+            "assert isinstance(o, ferrotypes.owned) and 'checked' in repr(ferrotypes.checked)\n"
+            "print('ferrotypes._extras' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["True"]
+    assert ferrotypes.SignatureWarning.__module__ == "ferrotypes"
 
 
 # --- ownership and errcheck helpers -----------------------------------------------------

@@ -657,11 +657,64 @@ del _kind
 _reset_cache()
 
 
-# Checked mode, ownership helpers and annotated structures (one small module that imports
-# nothing new). Not loaded lazily through a module `__getattr__`: its mere presence stops
-# CPython 3.11 from specializing every `ferrotypes.<name>` attribute access.
-from ._extras import (SignatureWarning, checked, is_checked, owned, check_null,
-                      check_errno_nonzero, Struct, TypedUnion)
+# Beyond ctypes: checked mode, ownership helpers, annotated structures (docs/guide/checked.md).
+# They live in `_extras`, imported on first use, so `import ferrotypes` costs what it did.
+# Not through a module `__getattr__`: its mere presence stops CPython 3.11 from specializing
+# every `ferrotypes.<name>` attribute access. Each name is a proxy that loads the real object
+# when first called, subclassed (`class P(ferrotypes.Struct)`), or used with isinstance.
+from ._ctypes import _SignatureWarning as SignatureWarning
+from ._ctypes import _is_checked
+
+
+def is_checked():
+    """Whether checked mode is on (a ``checked()`` scope is open, or ``FERROTYPES_CHECKED=1``)."""
+    return _is_checked()
+
+
+class _LazyExport:
+    __slots__ = ("_name", "_target")
+
+    def __init__(self, name):
+        self._name = name
+        self._target = None
+
+    def _load(self):
+        target = self._target
+        if target is None:
+            from . import _extras
+            target = self._target = getattr(_extras, self._name)
+        return target
+
+    def __call__(self, *args, **kwargs):
+        return self._load()(*args, **kwargs)
+
+    def __mro_entries__(self, bases):
+        return (self._load(),)
+
+    def __instancecheck__(self, obj):
+        return isinstance(obj, self._load())
+
+    def __subclasscheck__(self, cls):
+        return issubclass(cls, self._load())
+
+    def __getattr__(self, attr):
+        return getattr(self._load(), attr)
+
+    def __repr__(self):
+        return repr(self._load())
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ._extras import checked, owned, check_null, check_errno_nonzero, Struct, TypedUnion
+else:
+    checked = _LazyExport("checked")
+    owned = _LazyExport("owned")
+    check_null = _LazyExport("check_null")
+    check_errno_nonzero = _LazyExport("check_errno_nonzero")
+    Struct = _LazyExport("Struct")
+    TypedUnion = _LazyExport("TypedUnion")
+del TYPE_CHECKING
 
 
 # install() lives in its own module, imported on first use: `import ferrotypes` stays as

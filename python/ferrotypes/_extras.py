@@ -10,10 +10,8 @@
   every caller.
 * **Annotated structures**: ``Struct`` and ``TypedUnion``.
 
-``import ferrotypes`` loads this module (one module, importing nothing the package does not
-already load: ``functools`` and ``weakref`` are imported on first use), so its names are
-plain attributes of the package; a lazy module ``__getattr__`` would stop CPython 3.11 from
-specializing every ``ferrotypes.<name>`` access.
+The package exports these names through small proxies that import this module on first
+use (``ferrotypes._LazyExport``), so ``import ferrotypes`` does not pay for it.
 """
 
 import os as _os
@@ -27,11 +25,7 @@ __all__ = ["SignatureWarning", "checked", "is_checked", "owned", "check_null", "
 
 
 
-class SignatureWarning(UserWarning):
-    """A foreign call without ``argtypes``/``restype`` that probably truncates a value.
-
-    Issued in checked mode, once per function object.
-    """
+SignatureWarning = _ctypes._SignatureWarning
 
 
 class _CheckedScope:

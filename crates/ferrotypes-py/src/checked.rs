@@ -22,7 +22,6 @@ use ferrotypes_core::guard;
 use pyo3::exceptions::{PyOSError, PyResourceWarning, PyRuntimeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyFloat, PyInt, PyTuple};
 use std::cell::Cell;
 use std::collections::HashSet;
@@ -81,6 +80,9 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_checked_exit, m)?)?;
     m.add_function(wrap_pyfunction!(_is_checked, m)?)?;
     m.add_function(wrap_pyfunction!(_checked_probe, m)?)?;
+    // Defined here so that core mode (this extension under the stdlib `ctypes`) has it too;
+    // the package exports it as `ferrotypes.SignatureWarning`.
+    m.add("_SignatureWarning", m.py().get_type::<SignatureWarning>())?;
     if std::env::var_os("FERROTYPES_CHECKED").is_some_and(|v| v == "1") {
         _checked_enter()?;
     }
@@ -204,16 +206,19 @@ fn already_warned(func_obj: usize, code: usize) -> bool {
     w.as_ref().is_some_and(|s| s.contains(&(func_obj, code)))
 }
 
-static SIGNATURE_WARNING: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+pyo3::create_exception!(
+    ferrotypes,
+    SignatureWarning,
+    pyo3::exceptions::PyUserWarning,
+    "A foreign call without argtypes/restype that probably truncates a value (checked mode, once per function)."
+);
 
 fn signature_warning(func: &Bound<'_, PyAny>, code: usize, detail: String) -> PyResult<()> {
     let py = func.py();
     if !first_warning(func.as_ptr() as usize, code) {
         return Ok(());
     }
-    let category = SIGNATURE_WARNING.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
-        Ok(py.import("ferrotypes._extras")?.getattr("SignatureWarning")?.unbind())
-    })?;
+    let category = py.get_type::<SignatureWarning>();
     let name = func
         .getattr_opt(pyo3::intern!(py, "__name__"))
         .ok()
@@ -221,7 +226,7 @@ fn signature_warning(func: &Bound<'_, PyAny>, code: usize, detail: String) -> Py
         .and_then(|n| n.extract::<String>().ok())
         .unwrap_or_else(|| format!("<function at {code:#x}>"));
     let msg = CString::new(format!("{name}: {detail}")).unwrap_or_default();
-    PyErr::warn(py, category.bind(py), &msg, 1)
+    PyErr::warn(py, &category, &msg, 1)
 }
 
 fn read_arg(avalue: *mut c_void, ty: *mut libffi::low::ffi_type) -> u64 {

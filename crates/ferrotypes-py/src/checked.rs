@@ -312,26 +312,23 @@ struct CallArgs {
     result: *mut c_void,
     avalues: *mut *mut c_void,
 }
-// SAFETY: plain pointers into the calling thread's frame, which waits for the call.
-unsafe impl Send for CallArgs {}
 
-/// The checked version of `funcptr::ffi_call_with_flags`: the same GIL/errno handling, the
-/// call made inside a fault guard, and the result of an untyped function checked for a
-/// truncated pointer.
+/// What a checked call has to report once the GIL is back: a fault, or an untyped result
+/// that did not fit in the C `int` it was read as.
+pub enum Event {
+    Fault(guard::Fault),
+    Truncated { func_obj: usize, code: usize, value: u64 },
+}
+
+/// The call of `funcptr::ffi_call_with_flags` in checked mode (no GIL needed: it runs inside
+/// the detached section): made inside the fault guard, and, for a function without
+/// `restype`, with a 64-bit result to see whether the C `int` it is read as lost bits.
 ///
 /// # Safety
 /// As `CallInterface::call`.
 #[cold]
 #[inline(never)]
-pub unsafe fn guarded_ffi_call(
-    py: Python<'_>,
-    cif: &CallInterface,
-    func: usize,
-    result: *mut c_void,
-    avalues: *mut *mut c_void,
-    use_errno: bool,
-    keep_gil: bool,
-) -> PyResult<()> {
+pub unsafe fn guarded_call(cif: &CallInterface, func: usize, result: *mut c_void, avalues: *mut *mut c_void) -> Result<(), Event> {
     // A function without restype is called with a 64-bit result (x86-64 returns both in
     // rax; the low half is what a C int result would be).
     let untyped = UNTYPED_RESULT.with(|u| u.take());
@@ -352,51 +349,51 @@ pub unsafe fn guarded_ffi_call(
         _ => None,
     };
     let call = CallArgs { cif: wide.as_ref().unwrap_or(cif), func, result, avalues };
-    let run = move || {
-        let call = call;
-        if use_errno {
-            crate::errno::swap_errno();
-        }
-        // SAFETY: forwarded from this function's contract; the body owns only pointers.
-        let r = unsafe { guard::guarded(move || (*call.cif).call(call.func as *const c_void, call.result, call.avalues)) };
-        if use_errno {
-            crate::errno::swap_errno();
-        }
-        r
-    };
-    let outcome = if keep_gil { run() } else { py.detach(run) };
-    if let Err(fault) = outcome {
-        let what = if fault.signo == libc::SIGBUS { "SIGBUS" } else { "SIGSEGV" };
-        return Err(PyOSError::new_err(format!(
-            "access violation {} {:#018x} ({what} inside a foreign function call; its library may be left in an inconsistent state)",
-            fault.access_verb(),
-            fault.addr
-        )));
-    }
-    if let (Some(obj), Some(_)) = (untyped, &wide) {
+    // SAFETY: forwarded from this function's contract; the body owns only pointers.
+    unsafe { guard::guarded(move || (*call.cif).call(call.func as *const c_void, call.result, call.avalues)) }.map_err(Event::Fault)?;
+    if let (Some(func_obj), Some(_)) = (untyped, &wide) {
         // SAFETY: the 64-bit result was written into `result` (at least 8 bytes).
-        let v = unsafe { std::ptr::read_unaligned(result as *const u64) };
-        let high = (v >> 32) as u32;
-        let low_negative = (v as u32) & 0x8000_0000 != 0;
-        let fits = high == 0 || (high == u32::MAX && low_negative);
+        let value = unsafe { std::ptr::read_unaligned(result as *const u64) };
+        let high = (value >> 32) as u32;
+        let low_negative = (value as u32) & 0x8000_0000 != 0;
         // What a C int result leaves in the buffer: the low half, sign-extended.
         // SAFETY: as above.
-        unsafe { std::ptr::write_unaligned(result as *mut i64, v as u32 as i32 as i64) };
-        if !fits {
-            // SAFETY: `obj` is the function object, alive (the caller holds it) for the call.
-            let func_obj = unsafe { Bound::from_borrowed_ptr(py, obj as *mut ffi::PyObject) };
-            signature_warning(
-                &func_obj,
-                func,
-                format!(
-                    "restype is not set, so the result is read as a C int, but the function returned {v:#x}, \
-                     which was truncated to {}: set restype (c_void_p for a pointer)",
-                    v as u32 as i32
-                ),
-            )?;
+        unsafe { std::ptr::write_unaligned(result as *mut i64, value as u32 as i32 as i64) };
+        if !(high == 0 || (high == u32::MAX && low_negative)) {
+            return Err(Event::Truncated { func_obj, code: func, value });
         }
     }
     Ok(())
+}
+
+/// Turns an [`Event`] into the `OSError` (fault) or the `SignatureWarning` (truncation).
+#[cold]
+#[inline(never)]
+pub fn report(py: Python<'_>, event: Event) -> PyResult<()> {
+    match event {
+        Event::Fault(fault) => {
+            let what = if fault.signo == libc::SIGBUS { "SIGBUS" } else { "SIGSEGV" };
+            Err(PyOSError::new_err(format!(
+                "access violation {} {:#018x} ({what} inside a foreign function call; its library may be left in an inconsistent state)",
+                fault.access_verb(),
+                fault.addr
+            )))
+        }
+        Event::Truncated { func_obj, code, value } => {
+            // SAFETY: `func_obj` is the function object being called, which its caller keeps
+            // alive until the call returns (we are still inside it).
+            let func_obj = unsafe { Bound::from_borrowed_ptr(py, func_obj as *mut ffi::PyObject) };
+            signature_warning(
+                &func_obj,
+                code,
+                format!(
+                    "restype is not set, so the result is read as a C int, but the function returned {value:#x}, \
+                     which was truncated to {}: set restype (c_void_p for a pointer)",
+                    value as u32 as i32
+                ),
+            )
+        }
+    }
 }
 
 // --- callbacks ---------------------------------------------------------------------------

@@ -559,10 +559,6 @@ unsafe impl Send for CallBuffers {}
 /// As [`CallInterface::call`].
 pub unsafe fn ffi_call_with_flags(py: Python<'_>, cif: &CallInterface, func: usize, result: *mut c_void, avalues: *mut *mut c_void, flags: i32) -> PyResult<()> {
     let use_errno = flags & FUNCFLAG_USE_ERRNO != 0;
-    if crate::checked::enabled() {
-        // SAFETY: forwarded from this function's contract.
-        return unsafe { crate::checked::guarded_ffi_call(py, cif, func, result, avalues, use_errno, flags & (FUNCFLAG_PYTHONAPI | FLAG_KEEP_GIL) != 0) };
-    }
     let bufs = CallBuffers { result, avalues };
     let run = move || {
         // Bind the whole struct: a closure would otherwise capture its (non-Send) fields.
@@ -570,18 +566,22 @@ pub unsafe fn ffi_call_with_flags(py: Python<'_>, cif: &CallInterface, func: usi
         if use_errno {
             crate::errno::swap_errno();
         }
-        // SAFETY: forwarded from this function's contract.
-        unsafe { cif.call(func as *const c_void, bufs.result, bufs.avalues) };
+        let outcome = if crate::checked::enabled() {
+            // Checked mode: the call runs inside the fault guard (checked.rs).
+            // SAFETY: forwarded from this function's contract.
+            unsafe { crate::checked::guarded_call(cif, func, bufs.result, bufs.avalues) }
+        } else {
+            // SAFETY: forwarded from this function's contract.
+            unsafe { cif.call(func as *const c_void, bufs.result, bufs.avalues) };
+            Ok(())
+        };
         if use_errno {
             crate::errno::swap_errno();
         }
+        outcome
     };
-    if flags & (FUNCFLAG_PYTHONAPI | FLAG_KEEP_GIL) != 0 {
-        run();
-    } else {
-        py.detach(run);
-    }
-    Ok(())
+    let outcome = if flags & (FUNCFLAG_PYTHONAPI | FLAG_KEEP_GIL) != 0 { run() } else { py.detach(run) };
+    outcome.or_else(|event| crate::checked::report(py, event))
 }
 
 #[repr(C, align(16))]

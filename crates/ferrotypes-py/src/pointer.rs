@@ -122,6 +122,9 @@ impl Pointer {
                     return Err(PyValueError::new_err("NULL pointer access"));
                 }
                 let p = (addr as isize).wrapping_add(i.wrapping_mul(size as isize)) as *const u8;
+                if crate::checked::enabled() {
+                    crate::checked::check_readable(p as usize, size)?;
+                }
                 // SAFETY: as for any ctypes pointer, the user vouches that element `i` of
                 // the pointee is readable.
                 return unsafe { simple::get_value(py, kind, swapped, p) };

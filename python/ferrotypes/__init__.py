@@ -771,11 +771,30 @@ def verify_function(func, c_name=None, **options):
     return _verify_function(func, c_name, **options)
 
 
-def __getattr__(name):
-    if name == "LayoutMismatch":
-        from ._verify import LayoutMismatch
-        return LayoutMismatch
-    if name == "CDefError":
-        from ._cdef import CDefError
-        return CDefError
-    raise AttributeError("module 'ferrotypes' has no attribute %r" % name)
+class CDefError(ValueError):
+    """A C declaration could not be parsed or translated (``cdef``).
+
+    ``filename``, ``lineno`` and ``column`` locate the problem in the C source (after
+    ``#include``: in the header it came from); the message starts with
+    ``file:line:column:``.
+    """
+
+    def __init__(self, message, filename=None, lineno=None, column=None):
+        self.filename, self.lineno, self.column = filename, lineno, column
+        self.msg = message
+        where = ":".join(str(p) for p in (filename, lineno, column) if p is not None)
+        super().__init__("%s: %s" % (where, message) if where else message)
+
+
+class LayoutMismatch(Exception):
+    """A ferrotypes declaration differs from what the C compiler says (``verify``);
+    ``.report`` is the report, the message a table of the differing rows."""
+
+    def __init__(self, report):
+        self.report = report
+        super().__init__("%s differs from C:\n%s" % (report.subject,
+                                                       report.table(only_mismatches=True)))
+
+# (Both are defined here rather than reached through a module ``__getattr__``: on 3.11
+# a module ``__getattr__`` stops attribute-lookup specialization for every
+# ``ferrotypes.<name>`` in user code.)

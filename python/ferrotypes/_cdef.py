@@ -36,19 +36,7 @@ import ferrotypes as _ft
 __all__ = ["cdef", "CDefError", "CDefNamespace", "Signature", "preprocess"]
 
 
-class CDefError(ValueError):
-    """A C declaration could not be parsed or translated.
-
-    ``filename``, ``lineno`` and ``column`` locate the problem in the C source (after
-    ``#include``: in the header it came from); the message starts with
-    ``file:line:column:``.
-    """
-
-    def __init__(self, message, filename=None, lineno=None, column=None):
-        self.filename, self.lineno, self.column = filename, lineno, column
-        self.msg = message
-        where = ":".join(str(p) for p in (filename, lineno, column) if p is not None)
-        super().__init__("%s: %s" % (where, message) if where else message)
+CDefError = _ft.CDefError
 
 
 class Signature:

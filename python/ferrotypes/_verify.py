@@ -57,14 +57,7 @@ class VerifyReport:
         return "<VerifyReport %s: %s>" % (self.subject, "ok" if self.ok else "mismatch")
 
 
-class LayoutMismatch(Exception):
-    """A ferrotypes declaration differs from what the C compiler says; ``.report`` is the
-    :class:`VerifyReport`, the message a table of the differing rows."""
-
-    def __init__(self, report):
-        self.report = report
-        super().__init__("%s differs from C:\n%s" % (report.subject,
-                                                      report.table(only_mismatches=True)))
+LayoutMismatch = _ft.LayoutMismatch
 
 
 # ---------------------------------------------------------------------------

@@ -120,8 +120,7 @@ mod tests {
 
     #[test]
     fn narrow_integers_and_integer_result() {
-        let mut r = Registers::default();
-        r.ints = [(-1i64) as u64, 255, (-300i64) as u64, 4_000_000_000, 0, 0];
+        let r = Registers { ints: [(-1i64) as u64, 255, (-300i64) as u64, 4_000_000_000, 0, 0], ..Default::default() };
         // SAFETY: four integer-class arguments, integer result.
         let raw = unsafe { call(narrow as *const c_void, &r, ReturnClass::Integer) };
         assert_eq!(raw as u32 as i32, (-1i32 + 255 - 300).wrapping_add(4_000_000_000u32 as i32));
@@ -156,10 +155,10 @@ mod tests {
         let mut buf = [0u8; 64];
         let fmt = b"%d %.2f %s %.1f\0";
         let word = b"ok\0";
-        let mut r = Registers::default();
-        r.ints = [buf.as_mut_ptr() as u64, buf.len() as u64, fmt.as_ptr() as u64, 42, word.as_ptr() as u64, 0];
-        r.sse[0] = 2.5f64.to_bits();
-        r.sse[1] = (-1.0f64).to_bits();
+        let mut sse = [0u64; 8];
+        sse[0] = 2.5f64.to_bits();
+        sse[1] = (-1.0f64).to_bits();
+        let r = Registers { ints: [buf.as_mut_ptr() as u64, buf.len() as u64, fmt.as_ptr() as u64, 42, word.as_ptr() as u64, 0], sse };
         // SAFETY: snprintf's fixed and variadic arguments are all scalars in registers.
         let n = unsafe { call(snprintf as *const c_void, &r, ReturnClass::Integer) } as i32;
         let text = std::str::from_utf8(&buf[..n as usize]).unwrap();

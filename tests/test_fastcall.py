@@ -270,3 +270,51 @@ def test_keywords_and_extra_arguments_take_the_general_path():
     for _ in range(CALLS):
         assert snprintf(buf, 32, b"%d-%.1f", 7, ferrotypes.c_double(2.5)) == 5
         assert buf.value == b"7-2.5"
+
+
+def test_function_pointer_and_array_arguments(testlib):
+    """Instances of function pointer and array types (stock from_param) on the fast lane."""
+    results = {}
+    for m in MODULES:
+        CMP = m.CFUNCTYPE(m.c_int, m.POINTER(m.c_int), m.POINTER(m.c_int))
+        Five = m.c_int * 5
+        qsort = m.CDLL(None).qsort
+        qsort.argtypes, qsort.restype = [Five, m.c_size_t, m.c_size_t, CMP], None
+        cmp = CMP(lambda a, b: a[0] - b[0])
+        runs = []
+        for data in ([5, 1, 4, 2, 3], [9, -1, 0, 7, 7], [3, 3, 1, 1, 2]):
+            arr = Five(*data)
+            qsort(arr, 5, 4, cmp)
+            runs.append(list(arr))
+        runs.append(outcome(qsort, (m.c_int * 4)(), 4, 4, cmp))       # wrong array type
+        runs.append(outcome(qsort, Five(), 5, 4, lambda a, b: 0))     # not a CMP instance
+        results[m.__name__] = runs
+    assert results["ferrotypes"] == results["ctypes"]
+    assert results["ferrotypes"][0] == [1, 2, 3, 4, 5]
+
+
+def test_callback_passed_on_the_fast_lane_is_noted(testlib):
+    """A callback passed through the fast lane counts as passed to C (checked.rs warns
+    when such a callback is collected)."""
+    import gc
+    import warnings
+    gc.collect()  # other tests' callbacks first: only this test's warnings are counted
+    lib = ferrotypes.CDLL(testlib)
+    CB = ferrotypes.CFUNCTYPE(ferrotypes.c_int, ferrotypes.c_int)
+    apply_twice = lib.apply_twice
+    apply_twice.argtypes, apply_twice.restype = [CB, ferrotypes.c_int], ferrotypes.c_int
+
+    def lane_callback(x):
+        return x
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        first = CB(lane_callback)
+        assert apply_twice(first, 1) == 3      # plans (general path)
+        second = CB(lane_callback)
+        assert apply_twice(second, 2) == 5     # fast lane
+        del first, second
+        gc.collect()
+    msgs = [str(w.message) for w in seen
+            if issubclass(w.category, ResourceWarning) and "lane_callback" in str(w.message)]
+    assert len(msgs) == 2, msgs

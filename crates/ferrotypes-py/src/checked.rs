@@ -450,7 +450,10 @@ fn describe(callable: &Bound<'_, PyAny>, argtypes: &Bound<'_, PyAny>, restype: O
 #[inline(never)]
 pub fn note_passed_to_c(obj: &Bound<'_, PyAny>) {
     let Ok(f) = obj.cast::<crate::funcptr::CFuncPtr>() else { return };
-    let Some(thunk) = f.get().thunk.get_ref(obj.py()) else { return };
+    // Borrowed, not cloned: this also runs on the call fast lane, where no reference may
+    // be dropped (no Python code runs while the cell is read).
+    // SAFETY: GIL-serialised read of the cell; the reference is used and released here.
+    let Some(thunk) = (unsafe { &*f.get().thunk.as_ptr() }) else { return };
     if let Ok(t) = thunk.bind(obj.py()).cast::<CThunkObject>() {
         t.get().callback().checks.passed_to_c.store(true, Ordering::Relaxed);
     }

@@ -60,6 +60,9 @@ pub enum ArgConv {
     /// A pointer type with the stock `from_param`: the common arguments (None, `byref()` of
     /// the target type, a target instance, a pointer of this type) convert directly.
     Pointer { cls: Py<PyAny>, proto: Option<Py<PyAny>>, from_param: Py<PyAny> },
+    /// A structure, union, array or function pointer type with the stock `from_param`
+    /// (which returns an instance of the type unchanged): an instance converts directly.
+    Instance { cls: Py<PyAny>, from_param: Py<PyAny> },
     /// Call `from_param` (bound), then convert its result by the default rules.
     Call(Py<PyAny>),
 }
@@ -77,6 +80,9 @@ impl ArgConv {
                 proto: proto.as_ref().map(|p| p.clone_ref(py)),
                 from_param: from_param.clone_ref(py),
             },
+            ArgConv::Instance { cls, from_param } => {
+                ArgConv::Instance { cls: cls.clone_ref(py), from_param: from_param.clone_ref(py) }
+            }
             ArgConv::Call(f) => ArgConv::Call(f.clone_ref(py)),
         }
     }
@@ -92,6 +98,10 @@ impl ArgConv {
             ArgConv::Pointer { cls, proto, from_param } => {
                 visit.call(cls)?;
                 visit.call(proto)?;
+                visit.call(from_param)
+            }
+            ArgConv::Instance { cls, from_param } => {
+                visit.call(cls)?;
                 visit.call(from_param)
             }
             ArgConv::Call(f) => visit.call(f),
@@ -112,6 +122,8 @@ pub fn traverse_converters(converters: &Option<Vec<ArgConv>>, visit: &pyo3::PyVi
 pub static STOCK_SIMPLE_FROM_PARAM: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 pub static STOCK_SPECIAL_FROM_PARAM: PyOnceLock<[Py<PyAny>; 3]> = PyOnceLock::new();
 pub static STOCK_POINTER_FROM_PARAM: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+/// The `from_param` of the structure/union, array and function pointer metaclasses.
+pub static STOCK_GENERIC_FROM_PARAM: PyOnceLock<Vec<Py<PyAny>>> = PyOnceLock::new();
 
 /// Builds the converters for an `argtypes` sequence.
 pub fn make_converters(argtypes: &Bound<'_, PyAny>) -> PyResult<Vec<ArgConv>> {
@@ -150,6 +162,13 @@ pub fn make_converters(argtypes: &Bound<'_, PyAny>) -> PyResult<Vec<ArgConv>> {
             {
                 let proto = info.as_ref().and_then(|i| i.get().proto.as_ref().map(|p| p.clone_ref(py)));
                 ArgConv::Pointer { cls: item.clone().unbind(), proto, from_param: from_param.unbind() }
+            }
+            (Some(f), None)
+                if info.as_ref().is_some_and(|i| {
+                    matches!(i.get().kind, Kind::Struct | Kind::Union | Kind::Array | Kind::FuncPtr)
+                }) && STOCK_GENERIC_FROM_PARAM.get(py).is_some_and(|s| s.iter().any(|g| g.is(&f))) =>
+            {
+                ArgConv::Instance { cls: item.clone().unbind(), from_param: from_param.unbind() }
             }
             _ => ArgConv::Call(from_param.unbind()),
         };
@@ -248,6 +267,16 @@ pub fn convert_with(
                     keep.push(arg.clone().unbind());
                     return Ok(());
                 }
+            }
+            let converted = from_param.bind(py).call1((arg,))?;
+            conv_param(&converted, index, slot, keep)?;
+            keep.push(converted.unbind());
+            Ok(())
+        }
+        ArgConv::Instance { cls, from_param } => {
+            if util::is_instance_fast(arg, cls.bind(py))? {
+                // What the stock from_param would return: the instance itself.
+                return conv_param(arg, index, slot, keep);
             }
             let converted = from_param.bind(py).call1((arg,))?;
             conv_param(&converted, index, slot, keep)?;

@@ -44,6 +44,10 @@ pub enum FastArg {
     /// alive while the plan is): `None`, `byref()` of an exact `proto` instance, or an
     /// exact `cls` instance.
     Pointer { cls: usize, proto: usize },
+    /// A function pointer or array type with the stock `from_param` (address of the type,
+    /// compared by identity): an exact instance passes the function address it holds, or
+    /// the address of its elements.
+    Instance { cls: usize, funcptr: bool },
 }
 
 impl FastArg {
@@ -211,6 +215,19 @@ unsafe fn convert(py: Python<'_>, kind: FastArg, obj: *mut ffi::PyObject) -> Opt
                     Some(int_bits(obj))
                 } else {
                     None
+                }
+            }
+            FastArg::Instance { cls, funcptr } => {
+                if ffi::Py_TYPE(obj) as usize != cls {
+                    return None;
+                }
+                let any = Bound::ref_from_ptr(py, &obj);
+                let p = any.cast_unchecked::<CData>().get().ptr();
+                if funcptr {
+                    crate::checked::note_passed_to_c(any);
+                    Some(crate::simple::read_ptr(p) as u64)
+                } else {
+                    Some(p as u64)
                 }
             }
             FastArg::Pointer { cls, proto } => {

@@ -471,6 +471,11 @@ fn decide_fast(py: Python<'_>, eff: &Effective<'_>, flags: i32) -> FastState {
                     ArgConv::Pointer { cls, proto: Some(proto), .. } => {
                         FastArg::Pointer { cls: cls.as_ptr() as usize, proto: proto.as_ptr() as usize }
                     }
+                    ArgConv::Instance { cls, .. } => match util::stginfo_of_type(cls.bind(py)).map(|i| i.get().kind) {
+                        Some(Kind::FuncPtr) => FastArg::Instance { cls: cls.as_ptr() as usize, funcptr: true },
+                        Some(Kind::Array) => FastArg::Instance { cls: cls.as_ptr() as usize, funcptr: false },
+                        _ => return FastState::Off,
+                    },
                     _ => return FastState::Off,
                 });
             }

@@ -646,6 +646,11 @@ fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let simple_meta = meta("PyCSimpleType")?;
     let _ = convert::STOCK_SIMPLE_FROM_PARAM.set(py, simple_meta.getattr("__dict__")?.get_item("from_param")?.unbind());
     let _ = convert::STOCK_POINTER_FROM_PARAM.set(py, meta("PyCPointerType")?.getattr("__dict__")?.get_item("from_param")?.unbind());
+    let generic = ["PyCStructType", "PyCArrayType", "PyCFuncPtrType"]
+        .iter()
+        .map(|name| Ok(meta(name)?.getattr("from_param")?.unbind()))
+        .collect::<PyResult<Vec<_>>>()?;
+    let _ = convert::STOCK_GENERIC_FROM_PARAM.set(py, generic);
 
     let roots = roots::Roots {
         simple: py.get_type::<simple::SimpleCData>().unbind(),

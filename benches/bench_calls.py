@@ -699,7 +699,7 @@ def main(argv=None) -> int:
             return 2
         ferro_import = "ferrotypes"
 
-    repeats, min_time, import_runs = (3, 0.02, 2) if args.quick else (5, 0.15, 5)
+    repeats, min_time, import_runs = (3, 0.02, 3) if args.quick else (5, 0.15, 15)
     tmp = tempfile.mkdtemp(prefix="ferrobench-")
     try:
         bench_so = build_helpers(tmp)

@@ -99,6 +99,14 @@ unsafe fn construct_body(
     let tp: *mut ffi::PyTypeObject = callable.cast();
     // SAFETY: `callable` is a live class object, borrowed for the call.
     let cls = unsafe { Bound::from_borrowed_ptr(py, callable) };
+    // The commonest call, `c_int(5)` / `c_int()`: no argument vector to build.
+    if kwnames.is_null() && nargs <= 1 && root_kind(py, tp) == Some(RootKind::Simple) {
+        // SAFETY: `args` holds `nargs` borrowed references valid for the call.
+        let value = (nargs == 1).then(|| unsafe { Bound::ref_from_ptr(py, &*args) });
+        if let Some(obj) = new_simple(py, &cls, value)? {
+            return Ok(obj.into_ptr());
+        }
+    }
     // SAFETY: CPython's vectorcall arguments (this function's contract).
     let (all, kwargs) = unsafe { util::vectorcall_args(py, args, nargs as usize, kwnames)? };
     let positional = &all[..];
@@ -106,7 +114,6 @@ unsafe fn construct_body(
     // As the roots' constructors: the class must have storage info of its kind.
     let info = util::stginfo_of_type(&cls).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
     let i = info.get();
-    let scalar = i.simple_kind();
     match (kind, i.kind) {
         (RootKind::Simple, Kind::Simple { .. }) if kwargs.is_none() => {}
         (RootKind::Aggregate, Kind::Struct | Kind::Union) | (RootKind::Array, Kind::Array) => {}
@@ -120,17 +127,10 @@ unsafe fn construct_body(
     // constructor of a calibrated root, so it derives from it.
     let obj = unsafe { cdata::alloc_direct(py, tp, data)? };
     match kind {
-        RootKind::Simple => match (positional, scalar) {
-            ([], _) => {}
-            ([value], Some((kind, swapped))) => {
-                let cd = obj.cast::<CData>()?;
-                // SAFETY: the new instance owns its type's size, one value of `kind`.
-                let keep = unsafe { simple::set_value(kind, swapped, cd.get().ptr(), value)? };
-                cdata::keep_ref(cd, 0, keep)?;
-            }
-            ([value], None) => simple::set_simple_value(obj.cast::<CData>()?, value)?,
-            (more, _) => return Err(PyTypeError::new_err(format!("__init__ expected at most 1 argument, got {}", more.len()))),
-        },
+        // Zero or one argument took `new_simple` above.
+        RootKind::Simple => {
+            return Err(PyTypeError::new_err(format!("__init__ expected at most 1 argument, got {}", positional.len())));
+        }
         RootKind::Aggregate => {
             let tuple = PyTuple::new(py, positional)?;
             crate::structure::struct_init(&obj, &tuple, kwargs.as_ref())?;
@@ -143,6 +143,27 @@ unsafe fn construct_body(
         }
     }
     Ok(obj.into_ptr())
+}
+
+/// `cls(value)` for a simple class that keeps the root's construction (`None`: the class
+/// has no simple storage info; the caller takes the general route).
+fn new_simple<'py>(py: Python<'py>, cls: &Bound<'py, PyAny>, value: Option<&Bound<'py, PyAny>>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let Some(info) = util::stginfo_of_type(cls) else { return Ok(None) };
+    let i = info.get();
+    let Some((kind, swapped)) = i.simple_kind() else { return Ok(None) };
+    i.mark_final();
+    let data = CData::owned(i.size, i.length)?;
+    // SAFETY: direct allocation is calibrated (`install` ran) and `cls` keeps the
+    // constructor of the simple root, so it derives from it.
+    let obj = unsafe { cdata::alloc_direct(py, cls.as_ptr().cast(), data)? };
+    if let Some(value) = value {
+        // SAFETY: `obj` was just allocated with the CData layout.
+        let cd = unsafe { obj.cast_unchecked::<CData>() };
+        // SAFETY: the new instance owns its type's size, one value of `kind`.
+        let keep = unsafe { simple::set_value(kind, swapped, cd.get().ptr(), value)? };
+        cdata::keep_ref(cd, 0, keep)?;
+    }
+    Ok(Some(obj))
 }
 
 /// Which root's construction `tp` keeps (its constructor and initializer slots are exactly

@@ -670,7 +670,7 @@ def write_png(path: str, ratios: list[tuple]) -> None:
     ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}x"))
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xticks([0.1, 0.2, 0.5, 1, 2, 5, 10])
-    ax.set_xlabel("ferrotypes time (or size) / other; < 1: ferrotypes faster; no bar: not measured")
+    ax.set_xlabel("ferrotypes ÷ other (time or size): < 1 is faster; no bar: no counterpart")
     ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

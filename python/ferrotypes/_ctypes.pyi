@@ -183,6 +183,8 @@ class CFuncPtr(_CData, metaclass=_PyCFuncPtrType):
     restype: type[_CData] | Callable[[int], Any] | None
     argtypes: Sequence[type[_CData]]
     errcheck: _ECT
+    # ferrotypes extension: False keeps the GIL held during calls (tiny functions only).
+    release_gil: bool
     @overload
     def __new__(cls) -> Self: ...
     @overload

@@ -99,11 +99,19 @@ unsafe fn construct_body(
     let tp: *mut ffi::PyTypeObject = callable.cast();
     // SAFETY: `callable` is a live class object, borrowed for the call.
     let cls = unsafe { Bound::from_borrowed_ptr(py, callable) };
-    // The commonest call, `c_int(5)` / `c_int()`: no argument vector to build.
-    if kwnames.is_null() && nargs <= 1 && root_kind(py, tp) == Some(RootKind::Simple) {
-        // SAFETY: `args` holds `nargs` borrowed references valid for the call.
-        let value = (nargs == 1).then(|| unsafe { Bound::ref_from_ptr(py, &*args) });
-        if let Some(obj) = new_simple(py, &cls, value)? {
+    // The commonest calls, `c_int(5)`, `c_int()`, `Point()`, `(c_int * 16)()`: no argument
+    // vector to build.
+    if kwnames.is_null() && nargs <= 1 {
+        let made = match root_kind(py, tp) {
+            Some(RootKind::Simple) => {
+                // SAFETY: `args` holds `nargs` borrowed references valid for the call.
+                let value = (nargs == 1).then(|| unsafe { Bound::ref_from_ptr(py, &*args) });
+                new_simple(py, &cls, value)?
+            }
+            Some(kind) if nargs == 0 => new_empty(py, &cls, kind)?,
+            _ => None,
+        };
+        if let Some(obj) = made {
             return Ok(obj.into_ptr());
         }
     }
@@ -164,6 +172,27 @@ fn new_simple<'py>(py: Python<'py>, cls: &Bound<'py, PyAny>, value: Option<&Boun
         cdata::keep_ref(cd, 0, keep)?;
     }
     Ok(Some(obj))
+}
+
+/// `cls()` for an aggregate, array or pointer class that keeps its root's construction
+/// (`None`: the class's storage info is not of that root's kind; the caller takes the
+/// general route, which reports it).
+fn new_empty<'py>(py: Python<'py>, cls: &Bound<'py, PyAny>, root: RootKind) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let Some(info) = util::stginfo_of_type(cls) else { return Ok(None) };
+    let i = info.get();
+    let fits = match (root, i.kind) {
+        (RootKind::Aggregate, Kind::Struct | Kind::Union) | (RootKind::Array, Kind::Array) => true,
+        (RootKind::Pointer, Kind::Pointer) => i.proto.is_some(),
+        _ => false,
+    };
+    if !fits {
+        return Ok(None);
+    }
+    i.mark_final();
+    let data = CData::owned(i.size, i.length)?;
+    // SAFETY: direct allocation is calibrated and `cls` keeps the constructor of a
+    // calibrated root, so it derives from it.
+    Ok(Some(unsafe { cdata::alloc_direct(py, cls.as_ptr().cast(), data)? }))
 }
 
 /// Which root's construction `tp` keeps (its constructor and initializer slots are exactly

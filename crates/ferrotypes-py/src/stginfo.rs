@@ -69,6 +69,10 @@ pub struct StgInfo {
     pub func: Option<FuncTypeInfo>,
     /// Set once an instance exists (or the type is used as a field): `_fields_` is final.
     pub final_: AtomicBool,
+    /// Structures and unions: the field names positional initializer arguments go to, base
+    /// classes' first, cached with the class (address) and its CPython version tag, which
+    /// changes whenever an attribute of the class or of a base (`_fields_` included) does.
+    pub init_names: crate::util::GilCell<Option<(usize, u32, Py<PyTuple>)>>,
 }
 
 impl PartialEq for Kind {
@@ -97,6 +101,7 @@ impl StgInfo {
             item: None,
             func: None,
             final_: AtomicBool::new(false),
+            init_names: crate::util::GilCell::new(None),
         }
     }
 

@@ -12,7 +12,8 @@
 use crate::cdata::CData;
 use crate::cfield::{Access, CField};
 use crate::stginfo::{flags, Kind, StgInfo};
-use crate::util;
+use crate::util::{self, GilCell};
+use pyo3::ffi;
 use ferrotypes_core::ffi_type::{FfiType, Part};
 use ferrotypes_core::layout::{FieldRequest, LayoutKind, LayoutRequest, StructLayout};
 use ferrotypes_core::simple::{SimpleKind, ValueClass};
@@ -42,24 +43,24 @@ fn own_attr<'py>(cls: &Bound<'py, PyAny>, name: &Bound<'py, PyString>) -> PyResu
     dict.get_item(name)
 }
 
-/// Fills fields from positional arguments, base classes' fields first (CPython's
-/// `_init_pos_args`). Returns the index after the last field of `ty`.
-fn init_pos_args(slf: &Bound<'_, PyAny>, ty: &Bound<'_, PyType>, args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>, mut index: usize) -> PyResult<usize> {
-    let py = slf.py();
+/// The names positional initializer arguments go to, base classes' fields first (CPython's
+/// `_init_pos_args` walks the same chain on every call; the layout is final once an
+/// instance exists, so the walk is done once per class).
+fn init_names(ty: &Bound<'_, PyType>, names: &mut Vec<Py<PyString>>) -> PyResult<()> {
+    let py = ty.py();
     // SAFETY: reading tp_base of a live type object.
     let base = unsafe { (*ty.as_type_ptr()).tp_base };
     if !base.is_null() {
         // SAFETY: `base` is a live type object borrowed from `ty`.
         let base = unsafe { Bound::from_borrowed_ptr(py, base.cast()) }.cast_into::<PyType>()?;
         if util::stginfo_of_type(base.as_any()).is_some() {
-            index = init_pos_args(slf, &base, args, kwargs, index)?;
+            init_names(&base, names)?;
         }
     }
-    let Some(fields) = own_attr(ty.as_any(), pyo3::intern!(py, "_fields_"))? else { return Ok(index) };
-    let Some(info) = util::stginfo_of_type(ty.as_any()) else { return Ok(index) };
-    let length = info.get().length;
-    let mut i = index;
-    while i < length && i < args.len() {
+    let Some(fields) = own_attr(ty.as_any(), pyo3::intern!(py, "_fields_"))? else { return Ok(()) };
+    let Some(info) = util::stginfo_of_type(ty.as_any()) else { return Ok(()) };
+    let index = names.len();
+    for i in index..info.get().length {
         let pair = match fields.cast::<PyList>() {
             Ok(list) => list.get_item(i - index)?,
             Err(_) => fields.get_item(i - index)?,
@@ -68,21 +69,59 @@ fn init_pos_args(slf: &Bound<'_, PyAny>, ty: &Bound<'_, PyType>, args: &Bound<'_
             Ok(t) => t.get_item(0)?,
             Err(_) => pair.get_item(0)?,
         };
+        names.push(name.cast_into::<PyString>()?.unbind());
+    }
+    Ok(())
+}
+
+/// Fills fields from positional arguments (CPython's `_init_pos_args`). Returns how many
+/// positional arguments the fields take.
+fn init_pos_args(slf: &Bound<'_, PyAny>, ty: &Bound<'_, PyType>, args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<usize> {
+    let py = slf.py();
+    // The storage-info lookup gives the type a valid version tag if it can have one.
+    let info = util::stginfo_of_type(ty.as_any());
+    let tp = ty.as_type_ptr();
+    // SAFETY: reading the flags and version tag of a live type object.
+    let tag = unsafe { ((*tp).tp_flags & ffi::Py_TPFLAGS_VALID_VERSION_TAG != 0).then_some((*tp).tp_version_tag) };
+    let cached = match (&info, tag) {
+        (Some(info), Some(tag)) => {
+            // SAFETY: GIL-serialised read; the tuple is cloned out before Python code runs.
+            match unsafe { &*info.get().init_names.as_ptr() } {
+                Some((t, v, names)) if *t == tp as usize && *v == tag => Some(names.clone_ref(py)),
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    let names = match cached {
+        Some(names) => names.into_bound(py),
+        None => {
+            let mut v = Vec::new();
+            init_names(ty, &mut v)?;
+            let names = PyTuple::new(py, v)?;
+            if let (Some(info), Some(tag)) = (&info, tag) {
+                drop(info.get().init_names.replace(Some((tp as usize, tag, names.clone().unbind()))));
+            }
+            names
+        }
+    };
+    for (name, value) in names.iter().zip(args.iter()) {
+        let name = name.cast_into::<PyString>()?;
+        let name = &name;
         if let Some(kw) = kwargs {
-            if kw.contains(&name)? {
+            if kw.contains(name)? {
                 return Err(PyTypeError::new_err(format!("duplicate values for field {}", name.repr()?)));
             }
         }
-        set_field(slf, name.cast::<PyString>()?, &args.get_item(i)?)?;
-        i += 1;
+        set_field(slf, name, &value)?;
     }
-    Ok(length)
+    Ok(names.len())
 }
 
 /// `Structure.__init__`/`Union.__init__` (CPython's Struct_init).
 pub fn struct_init(slf: &Bound<'_, PyAny>, args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
     if !args.is_empty() {
-        let used = init_pos_args(slf, &slf.get_type(), args, kwargs, 0)?;
+        let used = init_pos_args(slf, &slf.get_type(), args, kwargs)?;
         if used < args.len() {
             return Err(PyTypeError::new_err("too many initializers"));
         }
@@ -172,6 +211,7 @@ fn inherit(py: Python<'_>, base: &StgInfo) -> StgInfo {
         item: None,
         func: None,
         final_: AtomicBool::new(false),
+        init_names: GilCell::new(None),
     }
 }
 

@@ -23,7 +23,29 @@ unsafe impl Send for CArgObject {}
 // SAFETY: as above; the object is immutable after construction except `value`, a GilCell.
 unsafe impl Sync for CArgObject {}
 
+/// Direct allocation of `CArgObject`s (`byref()` makes one per call).
+pub static DIRECT: crate::util::DirectLayout = crate::util::DirectLayout::new();
+
+/// Measures the instance layout on a throwaway `CArgObject` built by PyO3.
+pub fn calibrate_direct_alloc(py: Python<'_>) -> PyResult<()> {
+    let probe = Bound::new(py, CArgObject::pointer(0, None))?;
+    DIRECT.calibrate(&probe, &[probe.get_type().as_type_ptr()]);
+    Ok(())
+}
+
 impl CArgObject {
+    /// A new Python object holding `self`.
+    pub fn into_object(self, py: Python<'_>) -> PyResult<Bound<'_, CArgObject>> {
+        if !DIRECT.ready() {
+            return Bound::new(py, self);
+        }
+        use pyo3::PyTypeInfo;
+        // SAFETY: the layout was calibrated for CArgObject, whose own type is the target.
+        let obj = unsafe { DIRECT.alloc(py, CArgObject::type_object_raw(py), self)? };
+        // SAFETY: just allocated as a CArgObject.
+        Ok(unsafe { obj.cast_into_unchecked() })
+    }
+
     pub fn new(tag: u8, value: [u8; 16], ffi: FfiType, obj: Option<Py<PyAny>>) -> Self {
         CArgObject { tag, value: GilCell::new(Inline(value)), ffi, by_value_ptr: std::ptr::null_mut(), obj }
     }

@@ -12,7 +12,6 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
 use std::cell::RefCell;
 use std::ffi::{c_int, c_void};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Bytes stored inside the object itself (CPython's `b_value` union): enough for every
 /// scalar, including `long double`, with its alignment.
@@ -67,30 +66,20 @@ pub fn take_pending() -> Option<RawInit> {
     PENDING.with(|p| p.borrow_mut().take())
 }
 
-/// Where the `CData` sits inside instances of the root classes whose own Rust part is empty
-/// (`_SimpleCData`, `Structure`, `Union`, `Array`, `_Pointer`), measured at module init on
-/// an instance PyO3 built and checked against the types' sizes; 0 until then, or if the
-/// layout is not the plain "object header, then `CData`" one (direct allocation is then
-/// never used).
-static DIRECT_OFFSET: AtomicUsize = AtomicUsize::new(0);
+/// Direct allocation of the roots with empty Rust parts (`_SimpleCData`, `Structure`,
+/// `Union`, `Array`, `_Pointer`): their `CData` sits right after the object header.
+pub static DIRECT: crate::util::DirectLayout = crate::util::DirectLayout::new();
 
 /// Measures and checks the instance layout for [`alloc_direct`] (`probe`: any instance of
 /// one of `roots`, built by PyO3).
 pub fn calibrate_direct_alloc(probe: &Bound<'_, CData>, roots: &[*mut ffi::PyTypeObject]) {
-    let offset = probe.get() as *const CData as usize - probe.as_ptr() as usize;
-    let header = std::mem::size_of::<ffi::PyObject>().next_multiple_of(std::mem::align_of::<CData>());
-    let end = (offset + std::mem::size_of::<CData>()).next_multiple_of(std::mem::align_of::<CData>());
-    // SAFETY: reading the size fields of live type objects.
-    let sizes_fit = roots.iter().all(|&tp| unsafe { (*tp).tp_basicsize as usize <= end && (*tp).tp_itemsize == 0 });
-    if offset == header && sizes_fit {
-        DIRECT_OFFSET.store(offset, Ordering::Relaxed);
-    }
+    DIRECT.calibrate(probe, roots);
 }
 
 /// Whether [`alloc_direct`] may be used.
 #[inline]
 pub fn direct_alloc_ready() -> bool {
-    DIRECT_OFFSET.load(Ordering::Relaxed) != 0
+    DIRECT.ready()
 }
 
 /// A new instance of `subtype` holding `data`, allocated with the type's `tp_alloc` (as
@@ -102,23 +91,8 @@ pub fn direct_alloc_ready() -> bool {
 /// [`direct_alloc_ready`] returned true, and `subtype` is a live type deriving from one of
 /// the roots passed to [`calibrate_direct_alloc`].
 pub unsafe fn alloc_direct<'py>(py: Python<'py>, subtype: *mut ffi::PyTypeObject, data: CData) -> PyResult<Bound<'py, PyAny>> {
-    let offset = DIRECT_OFFSET.load(Ordering::Relaxed);
-    // SAFETY: `subtype` is a live type (contract); its tp_alloc returns a zeroed object of
-    // its basic size (GC-tracked if the type is a GC type) or NULL with an exception set.
-    let obj = unsafe {
-        let alloc = (*subtype).tp_alloc.unwrap_or(ffi::PyType_GenericAlloc);
-        alloc(subtype, 0)
-    };
-    if obj.is_null() {
-        return Err(PyErr::fetch(py));
-    }
-    // SAFETY: the type derives from a calibrated root, so its instances have the root's
-    // layout: the CData (and only empty Rust parts after it) at `offset`. The slot is
-    // zeroed, unowned memory: writing without dropping is right; the type's tp_dealloc (PyO3's)
-    // drops it like a CData PyO3 wrote itself.
-    unsafe { std::ptr::write((obj as *mut u8).add(offset) as *mut CData, data) };
-    // SAFETY: `obj` is a new reference.
-    Ok(unsafe { Bound::from_owned_ptr(py, obj) })
+    // SAFETY: forwarded from this function's contract.
+    unsafe { DIRECT.alloc(py, subtype, data) }
 }
 
 fn alloc_zeroed(size: usize) -> PyResult<*mut u8> {

@@ -84,7 +84,7 @@ pub fn byref(py: Python<'_>, obj: &Bound<'_, PyAny>, offset: isize) -> PyResult<
         PyTypeError::new_err(format!("byref() argument must be a ctypes instance, not '{}'", util::type_name(obj)))
     })?;
     let addr = (c.get().ptr() as isize).wrapping_add(offset) as usize;
-    Py::new(py, CArgObject::pointer(addr, Some(obj.clone().unbind())))
+    Ok(CArgObject::pointer(addr, Some(obj.clone().unbind())).into_object(py)?.unbind())
 }
 
 /// `addressof(obj)`.
@@ -675,6 +675,7 @@ fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
     FUNCPTR_VECTORCALL_OFFSET.store(offset, std::sync::atomic::Ordering::Relaxed);
     funcptr::enable_vectorcall(funcptr_root.bind(py), offset);
     roots::calibrate_direct_alloc(py)?;
+    carg::calibrate_direct_alloc(py)?;
     {
         let r = roots::roots(py);
         let metas = ["PyCSimpleType", "PyCStructType", "UnionType", "PyCArrayType", "PyCPointerType"]

@@ -318,3 +318,36 @@ def test_callback_passed_on_the_fast_lane_is_noted(testlib):
     msgs = [str(w.message) for w in seen
             if issubclass(w.category, ResourceWarning) and "lane_callback" in str(w.message)]
     assert len(msgs) == 2, msgs
+
+
+def test_nested_callbacks_through_the_fast_lane(testlib):
+    """A callback that makes a fast-lane call which calls back again: the inner callback
+    must take the GIL although the thread is inside the outer callback (the fast lane
+    releases the GIL with CPython's own calls, see fastcall.rs and callback.rs)."""
+    lib = ferrotypes.CDLL(testlib)
+    CB = ferrotypes.CFUNCTYPE(ferrotypes.c_int, ferrotypes.c_int)
+    apply_twice = lib.apply_twice
+    apply_twice.argtypes, apply_twice.restype = [CB, ferrotypes.c_int], ferrotypes.c_int
+    inner = CB(lambda x: x * 10)
+    depth = []
+
+    def outer_fn(x):
+        depth.append(x)
+        return apply_twice(inner, x)        # fast lane, from inside a callback
+
+    outer = CB(outer_fn)
+    for _ in range(CALLS):
+        # outer(1) = inner(1) + inner(2) = 30; outer(2) = 50
+        assert apply_twice(outer, 1) == 80
+    counter = [0]
+
+    def spin():
+        for _ in range(20000):
+            counter[0] += 1
+
+    t = threading.Thread(target=spin)
+    t.start()
+    for _ in range(200):
+        assert apply_twice(outer, 1) == 80
+    t.join()
+    assert counter[0] == 20000

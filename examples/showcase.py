@@ -226,6 +226,57 @@ def run_demo():
         print(f"    {line}")
 
 
+@section("The fast lane, and keeping the GIL for a tiny function")
+def fast_lane():
+    import timeit
+    libc = ctypes.CDLL(LIBC)
+    labs = libc.labs
+    labs.argtypes, labs.restype = [ctypes.c_long], ctypes.c_long
+    per_call = min(timeit.repeat("labs(-5)", globals={"labs": labs}, number=100_000, repeat=3)) / 100_000
+    show("labs(-5), typed: ns per call", round(per_call * 1e9, 1))
+    labs.release_gil = False
+    per_call = min(timeit.repeat("labs(-5)", globals={"labs": labs}, number=100_000, repeat=3)) / 100_000
+    show("... with labs.release_gil = False", round(per_call * 1e9, 1))
+
+
+@section("cdef: bind <zlib.h> from the header and round-trip data")
+def cdef_demo():
+    z = ctypes.cdef("#include <zlib.h>", util.find_library("z") or "libz.so.1")
+    data = b"ferrotypes " * 200
+    size = z.uLongf(z.compressBound(len(data)))
+    packed = ctypes.create_string_buffer(size.value)
+    show("z.compress(...) == Z_OK", z.compress(packed, ctypes.byref(size), data, len(data)) == z.Z_OK)
+    show("compressed size of 2,200 bytes", size.value)
+    out_size = z.uLongf(len(data))
+    unpacked = ctypes.create_string_buffer(len(data))
+    z.uncompress(unpacked, ctypes.byref(out_size), packed, size.value)
+    show("round trip equal", unpacked.raw[:out_size.value] == data)
+
+
+@section("verify: a Structure checked against the C compiler")
+def verify_demo():
+    report = ctypes.verify(ctypes.c_long, "long", headers=["stddef.h"])
+    show("verify(c_long, 'long')", report.ok)
+    class Wrong(ctypes.Structure):  # deliberately wrong: ldiv_t holds two longs
+        _fields_ = [("quot", ctypes.c_int), ("rem", ctypes.c_int)]
+    try:
+        ctypes.verify(Wrong, "ldiv_t", headers=["stdlib.h"])
+    except ctypes.LayoutMismatch as exc:
+        print("    verify(Wrong, 'ldiv_t') raised LayoutMismatch:")
+        for line in str(exc).splitlines()[1:6]:
+            print(f"      {line}")
+
+
+@section("Checked mode: a bad read becomes a Python exception")
+def checked_demo():
+    with ctypes.checked():
+        try:
+            ctypes.string_at(1, 8)
+        except ValueError as exc:
+            show("string_at(1, 8) in checked()", f"ValueError: {exc}")
+    print("    (outside checked(), the same call would end the process with SIGSEGV)")
+
+
 def main():
     pending, broken = [], []
     for number, (title, core, fn) in enumerate(SECTIONS, 1):

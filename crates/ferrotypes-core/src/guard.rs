@@ -260,19 +260,29 @@ fn vm_probe_read(points: &[usize], saved: &mut [u8]) -> Result<(), usize> {
     Ok(())
 }
 
+/// What [`readable`] and [`writable`] decide before any `process_vm_readv` probe: empty
+/// ranges pass (nothing is touched: `memmove(NULL, NULL, 0)` is fine), NULL and wrapping
+/// ranges fail, and the fault-guard and memory-map probes answer on their own. `None`: the
+/// `process_vm_readv` probes must run.
+fn quick_verdict(addr: usize, len: usize, write: bool) -> Option<Result<(), usize>> {
+    if len == 0 {
+        return Some(Ok(()));
+    }
+    if addr == 0 || addr.checked_add(len).is_none() {
+        return Some(Err(addr));
+    }
+    match probe_kind() {
+        PROBE_FAULT => Some(fault_probe(addr, len, write)),
+        PROBE_MAPS => Some(maps_check(addr, len, write)),
+        _ => None,
+    }
+}
+
 /// Whether every byte of `[addr, addr + len)` can be read. `Err` holds the first address
 /// (rounded to where its page starts, past `addr`) that cannot.
 pub fn readable(addr: usize, len: usize) -> Result<(), usize> {
-    if len == 0 {
-        return Ok(()); // nothing is touched (memmove(NULL, NULL, 0) is fine)
-    }
-    if addr == 0 || addr.checked_add(len).is_none() {
-        return Err(addr);
-    }
-    match probe_kind() {
-        PROBE_FAULT => return fault_probe(addr, len, false),
-        PROBE_MAPS => return maps_check(addr, len, false),
-        _ => {}
+    if let Some(verdict) = quick_verdict(addr, len, false) {
+        return verdict;
     }
     let mut points = [0usize; BATCH];
     let mut scratch = [0u8; BATCH];
@@ -295,16 +305,8 @@ pub fn readable(addr: usize, len: usize) -> Result<(), usize> {
 /// first probed byte back with the value it just read, so a concurrent writer to that very
 /// byte may be overwritten: callers only probe memory they are about to overwrite.
 pub fn writable(addr: usize, len: usize) -> Result<(), usize> {
-    if len == 0 {
-        return Ok(()); // nothing is touched (memmove(NULL, NULL, 0) is fine)
-    }
-    if addr == 0 || addr.checked_add(len).is_none() {
-        return Err(addr);
-    }
-    match probe_kind() {
-        PROBE_FAULT => return fault_probe(addr, len, true),
-        PROBE_MAPS => return maps_check(addr, len, true),
-        _ => {}
+    if let Some(verdict) = quick_verdict(addr, len, true) {
+        return verdict;
     }
     let mut points = [0usize; BATCH];
     let mut saved = [0u8; BATCH];

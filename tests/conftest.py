@@ -13,6 +13,10 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+import pytest
+
+from support import compile_shared
+
 REPORT_FILE = Path(__file__).parent / "conformance" / "last-report.txt"
 MODES = ("core", "full")
 
@@ -125,3 +129,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         terminalreporter.write_line(f"(written to {REPORT_FILE})")
     except OSError as exc:
         terminalreporter.write_line(f"(could not write {REPORT_FILE}: {exc})")
+
+
+@pytest.fixture(scope="session")
+def testlib(tmp_path_factory):
+    """Path of tests/clib/calls.c built as a shared library."""
+    source = Path(__file__).parent / "clib" / "calls.c"
+    return compile_shared(source, tmp_path_factory.mktemp("clib") / "libcalls.so", "-O1")

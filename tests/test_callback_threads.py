@@ -1,7 +1,6 @@
 """Callbacks under load: C threads calling back while Python threads call into C, and the
 memory cost of making and dropping many callbacks.
 """
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -11,6 +10,7 @@ import pytest
 
 import ferrotypes as ct
 from test_callbacks import THREADS_C
+from support import compile_shared
 
 # The pthread driver is test_callbacks' own; only `mix` is added here.
 PTHREADS_C = THREADS_C + r"""
@@ -22,15 +22,9 @@ long mix(long a, long b) { return a * 31 + b; }
 
 @pytest.fixture(scope="module")
 def lib(tmp_path_factory):
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if cc is None:
-        pytest.skip("no C compiler")
     tmp = tmp_path_factory.mktemp("cbload")
     (tmp / "cbload.c").write_text(PTHREADS_C)
-    so = tmp / "libcbload.so"
-    subprocess.run([cc, "-shared", "-fPIC", "-O1", "-pthread", "-o", str(so), str(tmp / "cbload.c")],
-                   check=True)
-    return ct.CDLL(str(so))
+    return ct.CDLL(compile_shared(tmp / "cbload.c", tmp / "libcbload.so", "-O1", "-pthread"))
 
 
 CALLBACK = ct.CFUNCTYPE(ct.c_int, ct.c_int)

@@ -8,7 +8,6 @@ callback.
 """
 
 import gc
-import shutil
 import subprocess
 import sys
 import threading
@@ -18,6 +17,7 @@ import weakref
 import pytest
 
 import ferrotypes as ct
+from support import compile_shared
 
 libc = ct.CDLL(None)
 
@@ -83,15 +83,10 @@ long run_threads(callback_t cb, int nthreads, int calls) {
 
 @pytest.fixture(scope="module")
 def threads_lib(tmp_path_factory):
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if cc is None:
-        pytest.skip("no C compiler")
     tmp = tmp_path_factory.mktemp("cbthreads")
     src = tmp / "cbthreads.c"
     src.write_text(THREADS_C)
-    so = tmp / "libcbthreads.so"
-    subprocess.run([cc, "-shared", "-fPIC", "-O1", "-pthread", "-o", str(so), str(src)], check=True)
-    lib = ct.CDLL(str(so))
+    lib = ct.CDLL(compile_shared(src, tmp / "libcbthreads.so", "-O1", "-pthread"))
     lib.run_threads.restype = ct.c_long
     return lib
 
@@ -338,13 +333,9 @@ assert calls
 def test_interpreter_exit_while_c_thread_keeps_calling(tmp_path):
     # The callback object dies with its module at shutdown while the C thread still calls
     # it: the interpreter must exit cleanly, every time.
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if cc is None:
-        pytest.skip("no C compiler")
     src = tmp_path / "forever.c"
     src.write_text(BACKGROUND_C)
-    so = tmp_path / "libforever.so"
-    subprocess.run([cc, "-shared", "-fPIC", "-pthread", "-o", str(so), str(src)], check=True)
+    so = compile_shared(src, tmp_path / "libforever.so", "-pthread")
     script = tmp_path / "shutdown.py"
     script.write_text(SHUTDOWN_SCRIPT)
     for _ in range(5):

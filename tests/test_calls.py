@@ -16,8 +16,6 @@ import ctypes.util
 import math
 import os
 import re
-import shutil
-import subprocess
 import sys
 import threading
 import time
@@ -27,6 +25,7 @@ import pytest
 
 import ferrotypes
 import ferrotypes._ctypes
+from support import ECHO
 
 MODULES = (ctypes, ferrotypes)
 LIBC_NAME = ctypes.util.find_library("c")
@@ -95,16 +94,6 @@ def libm(m, symbol, argtypes=None, restype=None):
 # The test library
 
 
-@pytest.fixture(scope="session")
-def testlib(tmp_path_factory):
-    """Path of tests/clib/calls.c built as a shared library."""
-    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    if compiler is None:
-        pytest.skip("no C compiler to build tests/clib/calls.c")
-    source = os.path.join(os.path.dirname(__file__), "clib", "calls.c")
-    target = str(tmp_path_factory.mktemp("clib") / "libcalls.so")
-    subprocess.run([compiler, "-shared", "-fPIC", "-O1", "-o", target, source], check=True)
-    return target
 
 
 # ---------------------------------------------------------------------------
@@ -345,14 +334,6 @@ def test_varargs_test_library(testlib):
 # Every simple type through a call (test library)
 
 
-ECHO = {
-    "c_bool": "bool", "c_byte": "schar", "c_ubyte": "uchar", "c_short": "short",
-    "c_ushort": "ushort", "c_int": "int", "c_uint": "uint", "c_long": "long", "c_ulong": "ulong",
-    "c_longlong": "longlong", "c_ulonglong": "ulonglong", "c_size_t": "size_t",
-    "c_ssize_t": "ssize_t", "c_float": "float", "c_double": "double",
-    "c_longdouble": "longdouble", "c_char": "char", "c_wchar": "wchar", "c_char_p": "char_p",
-    "c_wchar_p": "wchar_p", "c_void_p": "void_p",
-}
 ECHO_VALUES = [0, 1, -1, 127, 255, 256, -129, 65535, 2**31, 2**32 - 1, 2**63, 2**64 - 1, 2**64,
                0.5, -2.75, 1e300, math.inf, True, None, b"", b"a", b"ab\0c", "", "a", "\u20ac",
                "xyz", bytearray(b"q"), [1]]

@@ -7,7 +7,6 @@ asserts the exception and its message, and asserts that the process carries on a
 
 import gc
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -18,20 +17,17 @@ from pathlib import Path
 import pytest
 
 import ferrotypes
-from ferrotypes import (CDLL, CFUNCTYPE, POINTER, byref, c_char, c_double, c_int, c_uint, c_void_p,
-                        cast, sizeof, Structure, Union)
+from ferrotypes import (CDLL, CFUNCTYPE, POINTER, c_char, c_double, c_int, c_uint, c_void_p,
+                        sizeof, Structure, Union)
+from support import compile_shared
 
 HERE = Path(__file__).resolve().parent
 
 
 @pytest.fixture(scope="session")
 def checked_lib(tmp_path_factory):
-    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    if cc is None:
-        pytest.skip("no C compiler")
     so = tmp_path_factory.mktemp("checkedlib") / "libchecked.so"
-    subprocess.run([cc, "-shared", "-fPIC", "-O0", "-o", str(so), str(HERE / "clib" / "checked.c")], check=True)
-    return str(so)
+    return compile_shared(HERE / "clib" / "checked.c", so, "-O0")
 
 
 PRELUDE = """
@@ -114,7 +110,7 @@ p[0] = 41
 assert p.contents.value == 41
 assert libc.munmap(addr, PAGE) == 0
 """
-        + raises("p.contents", "ValueError", f"is not readable")
+        + raises("p.contents", "ValueError", "is not readable")
         + raises("p[0]", "ValueError", "is not readable")
         + raises("p[3] = 1", "ValueError", "is not writable")
         + raises("POINTER(c_double).from_address(addr)", "ValueError", "is not readable")

@@ -15,18 +15,14 @@ import time
 import pytest
 
 import ferrotypes
-from test_calls import outcome, testlib  # noqa: F401 - testlib is a fixture
+from support import ECHO
+from test_calls import outcome
 
 MODULES = (ctypes, ferrotypes)
 CALLS = 3  # the first call plans, the later ones take the fast lane
 
 INT_TYPES = ["c_byte", "c_ubyte", "c_short", "c_ushort", "c_int", "c_uint", "c_long",
              "c_ulong", "c_longlong", "c_ulonglong", "c_size_t", "c_ssize_t"]
-ECHO = {"c_byte": "schar", "c_ubyte": "uchar", "c_short": "short", "c_ushort": "ushort",
-        "c_int": "int", "c_uint": "uint", "c_long": "long", "c_ulong": "ulong",
-        "c_longlong": "longlong", "c_ulonglong": "ulonglong", "c_size_t": "size_t",
-        "c_ssize_t": "ssize_t", "c_float": "float", "c_double": "double",
-        "c_char_p": "char_p", "c_void_p": "void_p"}
 INT_VALUES = [0, 1, -1, 127, 128, 255, 256, -129, 2**15, 2**16 + 7, 2**31 - 1, 2**31, -2**31,
               2**32 + 5, 2**63 - 1, 2**63, -2**63, 2**64 - 1, 2**64 + 9, 2**100 + 3, -2**100]
 # Arguments the fast lane must hand to the general path (which raises or converts).

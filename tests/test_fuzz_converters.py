@@ -18,8 +18,6 @@ import ctypes
 import ctypes.util
 import os
 import re
-import shutil
-import subprocess
 
 import tempfile
 
@@ -29,6 +27,7 @@ from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
 
 import ferrotypes
+from support import ECHO
 
 # Hypothesis keeps caches and writes failure patches under its home directory
 # (./.hypothesis by default): keep them out of the source tree.
@@ -365,25 +364,8 @@ def test_abs_argument_count(args):
 # The echo library: every simple type through a call
 
 
-@pytest.fixture(scope="module")
-def testlib(tmp_path_factory):
-    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    if compiler is None:
-        pytest.skip("no C compiler to build tests/clib/calls.c")
-    source = os.path.join(os.path.dirname(__file__), "clib", "calls.c")
-    target = str(tmp_path_factory.mktemp("clib") / "libcalls.so")
-    subprocess.run([compiler, "-shared", "-fPIC", "-O1", "-o", target, source], check=True)
-    return target
 
 
-ECHO = {
-    "c_bool": "bool", "c_byte": "schar", "c_ubyte": "uchar", "c_short": "short",
-    "c_ushort": "ushort", "c_int": "int", "c_uint": "uint", "c_long": "long", "c_ulong": "ulong",
-    "c_longlong": "longlong", "c_ulonglong": "ulonglong", "c_size_t": "size_t",
-    "c_ssize_t": "ssize_t", "c_float": "float", "c_double": "double",
-    "c_longdouble": "longdouble", "c_char": "char", "c_wchar": "wchar", "c_char_p": "char_p",
-    "c_wchar_p": "wchar_p", "c_void_p": "void_p",
-}
 
 
 @FUZZ

@@ -38,7 +38,9 @@ class _CDataType:
     """Class methods shared by every ctypes type (CPython's CDataType_methods)."""
 
     def __new__(mcls, name, bases, namespace, **kw):
-        return super().__new__(mcls, name, bases, _with_caller_module(namespace), **kw)
+        cls = super().__new__(mcls, name, bases, _with_caller_module(namespace), **kw)
+        _rs.enable_construct(cls)  # the fast constructor entry, where the class allows it
+        return cls
 
     def from_address(cls, address):
         return _rs.from_address(cls, address)
@@ -102,7 +104,6 @@ class PyCSimpleType(_CDataType, type):
                 else:
                     cls.__ctype_be__, cls.__ctype_le__ = cls, swapped
                     swapped.__ctype_be__, swapped.__ctype_le__ = cls, swapped
-        _rs.enable_construct(cls)
         return cls
 
     def from_param(cls, value):
@@ -135,7 +136,6 @@ class PyCPointerType(_CDataType, type):
         if proto is not None and _rs.stginfo_of(proto) is None:
             raise TypeError("_type_ must have storage info")
         type.__setattr__(cls, _STG, _rs.StgInfo.pointer(proto))
-        _rs.enable_construct(cls)
         return cls
 
     def from_param(cls, value):
@@ -156,7 +156,6 @@ class PyCArrayType(_CDataType, type):
     def __new__(mcls, name, bases, namespace, **kw):
         cls = super().__new__(mcls, name, bases, namespace, **kw)
         type.__setattr__(cls, _STG, _rs.array_type_info(cls))
-        _rs.enable_construct(cls)
         return cls
 
     def from_param(cls, value):
@@ -171,7 +170,6 @@ class _AggregateType(_CDataType, type):
     def __new__(mcls, name, bases, namespace, **kw):
         cls = super().__new__(mcls, name, bases, namespace, **kw)
         _rs.aggregate_init(cls, mcls._is_union, namespace)
-        _rs.enable_construct(cls)
         return cls
 
     def __setattr__(cls, name, value):

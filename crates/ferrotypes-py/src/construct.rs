@@ -12,7 +12,7 @@ use crate::array::Array;
 use crate::cdata::{self, CData};
 use crate::pointer::Pointer;
 use crate::simple;
-use crate::stginfo::Kind;
+use crate::stginfo::{Kind, StgInfo};
 use crate::util;
 use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
@@ -67,12 +67,15 @@ pub fn install(py: Python<'_>, roots: &[&Bound<'_, PyType>; 5], metaclasses: &[B
     }
 }
 
-/// Gives a new class of our metaclasses the fast constructor entry.
+/// Gives a new class of our metaclasses the fast constructor entry, if it keeps the
+/// construction of one of the roots built here (function pointer classes, and classes
+/// defining `__new__`/`__init__` in Python, keep `type.__call__`).
 #[pyfunction]
 pub fn enable_construct(cls: &Bound<'_, PyType>) {
-    if ROOT_SLOTS.get(cls.py()).is_some() {
+    let tp = cls.as_type_ptr();
+    if root_kind(cls.py(), tp).is_some() {
         // SAFETY: `cls` is a live heap type just created by one of our metaclasses.
-        unsafe { (*cls.as_type_ptr()).tp_vectorcall = Some(construct_vectorcall) };
+        unsafe { (*tp).tp_vectorcall = Some(construct_vectorcall) };
     }
 }
 
@@ -99,43 +102,37 @@ unsafe fn construct_body(
     let tp: *mut ffi::PyTypeObject = callable.cast();
     // SAFETY: `callable` is a live class object, borrowed for the call.
     let cls = unsafe { Bound::from_borrowed_ptr(py, callable) };
+    // The root whose construction the class keeps, and its storage info if that is of the
+    // root's kind; otherwise `type.__call__` runs (the roots' constructors then report).
+    let root = root_kind(py, tp);
+    let info = root.and_then(|root| util::stginfo_of_type(&cls).filter(|info| fits(root, info.get())));
     // The commonest calls, `c_int(5)`, `c_int()`, `Point()`, `(c_int * 16)()`: no argument
     // vector to build.
-    if kwnames.is_null() && nargs <= 1 {
-        let made = match root_kind(py, tp) {
-            Some(RootKind::Simple) => {
-                // SAFETY: `args` holds `nargs` borrowed references valid for the call.
-                let value = (nargs == 1).then(|| unsafe { Bound::ref_from_ptr(py, &*args) });
-                new_simple(py, &cls, value)?
+    if let (Some(root), Some(info)) = (root, &info) {
+        if kwnames.is_null() && (nargs == 0 || (nargs == 1 && root == RootKind::Simple)) {
+            let obj = allocate(py, &cls, info.get())?;
+            if let (1, Some((kind, swapped))) = (nargs, info.get().simple_kind()) {
+                // SAFETY: `args` holds one borrowed reference valid for the call.
+                let value = unsafe { Bound::ref_from_ptr(py, &*args) };
+                // SAFETY: `obj` was just allocated with the CData layout.
+                let cd = unsafe { obj.cast_unchecked::<CData>() };
+                // SAFETY: the new instance owns its type's size, one value of `kind`.
+                let keep = unsafe { simple::set_value(kind, swapped, cd.get().ptr(), value)? };
+                cdata::keep_ref(cd, 0, keep)?;
             }
-            Some(kind) if nargs == 0 => new_empty(py, &cls, kind)?,
-            _ => None,
-        };
-        if let Some(obj) = made {
             return Ok(obj.into_ptr());
         }
     }
     // SAFETY: CPython's vectorcall arguments (this function's contract).
     let (all, kwargs) = unsafe { util::vectorcall_args(py, args, nargs as usize, kwnames)? };
     let positional = &all[..];
-    let Some(kind) = root_kind(py, tp) else { return generic_call(&cls, positional, kwargs.as_ref()) };
-    // As the roots' constructors: the class must have storage info of its kind.
-    let info = util::stginfo_of_type(&cls).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
-    let i = info.get();
-    match (kind, i.kind) {
-        (RootKind::Simple, Kind::Simple { .. }) if kwargs.is_none() => {}
-        (RootKind::Aggregate, Kind::Struct | Kind::Union) | (RootKind::Array, Kind::Array) => {}
-        (RootKind::Pointer, Kind::Pointer) if i.proto.is_some() => {}
-        _ => return generic_call(&cls, positional, kwargs.as_ref()),
+    let (Some(root), Some(info)) = (root, info) else { return generic_call(&cls, positional, kwargs.as_ref()) };
+    if root == RootKind::Simple && kwargs.is_some() {
+        return generic_call(&cls, positional, kwargs.as_ref());
     }
-    i.mark_final();
-    let data = CData::owned(i.size, i.length)?;
-    drop(info);
-    // SAFETY: direct allocation is calibrated (`install` ran) and `cls` keeps the
-    // constructor of a calibrated root, so it derives from it.
-    let obj = unsafe { cdata::alloc_direct(py, tp, data)? };
-    match kind {
-        // Zero or one argument took `new_simple` above.
+    let obj = allocate(py, &cls, info.get())?;
+    match root {
+        // Zero or one positional argument took the path above.
         RootKind::Simple => {
             return Err(PyTypeError::new_err(format!("__init__ expected at most 1 argument, got {}", positional.len())));
         }
@@ -153,46 +150,26 @@ unsafe fn construct_body(
     Ok(obj.into_ptr())
 }
 
-/// `cls(value)` for a simple class that keeps the root's construction (`None`: the class
-/// has no simple storage info; the caller takes the general route).
-fn new_simple<'py>(py: Python<'py>, cls: &Bound<'py, PyAny>, value: Option<&Bound<'py, PyAny>>) -> PyResult<Option<Bound<'py, PyAny>>> {
-    let Some(info) = util::stginfo_of_type(cls) else { return Ok(None) };
-    let i = info.get();
-    let Some((kind, swapped)) = i.simple_kind() else { return Ok(None) };
-    i.mark_final();
-    let data = CData::owned(i.size, i.length)?;
-    // SAFETY: direct allocation is calibrated (`install` ran) and `cls` keeps the
-    // constructor of the simple root, so it derives from it.
-    let obj = unsafe { cdata::alloc_direct(py, cls.as_ptr().cast(), data)? };
-    if let Some(value) = value {
-        // SAFETY: `obj` was just allocated with the CData layout.
-        let cd = unsafe { obj.cast_unchecked::<CData>() };
-        // SAFETY: the new instance owns its type's size, one value of `kind`.
-        let keep = unsafe { simple::set_value(kind, swapped, cd.get().ptr(), value)? };
-        cdata::keep_ref(cd, 0, keep)?;
-    }
-    Ok(Some(obj))
-}
-
-/// `cls()` for an aggregate, array or pointer class that keeps its root's construction
-/// (`None`: the class's storage info is not of that root's kind; the caller takes the
-/// general route, which reports it).
-fn new_empty<'py>(py: Python<'py>, cls: &Bound<'py, PyAny>, root: RootKind) -> PyResult<Option<Bound<'py, PyAny>>> {
-    let Some(info) = util::stginfo_of_type(cls) else { return Ok(None) };
-    let i = info.get();
-    let fits = match (root, i.kind) {
-        (RootKind::Aggregate, Kind::Struct | Kind::Union) | (RootKind::Array, Kind::Array) => true,
+/// Whether storage info `i` is of the kind the root `root` constructs (as the roots'
+/// constructors check: a pointer class needs its target type).
+fn fits(root: RootKind, i: &StgInfo) -> bool {
+    match (root, i.kind) {
+        (RootKind::Simple, Kind::Simple { .. })
+        | (RootKind::Aggregate, Kind::Struct | Kind::Union)
+        | (RootKind::Array, Kind::Array) => true,
         (RootKind::Pointer, Kind::Pointer) => i.proto.is_some(),
         _ => false,
-    };
-    if !fits {
-        return Ok(None);
     }
+}
+
+/// A new instance of `cls` owning zeroed memory of its type's size; creating it makes the
+/// type's layout final.
+fn allocate<'py>(py: Python<'py>, cls: &Bound<'py, PyAny>, i: &StgInfo) -> PyResult<Bound<'py, PyAny>> {
     i.mark_final();
     let data = CData::owned(i.size, i.length)?;
-    // SAFETY: direct allocation is calibrated and `cls` keeps the constructor of a
-    // calibrated root, so it derives from it.
-    Ok(Some(unsafe { cdata::alloc_direct(py, cls.as_ptr().cast(), data)? }))
+    // SAFETY: direct allocation is calibrated (`install` ran before any class got this
+    // entry) and `cls` keeps the constructor of a calibrated root, so it derives from it.
+    unsafe { cdata::alloc_direct(py, cls.as_ptr().cast(), data) }
 }
 
 /// Which root's construction `tp` keeps (its constructor and initializer slots are exactly

@@ -273,13 +273,7 @@ impl PyCallback {
             Ok(a) => a,
             Err(e) => return write_unraisable(py, e, MSG_CALLING, Some(&callable)),
         };
-        if use_errno {
-            crate::errno::swap_errno();
-        }
-        let ret = vectorcall(callable.bind(py), &arglist);
-        if use_errno {
-            crate::errno::swap_errno();
-        }
+        let ret = crate::errno::swapped_around(use_errno, || vectorcall(callable.bind(py), &arglist));
         let ret = match ret {
             Ok(r) => r,
             Err(e) => return write_unraisable(py, e, MSG_CALLING, Some(&callable)),

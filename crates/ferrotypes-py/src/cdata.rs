@@ -70,26 +70,14 @@ pub fn take_pending() -> Option<RawInit> {
 /// `Union`, `Array`, `_Pointer`): their `CData` sits right after the object header.
 pub static DIRECT: crate::util::DirectLayout = crate::util::DirectLayout::new();
 
-/// Measures and checks the instance layout for [`alloc_direct`] (`probe`: any instance of
-/// one of `roots`, built by PyO3).
-pub fn calibrate_direct_alloc(probe: &Bound<'_, CData>, roots: &[*mut ffi::PyTypeObject]) {
-    DIRECT.calibrate(probe, roots);
-}
-
-/// Whether [`alloc_direct`] may be used.
-#[inline]
-pub fn direct_alloc_ready() -> bool {
-    DIRECT.ready()
-}
-
 /// A new instance of `subtype` holding `data`, allocated with the type's `tp_alloc` (as
 /// CPython's ctypes does) instead of through the root's `tp_new`: no constructor runs, no
 /// argument tuple or thread-local hand-over is needed, and the instance dictionary stays
 /// unmaterialised until used.
 ///
 /// # Safety
-/// [`direct_alloc_ready`] returned true, and `subtype` is a live type deriving from one of
-/// the roots passed to [`calibrate_direct_alloc`].
+/// `DIRECT.ready()` returned true, and `subtype` is a live type deriving from one of the
+/// roots `DIRECT` was calibrated with (`roots::calibrate_direct_alloc`).
 pub unsafe fn alloc_direct<'py>(py: Python<'py>, subtype: *mut ffi::PyTypeObject, data: CData) -> PyResult<Bound<'py, PyAny>> {
     // SAFETY: forwarded from this function's contract.
     unsafe { DIRECT.alloc(py, subtype, data) }

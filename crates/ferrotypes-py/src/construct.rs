@@ -40,7 +40,7 @@ static ROOT_SLOTS: PyOnceLock<Vec<RootSlots>> = PyOnceLock::new();
 /// Records the roots' slots and turns on the vectorcall protocol for the metaclasses of
 /// `roots` (the class objects themselves get their entry in [`enable_for_class`]).
 pub fn install(py: Python<'_>, roots: &[&Bound<'_, PyType>; 5], metaclasses: &[Bound<'_, PyAny>]) {
-    if !cdata::direct_alloc_ready() {
+    if !cdata::DIRECT.ready() {
         return;
     }
     let kinds = [RootKind::Simple, RootKind::Aggregate, RootKind::Aggregate, RootKind::Array, RootKind::Pointer];

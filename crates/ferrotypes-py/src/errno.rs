@@ -14,7 +14,7 @@ fn errno_location() -> *mut i32 {
 
 /// Exchanges the real `errno` with ctypes' private copy (called just before and just after
 /// a foreign call; the GIL may be released: it touches only thread-local state).
-pub fn swap_errno() {
+fn swap_errno() {
     let loc = errno_location();
     CTYPES_ERRNO.with(|saved| {
         // SAFETY: `loc` is this thread's errno slot, valid for the thread's lifetime.
@@ -23,6 +23,21 @@ pub fn swap_errno() {
         unsafe { *loc = saved.get() };
         saved.set(real);
     });
+}
+
+/// Runs `f` — a foreign call, or the Python side of a callback — with ctypes' private
+/// `errno` swapped in around it when `use_errno` is set (`use_errno=True` functions and
+/// prototypes).
+#[inline]
+pub fn swapped_around<T>(use_errno: bool, f: impl FnOnce() -> T) -> T {
+    if use_errno {
+        swap_errno();
+    }
+    let out = f();
+    if use_errno {
+        swap_errno();
+    }
+    out
 }
 
 /// `_ctypes.get_errno()`.

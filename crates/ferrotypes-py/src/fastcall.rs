@@ -311,15 +311,8 @@ impl Pending {
     /// # Safety
     /// As [`direct::call`].
     unsafe fn run(&self) -> u64 {
-        if self.use_errno {
-            crate::errno::swap_errno();
-        }
         // SAFETY: forwarded from this function's contract.
-        let raw = unsafe { direct::call(self.func as *const c_void, &self.regs, self.ret) };
-        if self.use_errno {
-            crate::errno::swap_errno();
-        }
-        raw
+        crate::errno::swapped_around(self.use_errno, || unsafe { direct::call(self.func as *const c_void, &self.regs, self.ret) })
     }
 }
 

@@ -568,22 +568,17 @@ pub unsafe fn ffi_call_with_flags(py: Python<'_>, cif: &CallInterface, func: usi
     let run = move || {
         // Bind the whole struct: a closure would otherwise capture its (non-Send) fields.
         let bufs = bufs;
-        if use_errno {
-            crate::errno::swap_errno();
-        }
-        let outcome = if crate::checked::enabled() {
-            // Checked mode: the call runs inside the fault guard (checked.rs).
-            // SAFETY: forwarded from this function's contract.
-            unsafe { crate::checked::guarded_call(cif, func, bufs.result, bufs.avalues) }
-        } else {
-            // SAFETY: forwarded from this function's contract.
-            unsafe { cif.call(func as *const c_void, bufs.result, bufs.avalues) };
-            Ok(())
-        };
-        if use_errno {
-            crate::errno::swap_errno();
-        }
-        outcome
+        crate::errno::swapped_around(use_errno, || {
+            if crate::checked::enabled() {
+                // Checked mode: the call runs inside the fault guard (checked.rs).
+                // SAFETY: forwarded from this function's contract.
+                unsafe { crate::checked::guarded_call(cif, func, bufs.result, bufs.avalues) }
+            } else {
+                // SAFETY: forwarded from this function's contract.
+                unsafe { cif.call(func as *const c_void, bufs.result, bufs.avalues) };
+                Ok(())
+            }
+        })
     };
     let outcome = if flags & (FUNCFLAG_PYTHONAPI | FLAG_KEEP_GIL) != 0 { run() } else { py.detach(run) };
     outcome.or_else(|event| crate::checked::report(py, event))

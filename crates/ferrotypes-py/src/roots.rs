@@ -70,7 +70,7 @@ pub fn instantiate<'py>(cls: &Bound<'py, PyAny>, init: RawInit) -> PyResult<Boun
 pub fn instantiate_kind<'py>(cls: &Bound<'py, PyAny>, kind: Kind, init: RawInit) -> PyResult<Bound<'py, PyAny>> {
     let py = cls.py();
     let root = roots(py).for_kind(kind);
-    if kind != Kind::FuncPtr && cdata::direct_alloc_ready() {
+    if kind != Kind::FuncPtr && cdata::DIRECT.ready() {
         let tp: *mut ffi::PyTypeObject = cls.as_ptr().cast();
         // SAFETY: `cls` is a type (it has storage info); PyType_IsSubtype reads MROs only.
         if unsafe { ffi::PyType_Check(cls.as_ptr()) != 0 && ffi::PyType_IsSubtype(tp, root.as_ptr().cast()) != 0 } {
@@ -142,7 +142,7 @@ pub fn calibrate_direct_alloc(py: Python<'_>) -> PyResult<()> {
     // SAFETY: a new reference or NULL with an exception set.
     let probe = unsafe { Bound::from_owned_ptr_or_err(py, obj) }?;
     let kinds = [&r.simple, &r.structure, &r.union, &r.array, &r.pointer].map(|t| t.as_ptr().cast());
-    cdata::calibrate_direct_alloc(probe.cast::<cdata::CData>()?, &kinds);
+    cdata::DIRECT.calibrate(probe.cast::<cdata::CData>()?, &kinds);
     Ok(())
 }
 

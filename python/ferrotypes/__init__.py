@@ -57,6 +57,33 @@ if _sys.platform == "darwin" and int(_os.uname().release.split(".")[0]) < 8:
 # ---------------------------------------------------------------------------
 # Buffers
 
+def _char_buffer(char_type, init, size, text_type, text_units, event):
+    """Body of create_string_buffer / create_unicode_buffer.
+
+    A ``text_type`` init is copied into a new ``char_type`` array, by default of
+    ``text_units(init)`` characters plus the terminating NUL; an int init gives an
+    empty array of that length.  Both raise the same audit event first.
+    """
+    if isinstance(init, text_type):
+        length = text_units(init) + 1 if size is None else size
+        _sys.audit(event, init, length)
+        buf = (char_type * length)()
+        buf.value = init
+        return buf
+    if not isinstance(init, int):
+        raise TypeError(init)
+    _sys.audit(event, None, init)
+    return (char_type * init)()
+
+
+def _wide_units(text):
+    """How many ``wchar_t`` the text takes: on UTF-16 platforms (``wchar_t`` of two
+    bytes) a character beyond the BMP needs a surrogate pair."""
+    if sizeof(c_wchar) != 2:
+        return len(text)
+    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+
+
 def create_string_buffer(init, size=None):
     """Return a new, zero-filled ``c_char`` array.
 
@@ -64,17 +91,7 @@ def create_string_buffer(init, size=None):
     ``create_string_buffer(b"data")`` makes a buffer holding the bytes plus a
     terminating NUL; ``create_string_buffer(b"data", n)`` makes it n bytes.
     """
-    if isinstance(init, bytes):
-        if size is None:
-            size = len(init) + 1
-        _sys.audit("ctypes.create_string_buffer", init, size)
-        buf = (c_char * size)()
-        buf.value = init
-        return buf
-    if isinstance(init, int):
-        _sys.audit("ctypes.create_string_buffer", None, init)
-        return (c_char * init)()
-    raise TypeError(init)
+    return _char_buffer(c_char, init, size, bytes, len, "ctypes.create_string_buffer")
 
 
 # Older name, kept because published code still calls it.
@@ -89,34 +106,27 @@ def create_unicode_buffer(init, size=None):
     terminating NUL; ``create_unicode_buffer("text", n)`` makes it n wide
     characters long.
     """
-    if isinstance(init, str):
-        if size is None:
-            if sizeof(c_wchar) == 2:
-                # UTF-16 wchar_t: characters beyond the BMP take a surrogate
-                # pair, i.e. two units.
-                size = sum(2 if ord(ch) > 0xFFFF else 1 for ch in init) + 1
-            else:
-                size = len(init) + 1
-        _sys.audit("ctypes.create_unicode_buffer", init, size)
-        buf = (c_wchar * size)()
-        buf.value = init
-        return buf
-    if isinstance(init, int):
-        _sys.audit("ctypes.create_unicode_buffer", None, init)
-        return (c_wchar * init)()
-    raise TypeError(init)
+    return _char_buffer(c_wchar, init, size, str, _wide_units, "ctypes.create_unicode_buffer")
 
 
 # ---------------------------------------------------------------------------
 # Function prototypes
 
-def _prototype_flags(base_flags, kw):
-    """Fold the ``use_errno``/``use_last_error`` keywords into call flags."""
-    flags = base_flags
-    if kw.pop("use_errno", False):
+def _with_errno_flags(flags, use_errno, use_last_error):
+    """``flags`` plus the bits that make calls swap ``errno`` / ``GetLastError()``
+    with the thread's private copy (see ``get_errno``)."""
+    if use_errno:
         flags |= _FUNCFLAG_USE_ERRNO
-    if kw.pop("use_last_error", False):
+    if use_last_error:
         flags |= _FUNCFLAG_USE_LASTERROR
+    return flags
+
+
+def _prototype_flags(base_flags, kw):
+    """The call flags for a prototype factory's ``use_errno``/``use_last_error`` keywords;
+    any other keyword is an error."""
+    flags = _with_errno_flags(base_flags, kw.pop("use_errno", False),
+                              kw.pop("use_last_error", False))
     if kw:
         raise ValueError("unexpected keyword argument(s) %s" % kw.keys())
     return flags
@@ -139,19 +149,15 @@ def CFUNCTYPE(restype, *argtypes, **kw):
     - ``proto(vtbl_index, name[, paramflags, iid])``: a COM method (Windows).
     """
     flags = _prototype_flags(_FUNCFLAG_CDECL, kw)
-    key = (restype, argtypes, flags)
-    try:
-        return _c_functype_cache[key]
-    except KeyError:
-        pass
-
-    class CFunctionType(_CFuncPtr):
-        _argtypes_ = argtypes
-        _restype_ = restype
-        _flags_ = flags
-
-    _c_functype_cache[key] = CFunctionType
-    return CFunctionType
+    signature = (restype, argtypes, flags)
+    proto = _c_functype_cache.get(signature)
+    if proto is None:
+        class CFunctionType(_CFuncPtr):
+            _argtypes_ = argtypes
+            _restype_ = restype
+            _flags_ = flags
+        proto = _c_functype_cache[signature] = CFunctionType
+    return proto
 
 
 if _sys.platform == "win32":
@@ -163,19 +169,15 @@ if _sys.platform == "win32":
         Same arguments and call forms as ``CFUNCTYPE``.
         """
         flags = _prototype_flags(_FUNCFLAG_STDCALL, kw)
-        key = (restype, argtypes, flags)
-        try:
-            return _win_functype_cache[key]
-        except KeyError:
-            pass
-
-        class WinFunctionType(_CFuncPtr):
-            _argtypes_ = argtypes
-            _restype_ = restype
-            _flags_ = flags
-
-        _win_functype_cache[key] = WinFunctionType
-        return WinFunctionType
+        signature = (restype, argtypes, flags)
+        proto = _win_functype_cache.get(signature)
+        if proto is None:
+            class WinFunctionType(_CFuncPtr):
+                _argtypes_ = argtypes
+                _restype_ = restype
+                _flags_ = flags
+            proto = _win_functype_cache[signature] = WinFunctionType
+        return proto
 
 
 def PYFUNCTYPE(restype, *argtypes):
@@ -184,10 +186,12 @@ def PYFUNCTYPE(restype, *argtypes):
     Calls through it keep the GIL held and check for a raised Python
     exception afterwards.  Unlike ``CFUNCTYPE`` the classes are not cached.
     """
+    flags = _FUNCFLAG_CDECL | _FUNCFLAG_PYTHONAPI
+
     class CFunctionType(_CFuncPtr):
         _argtypes_ = argtypes
         _restype_ = restype
-        _flags_ = _FUNCFLAG_CDECL | _FUNCFLAG_PYTHONAPI
+        _flags_ = flags
 
     return CFunctionType
 
@@ -195,7 +199,7 @@ def PYFUNCTYPE(restype, *argtypes):
 # ---------------------------------------------------------------------------
 # Scalar types.  Each is a _SimpleCData subclass named by its struct-module
 # type code; where two C types have the same size on this platform the
-# second name is an alias of the first (c_int is c_long on LP64 Linux).
+# second name is an alias of the first (c_int is c_long on ILP32 and Windows).
 
 def _check_size(typ, typecode=None):
     """Raise SystemError unless ``sizeof(typ)`` agrees with the struct module.
@@ -216,130 +220,94 @@ class py_object(_SimpleCData):
 
     def __repr__(self):
         try:
-            return super().__repr__()
+            text = super().__repr__()
         except ValueError:
             # A NULL PyObject* has no value to show.
-            return "%s(<NULL>)" % type(self).__name__
+            text = "%s(<NULL>)" % type(self).__name__
+        return text
 
 
-_check_size(py_object, "P")
-
-
+# Integers.  int and long long have classes of their own only where their size
+# differs from long's.
 class c_short(_SimpleCData):
     _type_ = "h"
-
-
-_check_size(c_short)
 
 
 class c_ushort(_SimpleCData):
     _type_ = "H"
 
 
-_check_size(c_ushort)
-
-
 class c_long(_SimpleCData):
     _type_ = "l"
-
-
-_check_size(c_long)
 
 
 class c_ulong(_SimpleCData):
     _type_ = "L"
 
 
-_check_size(c_ulong)
-
-if _calcsize("i") == _calcsize("l"):
-    c_int = c_long
-    c_uint = c_ulong
-else:
+if _calcsize("i") != _calcsize("l"):
     class c_int(_SimpleCData):
         _type_ = "i"
 
-    _check_size(c_int)
-
     class c_uint(_SimpleCData):
         _type_ = "I"
+else:
+    c_int, c_uint = c_long, c_ulong
 
-    _check_size(c_uint)
+if _calcsize("q") != _calcsize("l"):
+    class c_longlong(_SimpleCData):
+        _type_ = "q"
+
+    class c_ulonglong(_SimpleCData):
+        _type_ = "Q"
+else:
+    c_longlong, c_ulonglong = c_long, c_ulong
 
 
+# Floating point.  long double becomes an alias of double where it is no wider.
 class c_float(_SimpleCData):
     _type_ = "f"
-
-
-_check_size(c_float)
 
 
 class c_double(_SimpleCData):
     _type_ = "d"
 
 
-_check_size(c_double)
-
-
 class c_longdouble(_SimpleCData):
     _type_ = "g"
 
 
-# struct has no "g" code, so there is no _check_size here.
 if sizeof(c_longdouble) == sizeof(c_double):
     c_longdouble = c_double
 
-if _calcsize("l") == _calcsize("q"):
-    c_longlong = c_long
-    c_ulonglong = c_ulong
-else:
-    class c_longlong(_SimpleCData):
-        _type_ = "q"
 
-    _check_size(c_longlong)
-
-    class c_ulonglong(_SimpleCData):
-        _type_ = "Q"
-
-    _check_size(c_ulonglong)
-
-
-# One-byte types read the same in either byte order, so they are their own
-# big- and little-endian variants (used by _endian for swapped structures).
+# Bytes and characters.
 class c_ubyte(_SimpleCData):
     _type_ = "B"
-
-
-c_ubyte.__ctype_le__ = c_ubyte.__ctype_be__ = c_ubyte
-_check_size(c_ubyte)
 
 
 class c_byte(_SimpleCData):
     _type_ = "b"
 
 
-c_byte.__ctype_le__ = c_byte.__ctype_be__ = c_byte
-_check_size(c_byte)
-
-
 class c_char(_SimpleCData):
     _type_ = "c"
 
 
-c_char.__ctype_le__ = c_char.__ctype_be__ = c_char
-_check_size(c_char)
+# A single byte reads the same in either byte order: these types are their own
+# big- and little-endian variants (what _endian swaps a structure's fields to).
+for _typ in (c_ubyte, c_byte, c_char):
+    _typ.__ctype_le__ = _typ.__ctype_be__ = _typ
 
 
+# Pointers.
 class c_char_p(_SimpleCData):
     _type_ = "z"
 
     def __repr__(self):
         # Show the address, not the bytes: reading them could crash.
-        return "%s(%s)" % (type(self).__name__,
-                           c_void_p.from_buffer(self).value)
-
-
-_check_size(c_char_p, "P")
+        address = c_void_p.from_buffer(self).value
+        return "%s(%s)" % (type(self).__name__, address)
 
 
 class c_void_p(_SimpleCData):
@@ -347,7 +315,15 @@ class c_void_p(_SimpleCData):
 
 
 c_voidp = c_void_p  # misspelling kept for old code
-_check_size(c_void_p)
+
+# Every size the struct module can state is checked, in the order the types were
+# defined (so the first mismatch is the one reported).  py_object and c_char_p hold
+# pointers; struct knows their size as "P".  (long double has no struct code.)
+for _typ in (py_object, c_short, c_ushort, c_long, c_ulong, c_int, c_uint, c_float,
+             c_double, c_longlong, c_ulonglong, c_ubyte, c_byte, c_char, c_char_p,
+             c_void_p):
+    _check_size(_typ, "P" if _typ in (py_object, c_char_p) else None)
+del _typ
 
 
 class c_bool(_SimpleCData):
@@ -361,8 +337,8 @@ class c_wchar_p(_SimpleCData):
     _type_ = "Z"
 
     def __repr__(self):
-        return "%s(%s)" % (type(self).__name__,
-                           c_void_p.from_buffer(self).value)
+        address = c_void_p.from_buffer(self).value
+        return "%s(%s)" % (type(self).__name__, address)
 
 
 class c_wchar(_SimpleCData):
@@ -376,12 +352,13 @@ def _reset_cache():
     ``c_wchar_p`` accept (bytes and str objects), and ``POINTER(None)`` is
     ``c_void_p``.
     """
-    _pointer_type_cache.clear()
-    _c_functype_cache.clear()
+    caches = [_pointer_type_cache, _c_functype_cache]
     if _sys.platform == "win32":
-        _win_functype_cache.clear()
-    POINTER(c_wchar).from_param = c_wchar_p.from_param
-    POINTER(c_char).from_param = c_char_p.from_param
+        caches.append(_win_functype_cache)
+    for cache in caches:
+        cache.clear()
+    for char_type, string_type in ((c_wchar, c_wchar_p), (c_char, c_char_p)):
+        POINTER(char_type).from_param = string_type.from_param
     _pointer_type_cache[None] = c_void_p
 
 
@@ -390,14 +367,16 @@ def _reset_cache():
 
 def SetPointerType(pointer, cls):
     """Complete an incomplete pointer type made by ``POINTER("name")``."""
-    if _pointer_type_cache.get(cls, None) is not None:
+    cache = _pointer_type_cache
+    if cache.get(cls) is not None:
         raise RuntimeError("This type already exists in the cache")
-    # Incomplete pointer types are cached under their own id().
-    if id(pointer) not in _pointer_type_cache:
+    # An incomplete pointer type is cached under its own id() until completed.
+    placeholder = id(pointer)
+    if placeholder not in cache:
         raise RuntimeError("What's this???")
     pointer.set_type(cls)
-    _pointer_type_cache[cls] = pointer
-    del _pointer_type_cache[id(pointer)]
+    cache[cls] = pointer
+    del cache[placeholder]
 
 
 def ARRAY(typ, len):
@@ -407,6 +386,37 @@ def ARRAY(typ, len):
 
 # ---------------------------------------------------------------------------
 # Shared libraries
+
+def _dlopen_args(name, mode, winmode):
+    """The (name, mode) that ``CDLL(name, mode, winmode=winmode)`` hands the loader.
+
+    Windows: ``winmode``, when given, is LoadLibraryEx's flags as they are; by
+    default the DLL's dependencies are searched for in the default directories, plus
+    the DLL's own directory when ``name`` is a path (made absolute for that).
+    AIX: ``"libFOO.a(libFOO.so)"`` names a member of an archive, which dlopen()
+    only accepts with RTLD_MEMBER.
+    """
+    if _sys.platform == "win32":
+        if winmode is not None:
+            return name, winmode
+        import nt
+        if "/" not in name and "\\" not in name:
+            return name, nt._LOAD_LIBRARY_SEARCH_DEFAULT_DIRS
+        return (nt._getfullpathname(name),
+                nt._LOAD_LIBRARY_SEARCH_DEFAULT_DIRS | nt._LOAD_LIBRARY_SEARCH_DLL_LOAD_DIR)
+    if (_sys.platform.startswith("aix") and name and name.endswith(")")
+            and ".a(" in name):
+        mode |= _os.RTLD_MEMBER | _os.RTLD_NOW
+    return name, mode
+
+
+def _remembered(owner, name, value):
+    """Store ``value`` as attribute ``name`` of ``owner`` and return it: what a
+    ``__getattr__`` that computes a missing attribute does so that the next
+    lookup finds it directly."""
+    setattr(owner, name, value)
+    return value
+
 
 class CDLL(object):
     """A loaded shared library whose functions use the C calling convention.
@@ -419,48 +429,28 @@ class CDLL(object):
     ``CDLL(None)`` on POSIX opens the running program itself.  ``handle``
     wraps an already-open library instead of loading ``name``.
     """
-    _func_flags_ = _FUNCFLAG_CDECL
-    _func_restype_ = c_int
-    # Shown by __repr__ if __init__ failed half-way.
+    # What __repr__ shows if __init__ failed half-way.
     _name = "<uninitialized>"
     _handle = 0
     _FuncPtr = None
+    # Subclasses set the calling convention and the default restype.
+    _func_flags_ = _FUNCFLAG_CDECL
+    _func_restype_ = c_int
 
     def __init__(self, name, mode=DEFAULT_MODE, handle=None,
                  use_errno=False, use_last_error=False, winmode=None):
         self._name = name
-        flags = self._func_flags_
-        if use_errno:
-            flags |= _FUNCFLAG_USE_ERRNO
-        if use_last_error:
-            flags |= _FUNCFLAG_USE_LASTERROR
-        if _sys.platform.startswith("aix"):
-            # "libFOO.a(libFOO.so)" names a member of an archive; dlopen()
-            # only accepts that form with RTLD_MEMBER.
-            if name and name.endswith(")") and ".a(" in name:
-                mode |= _os.RTLD_MEMBER | _os.RTLD_NOW
-        if _sys.platform == "win32":
-            if winmode is not None:
-                mode = winmode
-            else:
-                import nt
-                mode = nt._LOAD_LIBRARY_SEARCH_DEFAULT_DIRS
-                if "/" in name or "\\" in name:
-                    self._name = nt._getfullpathname(self._name)
-                    mode |= nt._LOAD_LIBRARY_SEARCH_DLL_LOAD_DIR
+        flags = _with_errno_flags(self._func_flags_, use_errno, use_last_error)
+        self._name, mode = _dlopen_args(name, mode, winmode)
 
         # A function pointer class of its own, so that the flags and default
         # restype belong to this library object.
         class _FuncPtr(_CFuncPtr):
             _flags_ = flags
             _restype_ = self._func_restype_
-
         self._FuncPtr = _FuncPtr
 
-        if handle is None:
-            self._handle = _dlopen(self._name, mode)
-        else:
-            self._handle = handle
+        self._handle = _dlopen(self._name, mode) if handle is None else handle
 
     def __repr__(self):
         mask = _sys.maxsize * 2 + 1
@@ -469,17 +459,20 @@ class CDLL(object):
             self._handle & mask, id(self) & mask)
 
     def __getattr__(self, name):
+        # Only reached for names not found normally; dunder lookups (copy, pickle,
+        # ...) must not become symbol lookups.
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)
-        func = self.__getitem__(name)
-        setattr(self, name, func)
-        return func
+        return _remembered(self, name, self.__getitem__(name))
 
     def __getitem__(self, name_or_ordinal):
-        func = self._FuncPtr((name_or_ordinal, self))
-        if not isinstance(name_or_ordinal, int):
-            func.__name__ = name_or_ordinal
-        return func
+        function = self._FuncPtr((name_or_ordinal, self))
+        # By name the function is called that; by ordinal (Windows) it keeps the
+        # prototype's default name.
+        if isinstance(name_or_ordinal, int):
+            return function
+        function.__name__ = name_or_ordinal
+        return function
 
 
 class PyDLL(CDLL):
@@ -516,23 +509,23 @@ if _sys.platform == "win32":
 class LibraryLoader(object):
     """Load libraries of one class by attribute access: ``cdll.libc``."""
 
+    __class_getitem__ = classmethod(_types.GenericAlias)
+
     def __init__(self, dlltype):
         self._dlltype = dlltype
-
-    def __getattr__(self, name):
-        if name[0] == "_":
-            raise AttributeError(name)
-        dll = self._dlltype(name)
-        setattr(self, name, dll)
-        return dll
-
-    def __getitem__(self, name):
-        return getattr(self, name)
 
     def LoadLibrary(self, name):
         return self._dlltype(name)
 
-    __class_getitem__ = classmethod(_types.GenericAlias)
+    def __getitem__(self, name):
+        return getattr(self, name)
+
+    def __getattr__(self, name):
+        # Names starting with "_" (private and dunder) are never libraries; an
+        # empty name is an IndexError, as it always was.
+        if name[0] == "_":
+            raise AttributeError(name)
+        return _remembered(self, name, self._dlltype(name))
 
 
 cdll = LibraryLoader(CDLL)
@@ -540,36 +533,29 @@ pydll = LibraryLoader(PyDLL)
 
 if _sys.platform == "win32":
     pythonapi = PyDLL("python dll", None, _sys.dllhandle)
-elif _sys.platform == "cygwin":
-    pythonapi = PyDLL("libpython%d.%d.dll" % _sys.version_info[:2])
-else:
-    pythonapi = PyDLL(None)
 
-if _sys.platform == "win32":
     windll = LibraryLoader(WinDLL)
     oledll = LibraryLoader(OleDLL)
-
     GetLastError = windll.kernel32.GetLastError
     from ._ctypes import get_last_error, set_last_error
 
     def WinError(code=None, descr=None):
         """Return an OSError for a Windows error code (default: the last one)."""
-        if code is None:
-            code = GetLastError()
+        code = GetLastError() if code is None else code
         if descr is None:
             descr = FormatError(code).strip()
         return OSError(None, descr, None, code)
+elif _sys.platform == "cygwin":
+    pythonapi = PyDLL("libpython%d.%d.dll" % _sys.version_info[:2])
+else:
+    pythonapi = PyDLL(None)
 
-# size_t is whichever unsigned type is as wide as a pointer.
-if sizeof(c_uint) == sizeof(c_void_p):
-    c_size_t = c_uint
-    c_ssize_t = c_int
-elif sizeof(c_ulong) == sizeof(c_void_p):
-    c_size_t = c_ulong
-    c_ssize_t = c_long
-elif sizeof(c_ulonglong) == sizeof(c_void_p):
-    c_size_t = c_ulonglong
-    c_ssize_t = c_longlong
+# size_t is the first unsigned type as wide as a pointer; ssize_t its signed twin.
+for _signed, _unsigned in ((c_int, c_uint), (c_long, c_ulong), (c_longlong, c_ulonglong)):
+    if sizeof(_unsigned) == sizeof(c_void_p):
+        c_size_t, c_ssize_t = _unsigned, _signed
+        break
+del _signed, _unsigned
 
 
 # ---------------------------------------------------------------------------
@@ -612,47 +598,47 @@ def wstring_at(ptr, size=-1):
 
 
 if _sys.platform == "win32":
-    # Entry points for in-process COM servers written with comtypes.
+    # Entry points for in-process COM servers written with comtypes; without
+    # comtypes there is no class to offer and nothing keeps the DLL loaded.
+
+    def _comtypes_inproc_server():
+        try:
+            return __import__("comtypes.server.inprocserver",
+                              globals(), locals(), ["*"])
+        except ImportError:
+            return None
 
     def DllGetClassObject(rclsid, riid, ppv):
-        try:
-            ccom = __import__("comtypes.server.inprocserver",
-                              globals(), locals(), ["*"])
-        except ImportError:
+        server = _comtypes_inproc_server()
+        if server is None:
             return -2147221231  # CLASS_E_CLASSNOTAVAILABLE
-        return ccom.DllGetClassObject(rclsid, riid, ppv)
+        return server.DllGetClassObject(rclsid, riid, ppv)
 
     def DllCanUnloadNow():
-        try:
-            ccom = __import__("comtypes.server.inprocserver",
-                              globals(), locals(), ["*"])
-        except ImportError:
+        server = _comtypes_inproc_server()
+        if server is None:
             return 0  # S_OK
-        return ccom.DllCanUnloadNow()
+        return server.DllCanUnloadNow()
 
 
 from ._endian import BigEndianStructure, LittleEndianStructure
 from ._endian import BigEndianUnion, LittleEndianUnion
 
-# Fixed-width names: pick, by size, among the types defined above.  Later
-# entries win, which matters only where two are aliases anyway.
-c_int8 = c_byte
-c_uint8 = c_ubyte
-for _kind in (c_short, c_int, c_long, c_longlong):
-    if sizeof(_kind) == 2:
-        c_int16 = _kind
-    elif sizeof(_kind) == 4:
-        c_int32 = _kind
-    elif sizeof(_kind) == 8:
-        c_int64 = _kind
-for _kind in (c_ushort, c_uint, c_ulong, c_ulonglong):
-    if sizeof(_kind) == 2:
-        c_uint16 = _kind
-    elif sizeof(_kind) == 4:
-        c_uint32 = _kind
-    elif sizeof(_kind) == 8:
-        c_uint64 = _kind
-del _kind
+
+def _widths(kinds):
+    """Size in bytes -> type, among ``kinds``; where two have one size (aliases,
+    on every platform known) the later wins."""
+    return {sizeof(kind): kind for kind in kinds}
+
+
+# Fixed-width names, picked by size among the types defined above.
+_signed, _unsigned = (_widths((c_short, c_int, c_long, c_longlong)),
+                      _widths((c_ushort, c_uint, c_ulong, c_ulonglong)))
+c_int8, c_uint8 = c_byte, c_ubyte
+c_int16, c_uint16 = _signed[2], _unsigned[2]
+c_int32, c_uint32 = _signed[4], _unsigned[4]
+c_int64, c_uint64 = _signed[8], _unsigned[8]
+del _widths, _signed, _unsigned
 
 _reset_cache()
 

@@ -31,13 +31,16 @@ else:
 def _other_endian(typ):
     """Return the field type to store ``typ`` in the foreign byte order."""
     twin = getattr(typ, _FOREIGN_TWIN, None)
-    if twin is not None:
-        return twin
-    if isinstance(typ, _ArrayType):
-        return _other_endian(typ._type_) * typ._length_
-    if issubclass(typ, Structure):
-        return typ
-    raise TypeError("This type does not support other endian: %s" % typ)
+    if twin is None:
+        if isinstance(typ, _ArrayType):
+            # Same length, elements swapped (recursively, for nested arrays).
+            twin = _other_endian(typ._type_) * typ._length_
+        elif issubclass(typ, Structure):
+            # A nested structure keeps the byte order it was declared with.
+            twin = typ
+        else:
+            raise TypeError("This type does not support other endian: %s" % typ)
+    return twin
 
 
 class _swapped_meta:

@@ -33,19 +33,18 @@ if os.name == "nt":
         as Microsoft skipped version 13, anything from there is one higher.
         """
         marker = "MSC v."
-        start = sys.version.find(marker)
-        if start == -1:
+        found = sys.version.find(marker)
+        if found == -1:
             return 6
-        code = sys.version[start + len(marker):].split(" ", 1)[0]
+        code = sys.version[found + len(marker):].split(" ", 1)[0]  # "1929"
         major = int(code[:-2]) - 6
+        tenths = int(code[2:3])
         if major >= 13:
             major += 1
-        minor = int(code[2:3]) / 10.0
-        if major == 6:
-            minor = 0
-        if major >= 6:
-            return major + minor
-        return None
+        if major < 6:
+            return None
+        # Version 6 counts as 6.0 whatever its minor digit.
+        return major if major == 6 else major + tenths / 10.0
 
     def find_msvcrt():
         """Return the file name of the C runtime DLL Python uses, or None.
@@ -54,18 +53,13 @@ if os.name == "nt":
         for later builds the answer is None.
         """
         version = _get_build_version()
-        if version is None:
+        if version is None or version > 13:
             return None
-        if version <= 6:
-            name = "msvcrt"
-        elif version <= 13:
-            name = "msvcr%d" % (version * 10)
-        else:
-            return None
+        stem = "msvcrt" if version <= 6 else "msvcr%d" % (version * 10)
         import importlib.machinery
-        if "_d.pyd" in importlib.machinery.EXTENSION_SUFFIXES:
-            name += "d"  # debug build of Python, debug runtime
-        return name + ".dll"
+        # A debug build of Python uses the debug runtime.
+        debug = "_d.pyd" in importlib.machinery.EXTENSION_SUFFIXES
+        return stem + ("d" if debug else "") + ".dll"
 
     def find_library(name):
         """Return the path of ``name`` (or ``name.dll``) on PATH, or None."""
@@ -73,29 +67,31 @@ if os.name == "nt":
             return find_msvcrt()
         # Only PATH: the loader's full search order is not reproduced.
         for directory in os.environ.get("PATH", "").split(os.pathsep):
-            candidate = os.path.join(directory, name)
-            if os.path.isfile(candidate):
-                return candidate
-            if candidate.lower().endswith(".dll"):
-                continue
-            candidate += ".dll"
-            if os.path.isfile(candidate):
-                return candidate
+            path = os.path.join(directory, name)
+            tries = [path]
+            if not path.lower().endswith(".dll"):
+                tries.append(path + ".dll")
+            for candidate in tries:
+                if os.path.isfile(candidate):
+                    return candidate
         return None
 
 elif sys.platform == "darwin":
     from .macholib.dyld import dyld_find as _dyld_find
 
+    def _dyld_path(spelling):
+        """The path dyld would load for ``spelling``, or None."""
+        try:
+            return _dyld_find(spelling)
+        except ValueError:
+            return None
+
     def find_library(name):
         """Return the path dyld would load for ``name``, or None."""
-        for candidate in ("lib%s.dylib" % name,
-                          "%s.dylib" % name,
-                          "%s.framework/%s" % (name, name)):
-            try:
-                return _dyld_find(candidate)
-            except ValueError:
-                continue
-        return None
+        spellings = ["lib%s.dylib" % name, "%s.dylib" % name,
+                     "%s.framework/%s" % (name, name)]
+        found = (_dyld_path(spelling) for spelling in spellings)
+        return next((path for path in found if path is not None), None)
 
 else:
     # -----------------------------------------------------------------------
@@ -526,25 +522,22 @@ def test():
         print(cdll.msvcrt)
         print(cdll.LoadLibrary("msvcrt"))
         print(find_library("msvcrt"))
-
-    if os.name == "posix":
-        print(find_library("m"))
-        print(find_library("c"))
-        print(find_library("bz2"))
-
-        if sys.platform == "darwin":
-            print(cdll.LoadLibrary("libm.dylib"))
-            print(cdll.LoadLibrary("libcrypto.dylib"))
-            print(cdll.LoadLibrary("libSystem.dylib"))
-            print(cdll.LoadLibrary("System.framework/System"))
-        else:
-            # Load by the names found: the unversioned "libm.so" is often a
-            # linker script that dlopen() cannot load.
-            for name in ("m", "crypt"):
-                soname = find_library(name)
-                print(soname)
-                if soname:
-                    print(cdll.LoadLibrary(soname))
+    if os.name != "posix":
+        return
+    for name in ("m", "c", "bz2"):
+        print(find_library(name))
+    if sys.platform == "darwin":
+        for library in ("libm.dylib", "libcrypto.dylib", "libSystem.dylib",
+                        "System.framework/System"):
+            print(cdll.LoadLibrary(library))
+        return
+    # Load by the names found: the unversioned "libm.so" is often a linker
+    # script that dlopen() cannot load.
+    for name in ("m", "crypt"):
+        soname = find_library(name)
+        print(soname)
+        if soname:
+            print(cdll.LoadLibrary(soname))
 
 
 if __name__ == "__main__":

@@ -12,22 +12,24 @@ import sys as _sys
 ctypes = _sys.modules[__package__]
 
 # ---------------------------------------------------------------------------
-# Integers and characters
+# Integers, characters and floating point
 
-BYTE = ctypes.c_byte
-WORD = ctypes.c_ushort
-DWORD = ctypes.c_ulong
+CHAR, WCHAR = ctypes.c_char, ctypes.c_wchar
+BYTE, WORD, DWORD = ctypes.c_byte, ctypes.c_ushort, ctypes.c_ulong
+SHORT, USHORT = ctypes.c_short, ctypes.c_ushort
+INT, UINT = ctypes.c_int, ctypes.c_uint
+LONG, ULONG = ctypes.c_long, ctypes.c_ulong
+FLOAT, DOUBLE = ctypes.c_float, ctypes.c_double
 
-CHAR = ctypes.c_char
-WCHAR = ctypes.c_wchar
-UINT = ctypes.c_uint
-INT = ctypes.c_int
+# Unions in the Windows headers; only their 64-bit integer view is offered.
+_LARGE_INTEGER = LARGE_INTEGER = ctypes.c_longlong
+_ULARGE_INTEGER = ULARGE_INTEGER = ctypes.c_ulonglong
 
-DOUBLE = ctypes.c_double
-FLOAT = ctypes.c_float
-
+# Typedefs of the types above.
 BOOLEAN = BYTE
 BOOL = ctypes.c_long
+ATOM = LANGID = WORD
+COLORREF = LCID = LCTYPE = LGRPID = DWORD
 
 
 class VARIANT_BOOL(ctypes._SimpleCData):
@@ -38,38 +40,19 @@ class VARIANT_BOOL(ctypes._SimpleCData):
         return "%s(%r)" % (type(self).__name__, self.value)
 
 
-ULONG = ctypes.c_ulong
-LONG = ctypes.c_long
-
-USHORT = ctypes.c_ushort
-SHORT = ctypes.c_short
-
-# Unions in the Windows headers; only their 64-bit integer view is offered.
-_LARGE_INTEGER = LARGE_INTEGER = ctypes.c_longlong
-_ULARGE_INTEGER = ULARGE_INTEGER = ctypes.c_ulonglong
+# Pointer-sized message parameters: WPARAM is UINT_PTR, LPARAM is LONG_PTR, made
+# of the first integer type as wide as a pointer.
+for _signed, _unsigned in ((ctypes.c_long, ctypes.c_ulong),
+                           (ctypes.c_longlong, ctypes.c_ulonglong)):
+    if ctypes.sizeof(_signed) == ctypes.sizeof(ctypes.c_void_p):
+        WPARAM, LPARAM = _unsigned, _signed
+        break
+del _signed, _unsigned
 
 # Strings and untyped pointers
-LPCOLESTR = LPOLESTR = OLESTR = ctypes.c_wchar_p
-LPCWSTR = LPWSTR = ctypes.c_wchar_p
-LPCSTR = LPSTR = ctypes.c_char_p
-LPCVOID = LPVOID = ctypes.c_void_p
-
-# Pointer-sized message parameters: WPARAM is UINT_PTR, LPARAM is LONG_PTR.
-if ctypes.sizeof(ctypes.c_long) == ctypes.sizeof(ctypes.c_void_p):
-    WPARAM = ctypes.c_ulong
-    LPARAM = ctypes.c_long
-elif ctypes.sizeof(ctypes.c_longlong) == ctypes.sizeof(ctypes.c_void_p):
-    WPARAM = ctypes.c_ulonglong
-    LPARAM = ctypes.c_longlong
-
-ATOM = WORD
-LANGID = WORD
-
-COLORREF = DWORD
-LGRPID = DWORD
-LCTYPE = DWORD
-
-LCID = DWORD
+LPSTR = LPCSTR = ctypes.c_char_p
+LPWSTR = LPCWSTR = OLESTR = LPOLESTR = LPCOLESTR = ctypes.c_wchar_p
+LPVOID = LPCVOID = ctypes.c_void_p
 
 # ---------------------------------------------------------------------------
 # Handles: all opaque pointers.
@@ -87,41 +70,32 @@ HWINSTA = HWND = SC_HANDLE = SERVICE_STATUS_HANDLE = HANDLE
 
 
 class RECT(ctypes.Structure):
-    _fields_ = [("left", LONG),
-                ("top", LONG),
-                ("right", LONG),
-                ("bottom", LONG)]
+    _fields_ = [("left", LONG), ("top", LONG), ("right", LONG), ("bottom", LONG)]
 
 
 tagRECT = _RECTL = RECTL = RECT
 
 
 class _SMALL_RECT(ctypes.Structure):
-    _fields_ = [("Left", SHORT),
-                ("Top", SHORT),
-                ("Right", SHORT),
-                ("Bottom", SHORT)]
+    _fields_ = [("Left", SHORT), ("Top", SHORT), ("Right", SHORT), ("Bottom", SHORT)]
 
 
 SMALL_RECT = _SMALL_RECT
 
 
 class _COORD(ctypes.Structure):
-    _fields_ = [("X", SHORT),
-                ("Y", SHORT)]
+    _fields_ = [("X", SHORT), ("Y", SHORT)]
 
 
 class POINT(ctypes.Structure):
-    _fields_ = [("x", LONG),
-                ("y", LONG)]
+    _fields_ = [("x", LONG), ("y", LONG)]
 
 
 tagPOINT = _POINTL = POINTL = POINT
 
 
 class SIZE(ctypes.Structure):
-    _fields_ = [("cx", LONG),
-                ("cy", LONG)]
+    _fields_ = [("cx", LONG), ("cy", LONG)]
 
 
 tagSIZE = SIZEL = SIZE
@@ -133,20 +107,16 @@ def RGB(red, green, blue):
 
 
 class FILETIME(ctypes.Structure):
-    _fields_ = [("dwLowDateTime", DWORD),
-                ("dwHighDateTime", DWORD)]
+    _fields_ = [("dwLowDateTime", DWORD), ("dwHighDateTime", DWORD)]
 
 
 _FILETIME = FILETIME
 
 
 class MSG(ctypes.Structure):
-    _fields_ = [("hWnd", HWND),
-                ("message", UINT),
-                ("wParam", WPARAM),
-                ("lParam", LPARAM),
-                ("time", DWORD),
-                ("pt", POINT)]
+    _fields_ = [("hWnd", HWND), ("message", UINT),
+                ("wParam", WPARAM), ("lParam", LPARAM),
+                ("time", DWORD), ("pt", POINT)]
 
 
 tagMSG = MSG
@@ -157,15 +127,11 @@ MAX_PATH = 260
 def _find_data_fields(char):
     """Fields of WIN32_FIND_DATA{A,W}, which differ only in character type."""
     return [("dwFileAttributes", DWORD),
-            ("ftCreationTime", FILETIME),
-            ("ftLastAccessTime", FILETIME),
+            ("ftCreationTime", FILETIME), ("ftLastAccessTime", FILETIME),
             ("ftLastWriteTime", FILETIME),
-            ("nFileSizeHigh", DWORD),
-            ("nFileSizeLow", DWORD),
-            ("dwReserved0", DWORD),
-            ("dwReserved1", DWORD),
-            ("cFileName", char * MAX_PATH),
-            ("cAlternateFileName", char * 14)]
+            ("nFileSizeHigh", DWORD), ("nFileSizeLow", DWORD),
+            ("dwReserved0", DWORD), ("dwReserved1", DWORD),
+            ("cFileName", char * MAX_PATH), ("cAlternateFileName", char * 14)]
 
 
 class WIN32_FIND_DATAA(ctypes.Structure):
@@ -179,38 +145,43 @@ class WIN32_FIND_DATAW(ctypes.Structure):
 # ---------------------------------------------------------------------------
 # Pointer types
 
-LPBOOL = PBOOL = ctypes.POINTER(BOOL)
-PBOOLEAN = ctypes.POINTER(BOOLEAN)
-LPBYTE = PBYTE = ctypes.POINTER(BYTE)
+# to integers, characters and floating point
 PCHAR = ctypes.POINTER(CHAR)
-LPCOLORREF = ctypes.POINTER(COLORREF)
+PWCHAR = ctypes.POINTER(WCHAR)
+LPBYTE = PBYTE = ctypes.POINTER(BYTE)
+PBOOLEAN = ctypes.POINTER(BOOLEAN)
+PSHORT = ctypes.POINTER(SHORT)
+PUSHORT = ctypes.POINTER(USHORT)
+LPWORD = PWORD = ctypes.POINTER(WORD)
+LPINT = PINT = ctypes.POINTER(INT)
+LPUINT = PUINT = ctypes.POINTER(UINT)
+LPBOOL = PBOOL = ctypes.POINTER(BOOL)
+LPLONG = PLONG = ctypes.POINTER(LONG)
+PULONG = ctypes.POINTER(ULONG)
 LPDWORD = PDWORD = ctypes.POINTER(DWORD)
-LPFILETIME = PFILETIME = ctypes.POINTER(FILETIME)
+LPCOLORREF = ctypes.POINTER(COLORREF)
+PLCID = ctypes.POINTER(LCID)
+PLARGE_INTEGER = ctypes.POINTER(LARGE_INTEGER)
+PULARGE_INTEGER = ctypes.POINTER(ULARGE_INTEGER)
 PFLOAT = ctypes.POINTER(FLOAT)
+
+# to handles
 LPHANDLE = PHANDLE = ctypes.POINTER(HANDLE)
 PHKEY = ctypes.POINTER(HKEY)
 LPHKL = ctypes.POINTER(HKL)
-LPINT = PINT = ctypes.POINTER(INT)
-PLARGE_INTEGER = ctypes.POINTER(LARGE_INTEGER)
-PLCID = ctypes.POINTER(LCID)
-LPLONG = PLONG = ctypes.POINTER(LONG)
-LPMSG = PMSG = ctypes.POINTER(MSG)
-LPPOINT = PPOINT = ctypes.POINTER(POINT)
-PPOINTL = ctypes.POINTER(POINTL)
+LPSC_HANDLE = ctypes.POINTER(SC_HANDLE)
+
+# to structures
 LPRECT = PRECT = ctypes.POINTER(RECT)
 LPRECTL = PRECTL = ctypes.POINTER(RECTL)
-LPSC_HANDLE = ctypes.POINTER(SC_HANDLE)
-PSHORT = ctypes.POINTER(SHORT)
+PSMALL_RECT = ctypes.POINTER(SMALL_RECT)
+LPPOINT = PPOINT = ctypes.POINTER(POINT)
+PPOINTL = ctypes.POINTER(POINTL)
 LPSIZE = PSIZE = ctypes.POINTER(SIZE)
 LPSIZEL = PSIZEL = ctypes.POINTER(SIZEL)
-PSMALL_RECT = ctypes.POINTER(SMALL_RECT)
-LPUINT = PUINT = ctypes.POINTER(UINT)
-PULARGE_INTEGER = ctypes.POINTER(ULARGE_INTEGER)
-PULONG = ctypes.POINTER(ULONG)
-PUSHORT = ctypes.POINTER(USHORT)
-PWCHAR = ctypes.POINTER(WCHAR)
+LPFILETIME = PFILETIME = ctypes.POINTER(FILETIME)
+LPMSG = PMSG = ctypes.POINTER(MSG)
 LPWIN32_FIND_DATAA = PWIN32_FIND_DATAA = ctypes.POINTER(WIN32_FIND_DATAA)
 LPWIN32_FIND_DATAW = PWIN32_FIND_DATAW = ctypes.POINTER(WIN32_FIND_DATAW)
-LPWORD = PWORD = ctypes.POINTER(WORD)
 
 del _find_data_fields

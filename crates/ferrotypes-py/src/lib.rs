@@ -86,7 +86,7 @@ fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let globals = metaclasses::load(py, &rs)?;
     let _ = data::caller_module::META_GLOBALS.set(py, globals.clone().unbind());
     let meta = |name: &str| -> PyResult<Bound<'_, PyAny>> {
-        globals.get_item(name)?.ok_or_else(|| PyValueError::new_err(format!("_ctypes_meta.py lacks {name}")))
+        globals.get_item(name)?.ok_or_else(|| PyValueError::new_err(format!("meta.py lacks {name}")))
     };
     for (name, full) in metaclasses::NAMES {
         metaclasses::set_c_name(&meta(name)?, full);

@@ -545,7 +545,7 @@ pub unsafe fn ffi_call_with_flags(py: Python<'_>, cif: &CallInterface, func: usi
         let bufs = bufs;
         errno::swapped_around(use_errno, || {
             if checked::enabled() {
-                // Checked mode: the call runs inside the fault guard (checked.rs).
+                // Checked mode: the call runs inside the fault guard (`checked/call_guard.rs`).
                 // SAFETY: forwarded from this function's contract.
                 unsafe { checked::guarded_call(cif, func, bufs.result, bufs.avalues) }
             } else {

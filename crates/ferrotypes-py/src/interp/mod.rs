@@ -2,7 +2,7 @@
 //!
 //! Owns: the private CPython functions (`private_api.rs`, the only file in the crate that
 //! declares `extern "C"` interpreter functions; a port to a newer CPython starts there), the
-//! GIL-serialised cell every pyclass uses, the vectorcall argument array, recursion
+//! GIL-serialised cell of pyclass fields, the vectorcall argument array, recursion
 //! accounting, how messages name objects, and the raw object API `_ctypes` exports.
 //!
 //! May use: PyO3 and `ferrotypes_core` only (the lowest room; every other room may use it).

@@ -1,6 +1,6 @@
 //! `ferrotypes._ctypes`: the extension module, with the same names and behavior as CPython
 //! 3.11's `_ctypes`. This file is the module table: what `_ctypes` exports (in
-//! [`_ctypes`]), what the metaclasses may call (`_rs`, in [`helper_namespace`]), and the
+//! `_ctypes` below), what the metaclasses may call (`_rs`, in `helper_namespace`), and the
 //! order of set-up. Everything else lives in rooms, by concept, in layers; a room may use
 //! the rooms listed before it, never one after it (`tests/test_layers.py` checks this):
 //!

@@ -38,7 +38,7 @@ struct RootSlots {
 static ROOT_SLOTS: PyOnceLock<Vec<RootSlots>> = PyOnceLock::new();
 
 /// Records the roots' slots and turns on the vectorcall protocol for the metaclasses of
-/// `roots` (the class objects themselves get their entry in [`enable_for_class`]).
+/// `roots` (the class objects themselves get their entry in [`enable_construct`]).
 pub fn install(py: Python<'_>, roots: &[&Bound<'_, PyType>; 5], metaclasses: &[Bound<'_, PyAny>]) {
     if !cdata::DIRECT.ready() {
         return;

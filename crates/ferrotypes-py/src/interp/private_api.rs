@@ -37,7 +37,7 @@ pub unsafe fn type_lookup(ty: *mut ffi::PyTypeObject, name: *mut ffi::PyObject) 
     unsafe { _PyType_Lookup(ty, name) }
 }
 
-/// Reports `err` as CPython's callbacks do: "Exception ignored <msg>" with `obj`.
+/// Reports `err` as CPython's callbacks do: `Exception ignored <msg>` with `obj`.
 pub fn write_unraisable(py: Python<'_>, err: PyErr, msg: &CStr, obj: Option<&Py<PyAny>>) {
     err.restore(py);
     // SAFETY: an exception is set (just restored); `obj` is a live object or NULL.

@@ -1,4 +1,4 @@
-"""The fast lane of foreign calls (``crates/ferrotypes-py/src/fastcall.rs``).
+"""The fast lane of foreign calls (``crates/ferrotypes-py/src/calls/fastcall.rs``).
 
 A function object decides on its first call whether its configuration qualifies for the
 fast lane; later calls with exact ``int``/``float``/``bytes``/``None``/``byref()`` arguments
@@ -290,8 +290,8 @@ def test_function_pointer_and_array_arguments(testlib):
 
 
 def test_callback_passed_on_the_fast_lane_is_noted(testlib):
-    """A callback passed through the fast lane counts as passed to C (checked.rs warns
-    when such a callback is collected)."""
+    """A callback passed through the fast lane counts as passed to C (checked mode's
+    callback_checks.rs warns when such a callback is collected)."""
     import gc
     import warnings
     gc.collect()  # other tests' callbacks first: only this test's warnings are counted
@@ -319,7 +319,7 @@ def test_callback_passed_on_the_fast_lane_is_noted(testlib):
 def test_nested_callbacks_through_the_fast_lane(testlib):
     """A callback that makes a fast-lane call which calls back again: the inner callback
     must take the GIL although the thread is inside the outer callback (the fast lane
-    releases the GIL with CPython's own calls, see fastcall.rs and callback.rs)."""
+    releases the GIL with CPython's own calls, see calls/fastcall.rs and callbacks/thunk.rs)."""
     lib = ferrotypes.CDLL(testlib)
     CB = ferrotypes.CFUNCTYPE(ferrotypes.c_int, ferrotypes.c_int)
     apply_twice = lib.apply_twice

@@ -96,7 +96,7 @@ void nothing(void) {}
 int read_errno(void) { return errno; }
 void write_errno(int value) { errno = value; }
 
-/* The fast lane (crates/ferrotypes-py/src/fastcall.rs): six integer-class and four
+/* The fast lane (crates/ferrotypes-py/src/calls/fastcall.rs): six integer-class and four
  * SSE-class arguments interleaved, each weighted so a misplaced one shows. */
 double fast_mix(int a, float b, unsigned short c, double d, long long e,
                 signed char f, float g, unsigned int h, double i, const char *s)

@@ -1,19 +1,13 @@
-//! Callbacks: C calling into Python through libffi closures (CPython's `callbacks.c`).
-//!
-//! How a callback is made and run:
-//! 1. Instantiating a prototype with a Python callable (`CFUNCTYPE(c_int, c_int)(func)`)
-//!    calls [`make_thunk`]: the result type must be a simple type or None, each argument type
-//!    is turned into a decoder once, and a libffi closure is prepared for the signature.
-//! 2. The `CThunkObject` owning the closure goes into the function object's `_objects`
-//!    (as in CPython), so the code pointer lives as long as anything refers to it.
-//! 3. When C calls the code pointer, the core trampoline (never unwinding) calls
-//!    [`PyCallback::invoke`]: it attaches the thread to the interpreter (a foreign thread
-//!    keeps one thread state for its whole life, see [`pin_thread_state`]), decodes each C
-//!    argument, swaps `errno` if asked, calls the callable, and stores the result with the
-//!    result type's setter. Exceptions go to `sys.unraisablehook`; the result stays zeroed.
-use crate::stginfo::{Kind, StgInfo};
-use crate::util::{self, GilCell};
-use crate::{roots, simple};
+//! The thunk: the libffi closure behind a callback's code pointer, the object owning it
+//! (`CThunkObject`), and what runs when C calls it (`PyCallback`).
+use super::foreign_threads::pin_thread_state;
+use crate::checked;
+use crate::data::stginfo::{stginfo_of_type, Kind, StgInfo, FUNCFLAG_USE_ERRNO};
+use crate::data::{roots, simple};
+use crate::interp::private_api::{interpreter_unavailable, write_unraisable};
+use crate::interp::GilCell;
+use crate::native::core_error::core_err;
+use crate::native::errno;
 use ferrotypes_core::call::CallInterface;
 use ferrotypes_core::closure::{Closure, ClosureHandler};
 use ferrotypes_core::ffi_type::FfiType;
@@ -23,28 +17,12 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use smallvec::SmallVec;
-use std::cell::Cell;
+use std::ffi::CStr;
 use std::mem::ManuallyDrop;
-use std::ffi::{c_char, c_int, CStr};
 use std::sync::Arc;
-
-unsafe extern "C" {
-    /// CPython 3.11's unraisable-exception reporter with a custom message ("Exception ignored
-    /// " + `err_msg`); exported by the interpreter but not declared by pyo3-ffi.
-    fn _PyErr_WriteUnraisableMsg(err_msg: *const c_char, obj: *mut ffi::PyObject);
-    /// True once `Py_FinalizeEx` has started (3.11's name for `Py_IsFinalizing`).
-    fn _Py_IsFinalizing() -> c_int;
-}
 
 const MSG_CALLING: &CStr = c"on calling ctypes callback function";
 const MSG_CONVERTING: &CStr = c"on converting result of ctypes callback function";
-
-/// Reports `err` as CPython's callbacks do: "Exception ignored <msg>" with `obj`.
-pub(crate) fn write_unraisable(py: Python<'_>, err: PyErr, msg: &CStr, obj: Option<&Py<PyAny>>) {
-    err.restore(py);
-    // SAFETY: an exception is set (just restored); `obj` is a live object or NULL.
-    unsafe { _PyErr_WriteUnraisableMsg(msg.as_ptr(), obj.map_or(std::ptr::null_mut(), Py::as_ptr)) };
-}
 
 /// How one C argument becomes a Python object.
 enum ArgDecoder {
@@ -74,7 +52,7 @@ pub struct PyCallback {
     result: Option<ResultEncoder>,
     use_errno: bool,
     /// Checked mode's bookkeeping (creation site, collected-but-called reports).
-    pub(crate) checks: crate::checked::CallbackChecks,
+    pub(crate) checks: checked::CallbackChecks,
 }
 
 /// The object owning a closure (CPython's `CThunkObject`): kept in the function object's
@@ -94,18 +72,13 @@ impl Drop for CThunkObject {
             return;
         }
         // Checked mode keeps the closure, redirected to a report (C may still call it).
-        if crate::checked::retire_callback(self.closure.handler()) {
+        let cb = self.closure.handler();
+        if checked::retire_callback(&cb.checks, &cb.callable, &cb.converters, &cb.restype) {
             return;
         }
         // SAFETY: dropped exactly once, here; nothing uses the closure after its owner dies.
         unsafe { ManuallyDrop::drop(&mut self.closure) };
     }
-}
-
-/// True when Python code can no longer run: not initialized, or finalization has started.
-fn interpreter_unavailable() -> bool {
-    // SAFETY: both only read runtime flags; callable without the GIL.
-    unsafe { ffi::Py_IsInitialized() == 0 || _Py_IsFinalizing() != 0 }
 }
 
 #[pymethods]
@@ -150,7 +123,7 @@ pub fn make_thunk(py: Python<'_>, callable: &Bound<'_, PyAny>, info: &StgInfo) -
     let restype = func.restype.as_ref().map(|r| r.bind(py).clone());
     let (result, result_ffi) = match &restype {
         Some(r) if r.is_none() => (None, None),
-        Some(r) => match util::stginfo_of_type(r).and_then(|i| i.get().simple_kind()) {
+        Some(r) => match stginfo_of_type(r).and_then(|i| i.get().simple_kind()) {
             Some((kind, swapped)) => (Some(ResultEncoder { kind, swapped }), Some(FfiType::Static(kind.ffi_type()))),
             None => return Err(PyTypeError::new_err("invalid result type for callback function")),
         },
@@ -160,7 +133,7 @@ pub fn make_thunk(py: Python<'_>, callable: &Bound<'_, PyAny>, info: &StgInfo) -
     let mut decoders = Vec::with_capacity(argtypes.len());
     let mut arg_ffi = Vec::with_capacity(argtypes.len());
     for (index, t) in argtypes.iter().enumerate() {
-        match util::stginfo_of_type(&t) {
+        match stginfo_of_type(&t) {
             Some(i) => {
                 let i = i.get();
                 arg_ffi.push(i.ffi.clone());
@@ -177,72 +150,21 @@ pub fn make_thunk(py: Python<'_>, callable: &Bound<'_, PyAny>, info: &StgInfo) -
         }
     }
 
-    let interface = CallInterface::new(result_ffi, arg_ffi, None).map_err(crate::error::core_err)?;
-    let checks = crate::checked::CallbackChecks::new(py, callable, argtypes.as_any(), restype.as_ref());
+    let interface = CallInterface::new(result_ffi, arg_ffi, None).map_err(core_err)?;
+    let checks = checked::CallbackChecks::new(py, callable, argtypes.as_any(), restype.as_ref());
     let handler = PyCallback {
         callable: GilCell::new(Some(callable.clone().unbind())),
         converters: GilCell::new(Some(argtypes.clone().into_any().unbind())),
         restype: GilCell::new(restype.map(Bound::unbind)),
         decoders,
         result,
-        use_errno: func.flags & crate::funcptr::FUNCFLAG_USE_ERRNO != 0,
+        use_errno: func.flags & FUNCFLAG_USE_ERRNO != 0,
         checks,
     };
-    let closure = Closure::new(Arc::new(interface), handler).map_err(crate::error::core_err)?;
+    let closure = Closure::new(Arc::new(interface), handler).map_err(core_err)?;
     let thunk = Py::new(py, CThunkObject { closure: ManuallyDrop::new(closure) })?;
     let code = thunk.get().code_ptr();
     Ok((code, thunk))
-}
-
-thread_local! {
-    /// Set on a thread that had no Python thread state when a callback first ran on it: the
-    /// state created then is kept until the thread exits (see [`pin_thread_state`]).
-    static PINNED: Cell<Option<PinnedThreadState>> = const { Cell::new(None) };
-}
-
-/// One extra `PyGILState_Ensure` reference held for a foreign thread's lifetime, so its
-/// thread state (and everything Python caches in it) survives between callbacks.
-struct PinnedThreadState;
-
-impl Drop for PinnedThreadState {
-    fn drop(&mut self) {
-        // Runs at thread exit. After finalization started the interpreter owns (or has
-        // already freed) the thread state: leave it alone.
-        if interpreter_unavailable() {
-            return;
-        }
-        // SAFETY: this thread holds one gilstate reference (taken in `pin_thread_state`) and
-        // no GIL. Ensure takes the GIL (counter 2); releasing the pinned reference as
-        // "locked" only drops the counter to 1 (no GIL hand-off in between), and releasing
-        // ours drops it to 0, which deletes the thread state and releases the GIL.
-        unsafe {
-            let ours = ffi::PyGILState_Ensure();
-            ffi::PyGILState_Release(ffi::PyGILState_STATE::PyGILState_LOCKED);
-            ffi::PyGILState_Release(ours);
-        }
-    }
-}
-
-/// CPython creates and destroys a thread state on every callback from a thread Python did
-/// not create. Instead, the first callback on such a thread creates one and keeps it (one
-/// `PyGILState_Ensure` reference without the GIL) until the thread exits.
-///
-/// Called only while the interpreter is available (checked by the caller).
-fn pin_thread_state() {
-    // SAFETY: reads this thread's gilstate TSS slot (no GIL needed); the runtime is
-    // initialized and not finalizing (caller's check), so the slot is valid.
-    if !unsafe { ffi::PyGILState_GetThisThreadState() }.is_null() {
-        return;
-    }
-    // SAFETY: no thread state exists for this thread: Ensure creates one and takes the GIL;
-    // SaveThread releases the GIL but keeps the thread state (its counter stays 1).
-    let _ = PINNED.try_with(|p| unsafe {
-        let _ = ffi::PyGILState_Ensure();
-        ffi::PyEval_SaveThread();
-        // A previous pin whose thread state is gone (the interpreter deleted it) must not
-        // be released again.
-        std::mem::forget(p.replace(Some(PinnedThreadState)));
-    });
 }
 
 impl ClosureHandler for PyCallback {
@@ -264,7 +186,7 @@ impl PyCallback {
     /// # Safety
     /// As [`ClosureHandler::invoke`].
     unsafe fn call(&self, py: Python<'_>, result: *mut u8, args: &[*const u8]) {
-        let Some(callable) = self.callable.get_ref(py) else { return crate::checked::report_dead_call(py, self) };
+        let Some(callable) = self.callable.get_ref(py) else { return checked::report_dead_call(py, &self.checks) };
         // The callable may drop the last reference to the function object, freeing this
         // handler: copy what is needed after the call (the callable is a strong reference).
         let (result_encoder, use_errno) = (self.result, self.use_errno);
@@ -273,7 +195,7 @@ impl PyCallback {
             Ok(a) => a,
             Err(e) => return write_unraisable(py, e, MSG_CALLING, Some(&callable)),
         };
-        let ret = crate::errno::swapped_around(use_errno, || vectorcall(callable.bind(py), &arglist));
+        let ret = errno::swapped_around(use_errno, || vectorcall(callable.bind(py), &arglist));
         let ret = match ret {
             Ok(r) => r,
             Err(e) => return write_unraisable(py, e, MSG_CALLING, Some(&callable)),

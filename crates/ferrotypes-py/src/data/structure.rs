@@ -9,10 +9,13 @@
 //!    element list used to pass the aggregate by value;
 //! 4. install one [`CField`] descriptor per member, then promote the members of
 //!    `_anonymous_` members.
-use crate::cdata::CData;
-use crate::cfield::{Access, CField};
-use crate::stginfo::{flags, Kind, StgInfo};
-use crate::util::{self, GilCell};
+use super::cdata::CData;
+use super::cfield::{Access, CField};
+use super::stginfo::{flags, stginfo_of_type, Kind, StgInfo, STGINFO_KEY};
+use crate::interp::names::class_name;
+use crate::interp::private_api::type_lookup;
+use crate::interp::GilCell;
+use crate::native::core_error::core_err;
 use pyo3::ffi;
 use ferrotypes_core::ffi_type::{FfiType, Part};
 use ferrotypes_core::layout::{FieldRequest, LayoutKind, LayoutRequest, StructLayout};
@@ -53,12 +56,12 @@ fn init_names(ty: &Bound<'_, PyType>, names: &mut Vec<Py<PyString>>) -> PyResult
     if !base.is_null() {
         // SAFETY: `base` is a live type object borrowed from `ty`.
         let base = unsafe { Bound::from_borrowed_ptr(py, base.cast()) }.cast_into::<PyType>()?;
-        if util::stginfo_of_type(base.as_any()).is_some() {
+        if stginfo_of_type(base.as_any()).is_some() {
             init_names(&base, names)?;
         }
     }
     let Some(fields) = own_attr(ty.as_any(), pyo3::intern!(py, "_fields_"))? else { return Ok(()) };
-    let Some(info) = util::stginfo_of_type(ty.as_any()) else { return Ok(()) };
+    let Some(info) = stginfo_of_type(ty.as_any()) else { return Ok(()) };
     let index = names.len();
     for i in index..info.get().length {
         let pair = match fields.cast::<PyList>() {
@@ -79,7 +82,7 @@ fn init_names(ty: &Bound<'_, PyType>, names: &mut Vec<Py<PyString>>) -> PyResult
 fn init_pos_args(slf: &Bound<'_, PyAny>, ty: &Bound<'_, PyType>, args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<usize> {
     let py = slf.py();
     // The storage-info lookup gives the type a valid version tag if it can have one.
-    let info = util::stginfo_of_type(ty.as_any());
+    let info = stginfo_of_type(ty.as_any());
     let tp = ty.as_type_ptr();
     // SAFETY: reading the flags and version tag of a live type object.
     let tag = unsafe { ((*tp).tp_flags & ffi::Py_TPFLAGS_VALID_VERSION_TAG != 0).then_some((*tp).tp_version_tag) };
@@ -141,11 +144,11 @@ pub fn struct_init(slf: &Bound<'_, PyAny>, args: &Bound<'_, PyTuple>, kwargs: Op
 fn set_field(slf: &Bound<'_, PyAny>, name: &Bound<'_, PyString>, value: &Bound<'_, PyAny>) -> PyResult<()> {
     // SAFETY: `slf`'s type is live and `name` a str; the result is borrowed from the type's
     // MRO dicts and used before any Python code runs.
-    let found = unsafe { util::type_lookup(slf.get_type().as_type_ptr(), name.as_ptr()) };
+    let found = unsafe { type_lookup(slf.get_type().as_type_ptr(), name.as_ptr()) };
     if !found.is_null() {
         // SAFETY: a live object, borrowed (see above); we take our own reference.
         let attr = unsafe { Bound::from_borrowed_ptr(slf.py(), found) };
-        if let Ok(field) = attr.cast::<crate::cfield::CField>() {
+        if let Ok(field) = attr.cast::<CField>() {
             return field.get().set_value(slf, value);
         }
     }
@@ -192,7 +195,7 @@ fn base_info<'py>(cls: &Bound<'py, PyType>) -> PyResult<Option<Bound<'py, StgInf
     }
     // SAFETY: `base` is a live type object borrowed from `cls`.
     let base = unsafe { Bound::from_borrowed_ptr(py, base.cast()) };
-    Ok(util::stginfo_of_type(&base).filter(|i| matches!(i.get().kind, Kind::Struct | Kind::Union)))
+    Ok(stginfo_of_type(&base).filter(|i| matches!(i.get().kind, Kind::Struct | Kind::Union)))
 }
 
 /// A subclass starts with a copy of its base's storage info (not final).
@@ -218,7 +221,7 @@ fn inherit(py: Python<'_>, base: &StgInfo) -> StgInfo {
 fn store_info(cls: &Bound<'_, PyType>, info: StgInfo) -> PyResult<()> {
     let py = cls.py();
     let info = Bound::new(py, info)?;
-    type_setattr(cls, util::STGINFO_KEY, info.as_any())
+    type_setattr(cls, STGINFO_KEY, info.as_any())
 }
 
 /// `type.__setattr__(cls, name, value)`, bypassing the metaclass's own `__setattr__`.
@@ -289,7 +292,7 @@ fn parse_entry<'py>(item: &Bound<'py, PyAny>, index: usize) -> PyResult<Member<'
         Some(b) => Some(b.extract::<i32>().map_err(|_| bad())? as i64),
         None => None,
     };
-    let info = util::stginfo_of_type(&ty)
+    let info = stginfo_of_type(&ty)
         .ok_or_else(|| PyTypeError::new_err(format!("second item in _fields_ tuple (index {index}) must be a C type")))?;
     let bits = match bits {
         None => None,
@@ -299,7 +302,7 @@ fn parse_entry<'py>(item: &Bound<'py, PyAny>, index: usize) -> PyResult<Member<'
                 .simple_kind()
                 .is_some_and(|(k, _)| matches!(k.class, ValueClass::Signed | ValueClass::Unsigned | ValueClass::Bool));
             if !allowed {
-                return Err(PyTypeError::new_err(format!("bit fields not allowed for type {}", util::class_name(&ty))));
+                return Err(PyTypeError::new_err(format!("bit fields not allowed for type {}", class_name(&ty))));
             }
             if n <= 0 || n as usize > i.size * 8 {
                 return Err(PyValueError::new_err("number of bits invalid for bit field"));
@@ -313,14 +316,14 @@ fn parse_entry<'py>(item: &Bound<'py, PyAny>, index: usize) -> PyResult<Member<'
 /// How a non-bit-field member of type `ty` is read and written.
 fn plain_access(py: Python<'_>, ty: &Bound<'_, PyAny>, info: &StgInfo) -> Access {
     if let Some((kind, swapped)) = info.simple_kind() {
-        if !crate::simple::is_simple_subclass(ty) {
+        if !super::simple::is_simple_subclass(ty) {
             return Access::Scalar { kind, swapped };
         }
     }
     if info.kind != Kind::Array {
         return Access::Plain;
     }
-    let elem = info.proto.as_ref().and_then(|p| util::stginfo_of_type(p.bind(py)));
+    let elem = info.proto.as_ref().and_then(|p| stginfo_of_type(p.bind(py)));
     match elem.and_then(|e| e.get().simple_kind().map(|(k, _)| k.code)) {
         Some(b'c') => Access::CharArray,
         Some(b'u') => Access::WCharArray,
@@ -335,7 +338,7 @@ fn float_only(py: Python<'_>, info: &StgInfo) -> bool {
         Kind::Array => info
             .proto
             .as_ref()
-            .and_then(|p| util::stginfo_of_type(p.bind(py)))
+            .and_then(|p| stginfo_of_type(p.bind(py)))
             .is_some_and(|e| float_only(py, e.get())),
         _ => false,
     }
@@ -426,7 +429,7 @@ pub fn aggregate_set_fields(cls: &Bound<'_, PyType>, fields: &Bound<'_, PyAny>, 
         }
     })?;
 
-    let own = own_attr(cls.as_any(), pyo3::intern!(py, util::STGINFO_KEY))?
+    let own = own_attr(cls.as_any(), pyo3::intern!(py, STGINFO_KEY))?
         .and_then(|o| o.cast_into::<StgInfo>().ok())
         .ok_or_else(|| PyTypeError::new_err("ctypes state is not initialized"))?;
     if own.get().is_final() {
@@ -474,7 +477,7 @@ pub fn aggregate_set_fields(cls: &Bound<'_, PyType>, fields: &Bound<'_, PyAny>, 
         base_align,
         big_endian,
     };
-    let layout = StructLayout::compute(&request).map_err(crate::error::core_err)?;
+    let layout = StructLayout::compute(&request).map_err(core_err)?;
 
     // 3. The PEP 3118 format: CPython 3.11 describes only unpacked structures' own members.
     let format = if !is_union && pack_attr.is_none() {

@@ -11,9 +11,9 @@
 //! 2. After the call (and `errcheck`, which may return the arguments tuple to carry on),
 //!    [`build_result`] returns the out values instead of the C result: one value alone,
 //!    several as a tuple.
-use crate::convert::ArgConv;
-use crate::stginfo::Kind;
-use crate::util;
+use crate::data::from_param::ArgConv;
+use crate::data::stginfo::{stginfo_of_type, Kind};
+use crate::interp::names::{class_name, type_name};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
@@ -72,14 +72,14 @@ fn parse_entry<'py>(item: &Bound<'py, PyAny>) -> PyResult<Entry<'py>> {
 /// An out-parameter type must be a pointer, an array, or one of the pointer-like simple
 /// types (`c_void_p`, `c_char_p`, `c_wchar_p`).
 fn check_outarg_type(typ: &Bound<'_, PyAny>, index: usize) -> PyResult<()> {
-    if let Some(info) = util::stginfo_of_type(typ) {
+    if let Some(info) = stginfo_of_type(typ) {
         match info.get().kind {
             Kind::Pointer | Kind::Array => return Ok(()),
             Kind::Simple { kind, .. } if matches!(kind.code, b'P' | b'z' | b'Z') => return Ok(()),
             _ => {}
         }
     }
-    let name = if typ.is_instance_of::<pyo3::types::PyType>() { util::class_name(typ) } else { util::type_name(typ) };
+    let name = if typ.is_instance_of::<pyo3::types::PyType>() { class_name(typ) } else { type_name(typ) };
     Err(PyTypeError::new_err(format!("'out' parameter {index} must be a pointer type, not {name}")))
 }
 
@@ -87,7 +87,7 @@ fn check_outarg_type(typ: &Bound<'_, PyAny>, index: usize) -> PyResult<()> {
 /// `_validate_paramflags`); nothing to check when the prototype has no argtypes.
 pub fn validate(cls: &Bound<'_, PyAny>, paramflags: &Bound<'_, PyTuple>) -> PyResult<()> {
     let py = cls.py();
-    let info = util::stginfo_of_type(cls).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
+    let info = stginfo_of_type(cls).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
     let Some(argtypes) = info.get().func.as_ref().and_then(|f| f.argtypes.as_ref()).map(|a| a.bind(py).clone()) else {
         return Ok(());
     };
@@ -204,17 +204,17 @@ pub fn build_callargs<'py>(
 /// it by reference).
 fn new_out_value<'py>(typ: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = typ.py();
-    let info = util::stginfo_of_type(typ).ok_or_else(|| pyo3::exceptions::PyRuntimeError::new_err("NULL stgdict unexpected"))?;
+    let info = stginfo_of_type(typ).ok_or_else(|| pyo3::exceptions::PyRuntimeError::new_err("NULL stgdict unexpected"))?;
     let info = info.get();
     match info.kind {
         Kind::Simple { .. } => Err(PyTypeError::new_err(format!(
             "{} 'out' parameter must be passed as default value",
-            util::class_name(typ)
+            class_name(typ)
         ))),
         Kind::Array => typ.call0(),
         _ => match &info.proto {
             Some(target) => target.bind(py).call0(),
-            None => Err(PyTypeError::new_err(format!("{} 'out' parameter has no target type", util::class_name(typ)))),
+            None => Err(PyTypeError::new_err(format!("{} 'out' parameter has no target type", class_name(typ)))),
         },
     }
 }

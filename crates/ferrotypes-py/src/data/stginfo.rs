@@ -1,12 +1,18 @@
 //! Per-type storage information (CPython's StgDict): what every instance of a ctypes type
 //! needs to know about its C representation. One immutable `StgInfo` per ctypes class,
-//! stored in the class `__dict__` under `_stginfo_` by the metaclasses in `py/meta.py`.
-use crate::convert::ArgConv;
+//! stored in the class `__dict__` under `_stginfo_` by the metaclasses in
+//! `python/ferrotypes/_ctypes_meta.py`, and found again with [`stginfo_of_type`]. Also the
+//! Python functions that only read it (`sizeof`, `alignment`, `buffer_info`).
+use super::cdata::CData;
+use super::from_param::{traverse_converters, ArgConv};
+use crate::interp::private_api::type_lookup;
+use crate::interp::GilCell;
 use ferrotypes_core::ffi_type::FfiType;
 use ferrotypes_core::simple::{self, SimpleKind};
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::PyTuple;
+use pyo3::types::{PyString, PyTuple};
 use std::ffi::CString;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -36,6 +42,18 @@ pub struct ItemInfo {
     pub size: usize,
     pub simple: Option<(&'static SimpleKind, bool)>,
 }
+
+/// `_flags_` of a function pointer type (`FuncTypeInfo::flags`), as CPython's FUNCFLAG_*.
+/// Windows only (stdcall functions of `WinDLL`), exported there.
+#[cfg_attr(not(windows), allow(dead_code))]
+pub const FUNCFLAG_STDCALL: i32 = 0x0;
+pub const FUNCFLAG_CDECL: i32 = 0x1;
+/// Windows only (`OleDLL` results), exported there.
+#[cfg_attr(not(windows), allow(dead_code))]
+pub const FUNCFLAG_HRESULT: i32 = 0x2;
+pub const FUNCFLAG_PYTHONAPI: i32 = 0x4;
+pub const FUNCFLAG_USE_ERRNO: i32 = 0x8;
+pub const FUNCFLAG_USE_LASTERROR: i32 = 0x10;
 
 /// Type flags, as CPython's TYPEFLAG_*.
 pub mod flags {
@@ -72,7 +90,7 @@ pub struct StgInfo {
     /// Structures and unions: the field names positional initializer arguments go to, base
     /// classes' first, cached with the class (address) and its CPython version tag, which
     /// changes whenever an attribute of the class or of a base (`_fields_` included) does.
-    pub init_names: crate::util::GilCell<Option<(usize, u32, Py<PyTuple>)>>,
+    pub init_names: GilCell<Option<(usize, u32, Py<PyTuple>)>>,
 }
 
 impl PartialEq for Kind {
@@ -101,7 +119,7 @@ impl StgInfo {
             item: None,
             func: None,
             final_: AtomicBool::new(false),
-            init_names: crate::util::GilCell::new(None),
+            init_names: GilCell::new(None),
         }
     }
 
@@ -164,7 +182,7 @@ impl StgInfo {
     fn pointer(py: Python<'_>, proto: Option<Bound<'_, PyAny>>) -> PyResult<Self> {
         let size = std::mem::size_of::<*const u8>();
         let target_format = match &proto {
-            Some(p) => crate::util::stginfo_of_type(p)
+            Some(p) => stginfo_of_type(p)
                 .map(|s| s.get().format_with_shape())
                 .unwrap_or_else(|| "B".into()),
             None => "B".into(),
@@ -173,8 +191,8 @@ impl StgInfo {
         // Indexing a pointer to a plain scalar needs no lookup of the target type (whose
         // size cannot change: only structures can be completed later).
         info.item = proto.as_ref().and_then(|p| {
-            let target = crate::util::stginfo_of_type(p)?;
-            let simple = target.get().simple_kind().filter(|_| !crate::simple::is_simple_subclass(p))?;
+            let target = stginfo_of_type(p)?;
+            let simple = target.get().simple_kind().filter(|_| !super::simple::is_simple_subclass(p))?;
             Some(ItemInfo { size: target.get().size, simple: Some(simple) })
         });
         info.proto = proto.map(|p| p.unbind());
@@ -216,7 +234,7 @@ impl StgInfo {
         visit.call(&self.proto)?;
         if let Some(func) = &self.func {
             visit.call(&func.argtypes)?;
-            crate::convert::traverse_converters(&func.converters, &visit)?;
+            traverse_converters(&func.converters, &visit)?;
             visit.call(&func.restype)?;
             visit.call(&func.checker)?;
         }
@@ -225,4 +243,77 @@ impl StgInfo {
     fn __repr__(&self) -> String {
         format!("<StgInfo size={} align={} length={} kind={:?}>", self.size, self.align, self.length, self.kind)
     }
+}
+
+pub const STGINFO_KEY: &str = "_stginfo_";
+
+/// The storage info of a ctypes type, found through the type's MRO (CPython 3.11 keeps it in
+/// the type's dict too). `None` for non-ctypes types and the abstract roots.
+pub fn stginfo_of_type<'py>(ty: &Bound<'py, PyAny>) -> Option<Bound<'py, StgInfo>> {
+    let py = ty.py();
+    // SAFETY: PyType_Check only reads the object's type flags.
+    if unsafe { ffi::PyType_Check(ty.as_ptr()) } == 0 {
+        return None;
+    }
+    let key = pyo3::intern!(py, STGINFO_KEY);
+    // SAFETY: `ty` is a type object (checked above) and `key` an interned str; the result is
+    // a borrowed reference that we turn into an owned one before anything else runs.
+    let found = unsafe { type_lookup(ty.as_ptr().cast(), key.as_ptr()) };
+    if found.is_null() {
+        return None;
+    }
+    // SAFETY: `found` is a valid borrowed reference (see above); we take a new reference.
+    let obj = unsafe { Bound::from_borrowed_ptr(py, found) };
+    obj.cast_into::<StgInfo>().ok()
+}
+
+/// The storage info of an object's type.
+pub fn stginfo_of_instance<'py>(obj: &Bound<'py, PyAny>) -> Option<Bound<'py, StgInfo>> {
+    stginfo_of_type(obj.get_type().as_any())
+}
+
+/// `sizeof(obj_or_type)`.
+#[pyfunction]
+pub fn sizeof(obj: &Bound<'_, PyAny>) -> PyResult<usize> {
+    if let Some(info) = stginfo_of_type(obj) {
+        return Ok(info.get().size);
+    }
+    if let Ok(c) = obj.cast::<CData>() {
+        return Ok(c.get().size());
+    }
+    Err(PyTypeError::new_err("this type has no size"))
+}
+
+/// `alignment(obj_or_type)`.
+#[pyfunction]
+pub fn alignment(obj: &Bound<'_, PyAny>) -> PyResult<usize> {
+    if let Some(info) = stginfo_of_type(obj) {
+        return Ok(info.get().align);
+    }
+    if let Some(info) = stginfo_of_instance(obj) {
+        return Ok(info.get().align);
+    }
+    Err(PyTypeError::new_err("no alignment info"))
+}
+
+/// `buffer_info(type_or_obj)` → (format, ndim, shape).
+#[pyfunction]
+pub fn buffer_info(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<Py<PyTuple>> {
+    let info = stginfo_of_type(obj)
+        .or_else(|| stginfo_of_instance(obj))
+        .ok_or_else(|| PyTypeError::new_err("not a ctypes type or object"))?;
+    let i = info.get();
+    let shape = PyTuple::new(py, &i.shape)?;
+    Ok(PyTuple::new(py, [
+        PyString::new(py, &i.format.to_string_lossy()).into_any(),
+        i.shape.len().into_pyobject(py)?.into_any(),
+        shape.into_any(),
+    ])?
+    .unbind())
+}
+
+/// The storage info of a ctypes class (for the metaclasses).
+#[pyfunction]
+pub fn stginfo_of(cls: &Bound<'_, PyAny>) -> Option<Py<StgInfo>> {
+    stginfo_of_type(cls).map(Bound::unbind)
 }

@@ -1,8 +1,11 @@
 //! `CArgObject`: a C argument value prepared in advance — what `byref()` and the simple
-//! types' `from_param` return (CPython's PyCArgObject).
-use crate::cdata::Inline;
-use crate::util::GilCell;
+//! types' `from_param` return (CPython's PyCArgObject) — and `byref()` itself.
+use super::cdata::{CData, Inline};
+use super::direct_alloc::DirectLayout;
+use crate::interp::names::type_name;
+use crate::interp::GilCell;
 use ferrotypes_core::ffi_type::FfiType;
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 
 #[pyclass(frozen, name = "CArgObject")]
@@ -24,7 +27,7 @@ unsafe impl Send for CArgObject {}
 unsafe impl Sync for CArgObject {}
 
 /// Direct allocation of `CArgObject`s (`byref()` makes one per call).
-pub static DIRECT: crate::util::DirectLayout = crate::util::DirectLayout::new();
+pub static DIRECT: DirectLayout = DirectLayout::new();
 
 /// Measures the instance layout on a throwaway `CArgObject` built by PyO3.
 pub fn calibrate_direct_alloc(py: Python<'_>) -> PyResult<()> {
@@ -85,8 +88,8 @@ impl CArgObject {
             b'I' => format!("{}", i32::from_ne_bytes(v[..4].try_into().unwrap())),
             b'l' | b'q' => format!("{}", i64::from_ne_bytes(v[..8].try_into().unwrap())),
             b'L' | b'Q' => format!("{}", i64::from_ne_bytes(v[..8].try_into().unwrap())),
-            b'd' => crate::util::float_repr(py, f64::from_ne_bytes(v[..8].try_into().unwrap()))?,
-            b'f' => crate::util::float_repr(py, f32::from_ne_bytes(v[..4].try_into().unwrap()) as f64)?,
+            b'd' => float_repr(py, f64::from_ne_bytes(v[..8].try_into().unwrap()))?,
+            b'f' => float_repr(py, f32::from_ne_bytes(v[..4].try_into().unwrap()) as f64)?,
             b'c' => {
                 let c = v[0];
                 if (c.is_ascii_graphic() || c == b' ') && c != b'\'' && c != b'\\' {
@@ -106,4 +109,20 @@ impl CArgObject {
         };
         Ok(format!("<cparam '{tag}' ({shown})>"))
     }
+}
+
+/// `byref(obj, offset=0)`: a light-weight pointer argument to a ctypes instance.
+#[pyfunction]
+#[pyo3(signature = (obj, offset = 0))]
+pub fn byref(py: Python<'_>, obj: &Bound<'_, PyAny>, offset: isize) -> PyResult<Py<CArgObject>> {
+    let c = obj.cast::<CData>().map_err(|_| {
+        PyTypeError::new_err(format!("byref() argument must be a ctypes instance, not '{}'", type_name(obj)))
+    })?;
+    let addr = (c.get().ptr() as isize).wrapping_add(offset) as usize;
+    Ok(CArgObject::pointer(addr, Some(obj.clone().unbind())).into_object(py)?.unbind())
+}
+
+/// `repr(float(v))`.
+fn float_repr(py: Python<'_>, v: f64) -> PyResult<String> {
+    Ok(pyo3::types::PyFloat::new(py, v).repr()?.to_string())
 }

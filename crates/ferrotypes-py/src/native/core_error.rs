@@ -1,4 +1,4 @@
-//! The single conversion point from core errors to Python exceptions.
+//! The single conversion point from `ferrotypes_core` errors to Python exceptions.
 use ferrotypes_core::CoreError;
 use pyo3::exceptions::{PyAttributeError, PyOSError, PyRuntimeError, PyValueError};
 use pyo3::PyErr;

@@ -5,20 +5,25 @@
 //! chosen once, when `argtypes` is assigned: the stock `from_param` of a simple type becomes
 //! a direct conversion into the slot ([`ArgConv::Simple`]); anything else is a Python call
 //! followed by the default conversion of its result ([`ArgConv::Call`]).
-use crate::carg::CArgObject;
-use crate::cdata::{CData, Inline};
-use crate::simple;
-use crate::stginfo::Kind;
-use crate::util;
+use super::funcptr::{note_passed_to_c, CTYPES_MAX_ARGCOUNT};
+use crate::data::carg::CArgObject;
+use crate::data::cdata::{CData, Inline};
+use crate::data::from_param::{
+    ArgConv, STOCK_GENERIC_FROM_PARAM, STOCK_POINTER_FROM_PARAM, STOCK_SIMPLE_FROM_PARAM, STOCK_SPECIAL_FROM_PARAM,
+};
+use crate::data::simple;
+use crate::data::stginfo::{stginfo_of_instance, stginfo_of_type, Kind};
+use crate::interp::recursion::recursion_guarded;
 use ferrotypes_core::ffi_type::FfiType;
-use ferrotypes_core::simple::SimpleKind;
 use libffi::low::ffi_type;
 use pyo3::exceptions::{PyOverflowError, PyTypeError};
+use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyInt, PyString};
 use smallvec::SmallVec;
 use std::ffi::c_void;
+
+pyo3::create_exception!(ctypes, ArgumentError, pyo3::exceptions::PyException);
 
 /// One argument as libffi sees it.
 pub struct ArgSlot {
@@ -51,88 +56,14 @@ impl ArgSlot {
 /// Objects that must stay alive until the call returns.
 pub type KeepAlive = SmallVec<[Py<PyAny>; 4]>;
 
-/// A converter chosen when `argtypes` is set.
-pub enum ArgConv {
-    /// A simple type whose `from_param` is the stock one: convert directly.
-    Simple { kind: &'static SimpleKind, swapped: bool, cls: Py<PyAny> },
-    /// `c_char_p`, `c_wchar_p`, `c_void_p` with their stock special `from_param`.
-    Special { code: u8, cls: Py<PyAny>, from_param: Py<PyAny> },
-    /// A pointer type with the stock `from_param`: the common arguments (None, `byref()` of
-    /// the target type, a target instance, a pointer of this type) convert directly.
-    Pointer { cls: Py<PyAny>, proto: Option<Py<PyAny>>, from_param: Py<PyAny> },
-    /// A structure, union, array or function pointer type with the stock `from_param`
-    /// (which returns an instance of the type unchanged): an instance converts directly.
-    Instance { cls: Py<PyAny>, from_param: Py<PyAny> },
-    /// Call `from_param` (bound), then convert its result by the default rules.
-    Call(Py<PyAny>),
-}
-
-impl ArgConv {
-    /// The `argtypes` entry this converter was made from (used when it is read back).
-    pub fn clone_ref(&self, py: Python<'_>) -> ArgConv {
-        match self {
-            ArgConv::Simple { kind, swapped, cls } => ArgConv::Simple { kind, swapped: *swapped, cls: cls.clone_ref(py) },
-            ArgConv::Special { code, cls, from_param } => {
-                ArgConv::Special { code: *code, cls: cls.clone_ref(py), from_param: from_param.clone_ref(py) }
-            }
-            ArgConv::Pointer { cls, proto, from_param } => ArgConv::Pointer {
-                cls: cls.clone_ref(py),
-                proto: proto.as_ref().map(|p| p.clone_ref(py)),
-                from_param: from_param.clone_ref(py),
-            },
-            ArgConv::Instance { cls, from_param } => {
-                ArgConv::Instance { cls: cls.clone_ref(py), from_param: from_param.clone_ref(py) }
-            }
-            ArgConv::Call(f) => ArgConv::Call(f.clone_ref(py)),
-        }
-    }
-
-    /// Visits the objects this converter holds, for the garbage collector of its owner.
-    pub fn traverse(&self, visit: &pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
-        match self {
-            ArgConv::Simple { cls, .. } => visit.call(cls),
-            ArgConv::Special { cls, from_param, .. } => {
-                visit.call(cls)?;
-                visit.call(from_param)
-            }
-            ArgConv::Pointer { cls, proto, from_param } => {
-                visit.call(cls)?;
-                visit.call(proto)?;
-                visit.call(from_param)
-            }
-            ArgConv::Instance { cls, from_param } => {
-                visit.call(cls)?;
-                visit.call(from_param)
-            }
-            ArgConv::Call(f) => visit.call(f),
-        }
-    }
-}
-
-/// Visits every object held by a list of converters.
-pub fn traverse_converters(converters: &Option<Vec<ArgConv>>, visit: &pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
-    for conv in converters.iter().flatten() {
-        conv.traverse(visit)?;
-    }
-    Ok(())
-}
-
-/// Stock `from_param` functions, registered when the metaclasses are built, so that
-/// converters can tell "not overridden" apart.
-pub static STOCK_SIMPLE_FROM_PARAM: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-pub static STOCK_SPECIAL_FROM_PARAM: PyOnceLock<[Py<PyAny>; 3]> = PyOnceLock::new();
-pub static STOCK_POINTER_FROM_PARAM: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-/// The `from_param` of the structure/union, array and function pointer metaclasses.
-pub static STOCK_GENERIC_FROM_PARAM: PyOnceLock<Vec<Py<PyAny>>> = PyOnceLock::new();
-
 /// Builds the converters for an `argtypes` sequence.
 pub fn make_converters(argtypes: &Bound<'_, PyAny>) -> PyResult<Vec<ArgConv>> {
     let py = argtypes.py();
     let count = argtypes.len()?;
-    if count > crate::funcptr::CTYPES_MAX_ARGCOUNT {
-        return Err(crate::ArgumentError::new_err(format!(
+    if count > CTYPES_MAX_ARGCOUNT {
+        return Err(ArgumentError::new_err(format!(
             "_argtypes_ has too many arguments ({count}), maximum is {}",
-            crate::funcptr::CTYPES_MAX_ARGCOUNT
+            CTYPES_MAX_ARGCOUNT
         )));
     }
     let mut out = Vec::with_capacity(count);
@@ -142,7 +73,7 @@ pub fn make_converters(argtypes: &Bound<'_, PyAny>) -> PyResult<Vec<ArgConv>> {
             PyTypeError::new_err(format!("item {} in _argtypes_ has no from_param method", i + 1))
         })?;
         let func = from_param.getattr(pyo3::intern!(py, "__func__")).ok();
-        let info = util::stginfo_of_type(&item);
+        let info = stginfo_of_type(&item);
         let simple = info.as_ref().and_then(|s| s.get().simple_kind());
         let conv = match (func, simple) {
             (Some(f), Some((kind, _)))
@@ -157,7 +88,7 @@ pub fn make_converters(argtypes: &Bound<'_, PyAny>) -> PyResult<Vec<ArgConv>> {
                 ArgConv::Special { code: kind.code, cls: item.clone().unbind(), from_param: from_param.clone().unbind() }
             }
             (Some(f), None)
-                if info.as_ref().is_some_and(|i| i.get().kind == crate::stginfo::Kind::Pointer)
+                if info.as_ref().is_some_and(|i| i.get().kind == Kind::Pointer)
                     && STOCK_POINTER_FROM_PARAM.get(py).is_some_and(|s| s.is(&f)) =>
             {
                 let proto = info.as_ref().and_then(|i| i.get().proto.as_ref().map(|p| p.clone_ref(py)));
@@ -189,7 +120,7 @@ pub fn convert_with(
     match conv {
         ArgConv::Simple { kind, swapped, cls } => {
             // An instance of the type (or a subclass) passes its value.
-            if util::is_instance_fast(arg, cls.bind(py))? {
+            if is_instance_fast(arg, cls.bind(py))? {
                 return conv_param(arg, index, slot, keep);
             }
             // SAFETY: the slot holds 16 bytes, enough for any scalar kind.
@@ -204,7 +135,7 @@ pub fn convert_with(
                 Err(_) => {
                     // CPython falls back to `_as_parameter_`, else "wrong type".
                     match arg.getattr_opt(pyo3::intern!(py, "_as_parameter_"))? {
-                        Some(inner) => util::recursion_guarded(py, || {
+                        Some(inner) => recursion_guarded(py, || {
                             let converted = cls.bind(py).call_method1(pyo3::intern!(py, "from_param"), (inner,))?;
                             conv_param(&converted, index, slot, keep)
                         }),
@@ -254,13 +185,13 @@ pub fn convert_with(
                 if let Ok(carg) = arg.cast::<CArgObject>() {
                     // byref(x) with x an instance of the target type.
                     if let Some(o) = &carg.get().obj {
-                        if util::is_instance_fast(o.bind(py), proto)? {
+                        if is_instance_fast(o.bind(py), proto)? {
                             return conv_param(arg, index, slot, keep);
                         }
                     }
-                } else if util::is_instance_fast(arg, cls.bind(py))? {
+                } else if is_instance_fast(arg, cls.bind(py))? {
                     return conv_param(arg, index, slot, keep);
-                } else if util::is_instance_fast(arg, proto)? {
+                } else if is_instance_fast(arg, proto)? {
                     // A target instance is passed by reference (CPython's implicit byref).
                     let cd = arg.cast::<CData>()?;
                     slot.set_pointer(cd.get().ptr() as usize);
@@ -274,7 +205,7 @@ pub fn convert_with(
             Ok(())
         }
         ArgConv::Instance { cls, from_param } => {
-            if util::is_instance_fast(arg, cls.bind(py))? {
+            if is_instance_fast(arg, cls.bind(py))? {
                 // What the stock from_param would return: the instance itself.
                 return conv_param(arg, index, slot, keep);
             }
@@ -305,7 +236,7 @@ pub fn conv_param(obj: &Bound<'_, PyAny>, index: usize, slot: &mut ArgSlot, keep
         return Ok(());
     }
     if let Ok(cd) = obj.cast::<CData>() {
-        let info = util::stginfo_of_instance(obj).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
+        let info = stginfo_of_instance(obj).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
         let i = info.get();
         let c = cd.get();
         match i.kind {
@@ -318,7 +249,7 @@ pub fn conv_param(obj: &Bound<'_, PyAny>, index: usize, slot: &mut ArgSlot, keep
                 // SAFETY: pointer instances hold one pointer.
                 slot.set_pointer(unsafe { simple::read_ptr(c.ptr()) });
                 if matches!(i.kind, Kind::FuncPtr) {
-                    crate::checked::note_passed_to_c(obj);
+                    note_passed_to_c(obj);
                 }
             }
             Kind::Array => slot.set_pointer(c.ptr() as usize),
@@ -366,7 +297,7 @@ pub fn conv_param(obj: &Bound<'_, PyAny>, index: usize, slot: &mut ArgSlot, keep
         return Ok(());
     }
     if let Some(inner) = obj.getattr_opt(pyo3::intern!(py, "_as_parameter_"))? {
-        util::recursion_guarded(py, || conv_param(&inner, index, slot, keep))?;
+        recursion_guarded(py, || conv_param(&inner, index, slot, keep))?;
         keep.push(inner.unbind());
         return Ok(());
     }
@@ -380,8 +311,20 @@ pub fn result_ffi_type(py: Python<'_>, restype: Option<&Py<PyAny>>) -> Option<Ff
     if r.is_none() {
         return None;
     }
-    match util::stginfo_of_type(r) {
+    match stginfo_of_type(r) {
         Some(info) => Some(info.get().ffi.clone()),
         None => Some(FfiType::Static(ferrotypes_core::simple::ffi_sint())),
     }
+}
+
+/// `isinstance(obj, cls)` for ctypes classes, as a plain subtype check (no
+/// `__instancecheck__` call: ctypes' metaclasses do not define one). Falls back to the full
+/// protocol when `cls` is not a type.
+fn is_instance_fast(obj: &Bound<'_, PyAny>, cls: &Bound<'_, PyAny>) -> PyResult<bool> {
+    // SAFETY: PyType_Check only reads the object's type flags.
+    if unsafe { ffi::PyType_Check(cls.as_ptr()) } == 0 {
+        return obj.is_instance(cls);
+    }
+    // SAFETY: `cls` is a type object (checked above); PyObject_TypeCheck only reads the MRO.
+    Ok(unsafe { ffi::PyObject_TypeCheck(obj.as_ptr(), cls.as_ptr().cast()) } != 0)
 }

@@ -8,7 +8,7 @@
 //! integers narrower than `int` (and `bool`) become `int`. libffi rejects the unpromoted
 //! types in the variadic part of a cif; without the marker that error is kept, as CPython
 //! reports it.
-use crate::convert::ArgSlot;
+use super::convert::{self, ArgSlot, KeepAlive};
 use libffi::low::types;
 use pyo3::prelude::*;
 use std::ptr::addr_of_mut;
@@ -61,11 +61,11 @@ pub fn promote(slot: &mut ArgSlot) {
 /// Converts one argument of the variadic part of a call whose `argtypes` carry the marker:
 /// ctypes' default conversions, plus a Python `float` passed as a C `double` (what a C
 /// compiler passes for a floating-point argument to `...`).
-pub fn convert_arg(arg: &Bound<'_, PyAny>, index: usize, slot: &mut ArgSlot, keep: &mut crate::convert::KeepAlive) -> PyResult<()> {
+pub fn convert_arg(arg: &Bound<'_, PyAny>, index: usize, slot: &mut ArgSlot, keep: &mut KeepAlive) -> PyResult<()> {
     if let Ok(f) = arg.cast_exact::<pyo3::types::PyFloat>() {
         slot.value.0[..8].copy_from_slice(&f.value().to_ne_bytes());
         slot.ffi = addr_of_mut!(types::double);
         return Ok(());
     }
-    crate::convert::conv_param(arg, index, slot, keep)
+    convert::conv_param(arg, index, slot, keep)
 }

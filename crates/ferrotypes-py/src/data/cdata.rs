@@ -5,11 +5,15 @@
 //! object (`_b_base_`, e.g. a structure field or array element) or from a raw address
 //! (`from_address`). `_objects` holds the Python objects whose memory C may see through this
 //! one, keyed exactly as CPython keys them, so nothing is freed while still referenced.
-use crate::util::GilCell;
+use super::direct_alloc::DirectLayout;
+use super::stginfo::{flags, stginfo_of_instance, stginfo_of_type, StgInfo};
+use crate::interp::names::type_name;
+use crate::interp::GilCell;
 use pyo3::exceptions::{PyBufferError, PyTypeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyTuple};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyDict, PyModule, PyTuple};
 use std::cell::RefCell;
 use std::ffi::{c_int, c_void};
 
@@ -68,7 +72,7 @@ pub fn take_pending() -> Option<RawInit> {
 
 /// Direct allocation of the roots with empty Rust parts (`_SimpleCData`, `Structure`,
 /// `Union`, `Array`, `_Pointer`): their `CData` sits right after the object header.
-pub static DIRECT: crate::util::DirectLayout = crate::util::DirectLayout::new();
+pub static DIRECT: DirectLayout = DirectLayout::new();
 
 /// A new instance of `subtype` holding `data`, allocated with the type's `tp_alloc` (as
 /// CPython's ctypes does) instead of through the root's `tp_new`: no constructor runs, no
@@ -101,12 +105,12 @@ impl CData {
     /// incomplete pointer types); creating an instance makes the type's `_fields_` final.
     pub fn for_new_instance(
         cls: &Bound<'_, pyo3::types::PyType>,
-        check: impl FnOnce(&crate::stginfo::StgInfo) -> PyResult<()>,
+        check: impl FnOnce(&StgInfo) -> PyResult<()>,
     ) -> PyResult<CData> {
         if let Some(init) = take_pending() {
             return CData::from_raw_init(init);
         }
-        let info = crate::util::stginfo_of_type(cls.as_any()).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
+        let info = stginfo_of_type(cls.as_any()).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
         let i = info.get();
         check(i)?;
         i.mark_final();
@@ -307,8 +311,8 @@ fn instance_dict<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     if !d.is_instance_of::<PyDict>() {
         return Err(PyTypeError::new_err(format!(
             "{}.__dict__ must be a dictionary, not {}",
-            crate::util::type_name(obj),
-            crate::util::type_name(&d)
+            type_name(obj),
+            type_name(&d)
         )));
     }
     Ok(d)
@@ -343,9 +347,8 @@ impl CData {
 
     fn __reduce__(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
         let py = slf.py();
-        let info = crate::util::stginfo_of_instance(slf.as_any())
+        let info = stginfo_of_instance(slf.as_any())
             .ok_or_else(|| PyTypeError::new_err("abstract class"))?;
-        use crate::stginfo::flags;
         if info.get().type_flags & (flags::ISPOINTER | flags::HASPOINTER) != 0 {
             return Err(PyValueError::new_err("ctypes objects containing pointers cannot be pickled"));
         }
@@ -353,7 +356,7 @@ impl CData {
         // SAFETY: the memory is this object's and nothing writes it during the copy.
         let data = PyBytes::new(py, unsafe { slf.get().bytes() });
         let unpickle = py.import("_ctypes").and_then(|m| m.getattr(pyo3::intern!(m.py(), "_unpickle"))).or_else(|_| {
-            crate::MODULE.get(py).map(|m| m.bind(py).getattr(pyo3::intern!(py, "_unpickle"))).unwrap_or_else(|| Err(PyTypeError::new_err("no _unpickle")))
+            MODULE.get(py).map(|m| m.bind(py).getattr(pyo3::intern!(py, "_unpickle"))).unwrap_or_else(|| Err(PyTypeError::new_err("no _unpickle")))
         })?;
         let state = PyTuple::new(py, [dict, data.into_any()])?;
         let args = PyTuple::new(py, [slf.get_type().into_any(), state.into_any()])?;
@@ -362,7 +365,7 @@ impl CData {
 
     fn __setstate__(slf: &Bound<'_, Self>, dict: &Bound<'_, PyAny>, data: &Bound<'_, PyAny>) -> PyResult<()> {
         let dict = dict.cast::<PyDict>().map_err(|_| {
-            PyTypeError::new_err(format!("argument 1 must be dict, not {}", crate::util::type_name(dict)))
+            PyTypeError::new_err(format!("argument 1 must be dict, not {}", type_name(dict)))
         })?;
         // "s#": a str (as UTF-8) or a read-only bytes-like object.
         let owned: Vec<u8> = if let Ok(s) = data.cast::<pyo3::types::PyString>() {
@@ -374,7 +377,7 @@ impl CData {
                 .and_then(|b| b.to_vec(slf.py()))
                 .map_err(|_| PyTypeError::new_err(format!(
                     "argument 2 must be read-only bytes-like object, not {}",
-                    crate::util::type_name(data)
+                    type_name(data)
                 )))?
         };
         let src = &owned[..];
@@ -391,7 +394,7 @@ impl CData {
         if view.is_null() {
             return Err(PyBufferError::new_err("View is null"));
         }
-        let info = crate::util::stginfo_of_instance(slf.as_any());
+        let info = stginfo_of_instance(slf.as_any());
         let c = slf.get();
         // SAFETY: `view` is a valid Py_buffer to fill (buffer protocol contract); the format and
         // shape arrays point into the type's StgInfo, which the exporter keeps alive through
@@ -441,4 +444,38 @@ impl CData {
 /// `_objects` of an instance's container, initialising it (CPython's GetKeepedObjects).
 pub fn keeped_objects_pub<'py>(obj: &Bound<'py, CData>) -> Option<Bound<'py, PyAny>> {
     keeped_objects(&container(obj))
+}
+
+/// The `_ctypes` module object, set at the end of module init (`lib.rs`): `__reduce__`
+/// finds `_unpickle` through it when `_ctypes` is not importable by that name.
+pub static MODULE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+
+fn cdata_arg<'a, 'py>(obj: &'a Bound<'py, PyAny>, msg: &str) -> PyResult<&'a Bound<'py, CData>> {
+    obj.cast::<CData>().map_err(|_| PyTypeError::new_err(msg.to_owned()))
+}
+
+/// `addressof(obj)`.
+#[pyfunction]
+pub fn addressof(obj: &Bound<'_, PyAny>) -> PyResult<usize> {
+    Ok(cdata_arg(obj, "invalid type")?.get().ptr() as usize)
+}
+
+/// `resize(obj, size)`: grows the memory an instance owns.
+#[pyfunction]
+pub fn resize(obj: &Bound<'_, PyAny>, size: isize) -> PyResult<()> {
+    let c = cdata_arg(obj, "excepted ctypes instance")?;
+    let min = stginfo_of_instance(obj).map_or(0, |i| i.get().size);
+    if size < min as isize {
+        return Err(PyValueError::new_err(format!("minimum size is {min}")));
+    }
+    c.get().resize(size as usize, min)
+}
+
+/// `_unpickle(type, state)`.
+#[pyfunction]
+pub fn _unpickle(py: Python<'_>, typ: &Bound<'_, PyAny>, state: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
+    let obj = typ.call_method1(pyo3::intern!(typ.py(), "__new__"), (typ,))?;
+    obj.call_method1(pyo3::intern!(obj.py(), "__setstate__"), state.clone())?;
+    let _ = py;
+    Ok(obj.unbind())
 }

@@ -1,19 +1,21 @@
 //! `_Pointer` and `POINTER()`: typed pointers to ctypes instances.
-use crate::carg::CArgObject;
-use crate::cdata::{self, CData, RawInit};
-use crate::roots;
-use crate::simple;
-use crate::stginfo::Kind;
-use crate::util;
+use super::caller_module::caller_module;
+use super::cdata::{self, CData, RawInit};
+use super::roots;
+use super::simple;
+use super::stginfo::{stginfo_of_instance, stginfo_of_type, ItemInfo};
+use crate::checked;
+use crate::interp::names::{class_name, type_name};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyString, PyTuple, PyType};
 
 #[pyclass(extends = CData, subclass, frozen, module = "_ctypes", name = "_Pointer")]
 pub struct Pointer;
 
 fn target_type<'py>(slf: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-    util::stginfo_of_instance(slf)
+    stginfo_of_instance(slf)
         .and_then(|i| i.get().proto.as_ref().map(|p| p.bind(slf.py()).clone()))
         .ok_or_else(|| PyTypeError::new_err("Cannot create instance: has no _type_"))
 }
@@ -43,8 +45,8 @@ pub fn set_contents(slf: &Bound<'_, Pointer>, value: &Bound<'_, PyAny>) -> PyRes
     let Ok(cd) = value.cast::<CData>() else {
         return Err(PyTypeError::new_err(format!(
             "expected {} instead of {}",
-            util::class_name(&target),
-            util::type_name(value)
+            class_name(&target),
+            type_name(value)
         )));
     };
     // SAFETY: the pointer instance owns (or borrows) room for one pointer.
@@ -86,10 +88,10 @@ impl Pointer {
         }
         let target = target_type(slf.as_any())?;
         let size = roots::type_size(&target)?;
-        if crate::checked::enabled() {
-            crate::checked::check_readable(addr, size)?;
+        if checked::enabled() {
+            checked::check_readable(addr, size)?;
         }
-        let length = util::stginfo_of_type(&target).map_or(0, |i| i.get().length);
+        let length = stginfo_of_type(&target).map_or(0, |i| i.get().length);
         let init = RawInit::Borrowed { ptr: addr as *mut u8, size, length, base: Some(slf.clone().into_any().unbind()), index: 0 };
         Ok(roots::instantiate(&target, init)?.unbind())
     }
@@ -111,19 +113,19 @@ impl Pointer {
     fn __getitem__(slf: &Bound<'_, Self>, index: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         let py = slf.py();
         if let Ok(sl) = index.cast::<pyo3::types::PySlice>() {
-            return crate::array::pointer_slice(slf.as_any(), sl);
+            return super::array::pointer_slice(slf.as_any(), sl);
         }
         let i: isize = index.extract()?;
         // Fast path: a pointer to plain scalars reads the value directly.
-        if let Some(info) = util::stginfo_of_instance(slf.as_any()) {
-            if let Some(crate::stginfo::ItemInfo { size, simple: Some((kind, swapped)) }) = info.get().item {
+        if let Some(info) = stginfo_of_instance(slf.as_any()) {
+            if let Some(ItemInfo { size, simple: Some((kind, swapped)) }) = info.get().item {
                 let addr = pointee_address(slf);
                 if addr == 0 {
                     return Err(PyValueError::new_err("NULL pointer access"));
                 }
                 let p = (addr as isize).wrapping_add(i.wrapping_mul(size as isize)) as *const u8;
-                if crate::checked::enabled() {
-                    crate::checked::check_readable(p as usize, size)?;
+                if checked::enabled() {
+                    checked::check_readable(p as usize, size)?;
                 }
                 // SAFETY: as for any ctypes pointer, the user vouches that element `i` of
                 // the pointee is readable.
@@ -131,18 +133,18 @@ impl Pointer {
             }
         }
         let (target, p) = element_address(slf, i)?;
-        if crate::checked::enabled() {
-            crate::checked::check_instance(&target, p as usize, false)?;
+        if checked::enabled() {
+            check_instance(&target, p as usize, false)?;
         }
-        crate::array::get_item_at(py, &target, p, slf.as_any(), i)
+        super::array::get_item_at(py, &target, p, slf.as_any(), i)
     }
 
     fn __setitem__(slf: &Bound<'_, Self>, index: isize, value: &Bound<'_, PyAny>) -> PyResult<()> {
         let (target, p) = element_address(slf, index)?;
-        if crate::checked::enabled() {
-            crate::checked::check_instance(&target, p as usize, true)?;
+        if checked::enabled() {
+            check_instance(&target, p as usize, true)?;
         }
-        crate::array::set_item_at(slf.as_super(), &target, p, index, value)
+        super::array::set_item_at(slf.as_super(), &target, p, index, value)
     }
 
     fn __delitem__(_slf: &Bound<'_, Self>, _index: &Bound<'_, PyAny>) -> PyResult<()> {
@@ -150,16 +152,24 @@ impl Pointer {
     }
 }
 
+/// `_pointer_type_cache`: `POINTER()`'s types by target class (or by id for a name).
+static POINTER_TYPE_CACHE: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
+
+pub fn pointer_type_cache(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    Ok(POINTER_TYPE_CACHE.get_or_init(py, || PyDict::new(py).unbind()).bind(py).clone())
+}
+
+
 /// `POINTER(cls)`: the cached pointer type for `cls` (or an incomplete one for a name).
 #[pyfunction(name = "POINTER")]
 pub fn pointer_type(py: Python<'_>, cls: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-    let cache = crate::pointer_type_cache(py)?;
+    let cache = pointer_type_cache(py)?;
     if let Some(hit) = cache.get_item(cls)? {
         return Ok(hit.unbind());
     }
     let meta = roots::roots(py).pointer.bind(py).get_type();
     let base = roots::roots(py).pointer.bind(py).clone();
-    let module = util::caller_module(py);
+    let module = caller_module(py);
     let (result, key): (Bound<'_, PyAny>, Bound<'_, PyAny>) = if let Ok(name) = cls.cast::<PyString>() {
         let ns = PyDict::new(py);
         if let Some(m) = &module {
@@ -174,7 +184,7 @@ pub fn pointer_type(py: Python<'_>, cls: &Bound<'_, PyAny>) -> PyResult<Py<PyAny
         if let Some(m) = &module {
             ns.set_item("__module__", m)?;
         }
-        let name = format!("LP_{}", util::class_name(cls));
+        let name = format!("LP_{}", class_name(cls));
         (meta.call1((name, PyTuple::new(py, [base])?, ns))?, cls.clone())
     } else {
         return Err(PyTypeError::new_err("must be a ctypes type"));
@@ -190,58 +200,15 @@ pub fn pointer(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
     Ok(t.bind(py).call1((obj,))?.unbind())
 }
 
-/// `PyCPointerType.from_param`.
-#[pyfunction]
-pub fn pointer_from_param(py: Python<'_>, cls: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-    if value.is_none() {
-        return Ok(value.clone().unbind());
+/// Checked mode's probe of an instance of `cls` at `addr` (the type's size, read or
+/// written), before a pointer reads or writes a non-scalar element.
+#[cold]
+#[inline(never)]
+fn check_instance(cls: &Bound<'_, PyAny>, addr: usize, write: bool) -> PyResult<()> {
+    let size = stginfo_of_type(cls).map_or(0, |i| i.get().size);
+    if write {
+        checked::check_writable(addr, size)
+    } else {
+        checked::check_readable(addr, size)
     }
-    let info = util::stginfo_of_type(cls).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
-    if let Some(proto) = &info.get().proto {
-        if value.is_instance(proto.bind(py))? {
-            return crate::byref(py, value, 0).map(|c| c.into_any());
-        }
-        if let Some(vi) = util::stginfo_of_instance(value) {
-            if matches!(vi.get().kind, Kind::Pointer | Kind::Array) {
-                if let Some(vp) = &vi.get().proto {
-                    if vp.bind(py).cast::<PyType>().is_ok() && vp.bind(py).cast::<PyType>()?.is_subclass(proto.bind(py))? {
-                        return Ok(value.clone().unbind());
-                    }
-                }
-            }
-        }
-    }
-    generic_from_param(py, cls, value)
-}
-
-/// `from_param` of structure, union, array and function pointer types (CDataType_from_param).
-#[pyfunction]
-pub fn generic_from_param(py: Python<'_>, cls: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-    if value.is_instance(cls)? {
-        return Ok(value.clone().unbind());
-    }
-    if let Ok(carg) = value.cast::<CArgObject>() {
-        let ob = carg.get().obj.as_ref().map(|o| o.bind(py).clone());
-        if let (Some(info), Some(ob)) = (util::stginfo_of_type(cls), ob.as_ref()) {
-            if let Some(proto) = &info.get().proto {
-                if ob.is_instance(proto.bind(py))? {
-                    return Ok(value.clone().unbind());
-                }
-            }
-        }
-        let obname = ob.map(|o| util::type_name(&o)).unwrap_or_else(|| "???".into());
-        return Err(PyTypeError::new_err(format!(
-            "expected {} instance instead of pointer to {}",
-            util::class_name(cls),
-            obname
-        )));
-    }
-    if let Some(inner) = value.getattr_opt(pyo3::intern!(value.py(), "_as_parameter_"))? {
-        return util::recursion_guarded(py, || generic_from_param(py, cls, &inner));
-    }
-    Err(PyTypeError::new_err(format!(
-        "expected {} instance instead of {}",
-        util::class_name(cls),
-        util::type_name(value)
-    )))
 }

@@ -8,12 +8,12 @@
 //! (`cdata::alloc_direct`) and runs the root's initialisation on the argument array. A
 //! class whose `__new__` or `__init__` was overridden in Python — at creation or later —
 //! goes through the metaclass's `tp_call` with a tuple, exactly as before.
-use crate::array::Array;
-use crate::cdata::{self, CData};
-use crate::pointer::Pointer;
-use crate::simple;
-use crate::stginfo::{Kind, StgInfo};
-use crate::util;
+use super::array::Array;
+use super::cdata::{self, CData};
+use super::pointer::Pointer;
+use super::simple;
+use super::stginfo::{stginfo_of_type, Kind, StgInfo};
+use crate::interp::vectorcall::vectorcall_args;
 use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -38,7 +38,7 @@ struct RootSlots {
 static ROOT_SLOTS: PyOnceLock<Vec<RootSlots>> = PyOnceLock::new();
 
 /// Records the roots' slots and turns on the vectorcall protocol for the metaclasses of
-/// `roots` (the class objects themselves get their entry in [`enable_for_class`]).
+/// `roots` (the class objects themselves get their entry in [`enable_construct`]).
 pub fn install(py: Python<'_>, roots: &[&Bound<'_, PyType>; 5], metaclasses: &[Bound<'_, PyAny>]) {
     if !cdata::DIRECT.ready() {
         return;
@@ -105,7 +105,7 @@ unsafe fn construct_body(
     // The root whose construction the class keeps, and its storage info if that is of the
     // root's kind; otherwise `type.__call__` runs (the roots' constructors then report).
     let root = root_kind(py, tp);
-    let info = root.and_then(|root| util::stginfo_of_type(&cls).filter(|info| fits(root, info.get())));
+    let info = root.and_then(|root| stginfo_of_type(&cls).filter(|info| fits(root, info.get())));
     // The commonest calls, `c_int(5)`, `c_int()`, `Point()`, `(c_int * 16)()`: no argument
     // vector to build.
     if let (Some(root), Some(info)) = (root, &info) {
@@ -124,7 +124,7 @@ unsafe fn construct_body(
         }
     }
     // SAFETY: CPython's vectorcall arguments (this function's contract).
-    let (all, kwargs) = unsafe { util::vectorcall_args(py, args, nargs as usize, kwnames)? };
+    let (all, kwargs) = unsafe { vectorcall_args(py, args, nargs as usize, kwnames)? };
     let positional = &all[..];
     let (Some(root), Some(info)) = (root, info) else { return generic_call(&cls, positional, kwargs.as_ref()) };
     if root == RootKind::Simple && kwargs.is_some() {
@@ -138,12 +138,12 @@ unsafe fn construct_body(
         }
         RootKind::Aggregate => {
             let tuple = PyTuple::new(py, positional)?;
-            crate::structure::struct_init(&obj, &tuple, kwargs.as_ref())?;
+            super::structure::struct_init(&obj, &tuple, kwargs.as_ref())?;
         }
-        RootKind::Array => crate::array::array_init(obj.cast::<Array>()?, positional)?,
+        RootKind::Array => super::array::array_init(obj.cast::<Array>()?, positional)?,
         RootKind::Pointer => {
             if let Some(first) = positional.first() {
-                crate::pointer::set_contents(obj.cast::<Pointer>()?, first)?;
+                super::pointer::set_contents(obj.cast::<Pointer>()?, first)?;
             }
         }
     }

@@ -10,35 +10,33 @@
 //! 5. The GIL is released around the call (unless `FUNCFLAG_PYTHONAPI`), and `errno` is
 //!    swapped with ctypes' private copy if `FUNCFLAG_USE_ERRNO`.
 //! 6. The result is converted per `restype`, then `_check_retval_`, then `errcheck`.
-use crate::cdata::{CData, RawInit};
-use crate::convert::{self, ArgConv, ArgSlot, KeepAlive};
-use crate::fastcall::{FastArg, FastPlan, FastRet, FastState};
-use crate::roots;
-use crate::simple;
-use crate::stginfo::{FuncTypeInfo, Kind, StgInfo};
-use crate::util::{self, GilCell};
-use crate::ArgumentError;
+use super::convert::{self, ArgSlot, ArgumentError, KeepAlive};
+use super::fastcall::{FastArg, FastPlan, FastRet, FastState};
+use crate::callbacks::thunk::{make_thunk, CThunkObject};
+use crate::checked;
+use crate::data::cdata::{self, CData, RawInit};
+use crate::data::from_param::{traverse_converters, ArgConv};
+use crate::data::stginfo::{
+    flags, stginfo_of_instance, stginfo_of_type, FuncTypeInfo, Kind, StgInfo, FUNCFLAG_CDECL, FUNCFLAG_PYTHONAPI,
+    FUNCFLAG_USE_ERRNO,
+};
+use crate::data::{roots, simple};
+use crate::interp::vectorcall::vectorcall_args;
+use crate::interp::GilCell;
+use crate::native::core_error::core_err;
+use crate::native::errno;
+use crate::native::libraries::resolve_in_dll;
 use ferrotypes_core::call::CallInterface;
 use ferrotypes_core::ffi_type::FfiType;
 use pyo3::exceptions::{PyAttributeError, PyTypeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyInt, PyString, PyTuple, PyType};
+use pyo3::types::{PyDict, PyInt, PyTuple, PyType};
 use smallvec::SmallVec;
 use std::ffi::c_void;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-/// Windows only (stdcall functions of `WinDLL`), exported there.
-#[cfg_attr(not(windows), allow(dead_code))]
-pub const FUNCFLAG_STDCALL: i32 = 0x0;
-pub const FUNCFLAG_CDECL: i32 = 0x1;
-/// Windows only (`OleDLL` results), exported there.
-#[cfg_attr(not(windows), allow(dead_code))]
-pub const FUNCFLAG_HRESULT: i32 = 0x2;
-pub const FUNCFLAG_PYTHONAPI: i32 = 0x4;
-pub const FUNCFLAG_USE_ERRNO: i32 = 0x8;
-pub const FUNCFLAG_USE_LASTERROR: i32 = 0x10;
 /// Internal (never in `_flags_`): keep the GIL during the call (`release_gil = False`).
 const FLAG_KEEP_GIL: i32 = 1 << 30;
 pub const CTYPES_MAX_ARGCOUNT: usize = 1024;
@@ -140,29 +138,6 @@ impl CFuncPtr {
 }
 
 
-/// Resolves `(name_or_ordinal, dll)` to an address via `dll._handle`.
-fn resolve_in_dll(spec: &Bound<'_, PyTuple>) -> PyResult<usize> {
-    let py = spec.py();
-    let name = spec.get_item(0)?;
-    let dll = spec.get_item(1)?;
-    let handle = dll.getattr(pyo3::intern!(py, "_handle"))?;
-    let handle: usize = handle
-        .extract::<isize>()
-        .map(|v| v as usize)
-        .or_else(|_| handle.extract::<usize>())
-        .map_err(|_| PyTypeError::new_err("the _handle attribute of the second argument must be an integer"))?;
-    // Ordinals exist on Windows only; elsewhere an int is just not a name (CPython's _get_name).
-    let name: String = if let Ok(b) = name.cast::<pyo3::types::PyBytes>() {
-        String::from_utf8(b.as_bytes().to_vec()).map_err(|_| PyAttributeError::new_err("function name is not valid UTF-8"))?
-    } else if let Ok(s) = name.cast::<PyString>() {
-        s.to_str()?.to_owned()
-    } else {
-        return Err(PyTypeError::new_err("function name must be string, bytes object or integer"));
-    };
-    ferrotypes_core::loader::symbol(handle as *mut c_void, &name).map_err(|e| PyAttributeError::new_err(e.to_string()))
-        .and_then(|p| if p.is_null() { Err(PyAttributeError::new_err(format!("function '{name}' not found"))) } else { Ok(p as usize) })
-}
-
 #[pymethods]
 impl CFuncPtr {
     #[new]
@@ -177,7 +152,7 @@ impl CFuncPtr {
         if let Some(first) = args.iter().next() {
             // A callback needs a prototype; CPython checks this before anything else.
             let is_callback = !first.is_instance_of::<PyInt>() && !first.is_instance_of::<PyTuple>() && first.is_callable();
-            let has_argtypes = util::stginfo_of_type(cls.as_any()).is_some_and(|i| i.get().func.as_ref().is_some_and(|f| f.argtypes.is_some()));
+            let has_argtypes = stginfo_of_type(cls.as_any()).is_some_and(|i| i.get().func.as_ref().is_some_and(|f| f.argtypes.is_some()));
             if is_callback && !has_argtypes {
                 return Err(PyTypeError::new_err("cannot construct instance of this class: no argtypes"));
             }
@@ -199,14 +174,14 @@ impl CFuncPtr {
                 let pf = args.get_item(1)?;
                 if !pf.is_none() {
                     let pf_t = pf.cast::<PyTuple>().map_err(|_| PyTypeError::new_err("paramflags must be a tuple or None"))?;
-                    crate::paramflags::validate(cls.as_any(), pf_t)?;
+                    super::paramflags::validate(cls.as_any(), pf_t)?;
                     drop(this.paramflags.replace(Some(pf.clone().unbind())));
                 }
             }
         } else if args.get_item(0)?.is_callable() {
             let callable = args.get_item(0)?;
-            let info = util::stginfo_of_type(cls.as_any()).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
-            let (code_ptr, thunk) = crate::callback::make_thunk(py, &callable, info.get())?;
+            let info = stginfo_of_type(cls.as_any()).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
+            let (code_ptr, thunk) = make_thunk(py, &callable, info.get())?;
             address = Some(code_ptr);
             drop(this.callable.replace(Some(callable.unbind())));
             // As CPython's KeepRef(self, 0, thunk): `_objects` is {'0': thunk}.
@@ -231,7 +206,7 @@ impl CFuncPtr {
         if let Some(a) = slf.get().config.load().and_then(|c| c.argtypes.as_ref().map(|a| a.clone_ref(py))) {
             return a;
         }
-        util::stginfo_of_instance(slf.as_any())
+        stginfo_of_instance(slf.as_any())
             .and_then(|i| i.get().func.as_ref().and_then(|f| f.argtypes.as_ref().map(|a| a.clone_ref(py).into_any())))
             .unwrap_or_else(|| py.None())
     }
@@ -272,7 +247,7 @@ impl CFuncPtr {
         if let Some(r) = slf.get().config.load().and_then(|c| c.restype.as_ref().map(|r| r.clone_ref(py))) {
             return r;
         }
-        util::stginfo_of_instance(slf.as_any())
+        stginfo_of_instance(slf.as_any())
             .and_then(|i| i.get().func.as_ref().and_then(|f| f.restype.as_ref().map(|r| r.clone_ref(py))))
             .unwrap_or_else(|| py.None())
     }
@@ -328,7 +303,7 @@ impl CFuncPtr {
         // object), so its references are visited exactly once.
         if let Some(cfg) = self.config.load() {
             visit.call(&cfg.argtypes)?;
-            crate::convert::traverse_converters(&cfg.converters, &visit)?;
+            traverse_converters(&cfg.converters, &visit)?;
             visit.call(&cfg.restype)?;
             visit.call(&cfg.checker)?;
         }
@@ -361,7 +336,7 @@ impl CFuncPtr {
                     .try_iter()
                     .and_then(|it| it.collect::<PyResult<Vec<_>>>())
                     .map_err(|_| PyTypeError::new_err("_argtypes_ must be a sequence of types"))?;
-                let (items, marked) = crate::variadic::split_marker(items)?;
+                let (items, marked) = super::variadic::split_marker(items)?;
                 let tuple = PyTuple::new(py, items)?;
                 cfg.converters = Some(convert::make_converters(tuple.as_any())?);
                 cfg.variadic = marked;
@@ -385,7 +360,7 @@ impl CFuncPtr {
             ..Default::default()
         };
         if let Some(v) = value {
-            if !v.is_none() && util::stginfo_of_type(v).is_none() && !v.is_callable() {
+            if !v.is_none() && stginfo_of_type(v).is_none() && !v.is_callable() {
                 return Err(PyTypeError::new_err("restype must be a type, a callable, or None"));
             }
             cfg.checker = if v.is_none() { None } else { v.getattr_opt(pyo3::intern!(py, "_check_retval_"))?.map(Bound::unbind) };
@@ -442,7 +417,7 @@ fn decide_fast(py: Python<'_>, eff: &Effective<'_>, flags: i32) -> FastState {
         None => FastRet::Int { size: 4, signed: true },
         Some(r) if r.is_none() => FastRet::Void,
         Some(r) => {
-            let kind = match util::stginfo_of_type(r).and_then(|i| i.get().simple_kind()) {
+            let kind = match stginfo_of_type(r).and_then(|i| i.get().simple_kind()) {
                 Some((kind, false)) if !simple::is_simple_subclass(r) => kind,
                 _ => return FastState::Off,
             };
@@ -471,7 +446,7 @@ fn decide_fast(py: Python<'_>, eff: &Effective<'_>, flags: i32) -> FastState {
                     ArgConv::Pointer { cls, proto: Some(proto), .. } => {
                         FastArg::Pointer { cls: cls.as_ptr() as usize, proto: proto.as_ptr() as usize }
                     }
-                    ArgConv::Instance { cls, .. } => match util::stginfo_of_type(cls.bind(py)).map(|i| i.get().kind) {
+                    ArgConv::Instance { cls, .. } => match stginfo_of_type(cls.bind(py)).map(|i| i.get().kind) {
                         Some(Kind::FuncPtr) => FastArg::Instance { cls: cls.as_ptr() as usize, funcptr: true },
                         Some(Kind::Array) => FastArg::Instance { cls: cls.as_ptr() as usize, funcptr: false },
                         _ => return FastState::Off,
@@ -515,7 +490,7 @@ pub unsafe fn convert_result(
     if rt.is_none() {
         return Ok(py.None());
     }
-    let Some(info) = util::stginfo_of_type(rt) else {
+    let Some(info) = stginfo_of_type(rt) else {
         // SAFETY: as above.
         let v = unsafe { std::ptr::read_unaligned(buf as *const i32) };
         return Ok(rt.call1((v,))?.unbind());
@@ -568,11 +543,11 @@ pub unsafe fn ffi_call_with_flags(py: Python<'_>, cif: &CallInterface, func: usi
     let run = move || {
         // Bind the whole struct: a closure would otherwise capture its (non-Send) fields.
         let bufs = bufs;
-        crate::errno::swapped_around(use_errno, || {
-            if crate::checked::enabled() {
-                // Checked mode: the call runs inside the fault guard (checked.rs).
+        errno::swapped_around(use_errno, || {
+            if checked::enabled() {
+                // Checked mode: the call runs inside the fault guard (`checked/call_guard.rs`).
                 // SAFETY: forwarded from this function's contract.
-                unsafe { crate::checked::guarded_call(cif, func, bufs.result, bufs.avalues) }
+                unsafe { checked::guarded_call(cif, func, bufs.result, bufs.avalues) }
             } else {
                 // SAFETY: forwarded from this function's contract.
                 unsafe { cif.call(func as *const c_void, bufs.result, bufs.avalues) };
@@ -581,7 +556,7 @@ pub unsafe fn ffi_call_with_flags(py: Python<'_>, cif: &CallInterface, func: usi
         })
     };
     let outcome = if flags & (FUNCFLAG_PYTHONAPI | FLAG_KEEP_GIL) != 0 { run() } else { py.detach(run) };
-    outcome.or_else(|event| crate::checked::report(py, event))
+    outcome.or_else(|event| checked::report(py, event))
 }
 
 #[repr(C, align(16))]
@@ -589,7 +564,7 @@ struct ResultBuf([u8; 32]);
 
 fn call_impl(py: Python<'_>, slf: &Bound<'_, CFuncPtr>, args: &[Bound<'_, PyAny>], kwnames: Option<&Bound<'_, PyTuple>>) -> PyResult<Py<PyAny>> {
     let this = slf.get();
-    let info = util::stginfo_of_instance(slf.as_any()).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
+    let info = stginfo_of_instance(slf.as_any()).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
     let tinfo = type_func_info(info.get());
     let mut flags = tinfo.map_or(FUNCFLAG_CDECL, |t| t.flags);
     if !this.release_gil.get() {
@@ -614,7 +589,7 @@ fn call_impl(py: Python<'_>, slf: &Bound<'_, CFuncPtr>, args: &[Bound<'_, PyAny>
     let built;
     let (call_args, outs): (&[Bound<'_, PyAny>], _) = match &paramflags {
         Some(pf) => {
-            built = crate::paramflags::build_callargs(slf.as_any(), pf.bind(py), eff.converters, args, kwnames)?;
+            built = super::paramflags::build_callargs(slf.as_any(), pf.bind(py), eff.converters, args, kwnames)?;
             (&built.args[..], Some(&built))
         }
         None => (args, None),
@@ -646,14 +621,14 @@ fn call_impl(py: Python<'_>, slf: &Bound<'_, CFuncPtr>, args: &[Bound<'_, PyAny>
         let mut slot = ArgSlot::default();
         let r = match eff.converters.and_then(|c| c.get(i)) {
             Some(conv) => convert::convert_with(conv, arg, i + 1, &mut slot, &mut keep),
-            None if marked => crate::variadic::convert_arg(arg, i + 1, &mut slot, &mut keep),
+            None if marked => super::variadic::convert_arg(arg, i + 1, &mut slot, &mut keep),
             None => convert::conv_param(arg, i + 1, &mut slot, &mut keep),
         };
         r.map_err(|e| arg_error(py, i + 1, e))?;
         // With the marker, C's default promotions (without it, ctypes' behavior is kept:
         // libffi refuses an unpromoted float or small integer in the variadic part).
         if marked && i >= required {
-            crate::variadic::promote(&mut slot);
+            super::variadic::promote(&mut slot);
         }
         slots.push(slot);
     }
@@ -672,7 +647,7 @@ fn call_impl(py: Python<'_>, slf: &Bound<'_, CFuncPtr>, args: &[Bound<'_, PyAny>
                 None => {
                     let types: Vec<FfiType> = key.iter().map(|&p| FfiType::Static(p)).collect();
                     let ret = convert::result_ffi_type(py, eff.restype);
-                    let c = Arc::new(CallInterface::new(ret, types, variadic).map_err(crate::error::core_err)?);
+                    let c = Arc::new(CallInterface::new(ret, types, variadic).map_err(core_err)?);
                     // Aggregate arguments' descriptors are owned by their types' StgInfo,
                     // which `keep` holds for the duration of this call; the cached interface
                     // is only reused for the same descriptor pointers.
@@ -700,10 +675,10 @@ fn call_impl(py: Python<'_>, slf: &Bound<'_, CFuncPtr>, args: &[Bound<'_, PyAny>
     // and the memory they point to are kept alive by `args`/`keep` until after the call, and
     // the result buffer has `result_size()` bytes, 16-byte aligned (or 8 for large structs,
     // which libffi copies with memcpy).
-    if crate::checked::enabled() {
+    if checked::enabled() {
         // "No restype": none set on the function, and its type is not a full prototype.
         let untyped_result = cfg.as_ref().is_none_or(|c| c.restype.is_none()) && tinfo.is_none_or(|t| t.argtypes.is_none());
-        crate::checked::before_call(slf.as_any(), func, &cif, eff.converters.is_none(), untyped_result, call_args, &avalues)?;
+        checked::before_call(slf.as_any(), func, &cif, eff.converters.is_none(), untyped_result, call_args, &avalues)?;
     }
     // SAFETY: as above.
     unsafe { ffi_call_with_flags(py, &cif, func, rbuf.cast(), avalues.as_mut_ptr(), flags) }?;
@@ -728,7 +703,7 @@ fn call_impl(py: Python<'_>, slf: &Bound<'_, CFuncPtr>, args: &[Bound<'_, PyAny>
         }
     }
     match outs {
-        Some(b) => crate::paramflags::build_result(py, result, b),
+        Some(b) => super::paramflags::build_result(py, result, b),
         None => Ok(result),
     }
 }
@@ -762,14 +737,14 @@ unsafe extern "C" fn funcptr_vectorcall(
     kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
     // Checked mode takes the general path, where calls are guarded and examined.
-    if kwnames.is_null() && !crate::checked::enabled() {
+    if kwnames.is_null() && !checked::enabled() {
         // SAFETY: CPython calls vectorcall functions with the GIL held.
         let py = unsafe { Python::assume_attached() };
         // SAFETY: `callable` is a live CFuncPtr instance (this entry is only installed on
         // CFuncPtr types), borrowed for the duration of the call.
         let slf = unsafe { Bound::ref_from_ptr(py, &callable).cast_unchecked::<CFuncPtr>() };
         // SAFETY: `args` holds the positional arguments as borrowed references.
-        if let Some(result) = unsafe { crate::fastcall::try_call(py, slf, args, ffi::PyVectorcall_NARGS(nargsf) as usize) } {
+        if let Some(result) = unsafe { super::fastcall::try_call(py, slf, args, ffi::PyVectorcall_NARGS(nargsf) as usize) } {
             return result;
         }
     }
@@ -792,15 +767,34 @@ unsafe fn vectorcall_body(
     // CFuncPtr types).
     let slf = unsafe { Bound::from_borrowed_ptr(py, callable) }.cast_into::<CFuncPtr>().map_err(PyErr::from)?;
     // SAFETY: CPython's vectorcall arguments (this function's contract).
-    let (pos, kwargs) = unsafe { util::vectorcall_args(py, args, nargs as usize, kwnames)? };
+    let (pos, kwargs) = unsafe { vectorcall_args(py, args, nargs as usize, kwnames)? };
     // call_impl takes keywords as a one-element tuple holding the dict.
     let kwargs = kwargs.map(|d| PyTuple::new(py, [d.into_any()])).transpose()?;
     call_impl(py, &slf, &pos, kwargs.as_ref()).map(Py::into_ptr)
 }
 
+/// Where instances keep their vectorcall entry, measured once at module init.
+static VECTORCALL_OFFSET: AtomicIsize = AtomicIsize::new(0);
+
+/// Measures where instances keep their vectorcall entry (on a throwaway instance of the
+/// root) and installs vectorcall on the root class. Called once, at module init.
+pub fn setup_vectorcall(py: Python<'_>, root: &Bound<'_, PyType>) -> PyResult<()> {
+    let probe = instantiate_root_probe(py, root)?;
+    let offset = CFuncPtr::vectorcall_offset(&probe);
+    VECTORCALL_OFFSET.store(offset, Ordering::Relaxed);
+    install_vectorcall(root, offset);
+    Ok(())
+}
+
+/// Installs vectorcall on a function pointer subclass (called by its metaclass).
+#[pyfunction]
+pub fn enable_vectorcall(cls: &Bound<'_, PyType>) {
+    install_vectorcall(cls, VECTORCALL_OFFSET.load(Ordering::Relaxed));
+}
+
 /// Installs the vectorcall protocol on a function pointer type (the root at module init, and
 /// every subclass from its metaclass: 3.11 does not inherit the flag for mutable types).
-pub fn enable_vectorcall(cls: &Bound<'_, PyType>, offset: isize) {
+fn install_vectorcall(cls: &Bound<'_, PyType>, offset: isize) {
     let tp = cls.as_type_ptr();
     // SAFETY: `tp` is a live heap type deriving from CFuncPtr, whose instances have the
     // vectorcall field at `offset`; adjusting slots right after creation is how CPython's own
@@ -834,7 +828,7 @@ pub fn funcptr_type_info(cls: &Bound<'_, PyType>) -> PyResult<StgInfo> {
     let get = |name: &str| -> PyResult<Option<Bound<'_, PyAny>>> { d.get_item(name).map(Some).or_else(|_| Ok(None)) };
     let size = std::mem::size_of::<usize>();
     let mut info = StgInfo::new(size, size, 1, Kind::FuncPtr, FfiType::Static(ferrotypes_core::simple::ffi_pointer()), "X{}");
-    info.type_flags |= crate::stginfo::flags::ISPOINTER;
+    info.type_flags |= flags::ISPOINTER;
     // As CPython's make_funcptrtype_dict: the class body itself must define `_flags_`.
     let flags = get("_flags_")?
         .filter(|f| f.is_instance_of::<PyInt>())
@@ -853,7 +847,7 @@ pub fn funcptr_type_info(cls: &Bound<'_, PyType>) -> PyResult<StgInfo> {
         }
     }
     if let Some(r) = get("_restype_")? {
-        if !r.is_none() && util::stginfo_of_type(&r).is_none() && !r.is_callable() {
+        if !r.is_none() && stginfo_of_type(&r).is_none() && !r.is_callable() {
             return Err(PyTypeError::new_err("_restype_ must be a type, a callable, or None"));
         }
         func.checker = if r.is_none() { None } else { r.getattr_opt(pyo3::intern!(r.py(), "_check_retval_"))?.map(Bound::unbind) };
@@ -876,7 +870,7 @@ pub fn call_function(py: Python<'_>, address: usize, args: &Bound<'_, PyTuple>) 
         slots.push(s);
     }
     let types = slots.iter().map(|s| FfiType::Static(s.ffi)).collect();
-    let cif = CallInterface::new(Some(FfiType::Static(ferrotypes_core::simple::ffi_sint())), types, None).map_err(crate::error::core_err)?;
+    let cif = CallInterface::new(Some(FfiType::Static(ferrotypes_core::simple::ffi_sint())), types, None).map_err(core_err)?;
     let mut avalues: SmallVec<[*mut c_void; 8]> = slots.iter_mut().map(ArgSlot::avalue).collect();
     let mut out = ResultBuf([0; 32]);
     if address == 0 {
@@ -889,13 +883,32 @@ pub fn call_function(py: Python<'_>, address: usize, args: &Bound<'_, PyTuple>) 
     Ok(i32::from_ne_bytes(out.0[..4].try_into().expect("4 bytes")).into_pyobject(py)?.into_any().unbind())
 }
 
-/// `_ctypes.dlsym`-style lookup used by `in_dll`.
-pub fn symbol_address(dll: &Bound<'_, PyAny>, name: &Bound<'_, PyString>) -> PyResult<usize> {
-    let handle = dll.getattr(pyo3::intern!(dll.py(), "_handle"))?.extract::<isize>()? as usize;
-    let name = name.to_str()?;
-    ferrotypes_core::loader::symbol(handle as *mut c_void, name)
-        .map(|p| p as usize)
-        .map_err(|e| PyValueError::new_err(e.to_string()))
+/// Notes that a function pointer object is being passed to a foreign call: if it owns a
+/// callback, collecting it later warns (`ResourceWarning`) in the default mode.
+#[inline(never)]
+pub fn note_passed_to_c(obj: &Bound<'_, PyAny>) {
+    let Ok(f) = obj.cast::<CFuncPtr>() else { return };
+    // Borrowed, not cloned: this also runs on the call fast lane, where no reference may
+    // be dropped (no Python code runs while the cell is read).
+    // SAFETY: GIL-serialised read of the cell; the reference is used and released here.
+    let Some(thunk) = (unsafe { &*f.get().thunk.as_ptr() }) else { return };
+    if let Ok(t) = thunk.bind(obj.py()).cast::<CThunkObject>() {
+        t.get().callback().checks.mark_passed_to_c();
+    }
+}
+
+/// A NULL function pointer instance of the root class itself, for measuring layout.
+fn instantiate_root_probe<'py>(py: Python<'py>, root: &Bound<'py, PyType>) -> PyResult<Bound<'py, CFuncPtr>> {
+    // SAFETY: reading tp_new of a live type object.
+    let tp_new = unsafe { (*root.as_type_ptr()).tp_new }.ok_or_else(|| PyTypeError::new_err("no tp_new"))?;
+    cdata::set_pending(RawInit::Owned { size: std::mem::size_of::<usize>(), length: 1 });
+    let args = PyTuple::empty(py);
+    // SAFETY: calling the root's own tp_new with itself; returns a new reference or NULL.
+    let obj = unsafe { tp_new(root.as_ptr().cast(), args.as_ptr(), std::ptr::null_mut()) };
+    drop(cdata::take_pending());
+    // SAFETY: a new reference or NULL with an exception set.
+    let obj = unsafe { Bound::from_owned_ptr_or_err(py, obj) }?;
+    Ok(obj.cast_into::<CFuncPtr>()?)
 }
 
 #[allow(dead_code)]

@@ -1,12 +1,15 @@
 //! `Array` and `T * n`: fixed-length C arrays, element access shared with pointers.
-use crate::cdata::{self, CData, RawInit};
-use crate::roots;
-use crate::simple;
-use crate::stginfo::{flags, Kind, StgInfo};
-use crate::util::{self, GilCell};
+use super::caller_module::caller_module;
+use super::cdata::{self, CData, RawInit};
+use super::roots;
+use super::simple;
+use super::stginfo::{flags, stginfo_of_instance, stginfo_of_type, ItemInfo, Kind, StgInfo};
+use crate::interp::names::{class_name, type_name};
+use crate::interp::GilCell;
 use ferrotypes_core::ffi_type::FfiType;
 use pyo3::exceptions::{PyIndexError, PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList, PySlice, PyString, PyTuple, PyType, PyWeakrefMethods, PyWeakrefReference};
 
 #[pyclass(extends = CData, subclass, frozen, module = "_ctypes", name = "Array")]
@@ -15,7 +18,7 @@ pub struct Array;
 /// Reads element `index` of type `elem` at `p`, borrowing `base`'s memory (CPython's
 /// PyCData_get): simple values come back as Python values, the rest as views.
 pub fn get_item_at(py: Python<'_>, elem: &Bound<'_, PyAny>, p: *mut u8, base: &Bound<'_, PyAny>, index: isize) -> PyResult<Py<PyAny>> {
-    let info = util::stginfo_of_type(elem).ok_or_else(|| PyTypeError::new_err("this type has no size"))?;
+    let info = stginfo_of_type(elem).ok_or_else(|| PyTypeError::new_err("this type has no size"))?;
     let i = info.get();
     if let Some((kind, swapped)) = i.simple_kind() {
         if !simple::is_simple_subclass(elem) {
@@ -37,7 +40,7 @@ pub fn set_item_at(dst: &Bound<'_, CData>, elem: &Bound<'_, PyAny>, p: *mut u8, 
 /// The value-assignment rules shared by array items, pointer items and structure fields.
 pub fn assign(ty: &Bound<'_, PyAny>, p: *mut u8, value: &Bound<'_, PyAny>) -> PyResult<Option<Py<PyAny>>> {
     let py = ty.py();
-    let info = util::stginfo_of_type(ty).ok_or_else(|| PyTypeError::new_err("this type has no size"))?;
+    let info = stginfo_of_type(ty).ok_or_else(|| PyTypeError::new_err("this type has no size"))?;
     let i = info.get();
     let Ok(src) = value.cast::<CData>() else {
         if let Some((kind, swapped)) = i.simple_kind() {
@@ -46,7 +49,7 @@ pub fn assign(ty: &Bound<'_, PyAny>, p: *mut u8, value: &Bound<'_, PyAny>) -> Py
         }
         if let Ok(t) = value.cast::<PyTuple>() {
             let ob = ty.call1(t.clone()).map_err(|e| {
-                let msg = format!("({}) {}: {}", util::class_name(ty), e.get_type(py).name().map(|n| n.to_string()).unwrap_or_default(), e.value(py));
+                let msg = format!("({}) {}: {}", class_name(ty), e.get_type(py).name().map(|n| n.to_string()).unwrap_or_default(), e.value(py));
                 pyo3::exceptions::PyRuntimeError::new_err(msg)
             })?;
             return assign(ty, p, &ob);
@@ -58,8 +61,8 @@ pub fn assign(ty: &Bound<'_, PyAny>, p: *mut u8, value: &Bound<'_, PyAny>) -> Py
         }
         return Err(PyTypeError::new_err(format!(
             "expected {} instance, got {}",
-            util::class_name(ty),
-            util::type_name(value)
+            class_name(ty),
+            type_name(value)
         )));
     };
     if value.is_instance(ty)? {
@@ -69,7 +72,7 @@ pub fn assign(ty: &Bound<'_, PyAny>, p: *mut u8, value: &Bound<'_, PyAny>) -> Py
         return Ok(cdata::keeped_objects_pub(src).map(Bound::unbind));
     }
     if i.kind == Kind::Pointer {
-        if let Some(vi) = util::stginfo_of_instance(value) {
+        if let Some(vi) = stginfo_of_instance(value) {
             if vi.get().kind == Kind::Array {
                 let same = match (&vi.get().proto, &i.proto) {
                     (Some(a), Some(b)) => a.is(b),
@@ -78,8 +81,8 @@ pub fn assign(ty: &Bound<'_, PyAny>, p: *mut u8, value: &Bound<'_, PyAny>) -> Py
                 if !same {
                     return Err(PyTypeError::new_err(format!(
                         "incompatible types, {} instance instead of {} instance",
-                        util::type_name(value),
-                        util::class_name(ty)
+                        type_name(value),
+                        class_name(ty)
                     )));
                 }
                 // SAFETY: a pointer field holds one pointer.
@@ -91,19 +94,19 @@ pub fn assign(ty: &Bound<'_, PyAny>, p: *mut u8, value: &Bound<'_, PyAny>) -> Py
     }
     Err(PyTypeError::new_err(format!(
         "incompatible types, {} instance instead of {} instance",
-        util::type_name(value),
-        util::class_name(ty)
+        type_name(value),
+        class_name(ty)
     )))
 }
 
 fn array_info<'py>(slf: &Bound<'py, PyAny>) -> PyResult<(Bound<'py, StgInfo>, Bound<'py, PyAny>)> {
-    let info = util::stginfo_of_instance(slf).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
+    let info = stginfo_of_instance(slf).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
     let proto = info.get().proto.as_ref().map(|p| p.bind(slf.py()).clone()).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
     Ok((info, proto))
 }
 
 fn elem_code(proto: &Bound<'_, PyAny>) -> Option<u8> {
-    util::stginfo_of_type(proto).and_then(|i| i.get().simple_kind().map(|(k, _)| k.code))
+    stginfo_of_type(proto).and_then(|i| i.get().simple_kind().map(|(k, _)| k.code))
 }
 
 fn normalize_index(i: isize, len: usize) -> PyResult<usize> {
@@ -181,7 +184,7 @@ fn slice_elements(py: Python<'_>, owner: &Bound<'_, PyAny>, elem: &Bound<'_, PyA
             unsafe { simple::str_from_wchars(py, out.as_ptr(), n) }
         }
         _ => {
-            let info = util::stginfo_of_type(elem).ok_or_else(|| PyTypeError::new_err("this type has no size"))?;
+            let info = stginfo_of_type(elem).ok_or_else(|| PyTypeError::new_err("this type has no size"))?;
             if let Some((kind, swapped)) = info.get().simple_kind().filter(|_| !simple::is_simple_subclass(elem)) {
                 // Plain scalars: the element type is looked at once, the list built in place.
                 return scalar_list(py, kind, swapped, base_ptr, start, step, esize, n);
@@ -222,7 +225,7 @@ pub fn pointer_slice(slf: &Bound<'_, PyAny>, sl: &Bound<'_, PySlice>) -> PyResul
     } else {
         0
     } as usize;
-    let info = util::stginfo_of_instance(slf).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
+    let info = stginfo_of_instance(slf).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
     let elem = info.get().proto.as_ref().map(|p| p.bind(py).clone()).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
     let cd = slf.cast::<CData>()?;
     // SAFETY: a pointer instance holds one pointer.
@@ -249,8 +252,8 @@ pub fn array_init(slf: &Bound<'_, Array>, args: &[Bound<'_, PyAny>]) -> PyResult
 
 fn store_item(slf: &Bound<'_, Array>, j: usize, value: &Bound<'_, PyAny>) -> PyResult<()> {
     let cd = slf.as_super().get();
-    let info = util::stginfo_of_instance(slf.as_any()).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
-    if let Some(crate::stginfo::ItemInfo { size, simple: Some((kind, swapped)) }) = info.get().item {
+    let info = stginfo_of_instance(slf.as_any()).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
+    if let Some(ItemInfo { size, simple: Some((kind, swapped)) }) = info.get().item {
         if value.cast::<CData>().is_err() {
             // SAFETY: `j < len`: the element lies inside the array's memory.
             let keep = unsafe { simple::set_value(kind, swapped, cd.ptr().add(j * size), value)? };
@@ -290,8 +293,8 @@ impl Array {
         let len = cd.length();
         // Fast path: an integer index into an array of plain scalars.
         if let Ok(i) = index.cast::<pyo3::types::PyInt>() {
-            let info = util::stginfo_of_instance(slf.as_any()).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
-            if let Some(crate::stginfo::ItemInfo { size, simple: Some((kind, swapped)) }) = info.get().item {
+            let info = stginfo_of_instance(slf.as_any()).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
+            if let Some(ItemInfo { size, simple: Some((kind, swapped)) }) = info.get().item {
                 let j = normalize_index(i.extract::<isize>().map_err(|_| PyIndexError::new_err("invalid index"))?, len)?;
                 // SAFETY: `j < len`: the element lies inside the array's memory.
                 return unsafe { simple::get_value(py, kind, swapped, cd.ptr().add(j * size)) };
@@ -380,7 +383,7 @@ impl Array {
         match elem_code(&elem) {
             Some(b'c') => {
                 let b = value.cast::<PyBytes>().map_err(|_| {
-                    PyTypeError::new_err(format!("bytes expected instead of {} instance", util::type_name(value)))
+                    PyTypeError::new_err(format!("bytes expected instead of {} instance", type_name(value)))
                 })?;
                 let data = b.as_bytes();
                 if data.len() > cd.size() {
@@ -397,7 +400,7 @@ impl Array {
             }
             Some(b'u') => {
                 let s = value.cast::<PyString>().map_err(|_| {
-                    PyTypeError::new_err(format!("unicode string expected instead of {} instance", util::type_name(value)))
+                    PyTypeError::new_err(format!("unicode string expected instead of {} instance", type_name(value)))
                 })?;
                 let buf = simple::wchar_buffer(s)?;
                 let units = buf.as_bytes();
@@ -452,7 +455,7 @@ pub fn array_type_info(cls: &Bound<'_, PyType>) -> PyResult<StgInfo> {
     }
     let length: isize = length.extract().map_err(|_| PyOverflowError::new_err("The '_length_' attribute is too large"))?;
     let proto = cls.getattr(pyo3::intern!(cls.py(), "_type_")).map_err(|_| pyo3::exceptions::PyAttributeError::new_err("class must define a '_type_' attribute"))?;
-    let item = util::stginfo_of_type(&proto).ok_or_else(|| PyTypeError::new_err("_type_ must have storage info"))?;
+    let item = stginfo_of_type(&proto).ok_or_else(|| PyTypeError::new_err("_type_ must have storage info"))?;
     let it = item.get();
     let length = length as usize;
     let size = it.size.checked_mul(length).filter(|s| *s <= isize::MAX as usize).ok_or_else(|| PyOverflowError::new_err("array too large"))?;
@@ -470,7 +473,7 @@ pub fn array_type_info(cls: &Bound<'_, PyType>) -> PyResult<StgInfo> {
     }
     info.type_flags &= !flags::ISPOINTER;
     let plain_value = !simple::is_simple_subclass(&proto);
-    info.item = Some(crate::stginfo::ItemInfo {
+    info.item = Some(ItemInfo {
         size: it.size,
         simple: it.simple_kind().filter(|_| plain_value),
     });
@@ -541,6 +544,14 @@ fn is_array_element_class(o: &Bound<'_, PyAny>) -> bool {
     }
 }
 
+/// `T * n`'s types, keyed by (element class, length) and held weakly (see `array_type_impl`).
+static ARRAY_TYPE_CACHE: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
+
+pub fn array_type_cache(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    Ok(ARRAY_TYPE_CACHE.get_or_init(py, || PyDict::new(py).unbind()).bind(py).clone())
+}
+
+
 fn array_type_impl(py: Python<'_>, cls: &Bound<'_, PyAny>, length: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
     // CPython gets here through sequence_repeat, which takes any object with `__index__` as
     // the count (numpy integers, for one: numba's carray does `c_byte * np.int64(n)`). The
@@ -551,14 +562,14 @@ fn array_type_impl(py: Python<'_>, cls: &Bound<'_, PyAny>, length: &Bound<'_, Py
     } else if length.get_type().hasattr(pyo3::intern!(py, "__index__"))? {
         py.import("operator")?.getattr("index")?.call1((length,))?
     } else {
-        return Err(PyTypeError::new_err(format!("can't multiply sequence by non-int of type '{}'", util::type_name(length))));
+        return Err(PyTypeError::new_err(format!("can't multiply sequence by non-int of type '{}'", type_name(length))));
     };
     let length = &length;
     let n: isize = length.extract()?;
     if n < 0 {
         return Err(PyValueError::new_err(format!("Array length must be >= 0, not {n}")));
     }
-    let cache = crate::array_type_cache(py)?;
+    let cache = array_type_cache(py)?;
     let key = PyTuple::new(py, [cls.clone(), length.clone()])?;
     // The cache holds the array type weakly, as CPython's does (`PyDict_SetItemProxy`): a
     // strong value would keep every `T * n` ever made alive for good. The key, like
@@ -572,10 +583,10 @@ fn array_type_impl(py: Python<'_>, cls: &Bound<'_, PyAny>, length: &Bound<'_, Py
     let ns = PyDict::new(py);
     ns.set_item("_length_", n)?;
     ns.set_item("_type_", cls)?;
-    if let Some(m) = util::caller_module(py) {
+    if let Some(m) = caller_module(py) {
         ns.set_item("__module__", m)?;
     }
-    let name = format!("{}_Array_{}", util::class_name(cls), n);
+    let name = format!("{}_Array_{}", class_name(cls), n);
     let t = meta.call1((name, PyTuple::new(py, [roots::roots(py).array.bind(py).clone()])?, ns))?;
     let remover = DictRemover { entry: GilCell::new(Some((cache.clone().unbind(), key.clone().into_any().unbind()))) };
     cache.set_item(key, PyWeakrefReference::new_with(&t, remover)?)?;

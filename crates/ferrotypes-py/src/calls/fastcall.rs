@@ -15,9 +15,11 @@
 //! general path untouched, which then applies CPython's full rules and messages. The call
 //! itself goes through `ferrotypes_core::direct` where that exists, else through the cached
 //! libffi interface of the general path (not here: the plan is simply never made).
-use crate::carg::CArgObject;
-use crate::cdata::CData;
-use crate::funcptr::CFuncPtr;
+use super::funcptr::{note_passed_to_c, CFuncPtr};
+use crate::data::carg::CArgObject;
+use crate::data::cdata::CData;
+use crate::data::simple;
+use crate::native::errno;
 use ferrotypes_core::direct::{self, Registers, ReturnClass};
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -224,8 +226,8 @@ unsafe fn convert(py: Python<'_>, kind: FastArg, obj: *mut ffi::PyObject) -> Opt
                 let any = Bound::ref_from_ptr(py, &obj);
                 let p = any.cast_unchecked::<CData>().get().ptr();
                 if funcptr {
-                    crate::checked::note_passed_to_c(any);
-                    Some(crate::simple::read_ptr(p) as u64)
+                    note_passed_to_c(any);
+                    Some(simple::read_ptr(p) as u64)
                 } else {
                     Some(p as u64)
                 }
@@ -236,7 +238,7 @@ unsafe fn convert(py: Python<'_>, kind: FastArg, obj: *mut ffi::PyObject) -> Opt
                 } else if ffi::Py_TYPE(obj) as usize == cls {
                     // An instance of the pointer type: the pointer it holds.
                     let p = Bound::ref_from_ptr(py, &obj).cast_unchecked::<CData>();
-                    Some(crate::simple::read_ptr(p.get().ptr()) as u64)
+                    Some(simple::read_ptr(p.get().ptr()) as u64)
                 } else {
                     byref_address(py, obj, Some(proto))
                 }
@@ -312,7 +314,7 @@ impl Pending {
     /// As [`direct::call`].
     unsafe fn run(&self) -> u64 {
         // SAFETY: forwarded from this function's contract.
-        crate::errno::swapped_around(self.use_errno, || unsafe { direct::call(self.func as *const c_void, &self.regs, self.ret) })
+        errno::swapped_around(self.use_errno, || unsafe { direct::call(self.func as *const c_void, &self.regs, self.ret) })
     }
 }
 

@@ -4,8 +4,10 @@
 //! They are shared by `.value`, structure fields, array items, pointer indexing, argument
 //! conversion and result conversion. `set_value` returns the object that must be kept alive
 //! while C may read the memory (the `bytes` behind a `char *`, for instance).
-use crate::cdata::{self, CData};
-use crate::util;
+use super::cdata::{self, CData};
+use super::stginfo::stginfo_of_instance;
+use crate::checked;
+use crate::interp::names::type_name;
 use ferrotypes_core::simple::{f64_to_x87, x87_to_f64, SimpleKind, ValueClass};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::ffi;
@@ -214,7 +216,7 @@ pub unsafe fn set_value(
         }
         ValueClass::WChar => {
             let s = value.cast::<PyString>().map_err(|_| {
-                PyTypeError::new_err(format!("unicode string expected instead of {} instance", util::type_name(value)))
+                PyTypeError::new_err(format!("unicode string expected instead of {} instance", type_name(value)))
             })?;
             let units = code_points(s)?;
             let [ch] = units[..] else {
@@ -241,7 +243,7 @@ pub unsafe fn set_value(
                 } else {
                     Err(PyTypeError::new_err(format!(
                         "bytes or integer address expected instead of {} instance",
-                        util::type_name(value)
+                        type_name(value)
                     )))
                 }
             }
@@ -262,7 +264,7 @@ pub unsafe fn set_value(
                 } else {
                     Err(PyTypeError::new_err(format!(
                         "unicode string or integer address expected instead of {} instance",
-                        util::type_name(value)
+                        type_name(value)
                     )))
                 }
             }
@@ -333,13 +335,13 @@ pub unsafe fn get_value(py: Python<'_>, kind: &SimpleKind, swapped: bool, ptr: *
                 match kind.code {
                     b'z' if p == 0 => py.None(),
                     b'z' => {
-                        let n = if crate::checked::enabled() { crate::checked::string_len(p, 1)? } else { ferrotypes_core::memory::strlen(p as *const u8) };
+                        let n = if checked::enabled() { checked::string_len(p, 1)? } else { ferrotypes_core::memory::strlen(p as *const u8) };
                         PyBytes::new(py, std::slice::from_raw_parts(p as *const u8, n)).into_any().unbind()
                     }
                     b'Z' if p == 0 => py.None(),
                     b'Z' => {
                         let w = p as *const libc::wchar_t;
-                        let n = if crate::checked::enabled() { crate::checked::string_len(p, WCHAR_SIZE)? } else { ferrotypes_core::memory::wcslen(w) };
+                        let n = if checked::enabled() { checked::string_len(p, WCHAR_SIZE)? } else { ferrotypes_core::memory::wcslen(w) };
                         str_from_wchars(py, w, n)?
                     }
                     b'P' if p == 0 => py.None(),
@@ -362,7 +364,7 @@ pub struct SimpleCData;
 
 /// The scalar kind of a simple instance (from its type's storage info).
 pub fn simple_kind_of(obj: &Bound<'_, PyAny>) -> PyResult<(&'static SimpleKind, bool)> {
-    util::stginfo_of_instance(obj)
+    stginfo_of_instance(obj)
         .and_then(|i| i.get().simple_kind())
         .ok_or_else(|| PyTypeError::new_err("abstract class"))
 }
@@ -400,7 +402,7 @@ pub fn is_simple_subclass(cls: &Bound<'_, PyAny>) -> bool {
     let Ok(t) = cls.cast::<pyo3::types::PyType>() else { return false };
     // SAFETY: reading tp_base of a live type object.
     let base = unsafe { (*t.as_type_ptr()).tp_base };
-    let root = crate::roots::simple_root(cls.py());
+    let root = super::roots::simple_root(cls.py());
     !base.is_null() && base != root
 }
 
@@ -462,4 +464,10 @@ impl SimpleCData {
         }
         get_simple_value(slf.as_super())
     }
+}
+
+/// Whether `_type_` code `code` has a byte-swapped twin.
+#[pyfunction]
+pub fn simple_code_swappable(code: &str) -> bool {
+    code.bytes().next().is_some_and(swappable)
 }

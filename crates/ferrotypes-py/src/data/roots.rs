@@ -5,9 +5,8 @@
 //! overrides of the class. We do the same by calling the root's own `tp_new` with the
 //! subclass: the memory to use is handed over in a thread-local that the root constructor
 //! takes first thing (`cdata::set_pending`).
-use crate::cdata::{self, RawInit};
-use crate::stginfo::Kind;
-use crate::util;
+use super::cdata::{self, RawInit};
+use super::stginfo::{stginfo_of_type, Kind};
 use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -17,11 +16,11 @@ use pyo3::types::{PyTuple, PyType};
 // Direct allocation (`cdata::alloc_direct`) writes only the `CData` part: the Rust parts
 // of these roots must stay empty.
 const _: () = assert!(
-    std::mem::size_of::<crate::simple::SimpleCData>() == 0
-        && std::mem::size_of::<crate::structure::Structure>() == 0
-        && std::mem::size_of::<crate::structure::Union>() == 0
-        && std::mem::size_of::<crate::array::Array>() == 0
-        && std::mem::size_of::<crate::pointer::Pointer>() == 0
+    std::mem::size_of::<super::simple::SimpleCData>() == 0
+        && std::mem::size_of::<super::structure::Structure>() == 0
+        && std::mem::size_of::<super::structure::Union>() == 0
+        && std::mem::size_of::<super::array::Array>() == 0
+        && std::mem::size_of::<super::pointer::Pointer>() == 0
 );
 
 pub struct Roots {
@@ -60,7 +59,7 @@ impl Roots {
 /// Creates an instance of the ctypes class `cls` over the memory described by `init`,
 /// without running `cls.__new__`/`__init__` overrides.
 pub fn instantiate<'py>(cls: &Bound<'py, PyAny>, init: RawInit) -> PyResult<Bound<'py, PyAny>> {
-    let info = util::stginfo_of_type(cls).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
+    let info = stginfo_of_type(cls).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
     let kind = info.get().kind;
     instantiate_kind(cls, kind, init)
 }
@@ -97,7 +96,7 @@ pub fn instantiate_kind<'py>(cls: &Bound<'py, PyAny>, kind: Kind, init: RawInit)
 /// # Safety
 /// `src` must be readable for the type's size.
 pub unsafe fn instantiate_copy<'py>(cls: &Bound<'py, PyAny>, src: *const u8) -> PyResult<Bound<'py, PyAny>> {
-    let info = util::stginfo_of_type(cls).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
+    let info = stginfo_of_type(cls).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
     let (kind, size, length) = (info.get().kind, info.get().size, info.get().length);
     // SAFETY: forwarded from this function's contract.
     unsafe { instantiate_copy_kind(cls, kind, size, length, src) }
@@ -124,7 +123,7 @@ pub unsafe fn instantiate_copy_kind<'py>(
 
 /// Checks that `cls` is a complete ctypes type and returns its size.
 pub fn type_size(cls: &Bound<'_, PyAny>) -> PyResult<usize> {
-    util::stginfo_of_type(cls).map(|i| i.get().size).ok_or_else(|| PyTypeError::new_err("this type has no size"))
+    stginfo_of_type(cls).map(|i| i.get().size).ok_or_else(|| PyTypeError::new_err("this type has no size"))
 }
 
 /// Measures the instance layout of the roots with empty Rust parts on a throwaway
@@ -144,18 +143,4 @@ pub fn calibrate_direct_alloc(py: Python<'_>) -> PyResult<()> {
     let kinds = [&r.simple, &r.structure, &r.union, &r.array, &r.pointer].map(|t| t.as_ptr().cast());
     cdata::DIRECT.calibrate(probe.cast::<cdata::CData>()?, &kinds);
     Ok(())
-}
-
-/// A NULL function pointer instance of the root class itself, for measuring layout.
-pub fn instantiate_root_probe<'py>(py: Python<'py>, root: &Bound<'py, PyType>) -> PyResult<Bound<'py, crate::funcptr::CFuncPtr>> {
-    // SAFETY: reading tp_new of a live type object.
-    let tp_new = unsafe { (*root.as_type_ptr()).tp_new }.ok_or_else(|| PyTypeError::new_err("no tp_new"))?;
-    cdata::set_pending(RawInit::Owned { size: std::mem::size_of::<usize>(), length: 1 });
-    let args = PyTuple::empty(py);
-    // SAFETY: calling the root's own tp_new with itself; returns a new reference or NULL.
-    let obj = unsafe { tp_new(root.as_ptr().cast(), args.as_ptr(), std::ptr::null_mut()) };
-    drop(cdata::take_pending());
-    // SAFETY: a new reference or NULL with an exception set.
-    let obj = unsafe { Bound::from_owned_ptr_or_err(py, obj) }?;
-    Ok(obj.cast_into::<crate::funcptr::CFuncPtr>()?)
 }

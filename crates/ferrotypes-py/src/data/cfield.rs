@@ -9,10 +9,10 @@
 //! * `c_char` and `c_wchar` arrays are read and written as strings, as CPython does;
 //! * bit fields read their storage window as one integer in the aggregate's byte order,
 //!   extract (and sign-extend) their bits, and are written read-modify-write.
-use crate::array;
-use crate::cdata::{self, CData};
-use crate::simple;
-use crate::util;
+use super::array;
+use super::cdata::{self, CData};
+use super::simple;
+use crate::interp::names::{class_name, type_name};
 use ferrotypes_core::simple::{SimpleKind, ValueClass};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -203,7 +203,7 @@ impl CField {
             }
             Access::CharArray => {
                 let b = value.cast::<PyBytes>().map_err(|_| {
-                    PyTypeError::new_err(format!("expected bytes, {} found", util::type_name(value)))
+                    PyTypeError::new_err(format!("expected bytes, {} found", type_name(value)))
                 })?;
                 let data = b.as_bytes();
                 // Like C's strlen: the value ends at its first NUL.
@@ -223,7 +223,7 @@ impl CField {
             }
             Access::WCharArray => {
                 let s = value.cast::<PyString>().map_err(|_| {
-                    PyTypeError::new_err(format!("unicode string expected instead of {} instance", util::type_name(value)))
+                    PyTypeError::new_err(format!("unicode string expected instead of {} instance", type_name(value)))
                 })?;
                 let wsize = std::mem::size_of::<libc::wchar_t>();
                 let length = self.byte_size / wsize;
@@ -335,7 +335,7 @@ impl CField {
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {
-        let tname = util::class_name(self.proto.bind(py));
+        let tname = class_name(self.proto.bind(py));
         if self.bit_size > 0 {
             format!("<Field type={tname}, ofs={}:{}, bits={}>", self.offset, self.bit_offset, self.bit_size)
         } else {

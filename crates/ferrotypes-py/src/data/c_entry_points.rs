@@ -1,0 +1,88 @@
+//! The C functions whose addresses `_ctypes` exports (`_string_at_addr`,
+//! `_wstring_at_addr`, `_cast_addr`) and `ctypes/__init__.py` wraps with PYFUNCTYPE:
+//! `string_at`, `wstring_at` and `cast`. They are entered with the GIL held.
+use super::cdata::{keeped_objects_pub, CData};
+use super::simple::write_ptr;
+use super::stginfo::{stginfo_of_type, Kind};
+use crate::checked;
+use crate::interp::names::{class_name, type_name};
+use pyo3::exceptions::PyTypeError;
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyType};
+use std::ffi::{c_int, c_void};
+
+/// `string_at(ptr, size)`: bytes at an address (size -1: up to the NUL).
+pub unsafe extern "C" fn string_at_impl(ptr: *const u8, size: c_int) -> *mut ffi::PyObject {
+    if checked::enabled() {
+        // SAFETY: GIL held (PYFUNCTYPE).
+        return unsafe { checked::string_at(ptr, size) };
+    }
+    // SAFETY: called through a PYFUNCTYPE prototype, so with the GIL held; the caller vouches
+    // for the address (this is the raw-memory API).
+    unsafe {
+        if size == -1 {
+            ffi::PyBytes_FromString(ptr.cast())
+        } else {
+            ffi::PyBytes_FromStringAndSize(ptr.cast(), size as isize)
+        }
+    }
+}
+
+/// `wstring_at(ptr, size)`.
+pub unsafe extern "C" fn wstring_at_impl(ptr: *const libc::wchar_t, size: c_int) -> *mut ffi::PyObject {
+    if checked::enabled() {
+        // SAFETY: GIL held (PYFUNCTYPE).
+        return unsafe { checked::wstring_at(ptr, size) };
+    }
+    // SAFETY: as `string_at_impl`.
+    unsafe {
+        let n = if size == -1 { ferrotypes_core::memory::wcslen(ptr) as isize } else { size as isize };
+        ffi::PyUnicode_FromWideChar(ptr, n)
+    }
+}
+
+/// `cast(ptr, src, ctype)`: a new `ctype` instance holding `ptr`, keeping `src` alive.
+pub unsafe extern "C" fn cast_impl(ptr: *mut c_void, src: *mut ffi::PyObject, ctype: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    // SAFETY: called through a PYFUNCTYPE prototype with the GIL held and live objects.
+    let py = unsafe { Python::assume_attached() };
+    // SAFETY: `src` and `ctype` are live borrowed references for the duration of the call.
+    let (src, ctype) = unsafe { (Bound::from_borrowed_ptr(py, src), Bound::from_borrowed_ptr(py, ctype)) };
+    match cast_rust(py, ptr as usize, &src, &ctype) {
+        Ok(o) => o.into_ptr(),
+        Err(e) => {
+            e.restore(py);
+            std::ptr::null_mut()
+        }
+    }
+}
+
+fn cast_rust(py: Python<'_>, ptr: usize, src: &Bound<'_, PyAny>, ctype: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+    let ok = stginfo_of_type(ctype).is_some_and(|i| match i.get().kind {
+        Kind::Pointer | Kind::FuncPtr => true,
+        Kind::Simple { kind, .. } => b"sPzUZXO".contains(&kind.code),
+        _ => false,
+    });
+    if !ok {
+        let name = if ctype.cast::<PyType>().is_ok() { class_name(ctype) } else { type_name(ctype) };
+        return Err(PyTypeError::new_err(format!("cast() argument 2 must be a pointer type, not {name}")));
+    }
+    let result = ctype.call0()?;
+    let rc = result.cast::<CData>()?;
+    if let Ok(s) = src.cast::<CData>() {
+        let _ = keeped_objects_pub(s);
+        if s.get().objects(py).is_some_and(|o| o.is_none(py)) {
+            s.get().set_objects(Some(PyDict::new(py).into_any().unbind()));
+        }
+        let objs = s.get().objects(py);
+        rc.get().set_objects(objs.as_ref().map(|o| o.clone_ref(py)));
+        if let Some(o) = objs {
+            if let Ok(d) = o.bind(py).cast::<PyDict>() {
+                d.set_item(src.as_ptr() as usize, src)?;
+            }
+        }
+    }
+    // SAFETY: the result is a pointer-sized ctypes instance (checked above).
+    unsafe { write_ptr(rc.get().ptr(), ptr) };
+    Ok(result.unbind())
+}

@@ -1,0 +1,68 @@
+//! Shared libraries: `dlopen`/`dlclose`/`dlsym`, and finding a symbol through a library
+//! object's `_handle` (`in_dll`, and function pointers made from `(name, dll)`).
+use super::core_error::core_err;
+use pyo3::exceptions::{PyAttributeError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyString, PyTuple};
+use std::ffi::{c_void, CString};
+
+/// `dlopen(name, mode=RTLD_NOW|RTLD_LOCAL)` → handle.
+#[pyfunction]
+#[pyo3(signature = (name = None, mode = libc::RTLD_NOW | libc::RTLD_LOCAL))]
+pub fn dlopen(name: Option<&Bound<'_, PyAny>>, mode: i32) -> PyResult<usize> {
+    let path = match name {
+        Some(n) if !n.is_none() => {
+            let os = n.py().import("os")?.call_method1(pyo3::intern!(n.py(), "fsencode"), (n,))?;
+            let b = os.cast::<PyBytes>()?.as_bytes().to_vec();
+            Some(CString::new(b).map_err(|_| PyValueError::new_err("embedded null byte"))?)
+        }
+        _ => None,
+    };
+    ferrotypes_core::loader::open(path.as_deref(), mode | libc::RTLD_NOW).map(|h| h as usize).map_err(core_err)
+}
+
+/// `dlclose(handle)`.
+#[pyfunction]
+pub fn dlclose(handle: usize) -> PyResult<()> {
+    ferrotypes_core::loader::close(handle as *mut c_void).map_err(core_err)
+}
+
+/// `dlsym(handle, name)` → address.
+#[pyfunction]
+pub fn dlsym(handle: usize, name: &str) -> PyResult<usize> {
+    ferrotypes_core::loader::symbol(handle as *mut c_void, name)
+        .map(|p| p as usize)
+        .map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))
+}
+
+/// Resolves `(name_or_ordinal, dll)` to an address via `dll._handle`.
+pub fn resolve_in_dll(spec: &Bound<'_, PyTuple>) -> PyResult<usize> {
+    let py = spec.py();
+    let name = spec.get_item(0)?;
+    let dll = spec.get_item(1)?;
+    let handle = dll.getattr(pyo3::intern!(py, "_handle"))?;
+    let handle: usize = handle
+        .extract::<isize>()
+        .map(|v| v as usize)
+        .or_else(|_| handle.extract::<usize>())
+        .map_err(|_| PyTypeError::new_err("the _handle attribute of the second argument must be an integer"))?;
+    // Ordinals exist on Windows only; elsewhere an int is just not a name (CPython's _get_name).
+    let name: String = if let Ok(b) = name.cast::<pyo3::types::PyBytes>() {
+        String::from_utf8(b.as_bytes().to_vec()).map_err(|_| PyAttributeError::new_err("function name is not valid UTF-8"))?
+    } else if let Ok(s) = name.cast::<PyString>() {
+        s.to_str()?.to_owned()
+    } else {
+        return Err(PyTypeError::new_err("function name must be string, bytes object or integer"));
+    };
+    ferrotypes_core::loader::symbol(handle as *mut c_void, &name).map_err(|e| PyAttributeError::new_err(e.to_string()))
+        .and_then(|p| if p.is_null() { Err(PyAttributeError::new_err(format!("function '{name}' not found"))) } else { Ok(p as usize) })
+}
+
+/// `_ctypes.dlsym`-style lookup used by `in_dll`.
+pub fn symbol_address(dll: &Bound<'_, PyAny>, name: &Bound<'_, PyString>) -> PyResult<usize> {
+    let handle = dll.getattr(pyo3::intern!(dll.py(), "_handle"))?.extract::<isize>()? as usize;
+    let name = name.to_str()?;
+    ferrotypes_core::loader::symbol(handle as *mut c_void, name)
+        .map(|p| p as usize)
+        .map_err(|e| PyValueError::new_err(e.to_string()))
+}

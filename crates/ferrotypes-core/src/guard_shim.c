@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -38,20 +39,28 @@ struct ferro_guard {
 static TLS struct ferro_guard *current_guard;
 static TLS void *own_altstack;
 
-static struct sigaction previous_segv, previous_bus;
+/* The handler that was installed before ours, per signal. A re-install (someone replaced
+ * our handler) writes the other slot of the pair and then publishes it with one atomic
+ * store, so a fault being chained on another thread never reads a half-written struct. */
+static struct sigaction previous_slots[2][2];
+static struct sigaction *_Atomic previous_segv, *_Atomic previous_bus;
+/* Installs are serialized: two threads installing at once must not record our own handler
+ * as the "previous" one (chain() would then call itself until the stack runs out). */
+static pthread_mutex_t install_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_key_t altstack_key;
 static pthread_once_t altstack_key_once = PTHREAD_ONCE_INIT;
 
 #define ALTSTACK_SIZE (64 * 1024)
 
 static void chain(int sig, siginfo_t *si, void *uc) {
-    struct sigaction *p = sig == SIGBUS ? &previous_bus : &previous_segv;
-    if (p->sa_flags & SA_SIGINFO) {
+    struct sigaction *p = atomic_load(sig == SIGBUS ? &previous_bus : &previous_segv);
+    /* p is published before our handler is installed, so it is never NULL here. */
+    if (p != NULL && (p->sa_flags & SA_SIGINFO)) {
         if (p->sa_sigaction != NULL) {
             p->sa_sigaction(sig, si, uc);
             return;
         }
-    } else if (p->sa_handler != SIG_DFL && p->sa_handler != SIG_IGN) {
+    } else if (p != NULL && p->sa_handler != SIG_DFL && p->sa_handler != SIG_IGN) {
         p->sa_handler(sig);
         return;
     }
@@ -87,29 +96,43 @@ static void fault_handler(int sig, siginfo_t *si, void *uc) {
     chain(sig, si, uc);
 }
 
-static int install_one(int sig, struct sigaction *previous) {
+static int is_ours(const struct sigaction *sa) {
+    return (sa->sa_flags & SA_SIGINFO) && sa->sa_sigaction == fault_handler;
+}
+
+/* Called with install_lock held. */
+static int install_one(int sig, struct sigaction slots[2], struct sigaction *_Atomic *previous) {
     struct sigaction now;
     if (sigaction(sig, NULL, &now) != 0) {
         return -1;
     }
-    if ((now.sa_flags & SA_SIGINFO) && now.sa_sigaction == fault_handler) {
+    if (is_ours(&now)) {
         return 0; /* already ours: keep the recorded previous handler */
     }
+    /* Publish the handler we are about to replace before ours can run and chain to it. */
+    struct sigaction *spare = atomic_load(previous) == &slots[0] ? &slots[1] : &slots[0];
+    *spare = now;
+    atomic_store(previous, spare);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = fault_handler;
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
     sigemptyset(&sa.sa_mask);
-    return sigaction(sig, &sa, previous);
+    return sigaction(sig, &sa, NULL);
 }
 
 /* Installs (or re-installs, if someone replaced it) the SIGSEGV and SIGBUS handlers.
- * Returns 0 or -1 with errno set. */
+ * Safe to call from several threads at once. Returns 0 or -1 with errno set. */
 int ferro_guard_install(void) {
-    if (install_one(SIGSEGV, &previous_segv) != 0) {
-        return -1;
+    pthread_mutex_lock(&install_lock);
+    int rc = install_one(SIGSEGV, previous_slots[0], &previous_segv);
+    if (rc == 0) {
+        rc = install_one(SIGBUS, previous_slots[1], &previous_bus);
     }
-    return install_one(SIGBUS, &previous_bus);
+    int saved = errno;
+    pthread_mutex_unlock(&install_lock);
+    errno = saved;
+    return rc;
 }
 
 static void free_altstack(void *stack) {
@@ -185,4 +208,11 @@ void *ferro_guard_suspend(void) {
 
 void ferro_guard_resume(void *g) {
     current_guard = (struct ferro_guard *)g;
+}
+
+/* Whether the handler recorded as "previous" for SIGSEGV or SIGBUS is our own (chain()
+ * would then recurse). Never true since installs are serialized; tests assert it. */
+int ferro_guard_chains_to_self(void) {
+    struct sigaction *segv = atomic_load(&previous_segv), *bus = atomic_load(&previous_bus);
+    return (segv != NULL && is_ours(segv)) || (bus != NULL && is_ours(bus));
 }

@@ -14,7 +14,7 @@ mirror=${FERROTYPES_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 versions=(3.14 3.15)
 # apt inside the root: unstable's Release file may be past its validity date on the mirror.
 apt_opts=(-o Acquire::Check-Valid-Until=false -o APT::Install-Recommends=false -y -q)
-packages=(gcc libc6-dev zlib1g-dev ca-certificates)
+packages=(gcc make libc6-dev zlib1g-dev ca-certificates)
 for v in "${versions[@]}"; do
     packages+=("python$v" "python$v-dev" "python$v-venv" "libpython$v-testsuite")
 done
@@ -91,7 +91,7 @@ top=\$(git -C "\$PWD" rev-parse --show-toplevel 2>/dev/null || echo "\$PWD")
 cargo_home=\${CARGO_HOME:-\$HOME/.cargo}
 rustup_home=\${RUSTUP_HOME:-\$HOME/.rustup}
 for dir in "\$top" "\$PWD" "\$cargo_home" "\$rustup_home" \${FERROTYPES_ROOT_BINDS:-}; do
-    [[ -d \$dir ]] || continue
+    [[ -d \$dir && \$dir != / ]] || continue
     mountpoint -q "\$root\$dir" 2>/dev/null && continue
     mkdir -p "\$root\$dir"
     mount --bind "\$dir" "\$root\$dir"

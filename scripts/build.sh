@@ -20,7 +20,9 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 
 # Everything the wheel is built from, plus the interpreter it is installed into.
-stamp_file=target/.ferrotypes-install-stamp
+# One target directory per interpreter keeps each one's build warm (scripts/test.sh sets it).
+target_dir=${CARGO_TARGET_DIR:-target}
+stamp_file=$target_dir/.ferrotypes-install-stamp
 inputs=()
 for path in Cargo.toml Cargo.lock pyproject.toml README.md crates python; do
     [[ -e $path ]] && inputs+=("$path")
@@ -57,6 +59,6 @@ fi
 rm -f "$stamp_file"
 "$PYTHON" -m pip install --no-build-isolation -v .
 so=$(installed_extension) || { echo "build.sh: installed, but ferrotypes/_ctypes*.so is not importable" >&2; exit 1; }
-mkdir -p target
+mkdir -p "$target_dir"
 echo "$stamp" > "$stamp_file"
 echo "build.sh: installed $so"

@@ -1,56 +1,155 @@
 #!/usr/bin/env bash
-# The whole test suite: Rust unit tests of the core crate, then pytest (feature tests and
-# CPython's own ctypes tests run against ferrotypes). Installs what is missing first.
-# Exits non-zero if anything fails; both suites run even when the first one fails.
+# The whole test suite on every supported CPython this machine has (3.11 to 3.15): the Rust
+# unit tests of the core crate once, then for each interpreter its own build of ferrotypes
+# and the whole pytest suite (feature tests, and that version's own ctypes tests in core and
+# full mode). Installs what is missing first, including the Debian unstable root that holds
+# 3.14 and 3.15 (scripts/sid-root.sh, cached outside the clone).
+#
+# Every interpreter not found is named loudly at the start and in the summary; under CI
+# (CI=true) a missing one fails the run. Every interpreter runs even when an earlier one
+# failed. Exits non-zero if anything failed.
+#
+#   FERROTYPES_VERSIONS="3.12 3.13"  only these versions
+#   PYTHON=/path/to/python           only this interpreter (as before multi-version runs)
+#   FERROTYPES_NO_ROOT=1             do not make the Debian root (3.14/3.15 then missing)
+#   PYTEST_ARGS="-x -k fastcall"     passed to each pytest run (default: tests -q -ra)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-PYTHON=${PYTHON:-python}
+started=$SECONDS
 
-# System packages: a C compiler (tests and benches compile small C libraries) and zlib
-# headers. apt-get update only runs when something is missing.
+# System packages: a C compiler (tests and benches compile small C libraries), zlib
+# headers, and debootstrap for the Debian root. apt-get update only runs when something is
+# missing.
 missing=()
 command -v gcc >/dev/null 2>&1 || missing+=(gcc)
 if command -v dpkg-query >/dev/null 2>&1; then
-    dpkg-query -W -f='${Status}' zlib1g-dev 2>/dev/null | grep -q 'install ok installed' \
-        || missing+=(zlib1g-dev)
+    for pkg in zlib1g-dev debootstrap; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' \
+            || missing+=("$pkg")
+    done
 fi
 if ((${#missing[@]})); then
     if command -v apt-get >/dev/null 2>&1; then
         sudo=""
         [[ $(id -u) -eq 0 ]] || sudo="sudo"
-        $sudo apt-get update
-        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+        $sudo apt-get update -q
+        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
     else
         echo "test.sh: missing ${missing[*]} and no apt-get; install them by hand" >&2
         exit 1
     fi
 fi
 
-# Python test dependencies (the `test` extra in pyproject.toml) and the build backend.
-py_missing=$("$PYTHON" - <<'PY'
+# --- which interpreters -------------------------------------------------------------------
+declare -a versions=() pythons=()
+if [[ -n ${PYTHON:-} ]]; then
+    versions=("$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')")
+    pythons=("$PYTHON")
+else
+    if [[ ${FERROTYPES_NO_ROOT:-0} != 1 ]]; then
+        if [[ $(id -u) -eq 0 ]]; then
+            bash scripts/sid-root.sh >/dev/null || echo "test.sh: could not make the Debian root (3.14/3.15)" >&2
+        else
+            echo "test.sh: not root: the Debian root for 3.14/3.15 cannot be made here" >&2
+        fi
+    fi
+    while read -r version path; do
+        versions+=("$version")
+        pythons+=("$path")
+    done < <(bash scripts/pythons.sh)
+fi
+all_versions=(${FERROTYPES_VERSIONS:-3.11 3.12 3.13 3.14 3.15})
+not_found=()
+for v in "${all_versions[@]}"; do
+    [[ " ${versions[*]} " == *" $v "* ]] || not_found+=("$v")
+done
+if [[ -z ${PYTHON:-} ]] && ((${#not_found[@]})); then
+    echo "!!! test.sh: CPython ${not_found[*]} NOT FOUND: not tested on this machine !!!" >&2
+fi
+echo "== interpreters: ${versions[*]}"
+
+status=0
+declare -A outcome=()
+
+echo "== cargo test (core crate; the PyO3 cdylib is tested through pytest)"
+if cargo test --workspace --exclude ferrotypes-py; then
+    outcome[cargo]="passed"
+else
+    outcome[cargo]="FAILED"
+    status=1
+fi
+
+# Python test dependencies (the `test` extra in pyproject.toml) and the build backend;
+# the third-party ctypes users whose own suites tests/test_third_party.py runs are
+# installed from wheels only, where the package publishes one for that version.
+install_deps() {
+    local py=$1
+    local need
+    need=$("$py" - <<'PY'
 import importlib.util
 wanted = {"pycparser": "pycparser>=2.21",  # runtime dependency (ferrotypes.cdef)
           "pytest": "pytest", "hypothesis": "hypothesis", "numpy": "numpy", "cffi": "cffi",
-          "maturin": "maturin>=1.5,<2",
-          # third-party ctypes users whose own suites tests/test_third_party.py runs
-          "llvmlite": "llvmlite", "numba": "numba", "sdl2": "pysdl2",
-          "sdl2dll": "pysdl2-dll"}
+          "maturin": "maturin>=1.5,<2"}
 print(" ".join(spec for name, spec in wanted.items() if importlib.util.find_spec(name) is None))
 PY
 )
-if [[ -n "$py_missing" ]]; then
-    # shellcheck disable=SC2086  # a list of requirement specs
-    "$PYTHON" -m pip install $py_missing
+    if [[ -n $need ]]; then
+        # shellcheck disable=SC2086  # a list of requirement specs
+        "$py" -m pip install -q $need
+    fi
+    local optional
+    optional=$("$py" - <<'PY'
+import importlib.util
+wanted = {"llvmlite": "llvmlite", "numba": "numba", "sdl2": "pysdl2", "sdl2dll": "pysdl2-dll"}
+print(" ".join(spec for name, spec in wanted.items() if importlib.util.find_spec(name) is None))
+PY
+)
+    for spec in $optional; do
+        "$py" -m pip install -q --only-binary=:all: "$spec" >/dev/null 2>&1 \
+            || echo "test.sh: $spec publishes no wheel for $("$py" -c 'import sys; print(sys.version.split()[0])'); its suite is not run there"
+    done
+}
+
+for i in "${!versions[@]}"; do
+    v=${versions[$i]}
+    py=${pythons[$i]}
+    echo
+    echo "================ CPython $v ($py)"
+    tag=cp${v/./}
+    if ! install_deps "$py"; then
+        outcome[$v]="FAILED (installing test dependencies)"
+        status=1
+        continue
+    fi
+    if ! PYTHON=$py CARGO_TARGET_DIR=$PWD/target/$tag bash scripts/build.sh; then
+        outcome[$v]="FAILED (build)"
+        status=1
+        continue
+    fi
+    log=target/pytest-$tag.log
+    # shellcheck disable=SC2086  # PYTEST_ARGS is a list of arguments
+    if "$py" -m pytest ${PYTEST_ARGS:-tests -q -ra} 2>&1 | tee "$log"; then
+        outcome[$v]="passed: $(grep -E '^[=]* ?[0-9]+ (passed|failed)' "$log" | tail -1 | tr -d '=')"
+    else
+        outcome[$v]="FAILED: $(grep -E '^[=]* ?[0-9]+ (passed|failed)' "$log" | tail -1 | tr -d '=')"
+        status=1
+    fi
+done
+
+echo
+echo "================ summary ($(( (SECONDS - started) / 60 )) min $(( (SECONDS - started) % 60 )) s)"
+echo "cargo (core crate): ${outcome[cargo]}"
+for v in "${all_versions[@]}"; do
+    if [[ -n ${outcome[$v]:-} ]]; then
+        echo "CPython $v: ${outcome[$v]}"
+    elif [[ -z ${PYTHON:-} ]]; then
+        echo "CPython $v: NOT FOUND, not tested"
+    fi
+done
+if [[ -z ${PYTHON:-} ]] && ((${#not_found[@]})) && [[ ${CI:-} == true ]]; then
+    echo "test.sh: CI must test every supported CPython; missing: ${not_found[*]}" >&2
+    status=1
 fi
-
-bash scripts/build.sh
-
-status=0
-echo "== cargo test (core crate; the PyO3 cdylib is tested through pytest)"
-cargo test --workspace --exclude ferrotypes-py || status=1
-echo "== pytest"
-"$PYTHON" -m pytest tests -q -ra || status=1
-
 if ((status)); then
     echo "test.sh: FAILED" >&2
 else

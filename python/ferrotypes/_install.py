@@ -18,8 +18,11 @@ that is why ``install()`` refuses to run once the standard one is loaded.
 
 import importlib
 import importlib.abc
+import importlib.machinery
 import importlib.util
+import os
 import sys
+import sysconfig
 
 _PACKAGE = __name__.rpartition(".")[0]  # "ferrotypes"
 _EXTENSION = _PACKAGE + "._ctypes"
@@ -70,10 +73,22 @@ class _AliasLoader(importlib.abc.Loader):
         module.__spec__ = self._own_spec
 
 
+def _stdlib_test_package_spec():
+    """Spec of the stdlib's ``ctypes.test`` package (its tests, up to 3.11), or None.
+
+    The tests are not part of ctypes' API but CPython's own suite: ``python -m test
+    test_ctypes`` imports them as ``ctypes.test``, and after install() they must test
+    ferrotypes rather than vanish."""
+    stdlib_ctypes = os.path.join(sysconfig.get_path("stdlib"), "ctypes")
+    return importlib.machinery.PathFinder.find_spec("ctypes.test", [stdlib_ctypes])
+
+
 class _AliasFinder(importlib.abc.MetaPathFinder):
     """Resolve ``ctypes``, ``ctypes.*`` and ``_ctypes`` to ferrotypes modules."""
 
     def find_spec(self, fullname, path=None, target=None):
+        if fullname == "ctypes.test":
+            return _stdlib_test_package_spec()
         target_name = _aliased_name(fullname)
         if target_name is None:
             return None

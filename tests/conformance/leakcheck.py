@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
 
     tests = {}
     for name in modules:
-        module = importlib.import_module(f"ctypes.test.{name.removesuffix('.py')}")
+        module = importlib.import_module(f"{runner.TEST_PACKAGE}.{name.removesuffix('.py')}")
         tests[name] = module
     if args.mode == "full":
         violations = runner.check_isolation("full", {"ferrotypes_package": os.path.dirname(

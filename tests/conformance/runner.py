@@ -1,5 +1,8 @@
 #!/usr/bin/env python3
-"""Run ONE module of CPython's own ``ctypes.test`` suite and print one JSON line.
+"""Run ONE module of CPython's own ctypes test suite and print one JSON line.
+
+The suite is the running interpreter's own: ``ctypes.test`` on 3.11, ``test.test_ctypes``
+from 3.12 on.
 
     python tests/conformance/runner.py --mode {stock,core,full} MODULE
 
@@ -10,8 +13,8 @@ core    ferrotypes' extension module loaded as the top-level ``_ctypes`` before 
         imports ``ctypes``; the stdlib's pure-Python ``ctypes`` package runs on top of it.
         ferrotypes' Python package is located but never imported.
 full    ``ferrotypes.install()``: ``import ctypes`` (and ``_ctypes``, ``ctypes.util``, ...)
-        resolve to ferrotypes. Only the stdlib *test* directory is grafted in, as the
-        package ``ctypes.test``, so the test modules are read from the stdlib at run time.
+        resolve to ferrotypes; the test modules are imported from the stdlib as usual (on
+        3.11 install() keeps ``ctypes.test`` pointing at the stdlib's test directory).
 
 The module runs in this process with unittest. The verbose unittest log and anything the
 tests print (Python or C level) goes to stderr; stdout carries exactly one JSON line with
@@ -56,12 +59,17 @@ def stdlib_ctypes_dir() -> str:
     return os.path.join(sysconfig.get_path("stdlib"), "ctypes")
 
 
+# Where each version keeps its ctypes tests: the package ``ctypes.test`` up to 3.11, the
+# package ``test.test_ctypes`` from 3.12 on.
+TEST_PACKAGE = "ctypes.test" if sys.version_info < (3, 12) else "test.test_ctypes"
+
+
 def stdlib_test_dir() -> str:
-    return os.path.join(stdlib_ctypes_dir(), "test")
+    return os.path.join(sysconfig.get_path("stdlib"), *TEST_PACKAGE.split("."))
 
 
 def discover_modules() -> list[str]:
-    """Names of the stdlib ``ctypes.test`` modules (``test_*.py``), sorted."""
+    """Names of the stdlib ctypes test modules (``test_*.py``), sorted."""
     return sorted(
         name[:-3]
         for name in os.listdir(stdlib_test_dir())
@@ -128,21 +136,8 @@ def setup_full() -> dict:
     ferrotypes.install()
     import ctypes  # noqa: F401  - must now be ferrotypes
 
-    test_dir = stdlib_test_dir()
-    spec = importlib.util.spec_from_file_location(
-        "ctypes.test",
-        os.path.join(test_dir, "__init__.py"),
-        submodule_search_locations=[test_dir],
-    )
-    package = importlib.util.module_from_spec(spec)
-    sys.modules["ctypes.test"] = package
-    try:
-        spec.loader.exec_module(package)
-    except BaseException:
-        del sys.modules["ctypes.test"]
-        raise
-    # `import ctypes.test.test_objects` looks the attribute up on the parent.
-    setattr(sys.modules["ctypes"], "test", package)
+    # The test package is imported as it is by ``python -m test``: on 3.11 ``ctypes.test``
+    # must resolve, through install()'s finder, to the stdlib's test directory.
     return {"ferrotypes_package": os.path.dirname(ferrotypes.__file__)}
 
 
@@ -281,7 +276,7 @@ class _UnbufferedStderr:
 def run_module(module: str) -> dict:
     import unittest
 
-    qualified = f"ctypes.test.{module}"
+    qualified = f"{TEST_PACKAGE}.{module}"
     try:
         test_module = importlib.import_module(qualified)
     except unittest.SkipTest as exc:
@@ -320,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="print the module names as JSON and exit")
     parser.add_argument("--watchdog", type=float, default=0, metavar="SECONDS",
                         help="dump all Python stacks to stderr and exit 1 after SECONDS")
-    parser.add_argument("module", nargs="?", help="e.g. test_loading or ctypes.test.test_loading")
+    parser.add_argument("module", nargs="?", help="e.g. test_loading or test.test_ctypes.test_loading")
     args = parser.parse_args(argv)
 
     if args.list:

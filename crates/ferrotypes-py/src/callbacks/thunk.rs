@@ -4,6 +4,7 @@ use super::foreign_threads::pin_thread_state;
 use crate::checked;
 use crate::data::stginfo::{stginfo_of_type, Kind, StgInfo, FUNCFLAG_USE_ERRNO};
 use crate::data::{roots, simple};
+use crate::interp::finalization;
 use crate::interp::private_api::{interpreter_unavailable, write_unraisable};
 use crate::interp::GilCell;
 use crate::native::core_error::core_err;
@@ -174,6 +175,8 @@ impl ClosureHandler for PyCallback {
         if interpreter_unavailable() {
             return;
         }
+        // Once the interpreter is about to finalize, the result stays zeroed.
+        let Some(_inside) = finalization::enter_callback() else { return };
         pin_thread_state();
         // Python code run here is not the foreign function: its faults are not caught.
         let _unguarded = ferrotypes_core::guard::armed().then(ferrotypes_core::guard::suspend);

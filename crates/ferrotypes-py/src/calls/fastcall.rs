@@ -19,6 +19,7 @@ use super::funcptr::{note_passed_to_c, CFuncPtr};
 use crate::data::carg::CArgObject;
 use crate::data::cdata::CData;
 use crate::data::simple;
+use crate::interp::finalization;
 use crate::native::errno;
 use ferrotypes_core::direct::{self, Registers, ReturnClass};
 use pyo3::ffi;
@@ -369,10 +370,12 @@ pub unsafe fn try_call(py: Python<'_>, slf: &Bound<'_, CFuncPtr>, args: *const *
     let ret = if matches!(result_kind, FastRet::F32 | FastRet::F64) { ReturnClass::Sse } else { ReturnClass::Integer };
     let pending = Pending { func, regs, ret, use_errno: plan.use_errno };
     let raw = if release_gil {
+        // The ticket is held until the GIL is back (interp/finalization.rs).
         // SAFETY: the plan matches the function's declared signature (argtypes/restype,
         // which the user vouches for, as with every ctypes call); pointer arguments point
         // into the argument objects, which the caller keeps alive for the whole call.
-        py.detach(|| unsafe { pending.run() })
+        let (raw, _reattached) = py.detach(|| (unsafe { pending.run() }, finalization::before_reattach()));
+        raw
     } else {
         // SAFETY: as above.
         unsafe { pending.run() }

@@ -21,6 +21,7 @@ use crate::data::stginfo::{
     FUNCFLAG_USE_ERRNO,
 };
 use crate::data::{roots, simple};
+use crate::interp::finalization;
 use crate::interp::vectorcall::vectorcall_args;
 use crate::interp::GilCell;
 use crate::native::core_error::core_err;
@@ -555,7 +556,16 @@ pub unsafe fn ffi_call_with_flags(py: Python<'_>, cif: &CallInterface, func: usi
             }
         })
     };
-    let outcome = if flags & (FUNCFLAG_PYTHONAPI | FLAG_KEEP_GIL) != 0 { run() } else { py.detach(run) };
+    let outcome = if flags & (FUNCFLAG_PYTHONAPI | FLAG_KEEP_GIL) != 0 {
+        run()
+    } else {
+        // The ticket is held until the GIL is back (interp/finalization.rs).
+        let (outcome, _reattached) = py.detach(|| {
+            let outcome = run();
+            (outcome, finalization::before_reattach())
+        });
+        outcome
+    };
     outcome.or_else(|event| checked::report(py, event))
 }
 

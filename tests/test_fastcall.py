@@ -15,8 +15,10 @@ import time
 import pytest
 
 import ferrotypes
-from support import ECHO
+from support import ECHO, require_stock
 from test_calls import outcome
+
+require_stock(ctypes)  # a differential test: the reference must be the stdlib ctypes
 
 MODULES = (ctypes, ferrotypes)
 CALLS = 3  # the first call plans, the later ones take the fast lane

@@ -68,6 +68,28 @@ class FloatSub(float):
     pass
 
 
+def lane_calls():
+    return ferrotypes._ctypes._rs.fast_lane_calls()
+
+
+@pytest.mark.parametrize("value, lane", [(5, True), (-(2**63), True), (IntSub(3), False),
+                                         (True, False), (1.5, False), (None, False)], ids=repr)
+def test_the_lane_is_taken_exactly_for_exact_arguments(testlib, value, lane):
+    # The first call plans; every later one with an exact int takes the lane, anything else
+    # the general path. The comparisons with stock above cannot see which path ran.
+    f = echo(testlib, "c_longlong")(ferrotypes)
+    outcome(f, value)
+    before = lane_calls()
+    outcomes = [outcome(f, value) for _ in range(4)]
+    assert lane_calls() - before == (4 if lane else 0), outcomes
+    g = echo(testlib, "c_longlong")(ferrotypes)
+    g.release_gil = False
+    outcome(g, value)
+    before = lane_calls()
+    outcome(g, value)
+    assert lane_calls() - before == (1 if lane else 0)
+
+
 @pytest.mark.parametrize("type_name", ["c_float", "c_double"])
 @pytest.mark.parametrize("value", [0.0, -0.0, 1.5, -2.25, 1e300, -1e-300, float("inf"), 3, -7,
                                    2**60 + 1, 2**2000, FloatSub(2.5), IntSub(4), True, "1.0",

@@ -48,6 +48,7 @@ fn helper_namespace<'py>(py: Python<'py>, m: &Bound<'py, PyModule>) -> PyResult<
     rs.add_function(wrap_pyfunction!(stginfo::stginfo_of, &rs)?)?;
     rs.add_function(wrap_pyfunction!(funcptr::funcptr_type_info, &rs)?)?;
     rs.add_function(wrap_pyfunction!(funcptr::enable_vectorcall, &rs)?)?;
+    rs.add_function(wrap_pyfunction!(calls::fastcall::fast_lane_calls, &rs)?)?;
     rs.add_function(wrap_pyfunction!(from_param::pointer_from_param, &rs)?)?;
     rs.add_function(wrap_pyfunction!(from_param::generic_from_param, &rs)?)?;
     rs.add_function(wrap_pyfunction!(structure::aggregate_init, &rs)?)?;

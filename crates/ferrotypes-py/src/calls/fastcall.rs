@@ -25,6 +25,7 @@ use ferrotypes_core::direct::{self, Registers, ReturnClass};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use std::ffi::c_void;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Most arguments a direct call can carry (6 integer-class + 8 SSE-class registers).
 pub const MAX_ARGS: usize = 14;
@@ -380,8 +381,25 @@ pub unsafe fn try_call(py: Python<'_>, slf: &Bound<'_, CFuncPtr>, args: *const *
         // SAFETY: as above.
         unsafe { pending.run() }
     };
+    note_lane_taken();
     // SAFETY: `raw` is the result register of a call returning `result_kind`'s type.
     Some(unsafe { result_object(result_kind, raw) })
+}
+
+/// Calls that took the fast lane, for tests that must know which path a call took.
+/// Only touched with the GIL held, so a plain load and store (no locked instruction) count
+/// exactly.
+static LANE_CALLS: AtomicU64 = AtomicU64::new(0);
+
+#[inline(always)]
+fn note_lane_taken() {
+    LANE_CALLS.store(LANE_CALLS.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+}
+
+/// How many calls have taken the fast lane in this process (`_rs.fast_lane_calls()`).
+#[pyfunction]
+pub fn fast_lane_calls() -> u64 {
+    LANE_CALLS.load(Ordering::Relaxed)
 }
 
 #[cfg(test)]

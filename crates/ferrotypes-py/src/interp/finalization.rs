@@ -42,18 +42,27 @@ impl Drop for Ticket {
     }
 }
 
-/// Takes a ticket, unless the gate is closed. A thread already inside is refused too (a
-/// callback calling C that calls back, or returns from it, after the gate closed): its
-/// nested callback gets the zeroed result, or its return parks and the exit hook stops
-/// waiting for it after [`GRACE`]. Rare, and cheaper than tracking tickets per thread on
-/// every call.
+#[cfg(not(Py_3_14))]
+thread_local! {
+    /// Callbacks this thread is inside. Only callbacks (already costly) keep it; a call's
+    /// return reads it only once the gate is closed.
+    static CALLBACK_DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+#[cfg(not(Py_3_14))]
+fn inside_a_callback() -> bool {
+    CALLBACK_DEPTH.try_with(|d| d.get() > 0).unwrap_or(false)
+}
+
+/// Takes a ticket, unless the gate is closed and this thread is not inside a callback
+/// (which the exit hook is waiting for: it may go on, deeper, and back).
 #[cfg(not(Py_3_14))]
 fn admit() -> Option<Ticket> {
     // Counted before the gate is read: the exit hook sets the gate before it reads the
     // count, so either this thread sees the gate closed or the hook waits for it.
     IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
     let ticket = Ticket(());
-    if CLOSING.load(Ordering::SeqCst) {
+    if CLOSING.load(Ordering::SeqCst) && !inside_a_callback() {
         drop(ticket);
         return None;
     }
@@ -67,9 +76,24 @@ fn admit() -> Option<Ticket> {
     Some(Ticket(()))
 }
 
+/// Held while a callback runs.
+pub struct CallbackTicket {
+    _inside: Ticket,
+}
+
+#[cfg(not(Py_3_14))]
+impl Drop for CallbackTicket {
+    fn drop(&mut self) {
+        let _ = CALLBACK_DEPTH.try_with(|d| d.set(d.get().saturating_sub(1)));
+    }
+}
+
 /// A callback from C may run Python code: `None` once the interpreter is going away.
-pub fn enter_callback() -> Option<Ticket> {
-    admit()
+pub fn enter_callback() -> Option<CallbackTicket> {
+    let inside = admit()?;
+    #[cfg(not(Py_3_14))]
+    let _ = CALLBACK_DEPTH.try_with(|d| d.set(d.get() + 1));
+    Some(CallbackTicket { _inside: inside })
 }
 
 /// Called on a thread that has just returned from a foreign call made with the GIL released,

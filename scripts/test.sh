@@ -70,6 +70,16 @@ echo "== interpreters: ${versions[*]}"
 
 status=0
 declare -A outcome=()
+# Versions whose suite is known not to pass yet (tests/known-gaps.txt: "X.Y reason"): they
+# run in full and their failures are printed, loudly, but do not fail the run. Every entry
+# is an open gap, named in the issue tracker.
+declare -A known_gap=()
+if [[ -f tests/known-gaps.txt ]]; then
+    while read -r v reason; do
+        [[ -z $v || $v == \#* ]] && continue
+        known_gap[$v]=$reason
+    done < tests/known-gaps.txt
+fi
 
 echo "== cargo test (core crate; the PyO3 cdylib is tested through pytest)"
 if cargo test --workspace --exclude ferrotypes-py; then
@@ -130,6 +140,8 @@ for i in "${!versions[@]}"; do
     # shellcheck disable=SC2086  # PYTEST_ARGS is a list of arguments
     if "$py" -m pytest ${PYTEST_ARGS:-tests -q -ra} 2>&1 | tee "$log"; then
         outcome[$v]="passed: $(grep -E '^[=]* ?[0-9]+ (passed|failed)' "$log" | tail -1 | tr -d '=')"
+    elif [[ -n ${known_gap[$v]:-} ]]; then
+        outcome[$v]="KNOWN GAP, not failing the run (${known_gap[$v]}): $(grep -E '^[=]* ?[0-9]+ (passed|failed)' "$log" | tail -1 | tr -d '=')"
     else
         outcome[$v]="FAILED: $(grep -E '^[=]* ?[0-9]+ (passed|failed)' "$log" | tail -1 | tr -d '=')"
         status=1

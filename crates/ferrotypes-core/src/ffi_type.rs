@@ -4,6 +4,8 @@
 //! an `ffi_type` of kind STRUCT whose `elements` list describes its members for the ABI's
 //! register classification; those are built here and owned by an [`FfiType`], which keeps
 //! every descriptor it points to alive for as long as any call interface uses it.
+use crate::layout::StructLayout;
+use crate::simple::SimpleKind;
 use libffi::low::{ffi_type, type_tag};
 use std::ptr::addr_of_mut;
 use std::sync::Arc;
@@ -84,6 +86,67 @@ impl FfiType {
     pub fn sysv_x86_64(size: usize, align: usize, parts: &[Part<'_>]) -> Option<FfiType> {
         sysv_x86_64(size, align, parts)
     }
+
+    /// [`FfiType::sysv_x86_64`] for a structure or union as declared: its (non-empty) base's
+    /// descriptor, its members in declaration order and the layout computed for them. Turns
+    /// each member into the [`Part`] GCC classifies: an ordinary member at its offset; a
+    /// structure's bit field as the bytes its bits occupy (a big-endian window counts bits
+    /// from its last byte); a union's bit field as a member of the smallest integer type
+    /// that holds its bits, since GCC classifies it as one (and checks its alignment where
+    /// the union lies). Members of size 0 add nothing. `None` for aggregates of 0 or more
+    /// than 16 bytes.
+    pub fn sysv_by_value(
+        layout: &StructLayout,
+        base: Option<&FfiType>,
+        members: &[ByValueMember<'_>],
+        is_union: bool,
+        big_endian: bool,
+    ) -> Option<FfiType> {
+        let bit_field_types: Vec<FfiType> = members
+            .iter()
+            .map(|m| uint_of_size(m.bits.unwrap_or(8).div_ceil(8).next_power_of_two() as usize))
+            .collect();
+        let mut parts = Vec::with_capacity(members.len() + 1);
+        if let Some(b) = base {
+            parts.push(Part::Member { offset: 0, ty: b });
+        }
+        for ((m, fl), bit_field_type) in members.iter().zip(&layout.fields).zip(&bit_field_types) {
+            if m.size == 0 {
+                continue;
+            }
+            parts.push(match m.bits {
+                None => Part::Member { offset: fl.offset, ty: m.ty },
+                Some(_) if is_union => Part::Member { offset: fl.offset, ty: bit_field_type },
+                Some(width) => {
+                    let (first, last) = (fl.bit_offset as usize / 8, (fl.bit_offset + width - 1) as usize / 8);
+                    let (first, last) = if big_endian { (fl.size - 1 - last, fl.size - 1 - first) } else { (first, last) };
+                    Part::Bits { start: (fl.offset + first) * 8, width: (last - first + 1) * 8 }
+                }
+            });
+        }
+        sysv_x86_64(layout.size, layout.align, &parts)
+    }
+}
+
+/// One declared member of an aggregate, for [`FfiType::sysv_by_value`].
+pub struct ByValueMember<'a> {
+    /// The member's libffi type (not used for a bit field).
+    pub ty: &'a FfiType,
+    /// `sizeof` the member's type.
+    pub size: usize,
+    /// `Some(width)` for a bit field.
+    pub bits: Option<u32>,
+}
+
+/// libffi's unsigned integer of `size` bytes (1, 2, 4; anything else: 8).
+pub fn uint_of_size(size: usize) -> FfiType {
+    let code = match size {
+        1 => b'B',
+        2 => b'H',
+        4 => b'I',
+        _ => b'Q',
+    };
+    FfiType::Static(SimpleKind::from_code(code).map_or_else(crate::simple::ffi_sint, |k| k.ffi_type()))
 }
 
 /// One member of an aggregate at its real place, for [`FfiType::sysv_x86_64`].
@@ -302,7 +365,6 @@ fn sysv_x86_64(size: usize, align: usize, parts: &[Part<'_>]) -> Option<FfiType>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::simple::SimpleKind;
 
     #[test]
     fn aggregate_keeps_its_elements() {

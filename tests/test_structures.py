@@ -404,3 +404,14 @@ def test_agrees_with_stock_ctypes():
                   if want != got.replace("ferrotypes.", "ctypes.")]
     assert len(stock) == len(ours)
     assert mismatches == []
+
+
+def test_bit_field_beyond_2_to_the_61st_byte_is_laid_out():
+    # Found by fuzz/fuzz_targets/classify.rs: the by-value descriptor counted the bit
+    # field's bits from byte 2**62 and overflowed (a PanicException). Stock ctypes lays it
+    # out; such an aggregate is never classified for registers.
+    class Far(ct.Structure):
+        _fields_ = [("a", ct.c_char * 2**62), ("b", ct.c_int, 3)]
+
+    assert ct.sizeof(Far) == 2**62 + 4
+    assert (Far.b.offset, Far.b.size) == (2**62, 3 << 16)

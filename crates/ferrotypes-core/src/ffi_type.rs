@@ -102,6 +102,11 @@ impl FfiType {
         is_union: bool,
         big_endian: bool,
     ) -> Option<FfiType> {
+        // Only small aggregates are classified; a larger one's offsets may be anywhere in
+        // the address space, where counting bits would overflow.
+        if layout.size == 0 || layout.size > 16 {
+            return None;
+        }
         let bit_field_types: Vec<FfiType> = members
             .iter()
             .map(|m| uint_of_size(m.bits.unwrap_or(8).div_ceil(8).next_power_of_two() as usize))
@@ -482,6 +487,35 @@ mod tests {
         let ints = sysv_x86_64(8, 1, &[Part::Member { offset: 0, ty: &i }, Part::Member { offset: 4, ty: &i }]).unwrap();
         let parts = [Part::Member { offset: 0, ty: &i }, Part::Member { offset: 4, ty: &ints }];
         assert_eq!(elements(&sysv_x86_64(12, 4, &parts).unwrap()), [UINT32, UINT32, UINT32]);
+    }
+
+    #[test]
+    fn sysv_by_value_leaves_large_aggregates_alone_whatever_their_offsets() {
+        // struct { char a[1 << 62]; int b : 3; }: b's window is at byte 2^62, whose bit
+        // number does not fit a usize (found by fuzz/fuzz_targets/classify.rs).
+        use crate::layout::{FieldRequest, LayoutKind, LayoutRequest};
+        let fields = [
+            FieldRequest { size: 1 << 62, align: 1, bit_width: None },
+            FieldRequest { size: 4, align: 4, bit_width: Some(3) },
+        ];
+        let req = LayoutRequest {
+            fields: &fields,
+            is_union: false,
+            pack: None,
+            min_align: 0,
+            kind: LayoutKind::GccSysv,
+            base_size: 0,
+            base_align: 1,
+            big_endian: false,
+        };
+        let layout = StructLayout::compute(&req).unwrap();
+        let (array, int) = (FfiType::aggregate(1 << 62, 1, vec![]), scalar(b'i'));
+        let members = [
+            ByValueMember { ty: &array, size: 1 << 62, bits: None },
+            ByValueMember { ty: &int, size: 4, bits: Some(3) },
+        ];
+        assert!(FfiType::sysv_by_value(&layout, None, &members, false, false).is_none());
+        assert!(FfiType::sysv_by_value(&layout, None, &members, false, true).is_none());
     }
 
     #[test]

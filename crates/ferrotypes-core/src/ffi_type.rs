@@ -93,8 +93,16 @@ impl FfiType {
     /// structure's bit field as the bytes its bits occupy (a big-endian window counts bits
     /// from its last byte); a union's bit field as a member of the smallest integer type
     /// that holds its bits, since GCC classifies it as one (and checks its alignment where
-    /// the union lies). Members of size 0 add nothing. `None` for aggregates of 0 or more
-    /// than 16 bytes.
+    /// the union lies). Members of size 0 add nothing.
+    ///
+    /// An aggregate of more than 16 bytes is always MEMORY (no vector types here) and gets
+    /// the opaque [`FfiType::in_memory`] descriptor: a plain element list would do as far as
+    /// the psABI goes, but libffi places elements one after another at their natural
+    /// alignment, so a `_pack_` or a bit-field window can push a nested aggregate's element
+    /// past the aggregate's real end, and libffi's `classify_argument` then writes past its
+    /// four-entry class array on the stack (found by `fuzz/fuzz_targets/classify.rs` under
+    /// AddressSanitizer: `#pragma pack(1) struct { char c; short h; struct { char a[29]; }
+    /// s; }`). `None` for an aggregate of 0 bytes.
     pub fn sysv_by_value(
         layout: &StructLayout,
         base: Option<&FfiType>,
@@ -104,8 +112,11 @@ impl FfiType {
     ) -> Option<FfiType> {
         // Only small aggregates are classified; a larger one's offsets may be anywhere in
         // the address space, where counting bits would overflow.
-        if layout.size == 0 || layout.size > 16 {
+        if layout.size == 0 {
             return None;
+        }
+        if layout.size > 16 {
+            return Some(FfiType::in_memory(layout.size, layout.align));
         }
         let bit_field_types: Vec<FfiType> = members
             .iter()
@@ -514,8 +525,38 @@ mod tests {
             ByValueMember { ty: &array, size: 1 << 62, bits: None },
             ByValueMember { ty: &int, size: 4, bits: Some(3) },
         ];
-        assert!(FfiType::sysv_by_value(&layout, None, &members, false, false).is_none());
-        assert!(FfiType::sysv_by_value(&layout, None, &members, false, true).is_none());
+        for big_endian in [false, true] {
+            let t = FfiType::sysv_by_value(&layout, None, &members, false, big_endian).unwrap();
+            assert_eq!(elements(&t), [MEMORY]);
+        }
+    }
+
+    #[test]
+    fn sysv_by_value_describes_larger_aggregates_as_memory_only() {
+        // #pragma pack(1) struct { char c; short h; struct { char a[29]; } s; }: 32 bytes,
+        // with s at 3. As a plain element list libffi would put s at 4 and classify its 29
+        // bytes from offset 4 as five eightbytes, one past its class array.
+        let (c, h) = (scalar(b'c'), scalar(b'h'));
+        let chars = FfiType::aggregate(29, 1, vec![c.clone(); 29]);
+        let inner = FfiType::aggregate(29, 1, vec![chars]);
+        let layout = StructLayout {
+            size: 32,
+            align: 1,
+            fields: vec![
+                crate::layout::FieldLayout { offset: 0, size: 1, bit_offset: 0, bit_size: 0 },
+                crate::layout::FieldLayout { offset: 1, size: 2, bit_offset: 0, bit_size: 0 },
+                crate::layout::FieldLayout { offset: 3, size: 29, bit_offset: 0, bit_size: 0 },
+            ],
+        };
+        let members = [
+            ByValueMember { ty: &c, size: 1, bits: None },
+            ByValueMember { ty: &h, size: 2, bits: None },
+            ByValueMember { ty: &inner, size: 29, bits: None },
+        ];
+        let t = FfiType::sysv_by_value(&layout, None, &members, false, false).unwrap();
+        assert_eq!((t.size(), elements(&t)), (32, vec![MEMORY]));
+        // And libffi prepares calls with it.
+        assert!(crate::call::CallInterface::new(Some(t.clone()), vec![t], None).is_ok());
     }
 
     #[test]

@@ -365,8 +365,9 @@ fn int_filler(size: usize) -> Vec<FfiType> {
 /// does. libffi's own classification of the plain element list goes wrong for unions (it
 /// lays elements out one after another), bit fields (their storage windows overlap other
 /// members) and `_pack_` (GCC passes an aggregate in memory if a scalar anywhere inside it
-/// ends up misaligned, also one in a packed member of an unpacked aggregate). `None` for
-/// larger aggregates and on other platforms: the element list is right as it is.
+/// ends up misaligned, also one in a packed member of an unpacked aggregate). A larger
+/// aggregate is MEMORY, with an opaque element (see `FfiType::sysv_by_value`). `None` for
+/// empty aggregates and on other platforms: the element list is right as it is.
 fn sysv_x86_64_ffi(base: Option<&StgInfo>, members: &[Member<'_>], layout: &StructLayout, is_union: bool, big_endian: bool) -> Option<FfiType> {
     if !cfg!(all(target_arch = "x86_64", not(windows))) {
         return None;

@@ -17,7 +17,7 @@ use crate::interp::private_api::type_lookup;
 use crate::interp::GilCell;
 use crate::native::core_error::core_err;
 use pyo3::ffi;
-use ferrotypes_core::ffi_type::{FfiType, Part};
+use ferrotypes_core::ffi_type::{ByValueMember, FfiType};
 use ferrotypes_core::layout::{FieldRequest, LayoutKind, LayoutRequest, StructLayout};
 use ferrotypes_core::simple::{SimpleKind, ValueClass};
 use pyo3::exceptions::{PyAttributeError, PyTypeError, PyValueError};
@@ -345,13 +345,7 @@ fn float_only(py: Python<'_>, info: &StgInfo) -> bool {
 }
 
 fn int_ffi(size: usize) -> FfiType {
-    let code = match size {
-        1 => b'B',
-        2 => b'H',
-        4 => b'I',
-        _ => b'Q',
-    };
-    FfiType::Static(SimpleKind::from_code(code).map(|k| k.ffi_type()).unwrap_or_else(ferrotypes_core::simple::ffi_sint))
+    ferrotypes_core::ffi_type::uint_of_size(size)
 }
 
 /// Integer elements covering `size` bytes: classifies the bytes as INTEGER for libffi.
@@ -371,37 +365,18 @@ fn int_filler(size: usize) -> Vec<FfiType> {
 /// does. libffi's own classification of the plain element list goes wrong for unions (it
 /// lays elements out one after another), bit fields (their storage windows overlap other
 /// members) and `_pack_` (GCC passes an aggregate in memory if a scalar anywhere inside it
-/// ends up misaligned, also one in a packed member of an unpacked aggregate). `None` for
-/// larger aggregates and on other platforms: the element list is right as it is.
+/// ends up misaligned, also one in a packed member of an unpacked aggregate). A larger
+/// aggregate is MEMORY, with an opaque element (see `FfiType::sysv_by_value`). `None` for
+/// empty aggregates and on other platforms: the element list is right as it is.
 fn sysv_x86_64_ffi(base: Option<&StgInfo>, members: &[Member<'_>], layout: &StructLayout, is_union: bool, big_endian: bool) -> Option<FfiType> {
     if !cfg!(all(target_arch = "x86_64", not(windows))) {
         return None;
     }
-    // GCC types a bit field of `w` bits as an integer of the smallest mode that holds `w`
-    // bits, and classifies a union's bit fields as members of that type (so checks its
-    // alignment where the union lies).
-    let bit_field_types: Vec<FfiType> = members.iter().map(|m| int_ffi(m.bits.unwrap_or(8).div_ceil(8).next_power_of_two() as usize)).collect();
-    let mut parts = Vec::with_capacity(members.len() + 1);
-    if let Some(b) = base.filter(|b| b.size > 0) {
-        parts.push(Part::Member { offset: 0, ty: &b.ffi });
-    }
-    for ((m, fl), bit_field_type) in members.iter().zip(&layout.fields).zip(&bit_field_types) {
-        if m.info.get().size == 0 {
-            continue;
-        }
-        parts.push(match m.bits {
-            None => Part::Member { offset: fl.offset, ty: &m.info.get().ffi },
-            Some(_) if is_union => Part::Member { offset: fl.offset, ty: bit_field_type },
-            Some(width) => {
-                // The bytes of the window the field's bits are in (a big-endian window
-                // counts bits from its last byte).
-                let (first, last) = (fl.bit_offset as usize / 8, (fl.bit_offset + width - 1) as usize / 8);
-                let (first, last) = if big_endian { (fl.size - 1 - last, fl.size - 1 - first) } else { (first, last) };
-                Part::Bits { start: (fl.offset + first) * 8, width: (last - first + 1) * 8 }
-            }
-        });
-    }
-    FfiType::sysv_x86_64(layout.size, layout.align, &parts)
+    let by_value: Vec<ByValueMember<'_>> = members
+        .iter()
+        .map(|m| ByValueMember { ty: &m.info.get().ffi, size: m.info.get().size, bits: m.bits })
+        .collect();
+    FfiType::sysv_by_value(layout, base.filter(|b| b.size > 0).map(|b| &b.ffi), &by_value, is_union, big_endian)
 }
 
 /// Called by the metaclass when `_fields_` is assigned.

@@ -70,6 +70,16 @@ echo "== interpreters: ${versions[*]}"
 
 status=0
 declare -A outcome=()
+# Versions whose suite is known not to pass yet (tests/known-gaps.txt: "X.Y reason"): they
+# run in full and their failures are printed, loudly, but do not fail the run. Every entry
+# is an open gap, named in the issue tracker.
+declare -A known_gap=()
+if [[ -f tests/known-gaps.txt ]]; then
+    while read -r v reason; do
+        [[ -z $v || $v == \#* ]] && continue
+        known_gap[$v]=$reason
+    done < tests/known-gaps.txt
+fi
 
 echo "== cargo test (core crate; the PyO3 cdylib is tested through pytest)"
 if cargo test --workspace --exclude ferrotypes-py; then
@@ -110,6 +120,11 @@ PY
     done
 }
 
+gating_passed=0
+gating_failed=0
+count_in() {  # count_in WORD LOG -> the number before WORD in pytest's closing line
+    grep -E '^[=]* ?[0-9]+ (passed|failed)' "$2" | tail -1 | grep -oE "[0-9]+ $1" | grep -oE '^[0-9]+' || echo 0
+}
 for i in "${!versions[@]}"; do
     v=${versions[$i]}
     py=${pythons[$i]}
@@ -129,9 +144,14 @@ for i in "${!versions[@]}"; do
     log=target/pytest-$tag.log
     # shellcheck disable=SC2086  # PYTEST_ARGS is a list of arguments
     if "$py" -m pytest ${PYTEST_ARGS:-tests -q -ra} 2>&1 | tee "$log"; then
+        gating_passed=$((gating_passed + $(count_in passed "$log")))
         outcome[$v]="passed: $(grep -E '^[=]* ?[0-9]+ (passed|failed)' "$log" | tail -1 | tr -d '=')"
+    elif [[ -n ${known_gap[$v]:-} ]]; then
+        outcome[$v]="KNOWN GAP, not failing the run (${known_gap[$v]}): $(grep -E '^[=]* ?[0-9]+ (passed|failed)' "$log" | tail -1 | tr -d '=')"
     else
         outcome[$v]="FAILED: $(grep -E '^[=]* ?[0-9]+ (passed|failed)' "$log" | tail -1 | tr -d '=')"
+        gating_passed=$((gating_passed + $(count_in passed "$log")))
+        gating_failed=$((gating_failed + $(count_in failed "$log") + $(count_in error "$log")))
         status=1
     fi
 done
@@ -150,9 +170,13 @@ if [[ -z ${PYTHON:-} ]] && ((${#not_found[@]})) && [[ ${CI:-} == true ]]; then
     echo "test.sh: CI must test every supported CPython; missing: ${not_found[*]}" >&2
     status=1
 fi
+# One closing line over every interpreter whose result decides the run (known gaps are in
+# the summary above).
+((status)) && ((gating_failed == 0)) && gating_failed=1
 if ((status)); then
     echo "test.sh: FAILED" >&2
 else
     echo "test.sh: all passed"
 fi
+echo "total: $gating_passed passed, $gating_failed failed"
 exit "$status"

@@ -29,3 +29,22 @@ def compile_shared(source, target, *flags):
         pytest.skip("no C compiler to build " + os.path.basename(str(source)))
     subprocess.run([compiler, "-shared", "-fPIC", *flags, "-o", str(target), str(source)], check=True)
     return str(target)
+
+
+def require_stock(ctypes_module):
+    """Returns `ctypes_module` after checking that it is the standard library's ctypes.
+
+    The differential tests compare ferrotypes with the stdlib ctypes. Under
+    `python -m ferrotypes run -m pytest` (or after `ferrotypes.install()`), `import ctypes`
+    is ferrotypes itself, and they would compare ferrotypes with itself and pass. They
+    refuse to run instead."""
+    import _ctypes
+
+    ext_file = os.path.realpath(getattr(_ctypes, "__file__", "") or "")
+    ferrotypes_dir = os.path.dirname(os.path.dirname(ext_file)) if "ferrotypes" in ext_file else None
+    if ctypes_module.__name__ != "ctypes" or _ctypes.__name__ != "_ctypes" or ferrotypes_dir:
+        raise RuntimeError(
+            "these tests compare ferrotypes with the standard library's ctypes, but `import "
+            f"ctypes` gives {ctypes_module.__name__} (with _ctypes from {ext_file}): run them "
+            "without ferrotypes.install() / `python -m ferrotypes run`")
+    return ctypes_module

@@ -264,6 +264,75 @@ assert len(seen) == 4 and all('access violation reading' in s for s in seen), se
     )
 
 
+def test_faults_on_eight_threads_beside_calls_and_callbacks(checked_lib):
+    # The guard under load: 8 threads fault inside foreign calls and in guarded reads
+    # (string_at, contents of a pointer to an inaccessible page) at once, while 2 threads
+    # sort through libc's qsort with a Python comparator and others call plain functions.
+    # Every fault must come back to its own thread as its own OSError; the normal calls
+    # must all give the right answers.
+    run(
+        """
+import mmap, threading
+lib.read_int.argtypes = [c_void_p]
+lib.write_int.argtypes = [c_void_p, c_int]
+lib.write_int.restype = None
+libc.abs.argtypes = [c_int]
+libc.mmap.restype = c_void_p
+libc.mmap.argtypes = [c_void_p, c_size_t, c_int, c_int, c_int, c_long]
+hole = libc.mmap(None, mmap.PAGESIZE, 0, 0x22, -1, 0)   # PROT_NONE, MAP_PRIVATE|MAP_ANONYMOUS
+assert hole not in (None, 2**64 - 1)
+ROUNDS = 200
+errors = []
+def faulting(k):
+    try:
+        for i in range(ROUNDS):
+            addr = hole + (k * 64 + i) % mmap.PAGESIZE
+            # A fault inside a foreign call is an OSError; a guarded read by ferrotypes
+            # itself is refused with a ValueError before it happens.
+            for stmt, exc, text in ((lambda: lib.read_int(addr), OSError, "access violation reading"),
+                                    (lambda: lib.write_int(addr, i), OSError, "access violation writing"),
+                                    (lambda: string_at(addr, 8), ValueError, "is not readable"),
+                                    (lambda: cast(addr, POINTER(c_int)).contents.value, ValueError, "is not readable")):
+                try:
+                    stmt()
+                except exc as e:
+                    assert text in str(e) and ("%x" % addr) in str(e).lower(), str(e)
+                else:
+                    raise AssertionError("no fault at %#x" % addr)
+    except BaseException as e:
+        errors.append(repr(e))
+CMP = CFUNCTYPE(c_int, POINTER(c_int), POINTER(c_int))
+libc.qsort.argtypes = [c_void_p, c_size_t, c_size_t, CMP]
+libc.qsort.restype = None
+def sorting(k):
+    try:
+        cmp = CMP(lambda a, b: (a[0] > b[0]) - (a[0] < b[0]))
+        for i in range(ROUNDS // 4):
+            data = (c_int * 50)(*[(j * 7919 + k + i) % 101 for j in range(50)])
+            libc.qsort(data, 50, sizeof(c_int), cmp)
+            assert list(data) == sorted(data), list(data)
+    except BaseException as e:
+        errors.append(repr(e))
+def calling(k):
+    try:
+        v = c_int(k)
+        for i in range(ROUNDS * 4):
+            lib.write_int(addressof(v), i)
+            assert lib.read_int(addressof(v)) == i
+            assert libc.abs(-i) == i
+    except BaseException as e:
+        errors.append(repr(e))
+threads = ([threading.Thread(target=faulting, args=(k,)) for k in range(8)]
+           + [threading.Thread(target=sorting, args=(k,)) for k in range(2)]
+           + [threading.Thread(target=calling, args=(k,)) for k in range(2)])
+for t in threads: t.start()
+for t in threads: t.join()
+assert not errors, errors
+""",
+        checked_lib,
+    )
+
+
 def test_fault_inside_a_callback_inside_a_foreign_call(checked_lib):
     # C -> Python callback -> foreign call that faults: the inner call's guard catches it,
     # the callback returns normally, and so does the outer call.

@@ -15,8 +15,10 @@ import time
 import pytest
 
 import ferrotypes
-from support import ECHO
+from support import ECHO, require_stock
 from test_calls import outcome
+
+require_stock(ctypes)  # a differential test: the reference must be the stdlib ctypes
 
 MODULES = (ctypes, ferrotypes)
 CALLS = 3  # the first call plans, the later ones take the fast lane
@@ -64,6 +66,28 @@ class IntSub(int):
 
 class FloatSub(float):
     pass
+
+
+def lane_calls():
+    return ferrotypes._ctypes._rs.fast_lane_calls()
+
+
+@pytest.mark.parametrize("value, lane", [(5, True), (-(2**63), True), (IntSub(3), False),
+                                         (True, False), (1.5, False), (None, False)], ids=repr)
+def test_the_lane_is_taken_exactly_for_exact_arguments(testlib, value, lane):
+    # The first call plans; every later one with an exact int takes the lane, anything else
+    # the general path. The comparisons with stock above cannot see which path ran.
+    f = echo(testlib, "c_longlong")(ferrotypes)
+    outcome(f, value)
+    before = lane_calls()
+    outcomes = [outcome(f, value) for _ in range(4)]
+    assert lane_calls() - before == (4 if lane else 0), outcomes
+    g = echo(testlib, "c_longlong")(ferrotypes)
+    g.release_gil = False
+    outcome(g, value)
+    before = lane_calls()
+    outcome(g, value)
+    assert lane_calls() - before == (1 if lane else 0)
 
 
 @pytest.mark.parametrize("type_name", ["c_float", "c_double"])

@@ -14,25 +14,30 @@ import pytest
 
 import ferrotypes as ft
 
-np = pytest.importorskip("numpy")
+
+
+@pytest.fixture
+def np():
+    """numpy, for the tests that need it (only those skip without it)."""
+    return pytest.importorskip("numpy", reason="numpy is not installed for this interpreter")
 
 
 # --- numpy and the buffer protocol ---------------------------------------------------------
 
 @pytest.mark.parametrize("ctype, dtype", [
-    (ft.c_int8, np.int8), (ft.c_uint8, np.uint8), (ft.c_int16, np.int16),
-    (ft.c_int32, np.int32), (ft.c_uint64, np.uint64), (ft.c_float, np.float32),
-    (ft.c_double, np.float64),
+    (ft.c_int8, "int8"), (ft.c_uint8, "uint8"), (ft.c_int16, "int16"),
+    (ft.c_int32, "int32"), (ft.c_uint64, "uint64"), (ft.c_float, "float32"),
+    (ft.c_double, "float64"),
 ])
-def test_numpy_frombuffer_shares_memory(ctype, dtype):
+def test_numpy_frombuffer_shares_memory(np, ctype, dtype):
     arr = (ctype * 8)(*range(8))
-    view = np.frombuffer(arr, dtype=dtype)
+    view = np.frombuffer(arr, dtype=getattr(np, dtype))
     assert view.tolist() == list(range(8))
     view[3] = 42                      # writes through to the ctypes array
     assert arr[3] == 42
 
 
-def test_numpy_ctypeslib_as_array_round_trip():
+def test_numpy_ctypeslib_as_array_round_trip(np):
     arr = ((ft.c_int * 3) * 2)((1, 2, 3), (4, 5, 6))
     nd = np.ctypeslib.as_array(arr)
     assert nd.shape == (2, 3)

@@ -21,6 +21,9 @@ import ferrotypes
 import ferrotypes._ctypes
 import ferrotypes.util
 
+from support import require_stock
+require_stock(ctypes)  # a differential test: the reference must be the stdlib ctypes
+
 # Attributes every module object has, whose values naturally differ between
 # two modules (file paths, import machinery), or that hold addresses.
 MODULE_PLUMBING = {

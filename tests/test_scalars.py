@@ -24,6 +24,9 @@ import pytest
 
 import ferrotypes
 
+from support import require_stock
+require_stock(ctypes)  # a differential test: the reference must be the stdlib ctypes
+
 MODULES = (ctypes, ferrotypes)
 
 SIMPLE_TYPES = [

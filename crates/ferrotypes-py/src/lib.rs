@@ -51,6 +51,7 @@ fn helper_namespace<'py>(py: Python<'py>, m: &Bound<'py, PyModule>) -> PyResult<
     rs.add_function(wrap_pyfunction!(stginfo::stginfo_of, &rs)?)?;
     rs.add_function(wrap_pyfunction!(funcptr::funcptr_type_info, &rs)?)?;
     rs.add_function(wrap_pyfunction!(funcptr::enable_vectorcall, &rs)?)?;
+    rs.add_function(wrap_pyfunction!(calls::fastcall::fast_lane_calls, &rs)?)?;
     rs.add_function(wrap_pyfunction!(from_param::pointer_from_param, &rs)?)?;
     rs.add_function(wrap_pyfunction!(from_param::generic_from_param, &rs)?)?;
     rs.add_function(wrap_pyfunction!(structure::aggregate_init, &rs)?)?;
@@ -187,5 +188,7 @@ fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("call_cdeclfunction", m.getattr("call_function")?)?;
     checked::register(m)?;
     let _ = cdata::MODULE.set(py, m.clone().unbind());
+    // Last: shutdown with foreign threads still calling in (interp/finalization.rs).
+    interp::finalization::register_exit_hook(m)?;
     Ok(())
 }

@@ -3,7 +3,9 @@
 use super::foreign_threads::pin_thread_state;
 use crate::checked;
 use crate::data::stginfo::{stginfo_of_type, Kind, StgInfo, FUNCFLAG_USE_ERRNO};
+use crate::data::cdata::CData;
 use crate::data::{roots, simple};
+use crate::interp::finalization;
 use crate::interp::private_api::{interpreter_unavailable, write_unraisable};
 use crate::interp::GilCell;
 use crate::native::core_error::core_err;
@@ -36,9 +38,13 @@ enum ArgDecoder {
 
 /// How the callable's result is stored for C.
 #[derive(Clone, Copy)]
-struct ResultEncoder {
-    kind: &'static SimpleKind,
-    swapped: bool,
+enum ResultEncoder {
+    /// A simple type: the returned Python value is converted (an instance of the same
+    /// simple type gives its own value).
+    Simple { kind: &'static SimpleKind, swapped: bool },
+    /// A structure, union or pointer type, returned by value: the callable returns an
+    /// instance of the result type, whose `size` bytes are copied (None gives a NULL pointer).
+    Copied { size: usize, pointer: bool },
 }
 
 /// The Python side of one closure: what it calls and how it converts.
@@ -121,13 +127,22 @@ pub fn make_thunk(py: Python<'_>, callable: &Bound<'_, PyAny>, info: &StgInfo) -
         .bind(py);
 
     let restype = func.restype.as_ref().map(|r| r.bind(py).clone());
+    let invalid = || PyTypeError::new_err("invalid result type for callback function");
     let (result, result_ffi) = match &restype {
         Some(r) if r.is_none() => (None, None),
-        Some(r) => match stginfo_of_type(r).and_then(|i| i.get().simple_kind()) {
-            Some((kind, swapped)) => (Some(ResultEncoder { kind, swapped }), Some(FfiType::Static(kind.ffi_type()))),
-            None => return Err(PyTypeError::new_err("invalid result type for callback function")),
-        },
-        None => return Err(PyTypeError::new_err("invalid result type for callback function")),
+        Some(r) => {
+            let info = stginfo_of_type(r).ok_or_else(invalid)?;
+            let info = info.get();
+            match info.kind {
+                Kind::Simple { kind, swapped } => (Some(ResultEncoder::Simple { kind, swapped }), Some(FfiType::Static(kind.ffi_type()))),
+                // Beyond CPython (which refuses them): aggregates and pointers by value.
+                Kind::Struct | Kind::Union | Kind::Pointer => {
+                    (Some(ResultEncoder::Copied { size: info.size, pointer: matches!(info.kind, Kind::Pointer) }), Some(info.ffi.clone()))
+                }
+                Kind::Array | Kind::FuncPtr => return Err(invalid()),
+            }
+        }
+        None => return Err(invalid()),
     };
 
     let mut decoders = Vec::with_capacity(argtypes.len());
@@ -174,6 +189,8 @@ impl ClosureHandler for PyCallback {
         if interpreter_unavailable() {
             return;
         }
+        // Once the interpreter is about to finalize, the result stays zeroed.
+        let Some(_inside) = finalization::enter_callback() else { return };
         pin_thread_state();
         // Python code run here is not the foreign function: its faults are not caught.
         let _unguarded = ferrotypes_core::guard::armed().then(ferrotypes_core::guard::suspend);
@@ -190,6 +207,11 @@ impl PyCallback {
         // The callable may drop the last reference to the function object, freeing this
         // handler: copy what is needed after the call (the callable is a strong reference).
         let (result_encoder, use_errno) = (self.result, self.use_errno);
+        // A result copied from an instance is checked against the result type: hold it.
+        let restype = match result_encoder {
+            Some(ResultEncoder::Copied { .. }) => self.restype.get_ref(py),
+            _ => None,
+        };
         // SAFETY: forwarded (argument pointers per the closure's interface).
         let arglist = match unsafe { self.decode_args(py, args) } {
             Ok(a) => a,
@@ -200,11 +222,29 @@ impl PyCallback {
             Ok(r) => r,
             Err(e) => return write_unraisable(py, e, MSG_CALLING, Some(&callable)),
         };
-        let Some(enc) = result_encoder else { return };
-        // SAFETY: libffi's result buffer holds a value of the result type, which is `enc.kind`.
-        match unsafe { simple::set_value(enc.kind, enc.swapped, result, &ret) } {
+        let (kind, swapped) = match result_encoder {
+            None => return,
+            Some(ResultEncoder::Simple { kind, swapped }) => (kind, swapped),
+            Some(ResultEncoder::Copied { size, pointer }) => {
+                // SAFETY: libffi's result buffer holds `size` bytes (the result type's size).
+                if let Err(e) = unsafe { copy_result(py, &ret, restype.as_ref(), size, pointer, result) } {
+                    write_unraisable(py, e, MSG_CONVERTING, Some(&callable));
+                }
+                return;
+            }
+        };
+        // An instance of the result's own simple type (a subclass, say) gives its value:
+        // CPython converts it as an int and leaves the C result unset (gh-148596).
+        if let Some(own) = same_simple_instance(&ret, kind, swapped) {
+            // SAFETY: the result buffer and the instance both hold one value of `kind`.
+            unsafe { std::ptr::copy_nonoverlapping(own, result, kind.size) };
+            return;
+        }
+        let enc = (kind, swapped);
+        // SAFETY: libffi's result buffer holds a value of the result type, which is `kind`.
+        match unsafe { simple::set_value(kind, swapped, result, &ret) } {
             Ok(None) => {}
-            Ok(Some(keep)) if enc.kind.code == b'O' => {
+            Ok(Some(keep)) if enc.0.code == b'O' => {
                 // A returned PyObject* is a new reference owned by the C caller.
                 let _ = keep.into_ptr();
             }
@@ -218,7 +258,7 @@ impl PyCallback {
             }
             Err(e) => {
                 // SAFETY: as above; a failed conversion must not leave partial bytes.
-                unsafe { std::ptr::write_bytes(result, 0, enc.kind.size) };
+                unsafe { std::ptr::write_bytes(result, 0, enc.0.size) };
                 write_unraisable(py, e, MSG_CONVERTING, Some(&callable));
             }
         }
@@ -250,6 +290,43 @@ impl PyCallback {
         }
         Ok(out)
     }
+}
+
+/// The buffer of `ret` when it is a ctypes instance whose type has exactly the simple kind
+/// (and byte order) of the callback's result.
+fn same_simple_instance(ret: &Bound<'_, PyAny>, kind: &'static SimpleKind, swapped: bool) -> Option<*const u8> {
+    let data = ret.cast::<CData>().ok()?;
+    let info = stginfo_of_type(&ret.get_type())?;
+    match info.get().kind {
+        Kind::Simple { kind: k, swapped: s } if std::ptr::eq(k, kind) && s == swapped && data.get().size() >= kind.size => Some(data.get().ptr()),
+        _ => None,
+    }
+}
+
+/// Stores a structure, union or pointer returned by a callback: the bytes of an instance of
+/// the result type (or NULL for `None`, where the result is a pointer).
+///
+/// # Safety
+/// `result` has room for `size` bytes.
+unsafe fn copy_result(py: Python<'_>, ret: &Bound<'_, PyAny>, restype: Option<&Py<PyAny>>, size: usize, pointer: bool, result: *mut u8) -> PyResult<()> {
+    let restype = restype.ok_or_else(|| PyTypeError::new_err("the callback's result type is gone"))?.bind(py);
+    if pointer && ret.is_none() {
+        return Ok(()); // the result is already zeroed: NULL
+    }
+    let data = match ret.cast::<CData>() {
+        Ok(d) if ret.is_instance(restype)? && d.get().size() >= size => d,
+        _ => {
+            return Err(PyTypeError::new_err(format!(
+                "expected {} instance as the callback's result, got {}",
+                restype.getattr("__name__")?,
+                ret.get_type().name()?
+            )))
+        }
+    };
+    // SAFETY: the instance holds at least `size` bytes (checked), `result` has room for
+    // `size` (contract); distinct buffers.
+    unsafe { std::ptr::copy_nonoverlapping(data.get().ptr(), result, size) };
+    Ok(())
 }
 
 /// The decoded arguments of one callback invocation (on the stack for the usual few).

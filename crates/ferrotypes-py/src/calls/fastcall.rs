@@ -19,11 +19,13 @@ use super::funcptr::{note_passed_to_c, CFuncPtr};
 use crate::data::carg::CArgObject;
 use crate::data::cdata::CData;
 use crate::data::simple;
+use crate::interp::finalization;
 use crate::native::errno;
 use ferrotypes_core::direct::{self, Registers, ReturnClass};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use std::ffi::c_void;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Most arguments a direct call can carry (6 integer-class + 8 SSE-class registers).
 pub const MAX_ARGS: usize = 14;
@@ -369,16 +371,35 @@ pub unsafe fn try_call(py: Python<'_>, slf: &Bound<'_, CFuncPtr>, args: *const *
     let ret = if matches!(result_kind, FastRet::F32 | FastRet::F64) { ReturnClass::Sse } else { ReturnClass::Integer };
     let pending = Pending { func, regs, ret, use_errno: plan.use_errno };
     let raw = if release_gil {
+        // The ticket is held until the GIL is back (interp/finalization.rs).
         // SAFETY: the plan matches the function's declared signature (argtypes/restype,
         // which the user vouches for, as with every ctypes call); pointer arguments point
         // into the argument objects, which the caller keeps alive for the whole call.
-        py.detach(|| unsafe { pending.run() })
+        let (raw, _reattached) = py.detach(|| (unsafe { pending.run() }, finalization::before_reattach()));
+        raw
     } else {
         // SAFETY: as above.
         unsafe { pending.run() }
     };
+    note_lane_taken();
     // SAFETY: `raw` is the result register of a call returning `result_kind`'s type.
     Some(unsafe { result_object(result_kind, raw) })
+}
+
+/// Calls that took the fast lane, for tests that must know which path a call took.
+/// Only touched with the GIL held, so a plain load and store (no locked instruction) count
+/// exactly.
+static LANE_CALLS: AtomicU64 = AtomicU64::new(0);
+
+#[inline(always)]
+fn note_lane_taken() {
+    LANE_CALLS.store(LANE_CALLS.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+}
+
+/// How many calls have taken the fast lane in this process (`_rs.fast_lane_calls()`).
+#[pyfunction]
+pub fn fast_lane_calls() -> u64 {
+    LANE_CALLS.load(Ordering::Relaxed)
 }
 
 #[cfg(test)]

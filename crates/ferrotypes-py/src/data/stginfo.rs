@@ -34,6 +34,8 @@ pub struct FuncTypeInfo {
     pub restype: Option<Py<PyAny>>,
     pub checker: Option<Py<PyAny>>,
     pub flags: i32,
+    /// `_argtypes_` ended with the variadic marker (`...`): calls use a variadic interface.
+    pub variadic: bool,
 }
 
 /// What indexing an array needs to know about its element type.

@@ -1,11 +1,13 @@
 //! The interpreter seam: how this crate meets CPython below PyO3's safe API.
 //!
-//! Owns: the private CPython functions (`private_api.rs`, the only file in the crate that
+//! Owns: shutdown with foreign threads running (`finalization.rs`), the private CPython
+//! functions (`private_api.rs`, the only file in the crate that
 //! declares `extern "C"` interpreter functions; a port to a newer CPython starts there), the
 //! GIL-serialised cell of pyclass fields, the vectorcall argument array, recursion
 //! accounting, how messages name objects, and the raw object API `_ctypes` exports.
 //!
 //! May use: PyO3 and `ferrotypes_core` only (the lowest room; every other room may use it).
+pub mod finalization;
 pub mod gil_cell;
 pub mod names;
 pub mod object_api;

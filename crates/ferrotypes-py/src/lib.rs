@@ -33,6 +33,9 @@ use std::ffi::c_void;
 /// Builds the helper namespace `_rs` that `_ctypes_meta.py` (the metaclasses) calls into.
 fn helper_namespace<'py>(py: Python<'py>, m: &Bound<'py, PyModule>) -> PyResult<Bound<'py, PyModule>> {
     let rs = PyModule::new(py, "_ctypes._rs")?;
+    // PyModule::new marks a module GIL-free; `_rs` shares `_ctypes`' state, so it says the
+    // same as `_ctypes` (only a free-threaded build records it).
+    rs.gil_used(true)?;
     rs.add_class::<stginfo::StgInfo>()?;
     rs.add("SimpleCData", m.getattr("_SimpleCData")?)?;
     rs.add("little_endian", cfg!(target_endian = "little"))?;
@@ -58,7 +61,15 @@ fn helper_namespace<'py>(py: Python<'py>, m: &Bound<'py, PyModule>) -> PyResult<
 }
 
 /// Create and manipulate C compatible data types in Python.
-#[pymodule]
+// `gil_used = true`: this module relies on the GIL. Since PyO3 0.28 a `#[pymodule]` without
+// the option declares the opposite (`Py_MOD_GIL_NOT_USED`), and a free-threaded CPython
+// (3.13t+) would then run it without the GIL, which its shared state (`GilCell`, the type
+// caches, per-function fast-lane plans, ...) is not built for; docs/architecture.md, "Free-
+// threaded builds", lists that state and how each piece would be guarded. With the GIL
+// declared used, a free-threaded interpreter re-enables the GIL when importing ferrotypes
+// (with a RuntimeWarning). The slot only exists from 3.13; tests/test_gil_declaration.py
+// reads it back from the built extension.
+#[pymodule(gil_used = true)]
 fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add_class::<simple::SimpleCData>()?;

@@ -74,6 +74,11 @@ class PyCSimpleType(_CDataType, type):
             raise AttributeError("class must define a '_type_' attribute") from None
         if not isinstance(code, str):
             raise TypeError("class must define a '_type_' string attribute")
+        if _sys.version_info >= (3, 15) and (len(code) != 1 or code not in _SIMPLE_TYPE_CHARS):
+            # 3.15 has multi-character codes ("Zd"), and refuses any unknown code alike; the
+            # stdlib defines its complex types in a `try: ... except AttributeError`.
+            raise AttributeError("class must define a '_type_' attribute which must be\n"
+                                 "one of these characters: '%s'." % _SIMPLE_TYPE_CHARS)
         if len(code) != 1:
             raise ValueError("class must define a '_type_' attribute which must be a string of length 1")
         if code not in _SIMPLE_TYPE_CHARS:

@@ -60,6 +60,19 @@ fn helper_namespace<'py>(py: Python<'py>, m: &Bound<'py, PyModule>) -> PyResult<
     Ok(rs)
 }
 
+/// The module's `__getattr__` from 3.15, where `_ctypes.__version__` is deprecated: it
+/// still gives "1.1.0", with a `DeprecationWarning` pointing at the caller.
+#[pyfunction]
+#[pyo3(name = "__getattr__")]
+fn module_getattr(py: Python<'_>, name: &str) -> PyResult<&'static str> {
+    if name == "__version__" {
+        let category = py.get_type::<pyo3::exceptions::PyDeprecationWarning>();
+        PyErr::warn(py, &category, c"'__version__' is deprecated and slated for removal in Python 3.20", 1)?;
+        return Ok("1.1.0");
+    }
+    Err(pyo3::exceptions::PyAttributeError::new_err(format!("module '_ctypes' has no attribute '{name}'")))
+}
+
 /// Create and manipulate C compatible data types in Python.
 // `gil_used = true`: this module relies on the GIL. Since PyO3 0.28 a `#[pymodule]` without
 // the option declares the opposite (`Py_MOD_GIL_NOT_USED`), and a free-threaded CPython
@@ -148,7 +161,21 @@ fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
         rs.add(name, meta(name)?)?;
     }
     m.add("_rs", rs)?;
-    m.add("__version__", "1.1.0")?;
+    // Names that come and go with the running version, as that version's `_ctypes` has
+    // them (its stdlib `ctypes` imports them).
+    if !interp::version::at_least(py, 15) {
+        m.add("__version__", "1.1.0")?;
+    } else {
+        m.add_function(wrap_pyfunction!(module_getattr, m)?)?;
+    }
+    if interp::version::at_least(py, 12) {
+        m.add("SIZEOF_TIME_T", std::mem::size_of::<libc::time_t>())?;
+    }
+    if interp::version::at_least(py, 14) {
+        m.add_class::<data::cfield::CField>()?;
+        m.add("_memoryview_at_addr", c_entry_points::memoryview_at_impl as *const c_void as usize)?;
+        m.add_function(wrap_pyfunction!(native::libraries::dllist, m)?)?;
+    }
     m.add("FUNCFLAG_CDECL", stginfo::FUNCFLAG_CDECL)?;
     m.add("FUNCFLAG_PYTHONAPI", stginfo::FUNCFLAG_PYTHONAPI)?;
     m.add("FUNCFLAG_USE_ERRNO", stginfo::FUNCFLAG_USE_ERRNO)?;

@@ -23,8 +23,24 @@ use std::ffi::CStr;
 use std::mem::ManuallyDrop;
 use std::sync::Arc;
 
-const MSG_CALLING: &CStr = c"on calling ctypes callback function";
-const MSG_CONVERTING: &CStr = c"on converting result of ctypes callback function";
+/// The unraisable report's text for a callback that raised: "on calling" up to 3.13, "while
+/// calling" from 3.14 (CPython reworded every "Exception ignored" message).
+fn msg_calling(py: Python<'_>) -> &'static CStr {
+    if crate::interp::version::at_least(py, 14) {
+        c"while calling ctypes callback function"
+    } else {
+        c"on calling ctypes callback function"
+    }
+}
+
+/// As `msg_calling`, for a result that could not be converted.
+fn msg_converting(py: Python<'_>) -> &'static CStr {
+    if crate::interp::version::at_least(py, 14) {
+        c"while converting result of ctypes callback function"
+    } else {
+        c"on converting result of ctypes callback function"
+    }
+}
 
 /// How one C argument becomes a Python object.
 enum ArgDecoder {
@@ -215,12 +231,12 @@ impl PyCallback {
         // SAFETY: forwarded (argument pointers per the closure's interface).
         let arglist = match unsafe { self.decode_args(py, args) } {
             Ok(a) => a,
-            Err(e) => return write_unraisable(py, e, MSG_CALLING, Some(&callable)),
+            Err(e) => return write_unraisable(py, e, msg_calling(py), Some(&callable)),
         };
         let ret = errno::swapped_around(use_errno, || vectorcall(callable.bind(py), &arglist));
         let ret = match ret {
             Ok(r) => r,
-            Err(e) => return write_unraisable(py, e, MSG_CALLING, Some(&callable)),
+            Err(e) => return write_unraisable(py, e, msg_calling(py), Some(&callable)),
         };
         let (kind, swapped) = match result_encoder {
             None => return,
@@ -228,7 +244,7 @@ impl PyCallback {
             Some(ResultEncoder::Copied { size }) => {
                 // SAFETY: libffi's result buffer holds `size` bytes (the result type's size).
                 if let Err(e) = unsafe { copy_result(py, &ret, restype.as_ref(), size, result) } {
-                    write_unraisable(py, e, MSG_CONVERTING, Some(&callable));
+                    write_unraisable(py, e, msg_converting(py), Some(&callable));
                 }
                 return;
             }
@@ -253,13 +269,13 @@ impl PyCallback {
                 // must never be freed. CPython leaks it with a warning; so do we.
                 let _ = keep.into_ptr();
                 if let Err(e) = PyErr::warn(py, &py.get_type::<PyRuntimeWarning>(), c"memory leak in callback function.", 1) {
-                    write_unraisable(py, e, MSG_CONVERTING, Some(&callable));
+                    write_unraisable(py, e, msg_converting(py), Some(&callable));
                 }
             }
             Err(e) => {
                 // SAFETY: as above; a failed conversion must not leave partial bytes.
                 unsafe { std::ptr::write_bytes(result, 0, enc.0.size) };
-                write_unraisable(py, e, MSG_CONVERTING, Some(&callable));
+                write_unraisable(py, e, msg_converting(py), Some(&callable));
             }
         }
     }

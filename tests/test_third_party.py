@@ -206,6 +206,9 @@ def test_suite_same_outcomes_under_ferrotypes(name, tmp_path):
     assert ferro.ctypes_modules == {"ctypes": "ferrotypes", "_ctypes": "ferrotypes._ctypes"}
     assert stock.outcomes, f"the stock run collected no tests: {stock.summary}"
 
+    # Shown with -rP (or -s): the counts of both runs, for docs/third-party.md.
+    print(f"{name} on CPython {sys.version.split()[0]}: stock: {stock.summary} | "
+          f"ferrotypes: {ferro.summary}")
     only_stock = sorted((stock.outcomes - ferro.outcomes).elements())
     only_ferro = sorted((ferro.outcomes - stock.outcomes).elements())
     assert not only_stock and not only_ferro, (

@@ -15,13 +15,13 @@
 # The platform tag is maturin's own audit: the lowest manylinux policy whose symbol
 # versions the extension satisfies. This script checks it against the GLIBC_x.y versions
 # the extension really imports (objdump) and fails a wheel whose tag promises an older
-# glibc than it needs. One flag keeps the Debian root's wheels at the host's floor: on
-# glibc >= 2.38, _GNU_SOURCE (which libffi's tramp.c defines) turns on C23's scanf, so the
-# bundled libffi's one sscanf call (parsing /proc/self/maps with %lx/%s/%ld) would bind
-# __isoc23_sscanf@GLIBC_2.38 and raise the tag from manylinux_2_34 to manylinux_2_38;
-# CFLAGS=-D__isoc23_sscanf=__isoc99_sscanf binds it to the C99 sscanf every glibc since 2.7
-# has, as an older glibc's headers do (C23 only adds 0b/%b parsing, which that format
-# does not use). Any other newer symbol still raises the tag, and the check above sees it.
+# glibc than it needs. The tag follows the glibc the wheel is built on: on the host
+# (glibc 2.36 here) the floor is manylinux_2_34, where dlopen/dlsym and the pthread
+# functions the extension uses moved into libc.so.6 with new symbol versions; in the Debian
+# root (glibc 2.38+) the bundled libffi's one sscanf call also binds C23's
+# __isoc23_sscanf@GLIBC_2.38, because libffi defines _GNU_SOURCE, which turns on C23's
+# scanf there whatever -std says, so those wheels are manylinux_2_38. A wheel for older
+# systems must be built on an older glibc (a manylinux container, or maturin --zig).
 #
 # Output under target/wheels/ (git-ignored): the wheels, venvs/cpXY (the test venvs),
 # build/cpXY (one cargo target directory per version, kept warm), conformance-cpXY.json.
@@ -42,7 +42,6 @@ for var in $(compgen -e | grep '^CARGO_PROFILE_RELEASE_' || true); do
     echo "wheels.sh: ignoring $var=${!var} (wheels use the workspace's release profile)"
     unset "$var"
 done
-export CFLAGS="-D__isoc23_sscanf=__isoc99_sscanf${CFLAGS:+ $CFLAGS}"
 jobs=${FERROTYPES_JOBS:-2}
 
 declare -a versions=() pythons=()
@@ -104,12 +103,6 @@ for i in "${!versions[@]}"; do
     compat=()
     [[ -n ${FERROTYPES_MANYLINUX:-} ]] && compat=(--compatibility "$FERROTYPES_MANYLINUX")
     log=$out/build-$tag.log
-    # libffi-sys does not rebuild when CFLAGS change: start its build over when they did.
-    if [[ $(cat "$out/build/$tag/.cflags" 2>/dev/null) != "$CFLAGS" ]]; then
-        rm -rf "$out/build/$tag"/release/build/libffi-sys-* "$out/build/$tag"/release/.fingerprint/libffi-sys-*
-        mkdir -p "$out/build/$tag"
-        echo "$CFLAGS" > "$out/build/$tag/.cflags"
-    fi
     CARGO_TARGET_DIR=$out/build/$tag in_python "$py" "$builder" -m maturin build --release \
         -i "$builder" "${compat[@]}" --out "$out" >"$log" 2>&1
     tail -1 "$log"

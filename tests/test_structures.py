@@ -435,3 +435,16 @@ def test_packed_aggregate_over_16_bytes_passes_by_value():
     value = P(b"c", -2, S29(b"abcdefghijklmnopqrstuvwxyz123"))
     assert callback(5, value, 6) == 7
     assert seen == [(5, b"c", -2, b"abcdefghijklmnopqrstuvwxyz123", 6)]
+
+
+def test_union_of_a_gigantic_array_is_cheap():
+    # Found by fuzz/python/cdef_fuzz.py (`union { char a[1L << 40]; }`): the union's libffi
+    # element list had one 8-byte integer per 8 bytes, so defining it aborted the process
+    # out of memory. Stock ctypes defines it at once.
+    class Huge(ct.Union):
+        _fields_ = [("a", ct.c_char * 2**40), ("b", ct.c_int)]
+
+    class Holder(ct.Structure):
+        _fields_ = [("c", ct.c_char), ("u", Huge)]
+
+    assert (ct.sizeof(Huge), ct.sizeof(Holder), Holder.u.offset) == (2**40, 2**40 + 4, 4)

@@ -348,12 +348,16 @@ fn int_ffi(size: usize) -> FfiType {
     ferrotypes_core::ffi_type::uint_of_size(size)
 }
 
-/// Integer elements covering `size` bytes: classifies the bytes as INTEGER for libffi.
+/// Integer elements covering `size` bytes: classifies the bytes as INTEGER for libffi. Like
+/// an array's element list, at most 4096 entries: a union of a gigantic array (`c_char *
+/// 2**40`) would otherwise need gigabytes of elements, and no ABI classifies past the first
+/// few (the fuzzed cdef harness aborted on exactly that, out of memory).
 fn int_filler(size: usize) -> Vec<FfiType> {
+    const MAX_ELEMENTS: usize = 4096;
     let mut out = Vec::new();
     let mut left = size;
     for unit in [8, 4, 2, 1] {
-        while left >= unit {
+        while left >= unit && out.len() < MAX_ELEMENTS {
             out.push(int_ffi(unit));
             left -= unit;
         }
@@ -377,6 +381,45 @@ fn sysv_x86_64_ffi(base: Option<&StgInfo>, members: &[Member<'_>], layout: &Stru
         .map(|m| ByValueMember { ty: &m.info.get().ffi, size: m.info.get().size, bits: m.bits })
         .collect();
     FfiType::sysv_by_value(layout, base.filter(|b| b.size > 0).map(|b| &b.ffi), &by_value, is_union, big_endian)
+}
+
+/// The element list libffi classifies an aggregate by where it does so itself: the base,
+/// then for a structure each member (one element per bit-field storage window), for a union
+/// its largest member if all are floating-point and it fills the union, else integers.
+fn plain_elements(py: Python<'_>, base: Option<&StgInfo>, members: &[Member<'_>], layout: &StructLayout, is_union: bool) -> Vec<FfiType> {
+    let mut elements: Vec<FfiType> = Vec::new();
+    if let Some(b) = base {
+        if b.size > 0 {
+            elements.push(b.ffi.clone());
+        }
+    }
+    if is_union {
+        let all_float = members.iter().all(|m| float_only(py, m.info.get()));
+        let largest = members.iter().max_by_key(|m| m.info.get().size);
+        match largest {
+            Some(m) if all_float && m.info.get().size == layout.size => elements.push(m.info.get().ffi.clone()),
+            _ => elements.extend(int_filler(layout.size)),
+        }
+    } else {
+        let mut last_window: Option<usize> = None;
+        for (m, fl) in members.iter().zip(&layout.fields) {
+            if m.info.get().size == 0 {
+                continue;
+            }
+            if m.bits.is_some() {
+                // One element per storage window; bit fields sharing a window add nothing.
+                if last_window.is_some_and(|w| fl.offset < w) {
+                    continue;
+                }
+                last_window = Some(fl.offset + fl.size);
+                elements.push(if fl.size == m.info.get().size { m.info.get().ffi.clone() } else { int_ffi(fl.size) });
+            } else {
+                last_window = None;
+                elements.push(m.info.get().ffi.clone());
+            }
+        }
+    }
+    elements
 }
 
 /// Called by the metaclass when `_fields_` is assigned.
@@ -473,41 +516,12 @@ pub fn aggregate_set_fields(cls: &Bound<'_, PyType>, fields: &Bound<'_, PyAny>, 
         "B".to_owned()
     };
 
-    // The libffi elements: what the ABI classifies when the aggregate is passed by value.
-    let mut elements: Vec<FfiType> = Vec::new();
-    if let Some(b) = &base {
-        if b.get().size > 0 {
-            elements.push(b.get().ffi.clone());
-        }
-    }
-    if is_union {
-        let all_float = members.iter().all(|m| float_only(py, m.info.get()));
-        let largest = members.iter().max_by_key(|m| m.info.get().size);
-        match largest {
-            Some(m) if all_float && m.info.get().size == layout.size => elements.push(m.info.get().ffi.clone()),
-            _ => elements.extend(int_filler(layout.size)),
-        }
-    } else {
-        let mut last_window: Option<usize> = None;
-        for (m, fl) in members.iter().zip(&layout.fields) {
-            if m.info.get().size == 0 {
-                continue;
-            }
-            if m.bits.is_some() {
-                // One element per storage window; bit fields sharing a window add nothing.
-                if last_window.is_some_and(|w| fl.offset < w) {
-                    continue;
-                }
-                last_window = Some(fl.offset + fl.size);
-                elements.push(if fl.size == m.info.get().size { m.info.get().ffi.clone() } else { int_ffi(fl.size) });
-            } else {
-                last_window = None;
-                elements.push(m.info.get().ffi.clone());
-            }
-        }
-    }
-    let ffi = sysv_x86_64_ffi(base.as_ref().map(|b| b.get()), &members, &layout, is_union, big_endian)
-        .unwrap_or_else(|| FfiType::aggregate(layout.size, layout.align, elements));
+    // The libffi descriptor used to pass the aggregate by value: classified here on x86-64
+    // System V, elsewhere a plain element list (only built where it is used).
+    let ffi = match sysv_x86_64_ffi(base.as_ref().map(|b| b.get()), &members, &layout, is_union, big_endian) {
+        Some(ffi) => ffi,
+        None => FfiType::aggregate(layout.size, layout.align, plain_elements(py, base.as_ref().map(|b| b.get()), &members, &layout, is_union)),
+    };
 
     if own.get().is_final() {
         return Err(PyAttributeError::new_err("Structure or union cannot contain itself"));

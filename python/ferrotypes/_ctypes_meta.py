@@ -34,13 +34,38 @@ def _with_caller_module(namespace):
     return namespace
 
 
+# Where a metaclass does its work: up to 3.12 in ``__new__``; from 3.13 (as CPython's
+# metaclasses there) in ``__init__``, so a class made by ``__new__`` alone is abstract and a
+# second ``__init__`` is refused.
+_SETUP_IN_INIT = _sys.version_info >= (3, 13)
+
+
 class _CDataType:
     """Class methods shared by every ctypes type (CPython's CDataType_methods)."""
 
     def __new__(mcls, name, bases, namespace, **kw):
         cls = super().__new__(mcls, name, bases, _with_caller_module(namespace), **kw)
         _rs.enable_construct(cls)  # the fast constructor entry, where the class allows it
+        if not _SETUP_IN_INIT:
+            mcls._stginfo_setup_(cls, namespace)
         return cls
+
+    if _SETUP_IN_INIT:
+        def __init__(cls, name, bases, namespace, /, **kw):
+            super().__init__(name, bases, namespace, **kw)
+            if _stg(cls) is not None:
+                raise SystemError(f"StgInfo of '{cls.__name__}' is already initialized.")
+            type(cls)._stginfo_setup_(cls, namespace)
+
+    def _stginfo_setup_(cls, namespace):
+        """Gives a new class its storage info (each metaclass says how)."""
+
+    if _sys.version_info >= (3, 14):
+        __pointer_type__ = property(
+            lambda cls: _rs.pointer_type_get(cls),
+            lambda cls, value: _rs.pointer_type_set(cls, value),
+            lambda cls: _rs.pointer_type_del(cls),
+            doc="The pointer type POINTER(cls) returns (3.14+).")
 
     def from_address(cls, address):
         return _rs.from_address(cls, address)
@@ -66,8 +91,9 @@ class _CDataType:
 class PyCSimpleType(_CDataType, type):
     """Metaclass of ``_SimpleCData`` subclasses: ``_type_`` picks the C scalar."""
 
-    def __new__(mcls, name, bases, namespace, **kw):
-        cls = super().__new__(mcls, name, bases, namespace, **kw)
+    def _stginfo_setup_(cls, namespace):
+        mcls = type(cls)
+        name, bases = cls.__name__, cls.__bases__
         try:
             code = cls._type_
         except AttributeError:
@@ -104,7 +130,6 @@ class PyCSimpleType(_CDataType, type):
                 else:
                     cls.__ctype_be__, cls.__ctype_le__ = cls, swapped
                     swapped.__ctype_be__, swapped.__ctype_le__ = cls, swapped
-        return cls
 
     def from_param(cls, value):
         return _rs.simple_from_param(cls, value)
@@ -115,11 +140,9 @@ class PyCSimpleType(_CDataType, type):
 class PyCFuncPtrType(_CDataType, type):
     """Metaclass of ``CFuncPtr`` subclasses: ``_argtypes_``, ``_restype_``, ``_flags_``."""
 
-    def __new__(mcls, name, bases, namespace, **kw):
-        cls = super().__new__(mcls, name, bases, namespace, **kw)
+    def _stginfo_setup_(cls, namespace):
         type.__setattr__(cls, _STG, _rs.funcptr_type_info(cls))
         _rs.enable_vectorcall(cls)
-        return cls
 
     def from_param(cls, value):
         return _rs.generic_from_param(cls, value)
@@ -130,22 +153,14 @@ class PyCFuncPtrType(_CDataType, type):
 class PyCPointerType(_CDataType, type):
     """Metaclass of ``_Pointer`` subclasses: ``_type_`` is the pointed-to type."""
 
-    def __new__(mcls, name, bases, namespace, **kw):
-        cls = super().__new__(mcls, name, bases, namespace, **kw)
-        proto = namespace.get("_type_")
-        if proto is not None and _rs.stginfo_of(proto) is None:
-            raise TypeError("_type_ must have storage info")
-        type.__setattr__(cls, _STG, _rs.StgInfo.pointer(proto))
-        return cls
+    def _stginfo_setup_(cls, namespace):
+        _rs.pointer_setup(cls, namespace.get("_type_"))
 
     def from_param(cls, value):
         return _rs.pointer_from_param(cls, value)
 
     def set_type(cls, type_):
-        if _rs.stginfo_of(type_) is None:
-            raise TypeError("_type_ must have storage info")
-        type.__setattr__(cls, _STG, _rs.StgInfo.pointer(type_))
-        type.__setattr__(cls, "_type_", type_)
+        _rs.pointer_set_type(cls, type_)
 
 
 # --- arrays -----------------------------------------------------------------------------
@@ -153,10 +168,8 @@ class PyCPointerType(_CDataType, type):
 class PyCArrayType(_CDataType, type):
     """Metaclass of ``Array`` subclasses: ``_type_`` and ``_length_``."""
 
-    def __new__(mcls, name, bases, namespace, **kw):
-        cls = super().__new__(mcls, name, bases, namespace, **kw)
+    def _stginfo_setup_(cls, namespace):
         type.__setattr__(cls, _STG, _rs.array_type_info(cls))
-        return cls
 
     def from_param(cls, value):
         return _rs.generic_from_param(cls, value)
@@ -167,10 +180,8 @@ class PyCArrayType(_CDataType, type):
 class _AggregateType(_CDataType, type):
     _is_union = False
 
-    def __new__(mcls, name, bases, namespace, **kw):
-        cls = super().__new__(mcls, name, bases, namespace, **kw)
-        _rs.aggregate_init(cls, mcls._is_union, namespace)
-        return cls
+    def _stginfo_setup_(cls, namespace):
+        _rs.aggregate_init(cls, type(cls)._is_union, namespace)
 
     def __setattr__(cls, name, value):
         if name == "_fields_":

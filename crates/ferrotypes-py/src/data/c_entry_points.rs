@@ -42,6 +42,15 @@ pub unsafe extern "C" fn wstring_at_impl(ptr: *const libc::wchar_t, size: c_int)
     }
 }
 
+/// `memoryview_at(ptr, size, readonly)` (3.14+): a memoryview of `size` bytes at `ptr`,
+/// writable unless `readonly`.
+pub unsafe extern "C" fn memoryview_at_impl(ptr: *mut c_void, size: isize, readonly: c_int) -> *mut ffi::PyObject {
+    let flags = if readonly != 0 { ffi::PyBUF_READ } else { ffi::PyBUF_WRITE };
+    // SAFETY: called through a PYFUNCTYPE prototype, so with the GIL held; the caller vouches
+    // for the address and size (this is the raw-memory API).
+    unsafe { ffi::PyMemoryView_FromMemory(ptr.cast(), size, flags) }
+}
+
 /// `cast(ptr, src, ctype)`: a new `ctype` instance holding `ptr`, keeping `src` alive.
 pub unsafe extern "C" fn cast_impl(ptr: *mut c_void, src: *mut ffi::PyObject, ctype: *mut ffi::PyObject) -> *mut ffi::PyObject {
     // SAFETY: called through a PYFUNCTYPE prototype with the GIL held and live objects.

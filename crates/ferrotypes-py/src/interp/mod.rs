@@ -14,5 +14,6 @@ pub mod object_api;
 pub mod private_api;
 pub mod recursion;
 pub mod vectorcall;
+pub mod version;
 
 pub use gil_cell::GilCell;

@@ -19,12 +19,14 @@ import sys as _sys
 import types as _types
 from struct import calcsize as _calcsize
 
-__version__ = "1.1.0"
+if _sys.version_info < (3, 15):
+    __version__ = "1.1.0"
 
 from ._ctypes import Union, Structure, Array
 from ._ctypes import _Pointer
 from ._ctypes import CFuncPtr as _CFuncPtr
-from ._ctypes import __version__ as _ctypes_version
+if _sys.version_info < (3, 15):
+    from ._ctypes import __version__ as _ctypes_version
 from ._ctypes import RTLD_LOCAL, RTLD_GLOBAL
 from ._ctypes import ArgumentError
 from ._ctypes import FUNCFLAG_CDECL as _FUNCFLAG_CDECL
@@ -39,7 +41,7 @@ if _sys.version_info >= (3, 14):
 
 # The Python layer and the extension are released together; a mismatch means
 # a stale build is being imported next to newer sources.
-if __version__ != _ctypes_version:
+if _sys.version_info < (3, 15) and __version__ != _ctypes_version:
     raise Exception("Version number mismatch", __version__, _ctypes_version)
 
 if _sys.platform == "win32":
@@ -892,3 +894,13 @@ class LayoutMismatch(Exception):
 # (Both are defined here rather than reached through a module ``__getattr__``: on 3.11
 # a module ``__getattr__`` stops attribute-lookup specialization for every
 # ``ferrotypes.<name>`` in user code.)
+
+
+if _sys.version_info >= (3, 15):
+    def __getattr__(name):
+        # 3.15 deprecates the module's __version__ (always "1.1.0").
+        if name == "__version__":
+            import warnings
+            warnings._deprecated("__version__", remove=(3, 20))
+            return "1.1.0"
+        raise AttributeError("module %r has no attribute %r" % (__name__, name))

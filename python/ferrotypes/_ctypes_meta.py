@@ -16,6 +16,48 @@ _rs = globals()["_rs"]  # injected by the extension before this module runs
 _STG = "_stginfo_"
 _SIMPLE_TYPE_CHARS = "cbBhHiIlLdfuzZqQPXOv?g"
 
+# From 3.14 the accepted codes are the ones this platform supports (no "X", BSTR, outside
+# Windows), the complex types' included where libffi has them: "F", "D", "G" in 3.14;
+# 3.15 spells those "Zf", "Zd", "Zg" (the struct module's codes).
+_WINDOWS = _sys.platform == "win32"
+_COMPLEX_CODES = ("F", "D", "G") if _rs.complex_types else ()
+if _sys.version_info >= (3, 15):
+    _ONE_CHAR_CODES = "cbBhHiIlLdfuzZqQP" + ("X" if _WINDOWS else "") + "Ov?g"
+    _LONG_CODES = {"Z" + c.lower(): c for c in _COMPLEX_CODES}
+    _BAD_TYPE_MESSAGE = ("class must define a '_type_' attribute which must be\n"
+                         "one of these characters: '%s'" % _ONE_CHAR_CODES
+                         + (",\nor one of these strings: %s."
+                            % ", ".join(repr(c) for c in _LONG_CODES)
+                            if _LONG_CODES else "."))
+elif _sys.version_info >= (3, 14):
+    _ONE_CHAR_CODES = ("cbBhHiIlLd" + ("DFG" if _COMPLEX_CODES else "") + "fuzZqQP"
+                       + ("X" if _WINDOWS else "") + "Ov?g")
+    _BAD_TYPE_MESSAGE = ("class must define a '_type_' attribute which must be\n"
+                         "a single character string containing one of the\n"
+                         "supported types: '%s'." % _ONE_CHAR_CODES)
+
+
+def _simple_code(code):
+    """The one-letter code of the scalar kind a ``_type_`` string names (checked as the
+    running version checks it)."""
+    if not isinstance(code, str):
+        raise TypeError("class must define a '_type_' string attribute")
+    if _sys.version_info >= (3, 15):
+        if len(code) == 1 and code in _ONE_CHAR_CODES:
+            return code
+        if code in _LONG_CODES:
+            return _LONG_CODES[code]
+        raise AttributeError(_BAD_TYPE_MESSAGE)
+    if len(code) != 1:
+        raise ValueError("class must define a '_type_' attribute which must be a string of length 1")
+    if _sys.version_info >= (3, 14):
+        if code not in _ONE_CHAR_CODES:
+            raise AttributeError(_BAD_TYPE_MESSAGE)
+    elif code not in _SIMPLE_TYPE_CHARS:
+        raise AttributeError("class must define a '_type_' attribute which must be\n"
+                             "a single character string containing one of '%s'." % _SIMPLE_TYPE_CHARS)
+    return code
+
 
 def _stg(cls):
     return cls.__dict__.get(_STG)
@@ -98,13 +140,7 @@ class PyCSimpleType(_CDataType, type):
             code = cls._type_
         except AttributeError:
             raise AttributeError("class must define a '_type_' attribute") from None
-        if not isinstance(code, str):
-            raise TypeError("class must define a '_type_' string attribute")
-        if len(code) != 1:
-            raise ValueError("class must define a '_type_' attribute which must be a string of length 1")
-        if code not in _SIMPLE_TYPE_CHARS:
-            raise AttributeError("class must define a '_type_' attribute which must be\n"
-                             "a single character string containing one of '%s'." % _SIMPLE_TYPE_CHARS)
+        code = _simple_code(code)
         type.__setattr__(cls, _STG, _rs.StgInfo.simple(code, False))
         if bases and bases[0] is _rs.SimpleCData:
             # Direct subclasses get the code-specific from_param of CPython.

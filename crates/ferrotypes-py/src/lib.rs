@@ -36,6 +36,8 @@ fn helper_namespace<'py>(py: Python<'py>, m: &Bound<'py, PyModule>) -> PyResult<
     rs.add_class::<stginfo::StgInfo>()?;
     rs.add("SimpleCData", m.getattr("_SimpleCData")?)?;
     rs.add("little_endian", cfg!(target_endian = "little"))?;
+    // libffi has C's _Complex types here (not in its Windows builds).
+    rs.add("complex_types", cfg!(not(windows)))?;
     rs.add_function(wrap_pyfunction!(from_memory::from_address, &rs)?)?;
     rs.add_function(wrap_pyfunction!(from_memory::from_buffer, &rs)?)?;
     rs.add_function(wrap_pyfunction!(from_memory::from_buffer_copy, &rs)?)?;
@@ -60,6 +62,22 @@ fn helper_namespace<'py>(py: Python<'py>, m: &Bound<'py, PyModule>) -> PyResult<
     rs.add_function(wrap_pyfunction!(structure::aggregate_set_fields, &rs)?)?;
     rs.add_function(wrap_pyfunction!(construct::enable_construct, &rs)?)?;
     Ok(rs)
+}
+
+/// 3.15+: the module's `__getattr__`, for the deprecated `__version__`.
+#[pyfunction(name = "__getattr__")]
+fn module_getattr(py: Python<'_>, name: &str) -> PyResult<&'static str> {
+    if name == "__version__" {
+        // Level 1 from a C function: the warning names the code that read the attribute.
+        PyErr::warn(
+            py,
+            &py.get_type::<pyo3::exceptions::PyDeprecationWarning>(),
+            c"'__version__' is deprecated and slated for removal in Python 3.20",
+            1,
+        )?;
+        return Ok("1.1.0");
+    }
+    Err(pyo3::exceptions::PyAttributeError::new_err(format!("module '_ctypes' has no attribute '{name}'")))
 }
 
 /// Create and manipulate C compatible data types in Python.
@@ -173,7 +191,12 @@ fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
         }
     }
     m.add("_rs", rs)?;
-    m.add("__version__", "1.1.0")?;
+    if interp::version::at_least(py, 15) {
+        // 3.15 deprecates `_ctypes.__version__`: a module `__getattr__` answers it.
+        m.add_function(wrap_pyfunction!(module_getattr, m)?)?;
+    } else {
+        m.add("__version__", "1.1.0")?;
+    }
     m.add("FUNCFLAG_CDECL", stginfo::FUNCFLAG_CDECL)?;
     m.add("FUNCFLAG_PYTHONAPI", stginfo::FUNCFLAG_PYTHONAPI)?;
     m.add("FUNCFLAG_USE_ERRNO", stginfo::FUNCFLAG_USE_ERRNO)?;

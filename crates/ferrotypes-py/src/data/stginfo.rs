@@ -168,14 +168,19 @@ impl StgInfo {
 impl StgInfo {
     /// Storage info of a simple type with the given `_type_` code.
     #[staticmethod]
-    fn simple(code: &str, swapped: bool) -> PyResult<Self> {
+    fn simple(py: Python<'_>, code: &str, swapped: bool) -> PyResult<Self> {
         let kind = code
             .bytes()
             .next()
             .and_then(SimpleKind::from_code)
             .ok_or_else(|| PyValueError::new_err(format!("_type_ '{code}' not supported")))?;
         let mut fmt = String::from(Self::endian_prefix(swapped));
-        fmt.push_str(kind.format);
+        if kind.class == simple::ValueClass::Complex && !crate::interp::version::at_least(py, 15) {
+            // 3.14 describes complex numbers by their type code; 3.15 by the struct module's.
+            fmt.push(kind.code as char);
+        } else {
+            fmt.push_str(kind.format);
+        }
         let mut info = StgInfo::new(kind.size, kind.align, 0, Kind::Simple { kind, swapped }, FfiType::Static(kind.ffi_type()), &fmt);
         if matches!(kind.code, b'z' | b'Z' | b'P' | b'O') {
             info.type_flags |= flags::ISPOINTER;

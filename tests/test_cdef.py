@@ -184,6 +184,7 @@ BAD_DECLARATIONS = [
     ("#pragma pack(3)\nstruct s { int a; };", "invalid #pragma pack argument '3'"),
     ("#pragma pack(push, x)\nstruct s { int a; };", "invalid #pragma pack argument 'x'"),
     ("int a; }\nint b;", "cannot parse this"),
+    ("s { int x; };", "'s' is defined with a body but is not a function"),
 ]
 
 

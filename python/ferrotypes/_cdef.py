@@ -384,6 +384,10 @@ class _Builder:
         elif isinstance(node, c_ast.FuncDef):
             decl = node.decl
             f = self.resolve(decl.type)
+            if not isinstance(f, _FuncType):
+                # pycparser takes `name { ... }` for a function definition of implicit int
+                raise self._error(decl, "%r is defined with a body but is not a function"
+                                  % decl.name)
             # A definition in a header is static inline: there is no symbol to bind.
             if "static" not in decl.storage and "inline" not in decl.funcspec:
                 self.functions[decl.name] = Signature(decl.name, f.restype, f.argtypes,

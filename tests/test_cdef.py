@@ -184,6 +184,7 @@ BAD_DECLARATIONS = [
     ("#pragma pack(3)\nstruct s { int a; };", "invalid #pragma pack argument '3'"),
     ("#pragma pack(push, x)\nstruct s { int a; };", "invalid #pragma pack argument 'x'"),
     ("int a; }\nint b;", "cannot parse this"),
+    ("s { int x; };", "'s' is defined with a body but is not a function"),
 ]
 
 
@@ -193,6 +194,20 @@ def test_bad_declarations_are_cdef_errors(source, message):
         ct.cdef(source, preprocess=False, filename="bad.h")
     assert message in str(info.value)
     assert info.value.filename == "bad.h" and info.value.lineno is not None
+
+
+def test_generated_module_spells_gnu_dollar_identifiers():
+    # Found by fuzz/python/cdef_fuzz.py: GNU C's '$' in identifiers made the module that
+    # `python -m ferrotypes cdef` writes a SyntaxError.
+    from ferrotypes import _cdef
+    source = ("enum e$1 { A$B = 3 };\nstruct s$ { int x$; };\ntypedef struct s$ t$;\n"
+              "int f$(t$ *p);\n")
+    builder, macros = _cdef.parse(source, preprocess=False)
+    namespace = {}
+    exec(compile(_cdef.generate_module(builder, macros), "<generated>", "exec"), namespace)
+    assert namespace["A_x24_B"] == 3 and namespace["enum_e_x24_1"] is ct.c_uint
+    assert [f[0] for f in namespace["s_x24_"]._fields_] == ["x$"]
+    assert namespace["t_x24_"] is namespace["s_x24_"]
 
 
 def test_deeply_nested_expression_is_a_cdef_error():

@@ -513,6 +513,10 @@ class _Builder:
         elif isinstance(node, c_ast.FuncDef):
             decl = node.decl
             f = self.resolve(decl.type)
+            if not isinstance(f, _FuncType):
+                # pycparser takes `name { ... }` for a function definition of implicit int
+                raise self._error(decl, "%r is defined with a body but is not a function"
+                                  % decl.name)
             # A definition in a header is static inline: there is no symbol to bind.
             if "static" not in decl.storage and "inline" not in decl.funcspec:
                 self.functions[decl.name] = Signature(decl.name, f.restype, f.argtypes,
@@ -1084,6 +1088,9 @@ def generate_module(builder, macros, library=None, command=""):
     used = set()
 
     def pyname(n):
+        # GNU C allows '$' in identifiers, Python does not: '$' becomes '_x24_'.
+        if not n.isidentifier():
+            n = re.sub(r"[^0-9A-Za-z_]", lambda m: "_x%02x_" % ord(m.group()), n)
         return n + "_" if keyword.iskeyword(n) or n in ("ctypes", "_library") else n
 
     for (kind, tag), cls in builder.tags.items():
@@ -1153,7 +1160,7 @@ def generate_module(builder, macros, library=None, command=""):
         elif kind == "enum":
             tag, base, values = ev[1:]
             if tag:
-                out.append("enum_%s = %s" % (tag, r(base)))
+                out.append("%s = %s" % (pyname("enum_" + tag), r(base)))
             out += ["%s = %d" % (pyname(n), v) for n, v in values]
             emitted.update(n for n, _ in values)
         elif kind == "skipped":

@@ -158,7 +158,7 @@ except ValueError:
 def cell(m):
     c = r[m]
     return "%d/%d/%d%s" % (c["passed"], c["failed"], c["skipped"],
-                           " crashed:%d" % len(c["crashed"]) if c["crashed"] else "")
+                           ",crashed=%d" % len(c["crashed"]) if c["crashed"] else "")
 stray = [f for m in ("core", "full") for f in r[m]["ctypes_files"] if not f.startswith(sys.argv[2] + "/")]
 verdict = "conforms" if r["conforms"] and not stray else "FAILS"
 print(verdict, cell("core"), cell("full"),

@@ -555,6 +555,12 @@ class CDLL(object):
                  use_errno=False, use_last_error=False, winmode=None):
         if name and _sys.version_info >= (3, 12):
             name = _os.fspath(name)  # path-like names are kept as str/bytes from 3.12
+            if _sys.version_info >= (3, 13) and name.endswith(".fwork"):
+                # From 3.13 (for iOS-style framework builds): a ".fwork" file holds the
+                # library's path relative to the interpreter's directory.
+                with open(name) as fwork:
+                    name = _os.path.join(_os.path.dirname(_sys.executable),
+                                         fwork.read().strip())
         self._name = name
         flags = _with_errno_flags(self._func_flags_, use_errno, use_last_error)
         self._name, mode = _dlopen_args(name, mode, winmode)

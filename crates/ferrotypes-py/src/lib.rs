@@ -99,11 +99,18 @@ fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<pointer::Pointer>()?;
     m.add_class::<CFuncPtr>()?;
     m.add_class::<CArgObject>()?;
-    // CPython's CArgObject is a static type named just "CArgObject" (module builtins); PyO3
-    // spells tp_name "builtins.CArgObject", which shows in attribute errors.
+    // CPython 3.11's CArgObject is a static type named just "CArgObject" (module builtins);
+    // from 3.12 it is a heap type of the `_ctypes` module, "_ctypes.CArgObject". PyO3 spells
+    // tp_name "builtins.CArgObject", which shows in attribute errors and messages.
+    let carg_type = py.get_type::<CArgObject>();
+    let carg_in_module = interp::version::at_least(py, 12);
+    let carg_name = if carg_in_module { c"_ctypes.CArgObject" } else { c"CArgObject" };
     // SAFETY: tp_name of a heap type may be replaced by a string that outlives the type (a
     // static); CPython's own `__name__` setter does the same.
-    unsafe { (*py.get_type::<CArgObject>().as_type_ptr()).tp_name = c"CArgObject".as_ptr() };
+    unsafe { (*carg_type.as_type_ptr()).tp_name = carg_name.as_ptr() };
+    if carg_in_module {
+        carg_type.setattr("__module__", "_ctypes")?;
+    }
     m.add("ArgumentError", py.get_type::<ArgumentError>())?;
 
     // The stock special from_param functions must exist before the metaclasses run.

@@ -142,8 +142,15 @@ PY
 
 gating_passed=0
 gating_failed=0
+closing_line() {  # closing_line LOG -> pytest's closing line, or what happened instead
+    local line
+    line=$(grep -E '^[=]* ?[0-9]+ (passed|failed)' "$1" | tail -1 | tr -d '=' || true)
+    echo "${line:-no closing line: pytest crashed or was killed, see $1}"
+}
 count_in() {  # count_in WORD LOG -> the number before WORD in pytest's closing line
-    grep -E '^[=]* ?[0-9]+ (passed|failed)' "$2" | tail -1 | grep -oE "[0-9]+ $1" | grep -oE '^[0-9]+' || echo 0
+    local n
+    n=$(grep -E '^[=]* ?[0-9]+ (passed|failed)' "$2" | tail -1 | grep -oE "[0-9]+ $1" | grep -oE '^[0-9]+' || true)
+    echo "${n:-0}"
 }
 for i in "${!versions[@]}"; do
     v=${versions[$i]}
@@ -166,11 +173,11 @@ for i in "${!versions[@]}"; do
     if FERROTYPES_NO_WHEEL="${no_wheel[*]}" FERROTYPES_INSTALL_FAILED="${install_failed[*]}" \
             "$py" -m pytest ${PYTEST_ARGS:-tests -q -ra} 2>&1 | tee "$log"; then
         gating_passed=$((gating_passed + $(count_in passed "$log")))
-        outcome[$v]="passed: $(grep -E '^[=]* ?[0-9]+ (passed|failed)' "$log" | tail -1 | tr -d '=')"
+        outcome[$v]="passed: $(closing_line "$log")"
     elif [[ -n ${known_gap[$v]:-} ]]; then
-        outcome[$v]="KNOWN GAP, not failing the run (${known_gap[$v]}): $(grep -E '^[=]* ?[0-9]+ (passed|failed)' "$log" | tail -1 | tr -d '=')"
+        outcome[$v]="KNOWN GAP, not failing the run (${known_gap[$v]}): $(closing_line "$log")"
     else
-        outcome[$v]="FAILED: $(grep -E '^[=]* ?[0-9]+ (passed|failed)' "$log" | tail -1 | tr -d '=')"
+        outcome[$v]="FAILED: $(closing_line "$log")"
         gating_passed=$((gating_passed + $(count_in passed "$log")))
         gating_failed=$((gating_failed + $(count_in failed "$log") + $(count_in error "$log")))
         status=1

@@ -19,14 +19,9 @@ import sys as _sys
 import types as _types
 from struct import calcsize as _calcsize
 
-if _sys.version_info < (3, 15):
-    __version__ = "1.1.0"
-
 from ._ctypes import Union, Structure, Array
 from ._ctypes import _Pointer
 from ._ctypes import CFuncPtr as _CFuncPtr
-if _sys.version_info < (3, 15):
-    from ._ctypes import __version__ as _ctypes_version
 from ._ctypes import RTLD_LOCAL, RTLD_GLOBAL
 from ._ctypes import ArgumentError
 from ._ctypes import FUNCFLAG_CDECL as _FUNCFLAG_CDECL
@@ -36,13 +31,22 @@ from ._ctypes import FUNCFLAG_USE_LASTERROR as _FUNCFLAG_USE_LASTERROR
 from ._ctypes import sizeof, byref, addressof, alignment, resize
 from ._ctypes import get_errno, set_errno
 from ._ctypes import _SimpleCData
+
+# Each interpreter version's ctypes API, as that version's stdlib has it.
+if _sys.version_info >= (3, 12):
+    from ._ctypes import SIZEOF_TIME_T
 if _sys.version_info >= (3, 14):
     from ._ctypes import CField
 
-# The Python layer and the extension are released together; a mismatch means
-# a stale build is being imported next to newer sources.
-if _sys.version_info < (3, 15) and __version__ != _ctypes_version:
-    raise Exception("Version number mismatch", __version__, _ctypes_version)
+if _sys.version_info < (3, 15):
+    # From 3.15 the module attribute is deprecated (module __getattr__ at the end).
+    __version__ = "1.1.0"
+    from ._ctypes import __version__ as _ctypes_version
+
+    # The Python layer and the extension are released together; a mismatch means
+    # a stale build is being imported next to newer sources.
+    if __version__ != _ctypes_version:
+        raise Exception("Version number mismatch", __version__, _ctypes_version)
 
 if _sys.platform == "win32":
     from ._ctypes import FormatError
@@ -549,6 +553,14 @@ class CDLL(object):
 
     def __init__(self, name, mode=DEFAULT_MODE, handle=None,
                  use_errno=False, use_last_error=False, winmode=None):
+        if name and _sys.version_info >= (3, 12):
+            name = _os.fspath(name)  # path-like names are kept as str/bytes from 3.12
+            if _sys.version_info >= (3, 13) and name.endswith(".fwork"):
+                # From 3.13 (for iOS-style framework builds): a ".fwork" file holds the
+                # library's path relative to the interpreter's directory.
+                with open(name) as fwork:
+                    name = _os.path.join(_os.path.dirname(_sys.executable),
+                                         fwork.read().strip())
         self._name = name
         flags = _with_errno_flags(self._func_flags_, use_errno, use_last_error)
         self._name, mode = _dlopen_args(name, mode, winmode)
@@ -635,7 +647,15 @@ class LibraryLoader(object):
         # empty name is an IndexError, as it always was.
         if name[0] == "_":
             raise AttributeError(name)
-        return _remembered(self, name, self._dlltype(name))
+        if _sys.version_info < (3, 12):
+            return _remembered(self, name, self._dlltype(name))
+        # From 3.12 a library that cannot be loaded is a missing attribute (so hasattr()
+        # and getattr() with a default work).
+        try:
+            library = self._dlltype(name)
+        except OSError:
+            raise AttributeError(name)
+        return _remembered(self, name, library)
 
 
 cdll = LibraryLoader(CDLL)
@@ -657,8 +677,14 @@ if _sys.platform == "win32":
         return OSError(None, descr, None, code)
 elif _sys.platform == "cygwin":
     pythonapi = PyDLL("libpython%d.%d.dll" % _sys.version_info[:2])
-else:
+elif _sys.version_info < (3, 14):
     pythonapi = PyDLL(None)
+else:
+    # From 3.14 a program that cannot open itself has no pythonapi rather than no ctypes.
+    try:
+        pythonapi = PyDLL(None)
+    except OSError:
+        pythonapi = None
 
 # size_t is the first unsigned type as wide as a pointer; ssize_t its signed twin.
 for _signed, _unsigned in ((c_int, c_uint), (c_long, c_ulong), (c_longlong, c_ulonglong)):
@@ -707,6 +733,17 @@ def wstring_at(ptr, size=-1):
     return _wstring_at(ptr, size)
 
 
+if _sys.version_info >= (3, 14):
+    from ._ctypes import _memoryview_at_addr
+
+    _memoryview_at = PYFUNCTYPE(py_object, c_void_p, c_ssize_t, c_int)(_memoryview_at_addr)
+
+    def memoryview_at(ptr, size, readonly=False):
+        """Return a memoryview of the ``size`` bytes at address ``ptr`` (no copy),
+        read-only if ``readonly`` is true."""
+        return _memoryview_at(ptr, size, bool(readonly))
+
+
 if _sys.platform == "win32":
     # Entry points for in-process COM servers written with comtypes; without
     # comtypes there is no class to offer and nothing keeps the DLL loaded.
@@ -749,6 +786,13 @@ c_int16, c_uint16 = _signed[2], _unsigned[2]
 c_int32, c_uint32 = _signed[4], _unsigned[4]
 c_int64, c_uint64 = _signed[8], _unsigned[8]
 del _widths, _signed, _unsigned
+
+if _sys.version_info >= (3, 12):
+    # time_t by its size, as the interpreter was built.
+    try:
+        c_time_t = {8: c_int64, 4: c_int32}[SIZEOF_TIME_T]
+    except KeyError:
+        raise SystemError(f"Unexpected sizeof(time_t): {SIZEOF_TIME_T=}") from None
 
 _reset_cache()
 
@@ -897,10 +941,11 @@ class LayoutMismatch(Exception):
 
 
 if _sys.version_info >= (3, 15):
+    # 3.15 deprecates the module's __version__ (and so has a module __getattr__ anyway).
     def __getattr__(name):
-        # 3.15 deprecates the module's __version__ (always "1.1.0").
         if name == "__version__":
             import warnings
-            warnings._deprecated("__version__", remove=(3, 20))
+            warnings.warn("'__version__' is deprecated and slated for removal in Python 3.20",
+                          DeprecationWarning, stacklevel=2)
             return "1.1.0"
-        raise AttributeError("module %r has no attribute %r" % (__name__, name))
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -33,6 +33,9 @@ use std::ffi::c_void;
 /// Builds the helper namespace `_rs` that `_ctypes_meta.py` (the metaclasses) calls into.
 fn helper_namespace<'py>(py: Python<'py>, m: &Bound<'py, PyModule>) -> PyResult<Bound<'py, PyModule>> {
     let rs = PyModule::new(py, "_ctypes._rs")?;
+    // PyModule::new marks a module GIL-free; `_rs` shares `_ctypes`' state, so it says the
+    // same as `_ctypes` (only a free-threaded build records it).
+    rs.gil_used(true)?;
     rs.add_class::<stginfo::StgInfo>()?;
     rs.add("SimpleCData", m.getattr("_SimpleCData")?)?;
     rs.add("little_endian", cfg!(target_endian = "little"))?;
@@ -64,24 +67,29 @@ fn helper_namespace<'py>(py: Python<'py>, m: &Bound<'py, PyModule>) -> PyResult<
     Ok(rs)
 }
 
-/// 3.15+: the module's `__getattr__`, for the deprecated `__version__`.
-#[pyfunction(name = "__getattr__")]
+/// The module's `__getattr__` from 3.15, where `_ctypes.__version__` is deprecated: it
+/// still gives "1.1.0", with a `DeprecationWarning` pointing at the caller.
+#[pyfunction]
+#[pyo3(name = "__getattr__")]
 fn module_getattr(py: Python<'_>, name: &str) -> PyResult<&'static str> {
     if name == "__version__" {
-        // Level 1 from a C function: the warning names the code that read the attribute.
-        PyErr::warn(
-            py,
-            &py.get_type::<pyo3::exceptions::PyDeprecationWarning>(),
-            c"'__version__' is deprecated and slated for removal in Python 3.20",
-            1,
-        )?;
+        let category = py.get_type::<pyo3::exceptions::PyDeprecationWarning>();
+        PyErr::warn(py, &category, c"'__version__' is deprecated and slated for removal in Python 3.20", 1)?;
         return Ok("1.1.0");
     }
     Err(pyo3::exceptions::PyAttributeError::new_err(format!("module '_ctypes' has no attribute '{name}'")))
 }
 
 /// Create and manipulate C compatible data types in Python.
-#[pymodule]
+// `gil_used = true`: this module relies on the GIL. Since PyO3 0.28 a `#[pymodule]` without
+// the option declares the opposite (`Py_MOD_GIL_NOT_USED`), and a free-threaded CPython
+// (3.13t+) would then run it without the GIL, which its shared state (`GilCell`, the type
+// caches, per-function fast-lane plans, ...) is not built for; docs/architecture.md, "Free-
+// threaded builds", lists that state and how each piece would be guarded. With the GIL
+// declared used, a free-threaded interpreter re-enables the GIL when importing ferrotypes
+// (with a RuntimeWarning). The slot only exists from 3.13; tests/test_gil_declaration.py
+// reads it back from the built extension.
+#[pymodule(gil_used = true)]
 fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add_class::<simple::SimpleCData>()?;
@@ -91,11 +99,18 @@ fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<pointer::Pointer>()?;
     m.add_class::<CFuncPtr>()?;
     m.add_class::<CArgObject>()?;
-    // CPython's CArgObject is a static type named just "CArgObject" (module builtins); PyO3
-    // spells tp_name "builtins.CArgObject", which shows in attribute errors.
+    // CPython 3.11's CArgObject is a static type named just "CArgObject" (module builtins);
+    // from 3.12 it is a heap type of the `_ctypes` module, "_ctypes.CArgObject". PyO3 spells
+    // tp_name "builtins.CArgObject", which shows in attribute errors and messages.
+    let carg_type = py.get_type::<CArgObject>();
+    let carg_in_module = interp::version::at_least(py, 12);
+    let carg_name = if carg_in_module { c"_ctypes.CArgObject" } else { c"CArgObject" };
     // SAFETY: tp_name of a heap type may be replaced by a string that outlives the type (a
     // static); CPython's own `__name__` setter does the same.
-    unsafe { (*py.get_type::<CArgObject>().as_type_ptr()).tp_name = c"CArgObject".as_ptr() };
+    unsafe { (*carg_type.as_type_ptr()).tp_name = carg_name.as_ptr() };
+    if carg_in_module {
+        carg_type.setattr("__module__", "_ctypes")?;
+    }
     m.add("ArgumentError", py.get_type::<ArgumentError>())?;
 
     // The stock special from_param functions must exist before the metaclasses run.
@@ -191,11 +206,20 @@ fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
         }
     }
     m.add("_rs", rs)?;
-    if interp::version::at_least(py, 15) {
-        // 3.15 deprecates `_ctypes.__version__`: a module `__getattr__` answers it.
-        m.add_function(wrap_pyfunction!(module_getattr, m)?)?;
-    } else {
+    // Names that come and go with the running version, as that version's `_ctypes` has
+    // them (its stdlib `ctypes` imports them).
+    if !interp::version::at_least(py, 15) {
         m.add("__version__", "1.1.0")?;
+    } else {
+        m.add_function(wrap_pyfunction!(module_getattr, m)?)?;
+    }
+    if interp::version::at_least(py, 12) {
+        m.add("SIZEOF_TIME_T", std::mem::size_of::<libc::time_t>())?;
+    }
+    if interp::version::at_least(py, 14) {
+        m.add_class::<data::cfield::CField>()?;
+        m.add("_memoryview_at_addr", c_entry_points::memoryview_at_impl as *const c_void as usize)?;
+        m.add_function(wrap_pyfunction!(native::libraries::dllist, m)?)?;
     }
     m.add("FUNCFLAG_CDECL", stginfo::FUNCFLAG_CDECL)?;
     m.add("FUNCFLAG_PYTHONAPI", stginfo::FUNCFLAG_PYTHONAPI)?;

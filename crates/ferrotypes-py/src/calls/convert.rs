@@ -9,7 +9,7 @@ use super::funcptr::{note_passed_to_c, CTYPES_MAX_ARGCOUNT};
 use crate::data::carg::CArgObject;
 use crate::data::cdata::{CData, Inline};
 use crate::data::from_param::{
-    ArgConv, STOCK_GENERIC_FROM_PARAM, STOCK_POINTER_FROM_PARAM, STOCK_SIMPLE_FROM_PARAM, STOCK_SPECIAL_FROM_PARAM,
+    simple_conversion_error, ArgConv, STOCK_GENERIC_FROM_PARAM, STOCK_POINTER_FROM_PARAM, STOCK_SIMPLE_FROM_PARAM, STOCK_SPECIAL_FROM_PARAM,
 };
 use crate::data::simple;
 use crate::data::stginfo::{stginfo_of_instance, stginfo_of_type, Kind};
@@ -142,14 +142,15 @@ pub fn convert_with(
                     }
                     Ok(())
                 }
-                Err(_) => {
-                    // CPython falls back to `_as_parameter_`, else "wrong type".
+                Err(err) => {
+                    // CPython falls back to `_as_parameter_`, else reports the failure as the
+                    // running version's `from_param` does.
                     match arg.getattr_opt(pyo3::intern!(py, "_as_parameter_"))? {
                         Some(inner) => recursion_guarded(py, || {
                             let converted = cls.bind(py).call_method1(pyo3::intern!(py, "from_param"), (inner,))?;
                             conv_param(&converted, index, slot, keep)
                         }),
-                        None => Err(PyTypeError::new_err("wrong type")),
+                        None => Err(simple_conversion_error(py, err)),
                     }
                 }
             }

@@ -339,7 +339,16 @@ impl CFuncPtr {
                     .map_err(|_| PyTypeError::new_err("_argtypes_ must be a sequence of types"))?;
                 let (items, marked) = super::variadic::split_marker(items)?;
                 let tuple = PyTuple::new(py, items)?;
-                cfg.converters = Some(convert::make_converters(tuple.as_any())?);
+                let converters = convert::make_converters(tuple.as_any())?;
+                // From 3.14 new argtypes must still fit the object's paramflags.
+                if crate::interp::version::at_least(py, 14) {
+                    if let Some(pf) = slf.get().paramflags.get_ref(py) {
+                        if let Ok(pf) = pf.bind(py).cast::<PyTuple>() {
+                            super::paramflags::validate_against(pf, &tuple)?;
+                        }
+                    }
+                }
+                cfg.converters = Some(converters);
                 cfg.variadic = marked;
                 cfg.argtypes = Some(v.clone().unbind());
             }

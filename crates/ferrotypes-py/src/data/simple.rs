@@ -7,7 +7,7 @@
 use super::cdata::{self, CData};
 use super::stginfo::stginfo_of_instance;
 use crate::checked;
-use crate::interp::names::type_name;
+use crate::interp::names::{fully_qualified_type_name, type_name};
 use ferrotypes_core::simple::{f64_to_x87, x87_to_f64, SimpleKind, ValueClass};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::ffi;
@@ -192,6 +192,39 @@ pub unsafe fn str_from_wchars(py: Python<'_>, p: *const libc::wchar_t, len: usiz
 
 /// Stores `value` as a C scalar of `kind` at `ptr`. Returns what must be kept alive.
 ///
+/// The byte a `c_char` is set from: one-byte bytes or bytearray, or an int in range(256).
+/// Up to 3.13 every refusal says "one character bytes, bytearray or integer expected"; from
+/// 3.14 the message says what was given.
+fn char_byte(value: &Bound<'_, PyAny>) -> PyResult<u8> {
+    let py = value.py();
+    let detailed = crate::interp::version::at_least(py, 14);
+    let expected = "one character bytes, bytearray, or an integer in range(256) expected";
+    let wrong = |what: String| {
+        PyTypeError::new_err(if detailed { format!("{expected}, not {what}") } else { "one character bytes, bytearray or integer expected".to_owned() })
+    };
+    if let Ok(b) = value.cast::<PyBytes>() {
+        return match b.as_bytes() {
+            [byte] => Ok(*byte),
+            other => Err(wrong(format!("bytes of length {}", other.len()))),
+        };
+    }
+    if let Ok(b) = value.cast::<PyByteArray>() {
+        // SAFETY: the bytearray is only read here, with no Python code running.
+        return match unsafe { b.as_bytes() } {
+            [byte] => Ok(*byte),
+            other => Err(wrong(format!("bytearray of length {}", other.len()))),
+        };
+    }
+    if value.is_instance_of::<pyo3::types::PyInt>() {
+        return match value.extract::<i64>() {
+            Ok(v) if (0..256).contains(&v) => Ok(v as u8),
+            _ if detailed => Err(PyTypeError::new_err("integer not in range(256)")),
+            _ => Err(wrong(String::new())),
+        };
+    }
+    Err(wrong(fully_qualified_type_name(value)))
+}
+
 /// # Safety
 /// `ptr` must be writable for `kind.size` bytes.
 pub unsafe fn set_value(
@@ -238,18 +271,7 @@ pub unsafe fn set_value(
             Ok(None)
         }
         ValueClass::Char => {
-            let byte = if let Ok(b) = value.cast::<PyBytes>() {
-                (b.as_bytes().len() == 1).then(|| b.as_bytes()[0])
-            } else if let Ok(b) = value.cast::<PyByteArray>() {
-                // SAFETY: the bytearray is only read here, with no Python code running.
-                let bytes = unsafe { b.as_bytes() };
-                (bytes.len() == 1).then(|| bytes[0])
-            } else if value.is_instance_of::<pyo3::types::PyInt>() {
-                value.extract::<i64>().ok().filter(|v| (0..256).contains(v)).map(|v| v as u8)
-            } else {
-                None
-            };
-            let byte = byte.ok_or_else(|| PyTypeError::new_err("one character bytes, bytearray or integer expected"))?;
+            let byte = char_byte(value)?;
             // SAFETY: `ptr` is writable for `kind.size` bytes (this function's contract).
             unsafe { *ptr = byte };
             Ok(None)
@@ -269,12 +291,21 @@ pub unsafe fn set_value(
             Ok(None)
         }
         ValueClass::WChar => {
+            let detailed = crate::interp::version::at_least(py, 14);
             let s = value.cast::<PyString>().map_err(|_| {
-                PyTypeError::new_err(format!("unicode string expected instead of {} instance", type_name(value)))
+                PyTypeError::new_err(if detailed {
+                    format!("a unicode character expected, not instance of {}", fully_qualified_type_name(value))
+                } else {
+                    format!("unicode string expected instead of {} instance", type_name(value))
+                })
             })?;
             let units = code_points(s)?;
             let [ch] = units[..] else {
-                return Err(PyTypeError::new_err("one character unicode string expected"));
+                return Err(PyTypeError::new_err(if detailed {
+                    format!("a unicode character expected, not a string of length {}", s.len()?)
+                } else {
+                    "one character unicode string expected".to_owned()
+                }));
             };
             // SAFETY: `ptr` is writable for `kind.size` bytes (this function's contract).
             unsafe { write_int(kind, swapped, ptr, ch as u64) };

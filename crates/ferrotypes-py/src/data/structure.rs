@@ -17,7 +17,7 @@ use crate::interp::private_api::type_lookup;
 use crate::interp::GilCell;
 use crate::native::core_error::core_err;
 use pyo3::ffi;
-use ferrotypes_core::ffi_type::{FfiType, Part};
+use ferrotypes_core::ffi_type::{ByValueMember, FfiType};
 use ferrotypes_core::layout::{FieldLayout, FieldRequest, LayoutKind, LayoutRequest, StructLayout};
 use ferrotypes_core::simple::{SimpleKind, ValueClass};
 use pyo3::exceptions::{PyAttributeError, PyTypeError, PyValueError};
@@ -346,21 +346,19 @@ fn float_only(py: Python<'_>, info: &StgInfo) -> bool {
 }
 
 fn int_ffi(size: usize) -> FfiType {
-    let code = match size {
-        1 => b'B',
-        2 => b'H',
-        4 => b'I',
-        _ => b'Q',
-    };
-    FfiType::Static(SimpleKind::from_code(code).map(|k| k.ffi_type()).unwrap_or_else(ferrotypes_core::simple::ffi_sint))
+    ferrotypes_core::ffi_type::uint_of_size(size)
 }
 
-/// Integer elements covering `size` bytes: classifies the bytes as INTEGER for libffi.
+/// Integer elements covering `size` bytes: classifies the bytes as INTEGER for libffi. Like
+/// an array's element list, at most 4096 entries: a union of a gigantic array (`c_char *
+/// 2**40`) would otherwise need gigabytes of elements, and no ABI classifies past the first
+/// few (the fuzzed cdef harness aborted on exactly that, out of memory).
 fn int_filler(size: usize) -> Vec<FfiType> {
+    const MAX_ELEMENTS: usize = 4096;
     let mut out = Vec::new();
     let mut left = size;
     for unit in [8, 4, 2, 1] {
-        while left >= unit {
+        while left >= unit && out.len() < MAX_ELEMENTS {
             out.push(int_ffi(unit));
             left -= unit;
         }
@@ -372,37 +370,57 @@ fn int_filler(size: usize) -> Vec<FfiType> {
 /// does. libffi's own classification of the plain element list goes wrong for unions (it
 /// lays elements out one after another), bit fields (their storage windows overlap other
 /// members) and `_pack_` (GCC passes an aggregate in memory if a scalar anywhere inside it
-/// ends up misaligned, also one in a packed member of an unpacked aggregate). `None` for
-/// larger aggregates and on other platforms: the element list is right as it is.
+/// ends up misaligned, also one in a packed member of an unpacked aggregate). A larger
+/// aggregate is MEMORY, with an opaque element (see `FfiType::sysv_by_value`). `None` for
+/// empty aggregates and on other platforms: the element list is right as it is.
 fn sysv_x86_64_ffi(base: Option<&StgInfo>, members: &[Member<'_>], layout: &StructLayout, is_union: bool, big_endian: bool) -> Option<FfiType> {
     if !cfg!(all(target_arch = "x86_64", not(windows))) {
         return None;
     }
-    // GCC types a bit field of `w` bits as an integer of the smallest mode that holds `w`
-    // bits, and classifies a union's bit fields as members of that type (so checks its
-    // alignment where the union lies).
-    let bit_field_types: Vec<FfiType> = members.iter().map(|m| int_ffi(m.bits.unwrap_or(8).div_ceil(8).next_power_of_two() as usize)).collect();
-    let mut parts = Vec::with_capacity(members.len() + 1);
-    if let Some(b) = base.filter(|b| b.size > 0) {
-        parts.push(Part::Member { offset: 0, ty: &b.ffi });
-    }
-    for ((m, fl), bit_field_type) in members.iter().zip(&layout.fields).zip(&bit_field_types) {
-        if m.info.get().size == 0 {
-            continue;
+    let by_value: Vec<ByValueMember<'_>> = members
+        .iter()
+        .map(|m| ByValueMember { ty: &m.info.get().ffi, size: m.info.get().size, bits: m.bits })
+        .collect();
+    FfiType::sysv_by_value(layout, base.filter(|b| b.size > 0).map(|b| &b.ffi), &by_value, is_union, big_endian)
+}
+
+/// The element list libffi classifies an aggregate by where it does so itself: the base,
+/// then for a structure each member (one element per bit-field storage window), for a union
+/// its largest member if all are floating-point and it fills the union, else integers.
+fn plain_elements(py: Python<'_>, base: Option<&StgInfo>, members: &[Member<'_>], layout: &StructLayout, is_union: bool) -> Vec<FfiType> {
+    let mut elements: Vec<FfiType> = Vec::new();
+    if let Some(b) = base {
+        if b.size > 0 {
+            elements.push(b.ffi.clone());
         }
-        parts.push(match m.bits {
-            None => Part::Member { offset: fl.offset, ty: &m.info.get().ffi },
-            Some(_) if is_union => Part::Member { offset: fl.offset, ty: bit_field_type },
-            Some(width) => {
-                // The bytes of the window the field's bits are in (a big-endian window
-                // counts bits from its last byte).
-                let (first, last) = (fl.bit_offset as usize / 8, (fl.bit_offset + width - 1) as usize / 8);
-                let (first, last) = if big_endian { (fl.size - 1 - last, fl.size - 1 - first) } else { (first, last) };
-                Part::Bits { start: (fl.offset + first) * 8, width: (last - first + 1) * 8 }
-            }
-        });
     }
-    FfiType::sysv_x86_64(layout.size, layout.align, &parts)
+    if is_union {
+        let all_float = members.iter().all(|m| float_only(py, m.info.get()));
+        let largest = members.iter().max_by_key(|m| m.info.get().size);
+        match largest {
+            Some(m) if all_float && m.info.get().size == layout.size => elements.push(m.info.get().ffi.clone()),
+            _ => elements.extend(int_filler(layout.size)),
+        }
+    } else {
+        let mut last_window: Option<usize> = None;
+        for (m, fl) in members.iter().zip(&layout.fields) {
+            if m.info.get().size == 0 {
+                continue;
+            }
+            if m.bits.is_some() {
+                // One element per storage window; bit fields sharing a window add nothing.
+                if last_window.is_some_and(|w| fl.offset < w) {
+                    continue;
+                }
+                last_window = Some(fl.offset + fl.size);
+                elements.push(if fl.size == m.info.get().size { m.info.get().ffi.clone() } else { int_ffi(fl.size) });
+            } else {
+                last_window = None;
+                elements.push(m.info.get().ffi.clone());
+            }
+        }
+    }
+    elements
 }
 
 /// A structure's PEP 3118 format as CPython 3.12+ writes it: `T{`, each own member as
@@ -447,41 +465,13 @@ fn padded_format(members: &[Member<'_>], layout: &StructLayout, base_size: usize
     Ok(f)
 }
 
-/// The libffi descriptor of an aggregate: what the ABI classifies when it is passed by value.
+/// The libffi descriptor used to pass the aggregate by value: classified on x86-64 System V,
+/// elsewhere a plain element list (only built where it is used).
 fn aggregate_ffi(py: Python<'_>, base: Option<&StgInfo>, members: &[Member<'_>], layout: &StructLayout, is_union: bool, big_endian: bool) -> FfiType {
-    let mut elements: Vec<FfiType> = Vec::new();
-    if let Some(b) = base {
-        if b.size > 0 {
-            elements.push(b.ffi.clone());
-        }
+    match sysv_x86_64_ffi(base, members, layout, is_union, big_endian) {
+        Some(ffi) => ffi,
+        None => FfiType::aggregate(layout.size, layout.align, plain_elements(py, base, members, layout, is_union)),
     }
-    if is_union {
-        let all_float = members.iter().all(|m| float_only(py, m.info.get()));
-        let largest = members.iter().max_by_key(|m| m.info.get().size);
-        match largest {
-            Some(m) if all_float && m.info.get().size == layout.size => elements.push(m.info.get().ffi.clone()),
-            _ => elements.extend(int_filler(layout.size)),
-        }
-    } else {
-        let mut last_window: Option<usize> = None;
-        for (m, fl) in members.iter().zip(&layout.fields) {
-            if m.info.get().size == 0 {
-                continue;
-            }
-            if m.bits.is_some() {
-                // One element per storage window; bit fields sharing a window add nothing.
-                if last_window.is_some_and(|w| fl.offset < w) {
-                    continue;
-                }
-                last_window = Some(fl.offset + fl.size);
-                elements.push(if fl.size == m.info.get().size { m.info.get().ffi.clone() } else { int_ffi(fl.size) });
-            } else {
-                last_window = None;
-                elements.push(m.info.get().ffi.clone());
-            }
-        }
-    }
-    sysv_x86_64_ffi(base, members, layout, is_union, big_endian).unwrap_or_else(|| FfiType::aggregate(layout.size, layout.align, elements))
 }
 
 /// Called by the metaclass when `_fields_` is assigned.

@@ -46,7 +46,10 @@ Not generated, and why:
   alignment under ``_pack_`` where C would reduce a ``base`` member's, and a subclass
   inherits its base's ``_pack_`` and byte order (``crates/ferrotypes-core/tests/
   layout_vs_cc.rs`` covers the layout engine's side of those);
-* ``_layout_ = "ms"``: compared with GCC's ``ms_struct`` in that same Rust test;
+* ``_layout_ = "ms"``: compared with GCC's ``ms_struct`` in that same Rust test (from
+  CPython 3.14 ``_pack_`` requires it: packed aggregates then carry ``_layout_ = "ms"`` and
+  the C ``ms_struct``, and packed unions have no bit fields, which GCC's ``ms_struct`` sizes
+  by the bytes they touch rather than by their declared types as MSVC does);
 * ``c_wchar``, ``c_char_p``/``c_wchar_p``, ``py_object``, function pointers: laid out as
   the ``wchar_t`` and pointer scalars that are generated, and their values need live memory.
 """
@@ -218,9 +221,12 @@ class Generator:
         members: list[Member] = []
         count = 1 + rng.randrange(5 if is_union else 9)
         last_bit_type = rng.choice(bit_field_types)
+        # GCC's `ms_struct` sizes a packed union by the bytes its bit fields touch, MSVC (and
+        # so ctypes' "ms" rules) by their declared types: not compared (3.14+).
+        no_bits = PACK_IS_MS and is_union and pack is not None
         for _ in range(count):
             roll = rng.random()
-            if roll < 0.35:
+            if roll < 0.35 and not no_bits:
                 ty = last_bit_type if rng.random() < 0.5 else rng.choice(bit_field_types)
                 last_bit_type = ty
                 bits = ty.size * 8
@@ -363,10 +369,17 @@ def member_type(m):
     return ty
 
 
+# From 3.14, `_pack_` means MSVC's rules (`_layout_ = "ms"`, said explicitly; GCC's rules
+# refuse a pack): packed aggregates are compared with GCC's `ms_struct`.
+PACK_IS_MS = sys.version_info >= (3, 14)
+
+
 def make_class(agg):
     ns = {}
     if agg.pack is not None:
         ns["_pack_"] = agg.pack
+        if PACK_IS_MS:
+            ns["_layout_"] = "ms"
     if agg.align is not None:
         ns["_align_"] = agg.align
     anonymous = [m.name for m in agg.members if m.what == "anonymous"]
@@ -397,6 +410,8 @@ def py_definition(agg):
     lines = [f"class {agg.name}({base}):"]
     if agg.pack is not None:
         lines.append(f"    _pack_ = {agg.pack}")
+        if PACK_IS_MS:
+            lines.append('    _layout_ = "ms"')
     if agg.align is not None:
         lines.append(f"    _align_ = {agg.align}")
     anonymous = [m.name for m in agg.members if m.what == "anonymous"]
@@ -496,6 +511,8 @@ def c_decl(m):
 
 def c_attributes(agg):
     attributes = []
+    if agg.pack is not None and PACK_IS_MS:
+        attributes.append("ms_struct")
     if agg.align is not None:
         attributes.append(f"aligned({agg.align})")
     if agg.big_endian:

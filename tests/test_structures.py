@@ -104,13 +104,19 @@ def test_field_descriptor_attributes():
     assert (f.offset, f.size) == (8, 8)
     assert (f.name, f.type, f.byte_offset, f.byte_size) == ("d", ct.c_double, 8, 8)
     assert not f.is_bitfield and not f.is_anonymous
-    assert repr(f) == "<Field type=c_double, ofs=8, size=8>"
+    if sys.version_info >= (3, 14):  # 3.14: the public ctypes.CField, named in its repr
+        assert repr(f) == "<ctypes.CField 'd' type=c_double, ofs=8, size=8>"
+    else:
+        assert repr(f) == "<Field type=c_double, ofs=8, size=8>"
     with pytest.raises(AttributeError):
         f.offset = 3
 
 
 def test_bitfield_descriptor_and_values_match_c(lib):
-    assert repr(BITS.b) == "<Field type=c_int, ofs=0:3, bits=5>"
+    if sys.version_info >= (3, 14):
+        assert repr(BITS.b) == "<ctypes.CField 'b' type=c_int, ofs=0, bit_size=5, bit_offset=3>"
+    else:
+        assert repr(BITS.b) == "<Field type=c_int, ofs=0:3, bits=5>"
     assert BITS.c.size == (24 << 16) | 8
     assert (BITS.c.bit_offset, BITS.c.bit_size, BITS.c.is_bitfield) == (8, 24, True)
     lib.bits_get.argtypes = (ct.POINTER(BITS), ct.c_int)
@@ -141,7 +147,9 @@ def test_init_positional_keyword_and_inherited():
 
 
 def test_fields_errors():
-    with pytest.raises(TypeError, match="must be a C type"):
+    # 3.14's layout code asks for the member's size first.
+    no_c_type = "this type has no size" if sys.version_info >= (3, 14) else "must be a C type"
+    with pytest.raises(TypeError, match=no_c_type):
         type(ct.Structure)("S", (ct.Structure,), {"_fields_": [("a", int)]})
     with pytest.raises(TypeError, match="bit fields not allowed for type c_double"):
         type(ct.Structure)("S", (ct.Structure,), {"_fields_": [("a", ct.c_double, 3)]})
@@ -384,9 +392,10 @@ def probe(ct):
     rec("nested", lambda: (lambda q: (q.p._b_base_ is q, q.p._b_needsfree_, bytes(q.p)))(Q(P(3, 4))))
     rec("nested init", lambda: Q((1, 2), b"s", b"abcd", "xyz").p.y)
     rec("nested init error", lambda: Q((1, 2, 3)))
-    # Last: like CPython, the refused assignment still replaces the class's `_fields_`.
+    # Last: like CPython, the refused assignment still replaces the class's `_fields_` (up to
+    # 3.13; from 3.14 it is refused before anything changes).
     rec("final", lambda: setattr(P, "_fields_", []))
-    rec("after final", lambda: (P._fields_, P(1, 2)))
+    rec("after final", lambda: (P._fields_, bytes(P(1, 2))))
     return out
 '''
 
@@ -396,7 +405,8 @@ def test_agrees_with_stock_ctypes():
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     stock = json.loads(proc.stdout)
-    namespace = {}
+    # Run as the stock probe runs (in __main__), so that its classes are named alike.
+    namespace = {"__name__": "__main__"}
     exec(STOCK_PROBE, namespace)
     ours = namespace["probe"](ct)
     mismatches = [(label, want, got.replace("ferrotypes.", "ctypes."))

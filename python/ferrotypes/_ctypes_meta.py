@@ -217,6 +217,11 @@ class _AggregateType(_CDataType, type):
     _is_union = False
 
     def _stginfo_setup_(cls, namespace):
+        # `_fields_` (and `_abstract_`) as the class has them: from 3.13, set up in
+        # `__init__`, that is the class's own dict, whatever a derived metaclass's
+        # `__new__` put there.
+        if _SETUP_IN_INIT:
+            namespace = cls.__dict__
         _rs.aggregate_init(cls, type(cls)._is_union, namespace)
 
     def __setattr__(cls, name, value):

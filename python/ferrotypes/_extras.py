@@ -300,8 +300,9 @@ def _field(name, annotation, scope):
     return (name, ctype) if bits is None else (name, ctype, bits)
 
 
-def _fields_from_annotations(namespace, frame):
-    annotations = namespace.get("__annotations__") or {}
+def _fields_from_annotations(namespace, frame, annotations=None):
+    if annotations is None:
+        annotations = namespace.get("__annotations__") or {}
     scope = None
     fields = []
     for name, annotation in annotations.items():
@@ -325,6 +326,16 @@ def _make_meta(base_meta):
             if not is_root and "_fields_" not in namespace and namespace.get("__annotations__"):
                 namespace = dict(namespace)
                 namespace["_fields_"] = _fields_from_annotations(namespace, _sys._getframe(1))
+            elif not is_root and "_fields_" not in namespace and "__annotate_func__" in namespace:
+                # 3.14+ (PEP 649): the body's annotations are evaluated on demand, once the
+                # class exists. Its layout is made in the metaclass's __init__ (3.13+), from
+                # the `_fields_` in its dict: put them there first.
+                frame = _sys._getframe(1)
+                cls = super().__new__(mcls, name, bases, namespace, **kwargs)
+                own = cls.__dict__
+                fields = _fields_from_annotations(own, frame, own.get("__annotations__", cls.__annotations__))
+                type.__setattr__(cls, "_fields_", fields)
+                return cls
             return super().__new__(mcls, name, bases, namespace, **kwargs)
 
     AnnotatedFieldsMeta.__qualname__ = AnnotatedFieldsMeta.__name__ = f"Annotated{base_meta.__name__}"

@@ -17,6 +17,7 @@ Two rule sets:
   unit of its own type, aligned (to at most ``_pack_``, if given).
 """
 
+import os
 import sys
 import warnings
 
@@ -56,6 +57,11 @@ def _pad(nbytes):
     return "x" if nbytes == 1 else "%dx" % nbytes
 
 
+# The warning below is reported where the class was defined: the frames of this package
+# (the metaclasses, this module) are skipped.
+_OWN_FILES = (os.path.dirname(os.path.abspath(__file__)),)
+
+
 def _uses_gcc_rules(cls, pack, is_struct):
     """True for the GCC rules, False for MSVC's, from ``_layout_`` (and ``_pack_``)."""
     chosen = getattr(cls, "_layout_", None)
@@ -70,15 +76,15 @@ def _uses_gcc_rules(cls, pack, is_struct):
     if not pack:
         return True
     # A pack without an explicit _layout_ has always meant MSVC's rules; saying so is
-    # now required.
+    # now required (an error from 3.19).
     what = "Structure" if is_struct else "Union"
-    warnings._deprecated(
-        "_pack_ without _layout_",
+    warnings.warn(
         "Due to '_pack_', the '" + cls.__name__ + "' " + what
         + " will use memory layout compatible with MSVC (Windows). If this is "
         "intended, set _layout_ to 'ms'. The implicit default is deprecated and "
-        "slated to become an error in Python {remove}.",
-        remove=(3, 19),
+        "slated to become an error in Python 3.19.",
+        DeprecationWarning,
+        skip_file_prefixes=_OWN_FILES,
     )
     return False
 

@@ -370,8 +370,10 @@ impl CData {
     }
 
     fn __setstate__(slf: &Bound<'_, Self>, dict: &Bound<'_, PyAny>, data: &Bound<'_, PyAny>) -> PyResult<()> {
+        // 3.14's argument parser names the method in its messages.
+        let prefix = if crate::interp::version::at_least(slf.py(), 14) { "__setstate__() " } else { "" };
         let dict = dict.cast::<PyDict>().map_err(|_| {
-            PyTypeError::new_err(format!("argument 1 must be dict, not {}", type_name(dict)))
+            PyTypeError::new_err(format!("{prefix}argument 1 must be dict, not {}", type_name(dict)))
         })?;
         // "s#": a str (as UTF-8) or a read-only bytes-like object.
         let owned: Vec<u8> = if let Ok(s) = data.cast::<pyo3::types::PyString>() {
@@ -382,7 +384,7 @@ impl CData {
             pyo3::buffer::PyBuffer::<u8>::get(data)
                 .and_then(|b| b.to_vec(slf.py()))
                 .map_err(|_| PyTypeError::new_err(format!(
-                    "argument 2 must be read-only bytes-like object, not {}",
+                    "{prefix}argument 2 must be read-only bytes-like object, not {}",
                     type_name(data)
                 )))?
         };

@@ -37,6 +37,7 @@ if _sys.version_info >= (3, 12):
     from ._ctypes import SIZEOF_TIME_T
 if _sys.version_info >= (3, 14):
     from ._ctypes import CField
+    import sysconfig as _sysconfig  # where 3.14 finds libpython on Android and Cygwin
 
 if _sys.version_info < (3, 15):
     # From 3.15 the module attribute is deprecated (module __getattr__ at the end).
@@ -373,18 +374,19 @@ def _reset_cache():
 # ---------------------------------------------------------------------------
 # Deprecated helpers, still part of the 3.11 API.
 
-def SetPointerType(pointer, cls):
-    """Complete an incomplete pointer type made by ``POINTER("name")``."""
-    cache = _pointer_type_cache
-    if cache.get(cls) is not None:
-        raise RuntimeError("This type already exists in the cache")
-    # An incomplete pointer type is cached under its own id() until completed.
-    placeholder = id(pointer)
-    if placeholder not in cache:
-        raise RuntimeError("What's this???")
-    pointer.set_type(cls)
-    cache[cls] = pointer
-    del cache[placeholder]
+if _sys.version_info < (3, 15):  # removed in 3.15
+    def SetPointerType(pointer, cls):
+        """Complete an incomplete pointer type made by ``POINTER("name")``."""
+        cache = _pointer_type_cache
+        if cache.get(cls) is not None:
+            raise RuntimeError("This type already exists in the cache")
+        # An incomplete pointer type is cached under its own id() until completed.
+        placeholder = id(pointer)
+        if placeholder not in cache:
+            raise RuntimeError("What's this???")
+        pointer.set_type(cls)
+        cache[cls] = pointer
+        del cache[placeholder]
 
 
 def ARRAY(typ, len):
@@ -569,8 +571,12 @@ if _sys.platform == "win32":
         if descr is None:
             descr = FormatError(code).strip()
         return OSError(None, descr, None, code)
-elif _sys.platform == "cygwin":
+elif _sys.platform == "android" and _sys.version_info[:2] == (3, 13):
+    pythonapi = PyDLL("libpython%d.%d.so" % _sys.version_info[:2])
+elif _sys.platform == "cygwin" and _sys.version_info < (3, 14):
     pythonapi = PyDLL("libpython%d.%d.dll" % _sys.version_info[:2])
+elif _sys.platform in ("android", "cygwin") and _sys.version_info >= (3, 14):
+    pythonapi = PyDLL(_sysconfig.get_config_var("LDLIBRARY"))
 elif _sys.version_info < (3, 14):
     pythonapi = PyDLL(None)
 else:

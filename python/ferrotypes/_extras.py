@@ -300,8 +300,23 @@ def _field(name, annotation, scope):
     return (name, ctype) if bits is None else (name, ctype, bits)
 
 
+def _body_annotations(namespace):
+    """The class body's annotations, evaluated as the class is made. Up to 3.13 (and with
+    ``from __future__ import annotations``) the body stores ``__annotations__``; from 3.14
+    (PEP 649) it stores a function that computes them, called here for their values, which
+    is what earlier versions evaluated eagerly."""
+    annotations = namespace.get("__annotations__")
+    if annotations is not None:
+        return annotations
+    annotate = namespace.get("__annotate_func__") or namespace.get("__annotate__")
+    if annotate is None:
+        return {}
+    import annotationlib
+    return annotationlib.call_annotate_function(annotate, annotationlib.Format.VALUE)
+
+
 def _fields_from_annotations(namespace, frame):
-    annotations = namespace.get("__annotations__") or {}
+    annotations = _body_annotations(namespace)
     scope = None
     fields = []
     for name, annotation in annotations.items():
@@ -322,7 +337,7 @@ def _make_meta(base_meta):
     class AnnotatedFieldsMeta(base_meta):
         def __new__(mcls, name, bases, namespace, **kwargs):
             is_root = namespace.get("_ferrotypes_annotated_root_", False)
-            if not is_root and "_fields_" not in namespace and namespace.get("__annotations__"):
+            if not is_root and "_fields_" not in namespace and _body_annotations(namespace):
                 namespace = dict(namespace)
                 namespace["_fields_"] = _fields_from_annotations(namespace, _sys._getframe(1))
             return super().__new__(mcls, name, bases, namespace, **kwargs)

@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
 
     tests = {}
     for name in modules:
-        module = importlib.import_module(f"{runner.TEST_PACKAGE}.{name.removesuffix('.py')}")
+        module = importlib.import_module(runner.module_name(name.removesuffix('.py')))
         tests[name] = module
     if args.mode == "full":
         violations = runner.check_isolation("full", {"ferrotypes_package": os.path.dirname(
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     heap = malloc_in_use()
 
     def run_once(name: str) -> None:
-        suite = unittest.defaultTestLoader.loadTestsFromModule(tests[name])
+        suite = runner.load_suite(unittest, name, tests[name])
         result = unittest.TextTestRunner(stream=io.StringIO(), verbosity=0).run(suite)
         for test, _ in result.failures + result.errors:
             failures.add(test.id())

@@ -240,7 +240,7 @@ def test_use_errno_in_callback():
 
 def test_invalid_result_types():
     with pytest.raises(TypeError, match="invalid result type for callback function"):
-        ct.CFUNCTYPE(ct.c_int * 2)(lambda: None)
+        ct.CFUNCTYPE(ct.POINTER(ct.c_int))(lambda: None)
     with pytest.raises(TypeError):
         ct.CFUNCTYPE(object)(lambda: None)
 

@@ -162,6 +162,60 @@ def test_parse_error_reports_file_line_column():
     assert str(e).startswith("decls.h:3:13:")
 
 
+# Each of these raised something other than CDefError (ValueError, TypeError, KeyError,
+# AttributeError, OverflowError, MemoryError, pycparser's AssertionError) or exhausted
+# memory; found by fuzz/python/cdef_fuzz.py.
+BAD_DECLARATIONS = [
+    ("int a[-3];", "size of array is negative"),
+    ("int a[1.5];", "array size is not an integer constant"),
+    ('int a["s"];', "string literal"),
+    ("char a[1L << 62][1 << 20];", "size of array is too large"),
+    ("int a[1 << -1];", "shift count out of range"),
+    ("int a[1 << 2000000000];", "shift count out of range"),
+    ("int a[1.0 >> 2];", "invalid operands to binary >>"),
+    ("int a[(int)(2.5 % 2)];", "invalid operands to binary %"),
+    ("int a[~1.5];", "invalid operand to unary ~"),
+    ("enum e { A = 1.5 };", "enumerator value is not an integer constant"),
+    ('enum e { A = "x" };', "string literal"),
+    ("struct s { int b : 40; };", "struct s: number of bits invalid for bit field"),
+    ("struct s { int b : -1; };", "struct s: number of bits invalid for bit field"),
+    ("struct s { float f : 3; };", "struct s:"),
+    ("struct s { int b : 1.5; };", "bit-field width is not an integer constant"),
+    ("#pragma pack(3)\nstruct s { int a; };", "invalid #pragma pack argument '3'"),
+    ("#pragma pack(push, x)\nstruct s { int a; };", "invalid #pragma pack argument 'x'"),
+    ("int a; }\nint b;", "cannot parse this"),
+    ("s { int x; };", "'s' is defined with a body but is not a function"),
+]
+
+
+@pytest.mark.parametrize("source, message", BAD_DECLARATIONS)
+def test_bad_declarations_are_cdef_errors(source, message):
+    with pytest.raises(ct.CDefError) as info:
+        ct.cdef(source, preprocess=False, filename="bad.h")
+    assert message in str(info.value)
+    assert info.value.filename == "bad.h" and info.value.lineno is not None
+
+
+def test_generated_module_spells_gnu_dollar_identifiers():
+    # Found by fuzz/python/cdef_fuzz.py: GNU C's '$' in identifiers made the module that
+    # `python -m ferrotypes cdef` writes a SyntaxError.
+    from ferrotypes import _cdef
+    source = ("enum e$1 { A$B = 3 };\nstruct s$ { int x$; };\ntypedef struct s$ t$;\n"
+              "int f$(t$ *p);\n")
+    builder, macros = _cdef.parse(source, preprocess=False)
+    namespace = {}
+    exec(compile(_cdef.generate_module(builder, macros), "<generated>", "exec"), namespace)
+    assert namespace["A_x24_B"] == 3 and namespace["enum_e_x24_1"] is ct.c_uint
+    assert [f[0] for f in namespace["s_x24_"]._fields_] == ["x$"]
+    assert namespace["t_x24_"] is namespace["s_x24_"]
+
+
+def test_deeply_nested_expression_is_a_cdef_error():
+    with pytest.raises(ct.CDefError) as info:
+        ct.cdef("int a[%s1%s];" % ("(" * 5000, ")" * 5000), preprocess=False)
+    assert "nested too deeply" in str(info.value)
+
+
 def test_parse_error_inside_included_header(tmp_path):
     (tmp_path / "bad.h").write_text("/* line 1 */\nstruct s { int a; };\nint x = ;\n")
     with pytest.raises(ct.CDefError) as info:

@@ -404,3 +404,47 @@ def test_agrees_with_stock_ctypes():
                   if want != got.replace("ferrotypes.", "ctypes.")]
     assert len(stock) == len(ours)
     assert mismatches == []
+
+
+def test_bit_field_beyond_2_to_the_61st_byte_is_laid_out():
+    # Found by fuzz/fuzz_targets/classify.rs: the by-value descriptor counted the bit
+    # field's bits from byte 2**62 and overflowed (a PanicException). Stock ctypes lays it
+    # out; such an aggregate is never classified for registers.
+    class Far(ct.Structure):
+        _fields_ = [("a", ct.c_char * 2**62), ("b", ct.c_int, 3)]
+
+    assert ct.sizeof(Far) == 2**62 + 4
+    assert (Far.b.offset, Far.b.size) == (2**62, 3 << 16)
+
+
+def test_packed_aggregate_over_16_bytes_passes_by_value():
+    # Found by fuzz/fuzz_targets/classify.rs under AddressSanitizer: as a plain element list
+    # libffi placed `s` at 4 instead of 3 and classified its 29 bytes as five eightbytes,
+    # writing past its class array on the stack. Now MEMORY with an opaque element.
+    class S29(ct.Structure):
+        _fields_ = [("a", ct.c_char * 29)]
+
+    class P(ct.Structure):
+        _pack_ = 1
+        _fields_ = [("c", ct.c_char), ("h", ct.c_short), ("s", S29)]
+
+    assert (ct.sizeof(P), P.s.offset) == (32, 3)
+    seen = []
+    proto = ct.CFUNCTYPE(ct.c_int, ct.c_int, P, ct.c_int)
+    callback = proto(lambda x, p, y: seen.append((x, p.c, p.h, p.s.a, y)) or 7)
+    value = P(b"c", -2, S29(b"abcdefghijklmnopqrstuvwxyz123"))
+    assert callback(5, value, 6) == 7
+    assert seen == [(5, b"c", -2, b"abcdefghijklmnopqrstuvwxyz123", 6)]
+
+
+def test_union_of_a_gigantic_array_is_cheap():
+    # Found by fuzz/python/cdef_fuzz.py (`union { char a[1L << 40]; }`): the union's libffi
+    # element list had one 8-byte integer per 8 bytes, so defining it aborted the process
+    # out of memory. Stock ctypes defines it at once.
+    class Huge(ct.Union):
+        _fields_ = [("a", ct.c_char * 2**40), ("b", ct.c_int)]
+
+    class Holder(ct.Structure):
+        _fields_ = [("c", ct.c_char), ("u", Huge)]
+
+    assert (ct.sizeof(Huge), ct.sizeof(Holder), Holder.u.offset) == (2**40, 2**40 + 4, 4)

@@ -235,6 +235,9 @@ class py_object(_SimpleCData):
             text = "%s(<NULL>)" % type(self).__name__
         return text
 
+    if _sys.version_info >= (3, 14):
+        __class_getitem__ = classmethod(_types.GenericAlias)  # py_object[T] (3.14+)
+
 
 # Integers.  int and long long have classes of their own only where their size
 # differs from long's.
@@ -290,6 +293,26 @@ if sizeof(c_longdouble) == sizeof(c_double):
     c_longdouble = c_double
 
 
+# Complex numbers (3.14+), where the extension supports C's _Complex types: the codes are
+# "F", "D", "G" in 3.14 and the struct module's "Zf", "Zd", "Zg" from 3.15.
+if _sys.version_info >= (3, 14):
+    _COMPLEX_CODES = ("Zf", "Zd", "Zg") if _sys.version_info >= (3, 15) else ("F", "D", "G")
+    try:
+        class c_double_complex(_SimpleCData):
+            _type_ = _COMPLEX_CODES[1]
+
+        class c_float_complex(_SimpleCData):
+            _type_ = _COMPLEX_CODES[0]
+
+        class c_longdouble_complex(_SimpleCData):
+            _type_ = _COMPLEX_CODES[2]
+    except AttributeError:
+        pass
+    else:
+        _check_size(c_double_complex)
+        _check_size(c_float_complex)
+
+
 # Bytes and characters.
 class c_ubyte(_SimpleCData):
     _type_ = "B"
@@ -339,7 +362,74 @@ class c_bool(_SimpleCData):
     _type_ = "?"
 
 
-from ._ctypes import POINTER, pointer, _pointer_type_cache
+if _sys.version_info < (3, 14):
+    from ._ctypes import POINTER, pointer, _pointer_type_cache
+else:
+    # From 3.14 every ctypes type remembers its own pointer type (``__pointer_type__``,
+    # set by the first pointer type made for it); the cache dictionary is gone.
+    _pointer_type_cache_fallback = {}  # incomplete pointer types made from a name
+    _NO_POINTER_TYPE = object()
+
+    def POINTER(cls):
+        """Return the pointer type for ``cls`` (``c_void_p`` for None), creating it once.
+
+        ``POINTER("name")`` makes an incomplete pointer type, completed later by
+        ``set_type`` (deprecated).
+        """
+        if cls is None:
+            return c_void_p
+        known = getattr(cls, "__pointer_type__", _NO_POINTER_TYPE)
+        if known is not _NO_POINTER_TYPE:
+            return known
+        if not isinstance(cls, str):
+            # Making the class stores it as cls.__pointer_type__.
+            return type("LP_%s" % cls.__name__, (_Pointer,), {"_type_": cls})
+        import warnings
+        warnings._deprecated("ctypes.POINTER with string", remove=(3, 19))
+        made = _pointer_type_cache_fallback.get(cls)
+        if made is None:
+            made = _pointer_type_cache_fallback[cls] = type("LP_%s" % cls, (_Pointer,), {})
+        return made
+
+    def pointer(obj):
+        """Return a new pointer instance pointing to ``obj`` (``byref(obj)`` is cheaper
+        for passing a reference to a foreign function)."""
+        return POINTER(type(obj))(obj)
+
+    def _cache_deprecated():
+        import warnings
+        warnings._deprecated("ctypes._pointer_type_cache", remove=(3, 19))
+
+    class _PointerTypeCache:
+        """What ``_pointer_type_cache`` was, kept readable and writable with a warning:
+        a view of the ``__pointer_type__`` attributes (and of a plain dict for keys that
+        cannot take one)."""
+
+        def __contains__(self, cls):
+            return hasattr(cls, "__pointer_type__")
+
+        def __getitem__(self, cls):
+            _cache_deprecated()
+            try:
+                return cls.__pointer_type__
+            except AttributeError:
+                return _pointer_type_cache_fallback[cls]
+
+        def get(self, cls, default=None):
+            _cache_deprecated()
+            try:
+                return cls.__pointer_type__
+            except AttributeError:
+                return _pointer_type_cache_fallback.get(cls, default)
+
+        def __setitem__(self, cls, pointer_type):
+            _cache_deprecated()
+            try:
+                cls.__pointer_type__ = pointer_type
+            except AttributeError:
+                _pointer_type_cache_fallback[cls] = pointer_type
+
+    _pointer_type_cache = _PointerTypeCache()
 
 
 class c_wchar_p(_SimpleCData):
@@ -361,32 +451,47 @@ def _reset_cache():
     ``c_wchar_p`` accept (bytes and str objects), and ``POINTER(None)`` is
     ``c_void_p``.
     """
-    caches = [_pointer_type_cache, _c_functype_cache]
+    if _sys.version_info < (3, 14):
+        caches = [_pointer_type_cache, _c_functype_cache]
+    else:
+        caches = [_pointer_type_cache_fallback, _c_functype_cache]
     if _sys.platform == "win32":
         caches.append(_win_functype_cache)
     for cache in caches:
         cache.clear()
     for char_type, string_type in ((c_wchar, c_wchar_p), (c_char, c_char_p)):
         POINTER(char_type).from_param = string_type.from_param
-    _pointer_type_cache[None] = c_void_p
+    if _sys.version_info < (3, 14):
+        _pointer_type_cache[None] = c_void_p
 
 
 # ---------------------------------------------------------------------------
 # Deprecated helpers, still part of the 3.11 API.
 
-if _sys.version_info < (3, 15):  # removed in 3.15
-    def SetPointerType(pointer, cls):
-        """Complete an incomplete pointer type made by ``POINTER("name")``."""
-        cache = _pointer_type_cache
-        if cache.get(cls) is not None:
-            raise RuntimeError("This type already exists in the cache")
-        # An incomplete pointer type is cached under its own id() until completed.
-        placeholder = id(pointer)
-        if placeholder not in cache:
-            raise RuntimeError("What's this???")
+def SetPointerType(pointer, cls):
+    """Complete an incomplete pointer type made by ``POINTER("name")``."""
+    if _sys.version_info >= (3, 13):
+        # Deprecated from 3.13 (use ``pointer.set_type(cls)``), gone in 3.15.
+        import warnings
+        warnings._deprecated("ctypes.SetPointerType", remove=(3, 15))
+    if _sys.version_info >= (3, 14):
+        # No cache to keep in step: set_type records the pointer type on ``cls``.
         pointer.set_type(cls)
-        cache[cls] = pointer
-        del cache[placeholder]
+        return
+    cache = _pointer_type_cache
+    if cache.get(cls) is not None:
+        raise RuntimeError("This type already exists in the cache")
+    # An incomplete pointer type is cached under its own id() until completed.
+    placeholder = id(pointer)
+    if placeholder not in cache:
+        raise RuntimeError("What's this???")
+    pointer.set_type(cls)
+    cache[cls] = pointer
+    del cache[placeholder]
+
+
+if _sys.version_info >= (3, 15):
+    del SetPointerType  # removed in 3.15: use ``pointer.set_type(cls)``
 
 
 def ARRAY(typ, len):

@@ -364,6 +364,14 @@ def _parse(text, filename):
         return parser.parse(text, filename)
     except c_parser.ParseError as exc:
         raise _parse_error(parser, str(exc)) from None
+    except RecursionError:
+        raise _parse_error(parser, "declarations nested too deeply") from None
+    except Exception as exc:  # noqa: BLE001 - pycparser's own failures on bad input
+        # pycparser trips over some malformed input with an internal error (an assertion
+        # on an unbalanced '}', an AttributeError on a misplaced storage class): still
+        # a parse error of the input, reported like one.
+        raise _parse_error(parser, "cannot parse this (%s in pycparser)"
+                           % type(exc).__name__) from None
 
 
 def _parse_error(parser, message):
@@ -480,7 +488,7 @@ class _Builder:
 
     def external(self, node):
         if isinstance(node, c_ast.Pragma):
-            self.pragma(node.string)
+            self.pragma(node)
         elif isinstance(node, c_ast.Typedef):
             t = self.resolve(node.type)
             if isinstance(t, type) and t.__name__.startswith("_anon_") and issubclass(
@@ -505,27 +513,42 @@ class _Builder:
         elif isinstance(node, c_ast.FuncDef):
             decl = node.decl
             f = self.resolve(decl.type)
+            if not isinstance(f, _FuncType):
+                # pycparser takes `name { ... }` for a function definition of implicit int
+                raise self._error(decl, "%r is defined with a body but is not a function"
+                                  % decl.name)
             # A definition in a header is static inline: there is no symbol to bind.
             if "static" not in decl.storage and "inline" not in decl.funcspec:
                 self.functions[decl.name] = Signature(decl.name, f.restype, f.argtypes,
                                                       f.variadic)
                 self.events.append(("function", decl.name))
 
-    def pragma(self, text):
-        m = re.match(r"\s*pack\s*\((.*)\)\s*$", text)
+    def pragma(self, node):
+        m = re.match(r"\s*pack\s*\((.*)\)\s*$", node.string)
         if not m:
             return
         args = [a.strip() for a in m.group(1).split(",") if a.strip()]
+
+        def value(text):
+            # GCC: pack(n) with n a small power of two (0 or nothing: the default).
+            try:
+                n = int(text, 0)
+            except ValueError:
+                n = -1
+            if n not in (0, 1, 2, 4, 8, 16):
+                raise self._error(node, "invalid #pragma pack argument %r" % text)
+            return n or None
+
         if not args:
             self.pack = None
         elif args[0] == "push":
             self.pack_stack.append(self.pack)
             if len(args) > 1:
-                self.pack = int(args[-1], 0)
+                self.pack = value(args[-1])
         elif args[0] == "pop":
             self.pack = self.pack_stack.pop() if self.pack_stack else None
         else:
-            self.pack = int(args[0], 0)
+            self.pack = value(args[0])
 
     # -- types -------------------------------------------------------------
     def resolve(self, node):
@@ -539,8 +562,13 @@ class _Builder:
             item = self.resolve(node.type)
             if item is _VOID or isinstance(item, _FuncType):
                 raise _Unsupported("array of %r" % item)
-            n = 0 if node.dim is None else self.const_eval(node.dim)
-            return item * n
+            n = 0 if node.dim is None else self.int_eval(node.dim, "array size")
+            if n < 0:
+                raise self._error(node, "size of array is negative (%d)" % n)
+            try:
+                return item * n
+            except (OverflowError, MemoryError):
+                raise self._error(node, "size of array is too large (%d)" % n) from None
         if isinstance(node, c_ast.FuncDecl):
             return self.function_type(node)
         if isinstance(node, (c_ast.Struct, c_ast.Union)):
@@ -641,14 +669,14 @@ class _Builder:
             if id(cls) in self.defined:
                 file, line, col = _where(node)
                 raise CDefError("redefinition of '%s %s'" % (kind, node.name), file, line, col)
-            self.define_fields(cls, node.decls, self._attributes_of(node))
+            self.define_fields(cls, node.decls, node, self._attributes_of(node))
         return cls
 
     def _attributes_of(self, node):
         c = node.coord
         return self.layout_attributes.get((c.file, c.line, c.column), {}) if c is not None else {}
 
-    def define_fields(self, cls, decls, attributes=None):
+    def define_fields(self, cls, decls, node, attributes=None):
         attributes = attributes or {}
         is_struct = issubclass(cls, _ft.Structure)
         pack = self.pack
@@ -676,7 +704,7 @@ class _Builder:
                                    "no per-member packing" % name)
             member_align = self._aligned_value(member, "member %r" % name)
             if d.bitsize is not None:
-                bits = self.const_eval(d.bitsize)
+                bits = self.int_eval(d.bitsize, "bit-field width")
                 if bits == 0:
                     # A zero-width bit field ends the storage unit: the next member starts
                     # at the next boundary of its type (ctypes itself refuses width 0).
@@ -702,7 +730,14 @@ class _Builder:
             # Members C does not name (unnamed bit fields, padding cdef adds): verify() and
             # the code generator know them by this list.
             cls._cdef_padding_ = tuple(padding)
-        cls._fields_ = fields
+        try:
+            cls._fields_ = fields
+        except (TypeError, ValueError, AttributeError, OverflowError) as exc:
+            # What ctypes refuses (a bit field too wide or of a non-integer type, a
+            # structure that contains itself, one too large): said where it was declared.
+            raise self._error(node, "%s %s: %s" % (
+                "union" if isinstance(node, c_ast.Union) else "struct",
+                node.name or "<anonymous>", exc)) from None
         self.defined.add(id(cls))
         self.events.append(("fields", cls, fields, anonymous, pack, align, tuple(padding)))
 
@@ -723,9 +758,12 @@ class _Builder:
         if not fields:
             return []
         probe = "_ferrotypes_probe"
-        scratch = type("_scratch", (_ft.Structure,),
-                       dict({"_pack_": pack} if pack is not None else {},
-                            _fields_=fields + [(probe, _ft.c_ubyte)]))
+        try:
+            scratch = type("_scratch", (_ft.Structure,),
+                           dict({"_pack_": pack} if pack is not None else {},
+                                _fields_=fields + [(probe, _ft.c_ubyte)]))
+        except (TypeError, ValueError, AttributeError, OverflowError):
+            return []  # the fields themselves are refused: define_fields reports it
         end = getattr(scratch, probe).offset
         gap = -end % boundary
         if not gap:
@@ -743,7 +781,8 @@ class _Builder:
         value, values = -1, []
         names = []
         for e in node.values.enumerators:
-            value = self.const_eval(e.value) if e.value is not None else value + 1
+            value = (self.int_eval(e.value, "enumerator value") if e.value is not None
+                     else value + 1)
             self.constants[e.name] = value
             values.append(value)
             names.append((e.name, value))
@@ -754,9 +793,28 @@ class _Builder:
         return cls
 
     # -- constant expressions ---------------------------------------------
+    def int_eval(self, node, what):
+        """An integer constant expression (array size, bit-field width, enumerator)."""
+        v = self.const_eval(node)
+        if not isinstance(v, int):
+            raise self._error(node, "%s is not an integer constant" % what)
+        return v
+
     def const_eval(self, node):
+        try:
+            return self._const_eval(node)
+        except RecursionError:
+            raise self._error(node, "constant expression nested too deeply") from None
+
+    def _const_eval(self, node):
         if isinstance(node, c_ast.Constant):
-            return _constant(node)
+            try:
+                v = _constant(node)
+            except (ValueError, TypeError, IndexError):
+                raise self._error(node, "invalid constant %s" % node.value) from None
+            if isinstance(v, str):
+                raise self._error(node, "a string literal is not a constant expression")
+            return v
         if isinstance(node, c_ast.ID):
             if node.name in self.constants:
                 return self.constants[node.name]
@@ -767,12 +825,24 @@ class _Builder:
                 if t is None or t is _VOID or isinstance(t, _FuncType):
                     raise self._error(node, "unsupported %s operand" % node.op)
                 return _ft.sizeof(t) if node.op == "sizeof" else _ft.alignment(t)
-            v = self.const_eval(node.expr)
+            v = self._const_eval(node.expr)
+            if node.op == "~" and not isinstance(v, int):
+                raise self._error(node, "invalid operand to unary ~")
+            if node.op not in ("-", "+", "~", "!"):
+                raise self._error(node, "unsupported %s operand" % node.op)
             return {"-": lambda: -v, "+": lambda: v, "~": lambda: ~v,
                     "!": lambda: int(not v)}[node.op]()
         if isinstance(node, c_ast.BinaryOp):
-            a, b = self.const_eval(node.left), self.const_eval(node.right)
+            a, b = self._const_eval(node.left), self._const_eval(node.right)
             op = node.op
+            if op in ("%", "<<", ">>", "&", "|", "^") and not (
+                    isinstance(a, int) and isinstance(b, int)):
+                raise self._error(node, "invalid operands to binary %s" % op)
+            if op in ("<<", ">>") and not 0 <= b < 128:
+                # C leaves these undefined; Python would allocate 2**b bits for 1 << b.
+                raise self._error(node, "shift count out of range (%d)" % b)
+            if op not in _BINOPS:
+                raise self._error(node, "unsupported operator %s" % op)
             if op in ("/", "%"):
                 if b == 0:
                     raise self._error(node, "division by zero")
@@ -781,10 +851,10 @@ class _Builder:
                     return q if op == "/" else a - b * q
             return _binop(op, a, b)
         if isinstance(node, c_ast.TernaryOp):
-            c = self.const_eval(node.cond)
-            return self.const_eval(node.iftrue if c else node.iffalse)
+            c = self._const_eval(node.cond)
+            return self._const_eval(node.iftrue if c else node.iffalse)
         if isinstance(node, c_ast.Cast):
-            v = self.const_eval(node.expr)
+            v = self._const_eval(node.expr)
             t = self.resolve(node.to_type)
             if isinstance(t, type) and issubclass(t, _ft._SimpleCData) and isinstance(v, int):
                 return t(v).value if t._type_ in "bBhHiIlLqQ" else v
@@ -800,6 +870,10 @@ def _tag_name(node):
     if isinstance(t, (c_ast.Struct, c_ast.Union, c_ast.Enum)) and t.name:
         return "%s %s" % (type(t).__name__.lower(), t.name)
     return "<declaration>"
+
+
+_BINOPS = ("+", "-", "*", "/", "%", "<<", ">>", "&", "|", "^", "&&", "||", "==", "!=", "<",
+           ">", "<=", ">=")
 
 
 def _binop(op, a, b):
@@ -968,7 +1042,10 @@ def parse(source, filename="<cdef>", *, include_dirs=(), defines=(), preprocess=
     # The built-in typedefs are scalars already in the table: nothing to record.
     ast.ext = [n for n in ast.ext
                if not (n.coord is not None and n.coord.file == _BUILTIN_FILE)]
-    builder.run(ast)
+    try:
+        builder.run(ast)
+    except RecursionError:
+        raise CDefError("declarations nested too deeply", filename) from None
     return builder, macros
 
 
@@ -1011,6 +1088,9 @@ def generate_module(builder, macros, library=None, command=""):
     used = set()
 
     def pyname(n):
+        # GNU C allows '$' in identifiers, Python does not: '$' becomes '_x24_'.
+        if not n.isidentifier():
+            n = re.sub(r"[^0-9A-Za-z_]", lambda m: "_x%02x_" % ord(m.group()), n)
         return n + "_" if keyword.iskeyword(n) or n in ("ctypes", "_library") else n
 
     for (kind, tag), cls in builder.tags.items():
@@ -1080,7 +1160,7 @@ def generate_module(builder, macros, library=None, command=""):
         elif kind == "enum":
             tag, base, values = ev[1:]
             if tag:
-                out.append("enum_%s = %s" % (tag, r(base)))
+                out.append("%s = %s" % (pyname("enum_" + tag), r(base)))
             out += ["%s = %d" % (pyname(n), v) for n, v in values]
             emitted.update(n for n, _ in values)
         elif kind == "skipped":

@@ -4,6 +4,8 @@
 //! an `ffi_type` of kind STRUCT whose `elements` list describes its members for the ABI's
 //! register classification; those are built here and owned by an [`FfiType`], which keeps
 //! every descriptor it points to alive for as long as any call interface uses it.
+use crate::layout::StructLayout;
+use crate::simple::SimpleKind;
 use libffi::low::{ffi_type, type_tag};
 use std::ptr::addr_of_mut;
 use std::sync::Arc;
@@ -84,6 +86,83 @@ impl FfiType {
     pub fn sysv_x86_64(size: usize, align: usize, parts: &[Part<'_>]) -> Option<FfiType> {
         sysv_x86_64(size, align, parts)
     }
+
+    /// [`FfiType::sysv_x86_64`] for a structure or union as declared: its (non-empty) base's
+    /// descriptor, its members in declaration order and the layout computed for them. Turns
+    /// each member into the [`Part`] GCC classifies: an ordinary member at its offset; a
+    /// structure's bit field as the bytes its bits occupy (a big-endian window counts bits
+    /// from its last byte); a union's bit field as a member of the smallest integer type
+    /// that holds its bits, since GCC classifies it as one (and checks its alignment where
+    /// the union lies). Members of size 0 add nothing.
+    ///
+    /// An aggregate of more than 16 bytes is always MEMORY (no vector types here) and gets
+    /// the opaque [`FfiType::in_memory`] descriptor: a plain element list would do as far as
+    /// the psABI goes, but libffi places elements one after another at their natural
+    /// alignment, so a `_pack_` or a bit-field window can push a nested aggregate's element
+    /// past the aggregate's real end, and libffi's `classify_argument` then writes past its
+    /// four-entry class array on the stack (found by `fuzz/fuzz_targets/classify.rs` under
+    /// AddressSanitizer: `#pragma pack(1) struct { char c; short h; struct { char a[29]; }
+    /// s; }`). `None` for an aggregate of 0 bytes.
+    pub fn sysv_by_value(
+        layout: &StructLayout,
+        base: Option<&FfiType>,
+        members: &[ByValueMember<'_>],
+        is_union: bool,
+        big_endian: bool,
+    ) -> Option<FfiType> {
+        // Only small aggregates are classified; a larger one's offsets may be anywhere in
+        // the address space, where counting bits would overflow.
+        if layout.size == 0 {
+            return None;
+        }
+        if layout.size > 16 {
+            return Some(FfiType::in_memory(layout.size, layout.align));
+        }
+        let bit_field_types: Vec<FfiType> = members
+            .iter()
+            .map(|m| uint_of_size(m.bits.unwrap_or(8).div_ceil(8).next_power_of_two() as usize))
+            .collect();
+        let mut parts = Vec::with_capacity(members.len() + 1);
+        if let Some(b) = base {
+            parts.push(Part::Member { offset: 0, ty: b });
+        }
+        for ((m, fl), bit_field_type) in members.iter().zip(&layout.fields).zip(&bit_field_types) {
+            if m.size == 0 {
+                continue;
+            }
+            parts.push(match m.bits {
+                None => Part::Member { offset: fl.offset, ty: m.ty },
+                Some(_) if is_union => Part::Member { offset: fl.offset, ty: bit_field_type },
+                Some(width) => {
+                    let (first, last) = (fl.bit_offset as usize / 8, (fl.bit_offset + width - 1) as usize / 8);
+                    let (first, last) = if big_endian { (fl.size - 1 - last, fl.size - 1 - first) } else { (first, last) };
+                    Part::Bits { start: (fl.offset + first) * 8, width: (last - first + 1) * 8 }
+                }
+            });
+        }
+        sysv_x86_64(layout.size, layout.align, &parts)
+    }
+}
+
+/// One declared member of an aggregate, for [`FfiType::sysv_by_value`].
+pub struct ByValueMember<'a> {
+    /// The member's libffi type (not used for a bit field).
+    pub ty: &'a FfiType,
+    /// `sizeof` the member's type.
+    pub size: usize,
+    /// `Some(width)` for a bit field.
+    pub bits: Option<u32>,
+}
+
+/// libffi's unsigned integer of `size` bytes (1, 2, 4; anything else: 8).
+pub fn uint_of_size(size: usize) -> FfiType {
+    let code = match size {
+        1 => b'B',
+        2 => b'H',
+        4 => b'I',
+        _ => b'Q',
+    };
+    FfiType::Static(SimpleKind::from_code(code).map_or_else(crate::simple::ffi_sint, |k| k.ffi_type()))
 }
 
 /// One member of an aggregate at its real place, for [`FfiType::sysv_x86_64`].
@@ -302,7 +381,6 @@ fn sysv_x86_64(size: usize, align: usize, parts: &[Part<'_>]) -> Option<FfiType>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::simple::SimpleKind;
 
     #[test]
     fn aggregate_keeps_its_elements() {
@@ -420,6 +498,65 @@ mod tests {
         let ints = sysv_x86_64(8, 1, &[Part::Member { offset: 0, ty: &i }, Part::Member { offset: 4, ty: &i }]).unwrap();
         let parts = [Part::Member { offset: 0, ty: &i }, Part::Member { offset: 4, ty: &ints }];
         assert_eq!(elements(&sysv_x86_64(12, 4, &parts).unwrap()), [UINT32, UINT32, UINT32]);
+    }
+
+    #[test]
+    fn sysv_by_value_leaves_large_aggregates_alone_whatever_their_offsets() {
+        // struct { char a[1 << 62]; int b : 3; }: b's window is at byte 2^62, whose bit
+        // number does not fit a usize (found by fuzz/fuzz_targets/classify.rs).
+        use crate::layout::{FieldRequest, LayoutKind, LayoutRequest};
+        let fields = [
+            FieldRequest { size: 1 << 62, align: 1, bit_width: None },
+            FieldRequest { size: 4, align: 4, bit_width: Some(3) },
+        ];
+        let req = LayoutRequest {
+            fields: &fields,
+            is_union: false,
+            pack: None,
+            min_align: 0,
+            kind: LayoutKind::GccSysv,
+            base_size: 0,
+            base_align: 1,
+            big_endian: false,
+        };
+        let layout = StructLayout::compute(&req).unwrap();
+        let (array, int) = (FfiType::aggregate(1 << 62, 1, vec![]), scalar(b'i'));
+        let members = [
+            ByValueMember { ty: &array, size: 1 << 62, bits: None },
+            ByValueMember { ty: &int, size: 4, bits: Some(3) },
+        ];
+        for big_endian in [false, true] {
+            let t = FfiType::sysv_by_value(&layout, None, &members, false, big_endian).unwrap();
+            assert_eq!(elements(&t), [MEMORY]);
+        }
+    }
+
+    #[test]
+    fn sysv_by_value_describes_larger_aggregates_as_memory_only() {
+        // #pragma pack(1) struct { char c; short h; struct { char a[29]; } s; }: 32 bytes,
+        // with s at 3. As a plain element list libffi would put s at 4 and classify its 29
+        // bytes from offset 4 as five eightbytes, one past its class array.
+        let (c, h) = (scalar(b'c'), scalar(b'h'));
+        let chars = FfiType::aggregate(29, 1, vec![c.clone(); 29]);
+        let inner = FfiType::aggregate(29, 1, vec![chars]);
+        let layout = StructLayout {
+            size: 32,
+            align: 1,
+            fields: vec![
+                crate::layout::FieldLayout { offset: 0, size: 1, bit_offset: 0, bit_size: 0 },
+                crate::layout::FieldLayout { offset: 1, size: 2, bit_offset: 0, bit_size: 0 },
+                crate::layout::FieldLayout { offset: 3, size: 29, bit_offset: 0, bit_size: 0 },
+            ],
+        };
+        let members = [
+            ByValueMember { ty: &c, size: 1, bits: None },
+            ByValueMember { ty: &h, size: 2, bits: None },
+            ByValueMember { ty: &inner, size: 29, bits: None },
+        ];
+        let t = FfiType::sysv_by_value(&layout, None, &members, false, false).unwrap();
+        assert_eq!((t.size(), elements(&t)), (32, vec![MEMORY]));
+        // And libffi prepares calls with it.
+        assert!(crate::call::CallInterface::new(Some(t.clone()), vec![t], None).is_ok());
     }
 
     #[test]

@@ -123,7 +123,17 @@ pub fn convert_with(
             if is_instance_fast(arg, cls.bind(py))? {
                 return conv_param(arg, index, slot, keep);
             }
-            // SAFETY: the slot holds 16 bytes, enough for any scalar kind.
+            if kind.size > slot.value.0.len() {
+                // Wider than a slot (`long double _Complex`): passed from memory that
+                // `from_param` makes.
+                let converted = crate::data::from_param::simple_from_param(py, cls.bind(py), arg)?;
+                let converted = converted.into_bound(py);
+                conv_param(&converted, index, slot, keep)?;
+                keep.push(converted.unbind());
+                return Ok(());
+            }
+            // SAFETY: the slot holds 16 bytes, enough for any scalar kind of that size or
+            // less (checked above).
             match unsafe { simple::set_value(kind, *swapped, slot.value.0.as_mut_ptr(), arg) } {
                 Ok(k) => {
                     slot.ffi = kind.ffi_type();
@@ -241,6 +251,11 @@ pub fn conv_param(obj: &Bound<'_, PyAny>, index: usize, slot: &mut ArgSlot, keep
         let i = info.get();
         let c = cd.get();
         match i.kind {
+            Kind::Simple { kind, .. } if kind.size > slot.value.0.len() => {
+                // Wider than a slot: libffi reads the instance's own memory (kept alive below).
+                slot.by_value = c.ptr();
+                slot.ffi = kind.ffi_type();
+            }
             Kind::Simple { kind, .. } => {
                 // SAFETY: the instance holds `kind.size` bytes; the slot has room for 16.
                 unsafe { std::ptr::copy_nonoverlapping(c.ptr(), slot.value.0.as_mut_ptr(), kind.size) };

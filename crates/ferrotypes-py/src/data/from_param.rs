@@ -97,6 +97,9 @@ pub fn simple_from_param(py: Python<'_>, cls: &Bound<'_, PyAny>, value: &Bound<'
     }
     let info = stginfo_of_type(cls).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
     let (kind, swapped) = info.get().simple_kind().ok_or_else(|| PyTypeError::new_err("abstract class"))?;
+    if kind.size > 16 {
+        return wide_from_param(py, cls, value, kind);
+    }
     let mut buf = [0u8; 16];
     // The argument value is native: a swapped type's byte order applies to its memory only.
     let _ = swapped;
@@ -129,6 +132,24 @@ fn pointer_conversion_error(value: &Bound<'_, PyAny>, target: &str) -> PyErr {
     } else {
         PyTypeError::new_err("wrong type")
     }
+}
+
+/// `from_param` of a scalar wider than an argument slot (`long double _Complex`): the value
+/// is made as an instance of the type and passed from that instance's memory.
+fn wide_from_param(py: Python<'_>, cls: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>, kind: &'static ferrotypes_core::simple::SimpleKind) -> PyResult<Py<PyAny>> {
+    let made = super::roots::instantiate(cls, super::cdata::RawInit::Owned { size: kind.size, length: 0 })?;
+    let cd = made.cast::<super::cdata::CData>()?;
+    // SAFETY: the new instance owns `kind.size` bytes for its value.
+    if unsafe { simple::set_value(kind, false, cd.get().ptr(), value) }.is_err() {
+        return match value.getattr_opt(pyo3::intern!(py, "_as_parameter_"))? {
+            Some(inner) => recursion_guarded(py, || simple_from_param(py, cls, &inner)),
+            None => Err(PyTypeError::new_err("wrong type")),
+        };
+    }
+    let mut arg = CArgObject::new(kind.code, [0; 16], ferrotypes_core::ffi_type::FfiType::Static(kind.ffi_type()), None);
+    arg.by_value_ptr = cd.get().ptr();
+    arg.obj = Some(made.clone().unbind());
+    Ok(Py::new(py, arg)?.into_any())
 }
 
 fn carg_pointer(py: Python<'_>, tag: u8, addr: usize, keep: Option<Py<PyAny>>) -> PyResult<Py<PyAny>> {

@@ -16,7 +16,47 @@ use pyo3::types::{PyByteArray, PyBytes, PyString, PyTuple};
 
 /// Codes whose byte-swapped twin exists (`__ctype_be__` on a little-endian machine).
 pub fn swappable(code: u8) -> bool {
-    b"hHiIlLqQfd".contains(&code)
+    b"hHiIlLqQfdFD".contains(&code)
+}
+
+/// A complex number as C's `_Complex` of the kind's size: each part stored as its real
+/// type (`float`, `double`, x87 `long double`), a swapped type's parts each byte-swapped.
+///
+/// # Safety
+/// `ptr` must be writable for `size` bytes (8, 16 or 32).
+unsafe fn write_complex(size: usize, swapped: bool, ptr: *mut u8, re: f64, im: f64) {
+    // SAFETY: the parts lie within the `size` bytes at `ptr` (contract).
+    unsafe {
+        match size {
+            8 => {
+                write::<4>(ptr, (re as f32).to_ne_bytes(), swapped);
+                write::<4>(ptr.add(4), (im as f32).to_ne_bytes(), swapped);
+            }
+            16 => {
+                write::<8>(ptr, re.to_ne_bytes(), swapped);
+                write::<8>(ptr.add(8), im.to_ne_bytes(), swapped);
+            }
+            _ => {
+                write::<16>(ptr, f64_to_x87(re), false);
+                write::<16>(ptr.add(16), f64_to_x87(im), false);
+            }
+        }
+    }
+}
+
+/// The parts of a C `_Complex` written by [`write_complex`].
+///
+/// # Safety
+/// `ptr` must be readable for `size` bytes (8, 16 or 32).
+unsafe fn read_complex(size: usize, swapped: bool, ptr: *const u8) -> (f64, f64) {
+    // SAFETY: the parts lie within the `size` bytes at `ptr` (contract).
+    unsafe {
+        match size {
+            8 => (f32::from_ne_bytes(read::<4>(ptr, swapped)) as f64, f32::from_ne_bytes(read::<4>(ptr.add(4), swapped)) as f64),
+            16 => (f64::from_ne_bytes(read::<8>(ptr, swapped)), f64::from_ne_bytes(read::<8>(ptr.add(8), swapped))),
+            _ => (x87_to_f64(&read::<16>(ptr, false)), x87_to_f64(&read::<16>(ptr.add(16), false))),
+        }
+    }
 }
 
 #[inline]
@@ -236,6 +276,20 @@ pub unsafe fn set_value(
             unsafe { *ptr = byte };
             Ok(None)
         }
+        ValueClass::Complex => {
+            // What `complex(value)` would give, as CPython's PyComplex_AsCComplex: a complex
+            // (subclasses too) as it is, else `__complex__`, else a real number.
+            // SAFETY: `value` is a live object; an exception is set when the result is -1.
+            let c = unsafe { ffi::PyComplex_AsCComplex(value.as_ptr()) };
+            if c.real == -1.0 {
+                if let Some(err) = PyErr::take(py) {
+                    return Err(err);
+                }
+            }
+            // SAFETY: `ptr` is writable for `kind.size` bytes (this function's contract).
+            unsafe { write_complex(kind.size, swapped, ptr, c.real, c.imag) };
+            Ok(None)
+        }
         ValueClass::WChar => {
             let detailed = crate::interp::version::at_least(py, 14);
             let s = value.cast::<PyString>().map_err(|_| {
@@ -356,6 +410,10 @@ pub unsafe fn get_value(py: Python<'_>, kind: &SimpleKind, swapped: bool, ptr: *
                 _ => f64::from_ne_bytes(read::<8>(ptr, swapped)).into_pyobject(py)?.into_any().unbind(),
             },
             ValueClass::LongDouble => x87_to_f64(&read::<16>(ptr, false)).into_pyobject(py)?.into_any().unbind(),
+            ValueClass::Complex => {
+                let (re, im) = read_complex(kind.size, swapped, ptr);
+                Bound::from_owned_ptr_or_err(py, ffi::PyComplex_FromDoubles(re, im))?.unbind()
+            }
             ValueClass::Char => PyBytes::new(py, &[*ptr]).into_any().unbind(),
             ValueClass::WChar => {
                 let c = read_int(kind, swapped, ptr) as libc::wchar_t;

@@ -119,6 +119,13 @@ def test_argument_error_is_an_exception():
 
 
 def test_extension_pointer_type_cache_is_a_dict():
+    if sys.version_info >= (3, 14):
+        # 3.14 moved the cache out of _ctypes (types carry __pointer_type__); ctypes keeps
+        # a deprecated mapping of the same name.
+        assert not hasattr(_ctypes, "_pointer_type_cache")
+        assert not hasattr(ferrotypes._ctypes, "_pointer_type_cache")
+        assert type(ferrotypes._pointer_type_cache).__name__ == type(ctypes._pointer_type_cache).__name__
+        return
     assert type(ferrotypes._ctypes._pointer_type_cache) is dict
     assert ferrotypes._pointer_type_cache is ferrotypes._ctypes._pointer_type_cache
 

@@ -342,6 +342,14 @@ def _make_meta(base_meta):
                 namespace["_fields_"] = _fields_from_annotations(namespace, _sys._getframe(1))
             return super().__new__(mcls, name, bases, namespace, **kwargs)
 
+        def __init__(cls, name, bases, namespace, /, **kwargs):
+            # From 3.13 the layout is made in the metaclass's __init__, from the namespace the
+            # class statement passes (without the _fields_ __new__ added): hand it over.
+            if "_fields_" not in namespace and "_fields_" in cls.__dict__:
+                namespace = dict(namespace)
+                namespace["_fields_"] = cls.__dict__["_fields_"]
+            super().__init__(name, bases, namespace, **kwargs)
+
     AnnotatedFieldsMeta.__qualname__ = AnnotatedFieldsMeta.__name__ = f"Annotated{base_meta.__name__}"
     return AnnotatedFieldsMeta
 

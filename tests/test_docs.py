@@ -22,6 +22,10 @@ not rendered) says so:
 * ``<!-- stock: skip -->``: not compared (it is about ferrotypes itself, e.g. install()).
   Blocks that call ``install()`` or run ``-m ferrotypes`` are never compared.
 * ``<!-- subprocess -->``: run in a fresh interpreter.
+* ``<!-- stock: differs before 3.N -->``: a difference CPython removed in 3.N: compared as
+  ``stock: differs`` on older interpreters, as an ordinary block from 3.N on;
+* ``<!-- python before 3.N -->``: the block shows an API that 3.N removed; it is a test only
+  on older interpreters.
 
 Failures name the guide file and the line, as doctest's "File ..., line N" or as the
 line of the traceback in the Markdown file.
@@ -86,7 +90,25 @@ class Block:
             return "skip"
         if "stock: differs" in self.markers:
             return "differs"
+        until = _version_marker(self.markers, "stock: differs before ")
+        if until is not None and sys.version_info < until:
+            return "differs"
         return "same"
+
+    @property
+    def applies(self) -> bool:
+        """False when the block shows an API this interpreter no longer has."""
+        until = _version_marker(self.markers, "python before ")
+        return until is None or sys.version_info < until
+
+
+def _version_marker(markers: set[str], prefix: str) -> tuple[int, int] | None:
+    """The version ``3.N`` of a marker ``<prefix>3.N``, if the block has one."""
+    for marker in markers:
+        if marker.startswith(prefix):
+            major, minor = marker[len(prefix):].strip().split(".")
+            return int(major), int(minor)
+    return None
 
 
 def guide_pages() -> list[Path]:
@@ -132,7 +154,7 @@ def extract_blocks(path: Path) -> list[Block]:
 
 
 def all_blocks() -> list[Block]:
-    return [block for page in guide_pages() for block in extract_blocks(page)]
+    return [block for page in guide_pages() for block in extract_blocks(page) if block.applies]
 
 
 def find_block(page: str, line: int) -> Block:

@@ -37,6 +37,7 @@ if _sys.version_info >= (3, 12):
     from ._ctypes import SIZEOF_TIME_T
 if _sys.version_info >= (3, 14):
     from ._ctypes import CField
+    import sysconfig as _sysconfig  # where 3.14 finds libpython on Android and Cygwin
 
 if _sys.version_info < (3, 15):
     # From 3.15 the module attribute is deprecated (module __getattr__ at the end).
@@ -675,8 +676,12 @@ if _sys.platform == "win32":
         if descr is None:
             descr = FormatError(code).strip()
         return OSError(None, descr, None, code)
-elif _sys.platform == "cygwin":
+elif _sys.platform == "android" and _sys.version_info[:2] == (3, 13):
+    pythonapi = PyDLL("libpython%d.%d.so" % _sys.version_info[:2])
+elif _sys.platform == "cygwin" and _sys.version_info < (3, 14):
     pythonapi = PyDLL("libpython%d.%d.dll" % _sys.version_info[:2])
+elif _sys.platform in ("android", "cygwin") and _sys.version_info >= (3, 14):
+    pythonapi = PyDLL(_sysconfig.get_config_var("LDLIBRARY"))
 elif _sys.version_info < (3, 14):
     pythonapi = PyDLL(None)
 else:

@@ -300,9 +300,23 @@ def _field(name, annotation, scope):
     return (name, ctype) if bits is None else (name, ctype, bits)
 
 
-def _fields_from_annotations(namespace, frame, annotations=None):
-    if annotations is None:
-        annotations = namespace.get("__annotations__") or {}
+def _body_annotations(namespace):
+    """The class body's annotations, evaluated as the class is made. Up to 3.13 (and with
+    ``from __future__ import annotations``) the body stores ``__annotations__``; from 3.14
+    (PEP 649) it stores a function that computes them, called here for their values, which
+    is what earlier versions evaluated eagerly."""
+    annotations = namespace.get("__annotations__")
+    if annotations is not None:
+        return annotations
+    annotate = namespace.get("__annotate_func__") or namespace.get("__annotate__")
+    if annotate is None:
+        return {}
+    import annotationlib
+    return annotationlib.call_annotate_function(annotate, annotationlib.Format.VALUE)
+
+
+def _fields_from_annotations(namespace, frame):
+    annotations = _body_annotations(namespace)
     scope = None
     fields = []
     for name, annotation in annotations.items():
@@ -323,20 +337,18 @@ def _make_meta(base_meta):
     class AnnotatedFieldsMeta(base_meta):
         def __new__(mcls, name, bases, namespace, **kwargs):
             is_root = namespace.get("_ferrotypes_annotated_root_", False)
-            if not is_root and "_fields_" not in namespace and namespace.get("__annotations__"):
+            if not is_root and "_fields_" not in namespace and _body_annotations(namespace):
                 namespace = dict(namespace)
                 namespace["_fields_"] = _fields_from_annotations(namespace, _sys._getframe(1))
-            elif not is_root and "_fields_" not in namespace and "__annotate_func__" in namespace:
-                # 3.14+ (PEP 649): the body's annotations are evaluated on demand, once the
-                # class exists. Its layout is made in the metaclass's __init__ (3.13+), from
-                # the `_fields_` in its dict: put them there first.
-                frame = _sys._getframe(1)
-                cls = super().__new__(mcls, name, bases, namespace, **kwargs)
-                own = cls.__dict__
-                fields = _fields_from_annotations(own, frame, own.get("__annotations__", cls.__annotations__))
-                type.__setattr__(cls, "_fields_", fields)
-                return cls
             return super().__new__(mcls, name, bases, namespace, **kwargs)
+
+        def __init__(cls, name, bases, namespace, /, **kwargs):
+            # From 3.13 the layout is made in the metaclass's __init__, from the namespace the
+            # class statement passes (without the _fields_ __new__ added): hand it over.
+            if "_fields_" not in namespace and "_fields_" in cls.__dict__:
+                namespace = dict(namespace)
+                namespace["_fields_"] = cls.__dict__["_fields_"]
+            super().__init__(name, bases, namespace, **kwargs)
 
     AnnotatedFieldsMeta.__qualname__ = AnnotatedFieldsMeta.__name__ = f"Annotated{base_meta.__name__}"
     return AnnotatedFieldsMeta

@@ -68,13 +68,31 @@ def stdlib_test_dir() -> str:
     return os.path.join(sysconfig.get_path("stdlib"), *TEST_PACKAGE.split("."))
 
 
+# The test package's own ``__init__.py`` holds tests too on some versions (3.15:
+# ``TestModule``, the deprecated ``__version__``); it is run as the pseudo-module
+# ``__init__`` (only its own test classes; its ``load_tests`` would load the whole suite).
+PACKAGE_MODULE = "__init__"
+
+
+def _package_has_tests() -> bool:
+    """Whether the package's ``__init__.py`` defines test cases (read, not imported: in core
+    mode nothing may import ``ctypes`` before the set-up)."""
+    try:
+        with open(os.path.join(stdlib_test_dir(), "__init__.py"), encoding="utf-8") as f:
+            return "unittest.TestCase" in f.read()
+    except OSError:
+        return False
+
+
 def discover_modules() -> list[str]:
-    """Names of the stdlib ctypes test modules (``test_*.py``), sorted."""
-    return sorted(
+    """Names of the stdlib ctypes test modules (``test_*.py``, and ``__init__`` when the
+    package itself has tests), sorted."""
+    names = sorted(
         name[:-3]
         for name in os.listdir(stdlib_test_dir())
         if name.startswith("test_") and name.endswith(".py")
     )
+    return ([PACKAGE_MODULE] if _package_has_tests() else []) + names
 
 
 def stdlib_ctypes_extension() -> str | None:
@@ -273,10 +291,27 @@ class _UnbufferedStderr:
         sys.stderr.flush()
 
 
+def module_name(module: str) -> str:
+    """The importable name of a module from ``discover_modules()``."""
+    return TEST_PACKAGE if module == PACKAGE_MODULE else f"{TEST_PACKAGE}.{module}"
+
+
+def load_suite(unittest, module: str, test_module):
+    """The tests of one module; for the package itself only the classes it defines."""
+    if module != PACKAGE_MODULE:
+        return unittest.defaultTestLoader.loadTestsFromModule(test_module)
+    return unittest.TestSuite(
+        unittest.defaultTestLoader.loadTestsFromTestCase(cls)
+        for cls in vars(test_module).values()
+        if isinstance(cls, type) and issubclass(cls, unittest.TestCase)
+        and cls.__module__ == test_module.__name__
+    )
+
+
 def run_module(module: str) -> dict:
     import unittest
 
-    qualified = f"{TEST_PACKAGE}.{module}"
+    qualified = module_name(module)
     try:
         test_module = importlib.import_module(qualified)
     except unittest.SkipTest as exc:
@@ -293,7 +328,7 @@ def run_module(module: str) -> dict:
     if not module_file.startswith(expected_dir):
         isolation.append(f"{qualified} was loaded from {module_file}, not {expected_dir}")
 
-    suite = unittest.defaultTestLoader.loadTestsFromModule(test_module)
+    suite = load_suite(unittest, module, test_module)
     runner = unittest.TextTestRunner(
         stream=_UnbufferedStderr(), verbosity=2, resultclass=make_result_class(unittest)
     )

@@ -217,8 +217,7 @@ fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.add("SIZEOF_TIME_T", std::mem::size_of::<libc::time_t>())?;
     }
     if interp::version::at_least(py, 14) {
-        m.add_class::<data::cfield::CField>()?;
-        m.add("_memoryview_at_addr", c_entry_points::memoryview_at_impl as *const c_void as usize)?;
+        // CField and _memoryview_at_addr: below, with CField's 3.14 names.
         m.add_function(wrap_pyfunction!(native::libraries::dllist, m)?)?;
     }
     m.add("FUNCFLAG_CDECL", stginfo::FUNCFLAG_CDECL)?;
@@ -243,9 +242,6 @@ fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
         metaclasses::set_type_dict_item(&cfield, "__doc__", &pyo3::types::PyString::new(py, "Structure/Union member"))?;
         m.add("CField", cfield)?;
         m.add("_memoryview_at_addr", c_entry_points::memoryview_at_impl as *const c_void as usize)?;
-    }
-    if interp::version::at_least(py, 12) {
-        m.add("SIZEOF_TIME_T", std::mem::size_of::<libc::time_t>())?;
     }
     if !interp::version::at_least(py, 14) {
         // From 3.14 `ctypes` makes pointer types itself (`__pointer_type__`).

@@ -369,24 +369,41 @@ impl CData {
         Ok(PyTuple::new(py, [unpickle, args.into_any()])?.into_any().unbind())
     }
 
-    fn __setstate__(slf: &Bound<'_, Self>, dict: &Bound<'_, PyAny>, data: &Bound<'_, PyAny>) -> PyResult<()> {
-        // 3.14's argument parser names the method in its messages.
-        let prefix = if crate::interp::version::at_least(slf.py(), 14) { "__setstate__() " } else { "" };
+    #[pyo3(signature = (*args))]
+    fn __setstate__(slf: &Bound<'_, Self>, args: &Bound<'_, PyTuple>) -> PyResult<()> {
+        // Parsed as CPython's "O!s#" (from 3.14 its messages name the method).
+        let named = crate::interp::version::at_least(slf.py(), 14);
+        let prefix = if named { "__setstate__() " } else { "" };
+        if args.len() != 2 {
+            let who = if named { "__setstate__()" } else { "function" };
+            return Err(PyTypeError::new_err(format!("{who} takes exactly 2 arguments ({} given)", args.len())));
+        }
+        let (dict, data) = (args.get_item(0)?, args.get_item(1)?);
         let dict = dict.cast::<PyDict>().map_err(|_| {
-            PyTypeError::new_err(format!("{prefix}argument 1 must be dict, not {}", type_name(dict)))
+            PyTypeError::new_err(format!("{prefix}argument 1 must be dict, not {}", type_name(&dict)))
         })?;
-        // "s#": a str (as UTF-8) or a read-only bytes-like object.
+        // "s#": a str (as UTF-8) or a read-only bytes-like object (one whose type has no
+        // buffer release function: bytes yes, bytearray and memoryview no).
         let owned: Vec<u8> = if let Ok(s) = data.cast::<pyo3::types::PyString>() {
             s.to_str()?.as_bytes().to_vec()
         } else if let Ok(b) = data.cast::<PyBytes>() {
             b.as_bytes().to_vec()
         } else {
-            pyo3::buffer::PyBuffer::<u8>::get(data)
-                .and_then(|b| b.to_vec(slf.py()))
-                .map_err(|_| PyTypeError::new_err(format!(
+            // SAFETY: reads the type's buffer slots; the type outlives this call (`data`
+            // holds it).
+            let releases = unsafe {
+                let procs = (*ffi::Py_TYPE(data.as_ptr())).tp_as_buffer;
+                !procs.is_null() && (*procs).bf_releasebuffer.is_some()
+            };
+            if releases {
+                return Err(PyTypeError::new_err(format!(
                     "{prefix}argument 2 must be read-only bytes-like object, not {}",
-                    type_name(data)
-                )))?
+                    type_name(&data)
+                )));
+            }
+            pyo3::buffer::PyBuffer::<u8>::get(&data).and_then(|b| b.to_vec(slf.py())).map_err(|_| {
+                PyTypeError::new_err(format!("a bytes-like object is required, not '{}'", type_name(&data)))
+            })?
         };
         let src = &owned[..];
         let c = slf.get();
@@ -394,7 +411,7 @@ impl CData {
         // SAFETY: the destination is this object's memory, valid for `size()` bytes; `n` is
         // bounded by both lengths; a bytes object never aliases ctypes memory.
         unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), c.ptr(), n) };
-        instance_dict(slf.as_any())?.call_method1(pyo3::intern!(slf.py(), "update"), (dict,))?;
+        instance_dict(slf.as_any())?.call_method1(pyo3::intern!(slf.py(), "update"), (dict.clone(),))?;
         Ok(())
     }
 

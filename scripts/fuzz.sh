@@ -55,7 +55,7 @@ wanted() {
 stats() {
     local log=$1 execs cov
     execs=$(grep -E '^stat::number_of_executed_units' "$log" | tail -1 | awk '{print $2}')
-    cov=$(grep -E '#[0-9]+ +(DONE|pulse|NEW|REDUCE|INITED)' "$log" | tail -1 \
+    cov=$(grep -E '#[0-9]+[[:space:]]+(DONE|pulse|NEW|REDUCE|INITED)' "$log" | tail -1 \
         | sed -E 's/.*cov: ([0-9]+) ft: ([0-9]+).*/cov \1, ft \2/')
     echo "${execs:-?} execs, ${cov:-no coverage line}"
 }
@@ -85,9 +85,12 @@ if ((${#rust_targets[@]})); then
         exit 2
     fi
     echo "== cargo fuzz build (${rust_targets[*]})"
-    (cd fuzz && nice -n 19 cargo +nightly fuzz build -O --target-dir "$target_dir" "${rust_targets[@]}")
+    # One target, or (without a name) all of them in one cargo invocation.
+    build_args=()
+    ((${#rust_targets[@]} == 1)) && build_args=("${rust_targets[0]}")
+    (cd fuzz && nice -n 19 cargo +nightly fuzz build -O --target-dir "$target_dir" "${build_args[@]}")
     for t in "${rust_targets[@]}"; do
-        mkdir -p "$scratch/$t"
+        mkdir -p "$scratch/$t" "fuzz/regressions/$t"
         run_fuzzer "$t" "$scratch/$t.log" \
             bash -c 'cd fuzz && exec cargo +nightly fuzz run -O --target-dir "$1" "$2" "$3" "corpus/$2" \
                 "regressions/$2" -- \
@@ -101,6 +104,7 @@ fi
 for t in cdef convert; do
     wanted "$t" python || continue
     harness=$root/fuzz/python/${t}_fuzz.py
+    mkdir -p "$root/fuzz/regressions/$t"
     if "$PYTHON" -c 'import atheris' >/dev/null 2>&1; then
         mkdir -p "$scratch/$t"
         # From a scratch directory: atheris and libFuzzer write nothing into the clone.

@@ -90,6 +90,8 @@ unset FERROTYPES_ROOT_NS
 top=\$(git -C "\$PWD" rev-parse --show-toplevel 2>/dev/null || echo "\$PWD")
 cargo_home=\${CARGO_HOME:-\$HOME/.cargo}
 rustup_home=\${RUSTUP_HOME:-\$HOME/.rustup}
+# The root's own /tmp first: a work tree under the host's /tmp is bound on top of it.
+mount -t tmpfs tmpfs "\$root/tmp"
 for dir in "\$top" "\$PWD" "\$cargo_home" "\$rustup_home" \${FERROTYPES_ROOT_BINDS:-}; do
     [[ -d \$dir && \$dir != / ]] || continue
     mountpoint -q "\$root\$dir" 2>/dev/null && continue
@@ -98,7 +100,6 @@ for dir in "\$top" "\$PWD" "\$cargo_home" "\$rustup_home" \${FERROTYPES_ROOT_BIN
 done
 mount -t proc proc "\$root/proc"
 mount --rbind /dev "\$root/dev"
-mount -t tmpfs tmpfs "\$root/tmp"
 exec chroot "\$root" /usr/bin/env -C "\$PWD" \\
     PATH="$venv/bin:\$cargo_home/bin:/usr/local/bin:/usr/bin:/bin" \\
     CARGO_HOME="\$cargo_home" RUSTUP_HOME="\$rustup_home" \\

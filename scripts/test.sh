@@ -70,6 +70,16 @@ echo "== interpreters: ${versions[*]}"
 
 status=0
 declare -A outcome=()
+# Versions whose suite is known not to pass yet (tests/known-gaps.txt: "X.Y reason"): they
+# run in full and their failures are printed, loudly, but do not fail the run. Every entry
+# is an open gap, named in the issue tracker.
+declare -A known_gap=()
+if [[ -f tests/known-gaps.txt ]]; then
+    while read -r v reason; do
+        [[ -z $v || $v == \#* ]] && continue
+        known_gap[$v]=$reason
+    done < tests/known-gaps.txt
+fi
 
 echo "== cargo test (core crate; the PyO3 cdylib is tested through pytest)"
 if cargo test --workspace --exclude ferrotypes-py; then
@@ -117,12 +127,37 @@ wanted = {"llvmlite": "llvmlite", "numba": "numba", "sdl2": "pysdl2", "sdl2dll":
 print(" ".join(spec for name, spec in wanted.items() if importlib.util.find_spec(name) is None))
 PY
 )
+    # A package that does not install is told apart: no wheel on the index for this
+    # interpreter (its suite is skipped as "no X wheel for CPython X.Y"), or a wheel that
+    # failed to install (pip's error is shown; the suite is skipped saying so). pytest gets
+    # both lists (FERROTYPES_NO_WHEEL, FERROTYPES_INSTALL_FAILED) for the skip reasons.
+    no_wheel=()
+    install_failed=()
+    local spec version log scratch
+    version=$("$py" -c 'import sys; print(sys.version.split()[0])')
     for spec in $optional; do
-        "$py" -m pip install -q --only-binary=:all: "$spec" >/dev/null 2>&1 \
-            || echo "test.sh: $spec publishes no wheel for $("$py" -c 'import sys; print(sys.version.split()[0])'); its suite is not run there"
+        log=$(mktemp)
+        if ! "$py" -m pip install -q --only-binary=:all: "$spec" >"$log" 2>&1; then
+            scratch=$(mktemp -d)
+            if "$py" -m pip download -q --only-binary=:all: --no-deps -d "$scratch" "$spec" >/dev/null 2>&1; then
+                install_failed+=("$spec")
+                echo "test.sh: $spec has a wheel for CPython $version but did not install; its suite is skipped there:"
+                grep -v "/opt/wheels' is ignored" "$log" | tail -5
+            else
+                no_wheel+=("$spec")
+                echo "test.sh: $spec publishes no wheel for CPython $version; its suite is skipped there"
+            fi
+            rm -rf "$scratch"
+        fi
+        rm -f "$log"
     done
 }
 
+gating_passed=0
+gating_failed=0
+count_in() {  # count_in WORD LOG -> the number before WORD in pytest's closing line
+    grep -E '^[=]* ?[0-9]+ (passed|failed)' "$2" | tail -1 | grep -oE "[0-9]+ $1" | grep -oE '^[0-9]+' || echo 0
+}
 for i in "${!versions[@]}"; do
     v=${versions[$i]}
     py=${pythons[$i]}
@@ -144,10 +179,16 @@ for i in "${!versions[@]}"; do
     # them with the first one only.
     export FERROTYPES_FUZZ_RUST=$([[ $i == 0 ]] && echo 1 || echo 0)
     # shellcheck disable=SC2086  # PYTEST_ARGS is a list of arguments
-    if "$py" -m pytest ${PYTEST_ARGS:-tests -q -ra} 2>&1 | tee "$log"; then
+    if FERROTYPES_NO_WHEEL="${no_wheel[*]}" FERROTYPES_INSTALL_FAILED="${install_failed[*]}" \
+            "$py" -m pytest ${PYTEST_ARGS:-tests -q -ra} 2>&1 | tee "$log"; then
+        gating_passed=$((gating_passed + $(count_in passed "$log")))
         outcome[$v]="passed: $(grep -E '^[=]* ?[0-9]+ (passed|failed)' "$log" | tail -1 | tr -d '=')"
+    elif [[ -n ${known_gap[$v]:-} ]]; then
+        outcome[$v]="KNOWN GAP, not failing the run (${known_gap[$v]}): $(grep -E '^[=]* ?[0-9]+ (passed|failed)' "$log" | tail -1 | tr -d '=')"
     else
         outcome[$v]="FAILED: $(grep -E '^[=]* ?[0-9]+ (passed|failed)' "$log" | tail -1 | tr -d '=')"
+        gating_passed=$((gating_passed + $(count_in passed "$log")))
+        gating_failed=$((gating_failed + $(count_in failed "$log") + $(count_in error "$log")))
         status=1
     fi
 done
@@ -166,9 +207,13 @@ if [[ -z ${PYTHON:-} ]] && ((${#not_found[@]})) && [[ ${CI:-} == true ]]; then
     echo "test.sh: CI must test every supported CPython; missing: ${not_found[*]}" >&2
     status=1
 fi
+# One closing line over every interpreter whose result decides the run (known gaps are in
+# the summary above).
+((status)) && ((gating_failed == 0)) && gating_failed=1
 if ((status)); then
     echo "test.sh: FAILED" >&2
 else
     echo "test.sh: all passed"
 fi
+echo "total: $gating_passed passed, $gating_failed failed"
 exit "$status"

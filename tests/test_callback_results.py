@@ -1,4 +1,4 @@
-"""Callbacks returning structures, unions and pointers by value, and instances of their
+"""Callbacks returning structures and unions by value, and instances of their
 own simple result type: beyond CPython's ctypes, which refuses the first ("invalid result
 type for callback function", open since 2009) and leaves the C result unset for the last
 (gh-148596). Every value is checked by C code that receives it (tests/clib/byvalue_callbacks.c).
@@ -102,13 +102,6 @@ def test_three_byte_structure(lib):
     assert call(lib, "use_rgb", ct.c_int, proto, lambda: Rgb(0x12, 0x34, 0x56)) == 0x123456
 
 
-def test_pointer_result(lib):
-    target = ct.c_int(99)
-    proto = ct.CFUNCTYPE(ct.POINTER(ct.c_int))
-    assert call(lib, "use_pointer", ct.c_int, proto, lambda: ct.pointer(target)) == 99
-    assert call(lib, "use_pointer", ct.c_int, proto, lambda: None) == -1
-
-
 def test_wrong_result_is_reported_and_zeroed(lib):
     proto = ct.CFUNCTYPE(Small, ct.c_int)
     seen = []
@@ -145,6 +138,8 @@ def test_simple_subclass_instance_gives_its_value(lib):
     assert f(keep, 3.0) == 0.75
 
 
-def test_arrays_are_still_refused():
-    with pytest.raises(TypeError, match="invalid result type for callback function"):
-        ct.CFUNCTYPE(ct.c_int * 3)(lambda: None)
+def test_arrays_and_pointers_are_still_refused():
+    # Pointer result types stay refused: every CPython version's own suite requires it.
+    for restype in (ct.c_int * 3, ct.POINTER(ct.c_double)):
+        with pytest.raises(TypeError, match="invalid result type for callback function"):
+            ct.CFUNCTYPE(restype)(lambda: None)

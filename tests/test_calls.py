@@ -650,11 +650,17 @@ def test_typed_argument_errors(argtypes, args):
 
 
 def test_argument_error_text_stated():
+    # Up to 3.11 a simple type's failed conversion said "wrong type"; from 3.12 the
+    # conversion's own error is kept.
+    if sys.version_info < (3, 12):
+        wrong_str = "argument 1: TypeError: wrong type"
+    else:
+        wrong_str = "argument 1: TypeError: 'str' object cannot be interpreted as an integer"
     for m in MODULES:
         f = libc(m, "abs", lambda m: [m.c_int])
         with pytest.raises(m.ArgumentError) as info:
             f("x")
-        assert str(info.value) == "argument 1: TypeError: wrong type"
+        assert str(info.value) == wrong_str
         with pytest.raises(TypeError) as info:
             f()
         assert str(info.value) == "this function takes at least 1 argument (0 given)"

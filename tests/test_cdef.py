@@ -448,3 +448,100 @@ def test_without_marker_small_ints_keep_ctypes_behavior():
     buf = ct.create_string_buffer(10)
     with pytest.raises(RuntimeError, match="ffi_prep_cif_var"):
         f(buf, 10, b"%hd", ct.c_short(-2))
+
+
+# ---------------------------------------------------------------------------
+# Layout attributes, zero-width bit fields, special types, variadic prototypes
+
+LAYOUT_SOURCE = r"""
+struct Z { char a; int : 0; char b; };
+struct Z2 { int a:3; int :0; int b:4; char c; };
+struct Z3 { char a; long long :0; char b; short : 0; char c; };
+union ZU { char a; int : 0; short b; };
+struct P { char c; int i; } __attribute__((packed));
+struct __attribute__((__packed__)) P2 { char c; int i; short s; };
+struct A { int a; } __attribute__((aligned(16)));
+struct M { char c; int i __attribute__((__aligned__(8))); char d; long v[2] __attribute__((aligned)); };
+typedef struct { char c; long long m __attribute__ ((__aligned__ (__alignof__ (long long)))); }
+    __attribute__((packed)) T;
+struct Outer { char c; struct P p; struct A a; struct Z z; };
+"""
+LAYOUT_TYPES = {"Z": "struct Z", "Z2": "struct Z2", "Z3": "struct Z3", "ZU": "union ZU",
+                "P": "struct P", "P2": "struct P2", "A": "struct A", "M": "struct M", "T": "T",
+                "Outer": "struct Outer"}
+
+
+@pytest.fixture(scope="module")
+def layout_header(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cdef_layout") / "layout.h"
+    path.write_text(LAYOUT_SOURCE)
+    return str(path)
+
+
+@pytest.mark.parametrize("name", sorted(LAYOUT_TYPES))
+def test_packed_aligned_and_zero_width_match_the_compiler(layout_header, name):
+    # GCC's packed/aligned attributes and zero-width bit fields used to be dropped
+    # silently (a wrong layout); every type here is checked member by member against cc.
+    ns = ct.cdef(LAYOUT_SOURCE)
+    assert ns._skipped_ == []
+    ct.verify(getattr(ns, name), LAYOUT_TYPES[name], headers=[layout_header])
+
+
+def test_layout_attributes_reach_the_generated_module(tmp_path, layout_header):
+    out = tmp_path / "gen_layout.py"
+    subprocess.run([sys.executable, "-m", "ferrotypes", "cdef", layout_header, "-o", str(out)],
+                   check=True, capture_output=True)
+    text = out.read_text()
+    assert "_pack_ = 1" in text and "_align_ = 16" in text and "_cdef_padding_" in text
+    namespace = {}
+    exec(compile(text, str(out), "exec"), namespace)
+    ns = ct.cdef(LAYOUT_SOURCE)
+    for name in ("P", "A", "M", "Z3"):
+        generated = namespace[name]
+        assert (ct.sizeof(generated), ct.alignment(generated)) == \
+            (ct.sizeof(getattr(ns, name)), ct.alignment(getattr(ns, name)))
+
+
+def test_packed_member_in_a_plain_structure_is_reported():
+    ns = ct.cdef("struct Q { char c; int i __attribute__((packed)); };")
+    assert ns._skipped_ and "packed" in ns._skipped_[0][1]
+
+
+def test_unevaluable_alignment_is_reported():
+    ns = ct.cdef("struct Q { char c; int i __attribute__((aligned(sizeof(struct Q *) * 2))); };")
+    assert ns._skipped_ and "aligned attribute" in ns._skipped_[0][1]
+
+
+def test_int128_is_a_clear_error():
+    ns = ct.cdef("struct I { __int128 x; }; typedef unsigned __int128 u128;")
+    reasons = dict(ns._skipped_)
+    assert "128-bit" in reasons["struct I"] and "128-bit" in reasons["u128"]
+
+
+def test_complex_members():
+    ns = ct.cdef("struct C { char c; double _Complex z; float _Complex f; };")
+    if hasattr(ct, "c_double_complex"):
+        assert ns._skipped_ == []
+        assert [f[1] for f in ns.C._fields_] == [ct.c_char, ct.c_double_complex, ct.c_float_complex]
+    else:
+        assert "no complex ctypes type" in dict(ns._skipped_)["struct C"]
+
+
+def test_variadic_function_pointer_prototype():
+    ns = ct.cdef("typedef int (*fmt_t)(char *, unsigned long, const char *, ...);")
+    assert ns.fmt_t._argtypes_[-1] is ct.VARIADIC
+    snprintf = ns.fmt_t(ct.cast(LIBC.snprintf, ct.c_void_p).value)
+    buf = ct.create_string_buffer(64)
+    assert snprintf(buf, 64, b"%s=%g %d", b"pi", 3.5, ct.c_short(-3)) == 9
+    assert buf.value == b"pi=3.5 -3"
+
+
+def test_variadic_marker_in_cfunctype():
+    proto = ct.CFUNCTYPE(ct.c_int, ct.c_char_p, ct.c_size_t, ct.c_char_p, ct.VARIADIC)
+    f = proto(ct.cast(LIBC.snprintf, ct.c_void_p).value)
+    buf = ct.create_string_buffer(32)
+    assert f(buf, 32, b"%.2f|%ld|%s", 2.5, ct.c_long(2**40), b"x") == 20
+    assert buf.value == b"2.50|1099511627776|x"
+    assert f(buf, 32, b"plain") == 5 and buf.value == b"plain"
+    with pytest.raises(TypeError, match="variadic marker must be the last item"):
+        ct.CFUNCTYPE(ct.c_int, ct.VARIADIC, ct.c_int)

@@ -141,6 +141,47 @@ def test_install_after_stdlib_import_fails(first_import, named):
     assert installed is False
 
 
+def test_pickle_and_copy_never_load_the_stdlib_extension():
+    # __reduce__ names ferrotypes' own _unpickle; importing "_ctypes" by name in a plain
+    # `import ferrotypes` process would load the stdlib extension (and then install()
+    # would refuse to run).
+    result = run_code(_LOCATE_STDLIB + textwrap.dedent("""
+        import copy, json, os, pickle, sys
+        import ferrotypes
+        value = ferrotypes.c_int(1)
+        data = pickle.dumps(value)
+        clone = copy.copy(value)
+        point = type("P", (ferrotypes.Structure,), {"_fields_": [("x", ferrotypes.c_int)]})
+        deep = copy.deepcopy(point(7))
+        loaded = pickle.loads(data)
+        imported = "_ctypes" in sys.modules
+        ferrotypes.install()
+        import ctypes
+        with open("/proc/self/maps") as maps:
+            mapped = [line.split(None, 5)[-1].strip() for line in maps]
+        ext = os.path.realpath(STDLIB_CTYPES_EXT)
+        print(json.dumps({
+            "values": [loaded.value, clone.value, deep.x],
+            "loaded_type": type(loaded) is ferrotypes.c_int,
+            "imported_before_install": imported,
+            "installed": ferrotypes.installed() and ctypes is ferrotypes,
+            "stdlib_in_modules": any(
+                getattr(m, "__file__", None) and os.path.realpath(m.__file__) == ext
+                for m in list(sys.modules.values())),
+            "stdlib_mapped": any(os.path.realpath(p) == ext
+                                 for p in mapped if p.startswith("/")),
+        }))
+    """))
+    assert result == {
+        "values": [1, 1, 7],
+        "loaded_type": True,
+        "imported_before_install": False,
+        "installed": True,
+        "stdlib_in_modules": False,
+        "stdlib_mapped": False,
+    }
+
+
 def test_mock_patch_by_ctypes_name():
     # The standard ctypes tests patch "ctypes.util._findSoname_ldconfig".
     result = run_code("""

@@ -11,8 +11,13 @@ A small pytest plugin, loaded into both runs with ``-p``, records which module
 ``import ctypes`` gave the suite, so a run that silently fell back to the standard ctypes
 cannot pass as a ferrotypes run.
 
-The packages are optional test dependencies (scripts/test.sh installs them); a case whose
-package is missing is skipped, saying which package to install.
+The packages are optional test dependencies: scripts/test.sh installs them from wheels only
+(``--only-binary=:all:``), on every interpreter where the package publishes one. A case
+whose package is missing is skipped with the reason: "no numba wheel for CPython 3.15" when
+scripts/test.sh found none on the index for this interpreter (it says so through
+``FERROTYPES_NO_WHEEL``, the distributions without a wheel, space-separated), "numba's
+install failed" when it had one but pip failed (``FERROTYPES_INSTALL_FAILED``), else "not
+installed", with the command that installs it.
 """
 
 from __future__ import annotations
@@ -104,6 +109,24 @@ DISTRIBUTIONS = {"numpy": "numpy", "llvmlite": "llvmlite", "numba": "numba",
                  "sdl2": "pysdl2", "sdl2dll": "pysdl2-dll"}
 
 
+def missing_reason(name: str, distributions: list[str]) -> str:
+    """Why a suite cannot run here: no wheel for this CPython, a failed install, or none."""
+    version = "CPython %d.%d" % sys.version_info[:2]
+    no_wheel = os.environ.get("FERROTYPES_NO_WHEEL", "").split()
+    failed = os.environ.get("FERROTYPES_INSTALL_FAILED", "").split()
+    reasons = []
+    for dist in distributions:
+        if dist in no_wheel:
+            reasons.append(f"no {dist} wheel for {version}")
+        elif dist in failed:
+            reasons.append(f"{dist} has a wheel for {version} but its install failed "
+                           f"(scripts/test.sh printed pip's error)")
+        else:
+            reasons.append(f"{dist} is not installed "
+                           f"(pip install --only-binary=:all: {dist}; scripts/test.sh does)")
+    return f"{name}'s suite cannot run: " + "; ".join(reasons)
+
+
 @dataclass
 class RunResult:
     outcomes: collections.Counter  # (test id, outcome) -> how many times
@@ -172,8 +195,7 @@ def test_suite_same_outcomes_under_ferrotypes(name, tmp_path):
     suite = SUITES[name]
     missing = [mod for mod in suite.requires if importlib.util.find_spec(mod) is None]
     if missing:
-        pytest.skip(f"{name}'s suite needs {', '.join(DISTRIBUTIONS[m] for m in missing)} "
-                    f"(pip install it; scripts/test.sh does)")
+        pytest.skip(missing_reason(name, [DISTRIBUTIONS[m] for m in missing]))
     (tmp_path / "_ctypes_probe.py").write_text(textwrap.dedent(PROBE_PLUGIN))
 
     stock_run = start_run(suite, tmp_path, under_ferrotypes=False)
@@ -184,6 +206,9 @@ def test_suite_same_outcomes_under_ferrotypes(name, tmp_path):
     assert ferro.ctypes_modules == {"ctypes": "ferrotypes", "_ctypes": "ferrotypes._ctypes"}
     assert stock.outcomes, f"the stock run collected no tests: {stock.summary}"
 
+    # Shown with -rP (or -s): the counts of both runs, for docs/third-party.md.
+    print(f"{name} on CPython {sys.version.split()[0]}: stock: {stock.summary} | "
+          f"ferrotypes: {ferro.summary}")
     only_stock = sorted((stock.outcomes - ferro.outcomes).elements())
     only_ferro = sorted((ferro.outcomes - stock.outcomes).elements())
     assert not only_stock and not only_ferro, (

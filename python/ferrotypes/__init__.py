@@ -19,12 +19,9 @@ import sys as _sys
 import types as _types
 from struct import calcsize as _calcsize
 
-__version__ = "1.1.0"
-
 from ._ctypes import Union, Structure, Array
 from ._ctypes import _Pointer
 from ._ctypes import CFuncPtr as _CFuncPtr
-from ._ctypes import __version__ as _ctypes_version
 from ._ctypes import RTLD_LOCAL, RTLD_GLOBAL
 from ._ctypes import ArgumentError
 from ._ctypes import FUNCFLAG_CDECL as _FUNCFLAG_CDECL
@@ -35,10 +32,21 @@ from ._ctypes import sizeof, byref, addressof, alignment, resize
 from ._ctypes import get_errno, set_errno
 from ._ctypes import _SimpleCData
 
-# The Python layer and the extension are released together; a mismatch means
-# a stale build is being imported next to newer sources.
-if __version__ != _ctypes_version:
-    raise Exception("Version number mismatch", __version__, _ctypes_version)
+# Each interpreter version's ctypes API, as that version's stdlib has it.
+if _sys.version_info >= (3, 12):
+    from ._ctypes import SIZEOF_TIME_T
+if _sys.version_info >= (3, 14):
+    from ._ctypes import CField
+
+if _sys.version_info < (3, 15):
+    # From 3.15 the module attribute is deprecated (module __getattr__ at the end).
+    __version__ = "1.1.0"
+    from ._ctypes import __version__ as _ctypes_version
+
+    # The Python layer and the extension are released together; a mismatch means
+    # a stale build is being imported next to newer sources.
+    if __version__ != _ctypes_version:
+        raise Exception("Version number mismatch", __version__, _ctypes_version)
 
 if _sys.platform == "win32":
     from ._ctypes import FormatError
@@ -226,6 +234,9 @@ class py_object(_SimpleCData):
             text = "%s(<NULL>)" % type(self).__name__
         return text
 
+    if _sys.version_info >= (3, 14):
+        __class_getitem__ = classmethod(_types.GenericAlias)  # py_object[T] (3.14+)
+
 
 # Integers.  int and long long have classes of their own only where their size
 # differs from long's.
@@ -281,6 +292,26 @@ if sizeof(c_longdouble) == sizeof(c_double):
     c_longdouble = c_double
 
 
+# Complex numbers (3.14+), where the extension supports C's _Complex types: the codes are
+# "F", "D", "G" in 3.14 and the struct module's "Zf", "Zd", "Zg" from 3.15.
+if _sys.version_info >= (3, 14):
+    _COMPLEX_CODES = ("Zf", "Zd", "Zg") if _sys.version_info >= (3, 15) else ("F", "D", "G")
+    try:
+        class c_double_complex(_SimpleCData):
+            _type_ = _COMPLEX_CODES[1]
+
+        class c_float_complex(_SimpleCData):
+            _type_ = _COMPLEX_CODES[0]
+
+        class c_longdouble_complex(_SimpleCData):
+            _type_ = _COMPLEX_CODES[2]
+    except AttributeError:
+        pass
+    else:
+        _check_size(c_double_complex)
+        _check_size(c_float_complex)
+
+
 # Bytes and characters.
 class c_ubyte(_SimpleCData):
     _type_ = "B"
@@ -330,7 +361,74 @@ class c_bool(_SimpleCData):
     _type_ = "?"
 
 
-from ._ctypes import POINTER, pointer, _pointer_type_cache
+if _sys.version_info < (3, 14):
+    from ._ctypes import POINTER, pointer, _pointer_type_cache
+else:
+    # From 3.14 every ctypes type remembers its own pointer type (``__pointer_type__``,
+    # set by the first pointer type made for it); the cache dictionary is gone.
+    _pointer_type_cache_fallback = {}  # incomplete pointer types made from a name
+    _NO_POINTER_TYPE = object()
+
+    def POINTER(cls):
+        """Return the pointer type for ``cls`` (``c_void_p`` for None), creating it once.
+
+        ``POINTER("name")`` makes an incomplete pointer type, completed later by
+        ``set_type`` (deprecated).
+        """
+        if cls is None:
+            return c_void_p
+        known = getattr(cls, "__pointer_type__", _NO_POINTER_TYPE)
+        if known is not _NO_POINTER_TYPE:
+            return known
+        if not isinstance(cls, str):
+            # Making the class stores it as cls.__pointer_type__.
+            return type("LP_%s" % cls.__name__, (_Pointer,), {"_type_": cls})
+        import warnings
+        warnings._deprecated("ctypes.POINTER with string", remove=(3, 19))
+        made = _pointer_type_cache_fallback.get(cls)
+        if made is None:
+            made = _pointer_type_cache_fallback[cls] = type("LP_%s" % cls, (_Pointer,), {})
+        return made
+
+    def pointer(obj):
+        """Return a new pointer instance pointing to ``obj`` (``byref(obj)`` is cheaper
+        for passing a reference to a foreign function)."""
+        return POINTER(type(obj))(obj)
+
+    def _cache_deprecated():
+        import warnings
+        warnings._deprecated("ctypes._pointer_type_cache", remove=(3, 19))
+
+    class _PointerTypeCache:
+        """What ``_pointer_type_cache`` was, kept readable and writable with a warning:
+        a view of the ``__pointer_type__`` attributes (and of a plain dict for keys that
+        cannot take one)."""
+
+        def __contains__(self, cls):
+            return hasattr(cls, "__pointer_type__")
+
+        def __getitem__(self, cls):
+            _cache_deprecated()
+            try:
+                return cls.__pointer_type__
+            except AttributeError:
+                return _pointer_type_cache_fallback[cls]
+
+        def get(self, cls, default=None):
+            _cache_deprecated()
+            try:
+                return cls.__pointer_type__
+            except AttributeError:
+                return _pointer_type_cache_fallback.get(cls, default)
+
+        def __setitem__(self, cls, pointer_type):
+            _cache_deprecated()
+            try:
+                cls.__pointer_type__ = pointer_type
+            except AttributeError:
+                _pointer_type_cache_fallback[cls] = pointer_type
+
+    _pointer_type_cache = _PointerTypeCache()
 
 
 class c_wchar_p(_SimpleCData):
@@ -352,14 +450,18 @@ def _reset_cache():
     ``c_wchar_p`` accept (bytes and str objects), and ``POINTER(None)`` is
     ``c_void_p``.
     """
-    caches = [_pointer_type_cache, _c_functype_cache]
+    if _sys.version_info < (3, 14):
+        caches = [_pointer_type_cache, _c_functype_cache]
+    else:
+        caches = [_pointer_type_cache_fallback, _c_functype_cache]
     if _sys.platform == "win32":
         caches.append(_win_functype_cache)
     for cache in caches:
         cache.clear()
     for char_type, string_type in ((c_wchar, c_wchar_p), (c_char, c_char_p)):
         POINTER(char_type).from_param = string_type.from_param
-    _pointer_type_cache[None] = c_void_p
+    if _sys.version_info < (3, 14):
+        _pointer_type_cache[None] = c_void_p
 
 
 # ---------------------------------------------------------------------------
@@ -367,6 +469,14 @@ def _reset_cache():
 
 def SetPointerType(pointer, cls):
     """Complete an incomplete pointer type made by ``POINTER("name")``."""
+    if _sys.version_info >= (3, 13):
+        # Deprecated from 3.13 (use ``pointer.set_type(cls)``), gone in 3.15.
+        import warnings
+        warnings._deprecated("ctypes.SetPointerType", remove=(3, 15))
+    if _sys.version_info >= (3, 14):
+        # No cache to keep in step: set_type records the pointer type on ``cls``.
+        pointer.set_type(cls)
+        return
     cache = _pointer_type_cache
     if cache.get(cls) is not None:
         raise RuntimeError("This type already exists in the cache")
@@ -377,6 +487,10 @@ def SetPointerType(pointer, cls):
     pointer.set_type(cls)
     cache[cls] = pointer
     del cache[placeholder]
+
+
+if _sys.version_info >= (3, 15):
+    del SetPointerType  # removed in 3.15: use ``pointer.set_type(cls)``
 
 
 def ARRAY(typ, len):
@@ -439,6 +553,14 @@ class CDLL(object):
 
     def __init__(self, name, mode=DEFAULT_MODE, handle=None,
                  use_errno=False, use_last_error=False, winmode=None):
+        if name and _sys.version_info >= (3, 12):
+            name = _os.fspath(name)  # path-like names are kept as str/bytes from 3.12
+            if _sys.version_info >= (3, 13) and name.endswith(".fwork"):
+                # From 3.13 (for iOS-style framework builds): a ".fwork" file holds the
+                # library's path relative to the interpreter's directory.
+                with open(name) as fwork:
+                    name = _os.path.join(_os.path.dirname(_sys.executable),
+                                         fwork.read().strip())
         self._name = name
         flags = _with_errno_flags(self._func_flags_, use_errno, use_last_error)
         self._name, mode = _dlopen_args(name, mode, winmode)
@@ -525,7 +647,15 @@ class LibraryLoader(object):
         # empty name is an IndexError, as it always was.
         if name[0] == "_":
             raise AttributeError(name)
-        return _remembered(self, name, self._dlltype(name))
+        if _sys.version_info < (3, 12):
+            return _remembered(self, name, self._dlltype(name))
+        # From 3.12 a library that cannot be loaded is a missing attribute (so hasattr()
+        # and getattr() with a default work).
+        try:
+            library = self._dlltype(name)
+        except OSError:
+            raise AttributeError(name)
+        return _remembered(self, name, library)
 
 
 cdll = LibraryLoader(CDLL)
@@ -547,8 +677,14 @@ if _sys.platform == "win32":
         return OSError(None, descr, None, code)
 elif _sys.platform == "cygwin":
     pythonapi = PyDLL("libpython%d.%d.dll" % _sys.version_info[:2])
-else:
+elif _sys.version_info < (3, 14):
     pythonapi = PyDLL(None)
+else:
+    # From 3.14 a program that cannot open itself has no pythonapi rather than no ctypes.
+    try:
+        pythonapi = PyDLL(None)
+    except OSError:
+        pythonapi = None
 
 # size_t is the first unsigned type as wide as a pointer; ssize_t its signed twin.
 for _signed, _unsigned in ((c_int, c_uint), (c_long, c_ulong), (c_longlong, c_ulonglong)):
@@ -597,6 +733,17 @@ def wstring_at(ptr, size=-1):
     return _wstring_at(ptr, size)
 
 
+if _sys.version_info >= (3, 14):
+    from ._ctypes import _memoryview_at_addr
+
+    _memoryview_at = PYFUNCTYPE(py_object, c_void_p, c_ssize_t, c_int)(_memoryview_at_addr)
+
+    def memoryview_at(ptr, size, readonly=False):
+        """Return a memoryview of the ``size`` bytes at address ``ptr`` (no copy),
+        read-only if ``readonly`` is true."""
+        return _memoryview_at(ptr, size, bool(readonly))
+
+
 if _sys.platform == "win32":
     # Entry points for in-process COM servers written with comtypes; without
     # comtypes there is no class to offer and nothing keeps the DLL loaded.
@@ -639,6 +786,13 @@ c_int16, c_uint16 = _signed[2], _unsigned[2]
 c_int32, c_uint32 = _signed[4], _unsigned[4]
 c_int64, c_uint64 = _signed[8], _unsigned[8]
 del _widths, _signed, _unsigned
+
+if _sys.version_info >= (3, 12):
+    # time_t by its size, as the interpreter was built.
+    try:
+        c_time_t = {8: c_int64, 4: c_int32}[SIZEOF_TIME_T]
+    except KeyError:
+        raise SystemError(f"Unexpected sizeof(time_t): {SIZEOF_TIME_T=}") from None
 
 _reset_cache()
 
@@ -784,3 +938,14 @@ class LayoutMismatch(Exception):
 # (Both are defined here rather than reached through a module ``__getattr__``: on 3.11
 # a module ``__getattr__`` stops attribute-lookup specialization for every
 # ``ferrotypes.<name>`` in user code.)
+
+
+if _sys.version_info >= (3, 15):
+    # 3.15 deprecates the module's __version__ (and so has a module __getattr__ anyway).
+    def __getattr__(name):
+        if name == "__version__":
+            import warnings
+            warnings.warn("'__version__' is deprecated and slated for removal in Python 3.20",
+                          DeprecationWarning, stacklevel=2)
+            return "1.1.0"
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

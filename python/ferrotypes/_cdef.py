@@ -53,8 +53,9 @@ class Signature:
         return list(self.argtypes) + ([_ft.VARIADIC] if self.variadic else [])
 
     def prototype(self):
-        """A ``CFUNCTYPE`` type for the fixed part of the signature."""
-        return _ft.CFUNCTYPE(self.restype, *self.argtypes)
+        """A ``CFUNCTYPE`` type for the signature (ending with the variadic marker when
+        the function takes ``...``)."""
+        return _ft.CFUNCTYPE(self.restype, *self.ctypes_argtypes())
 
     def __repr__(self):
         args = ", ".join(_type_name(a) for a in self.argtypes)
@@ -72,8 +73,10 @@ def _type_name(t):
 
 # What pycparser (plain C11) cannot read in glibc-style headers, neutralized while
 # preprocessing. __GNUC__ stays defined: headers take other paths without it.
+# `__attribute__` survives preprocessing: the layout attributes (packed, aligned) are read
+# from the text (`_layout_attributes`) before `clean_gnu_extensions` blanks every attribute.
 GNU_DEFINES = (
-    "__attribute__(x)=", "__attribute(x)=", "__extension__=", "__asm__(x)=", "__asm(x)=",
+    "__extension__=", "__asm__(x)=", "__asm(x)=",
     "__restrict=", "__restrict__=", "__inline=", "__inline__=", "__const=const",
     "__signed__=signed", "__volatile__=volatile", "__thread=", "_Noreturn=",
     "__builtin_offsetof(t,m)=((unsigned long)&((t*)0)->m)",
@@ -130,6 +133,130 @@ def clean_gnu_extensions(text):
         pos = i + 1
     text = _GNU_WORDS.sub(lambda m: " " * len(m.group()), text)
     return _GNU_RENAME_RE.sub(lambda m: _GNU_RENAMES[m.group()].ljust(len(m.group())), text)
+
+
+_ALIGNOF_SCALARS = {"char": 1, "short": 2, "int": 4, "long": 8, "long long": 8, "float": 4,
+                    "double": 8, "long double": 16, "void *": 8, "__int128": 16,
+                    "max_align_t": 16}
+
+
+def _attribute_spans(text):
+    """(start, end, inner text) of every ``__attribute__((...))`` in ``text``."""
+    spans, pos = [], 0
+    while True:
+        m = _GNU_CALLS.search(text, pos)
+        if not m:
+            return spans
+        depth, i = 0, m.end() - 1
+        while i < len(text):
+            if text[i] == "(":
+                depth += 1
+            elif text[i] == ")":
+                depth -= 1
+                if depth == 0:
+                    break
+            i += 1
+        if m.group().startswith("__attribute"):
+            spans.append((m.start(), i + 1, text[m.end():i]))
+        pos = i + 1
+
+
+def _layout_meaning(inner):
+    """The layout attributes in one attribute list: {"packed": True, "aligned": N}.
+    ``aligned`` without a value is the target's largest alignment (16 on x86-64); a value
+    that is not a constant this reader understands is ``None`` (reported as skipped)."""
+    found = {}
+    for m in re.finditer(r"\b_*(packed|aligned)_*\b\s*(\((?:[^()]|\([^()]*\))*\))?", inner):
+        if m.group(1) == "packed":
+            found["packed"] = True
+            continue
+        arg = (m.group(2) or "")[1:-1].strip()
+        if not arg:
+            found["aligned"] = 16
+            continue
+        a = re.fullmatch(r"(?:__alignof__|_Alignof|__alignof|sizeof)\s*\(\s*([\w\s*]+?)\s*\)", arg)
+        try:
+            found["aligned"] = int(arg.rstrip("uUlL"), 0) if a is None else _ALIGNOF_SCALARS[
+                re.sub(r"\s+", " ", a.group(1).replace("unsigned ", "").replace("signed ", ""))]
+        except (ValueError, KeyError):
+            found["aligned"] = None
+    return found
+
+
+_KEYWORD_BEFORE = re.compile(r"\b(struct|union)\s*$")
+
+
+def _layout_attributes(text):
+    """Layout attributes (``packed``, ``aligned``) in ``text``, by the source position
+    pycparser gives the declaration they belong to: a structure or union by its tag's
+    position (the ``{`` of an anonymous one), a member by its name's. Returns
+    {(file, line, column): {"packed": ..., "aligned": ...}}."""
+    spans = [(a, b, _layout_meaning(inner)) for a, b, inner in _attribute_spans(text)]
+    spans = [span for span in spans if span[2]]
+    if not spans:
+        return {}
+    blank = text
+    for a, b, _ in _attribute_spans(text):
+        blank = _blank(blank, a, b)
+    # Line markers: where each physical line's (file, line) comes from.
+    marks = [(m.start(), m.group(2), int(m.group(1)))
+             for m in re.finditer(r'^#\s*(?:line\s+)?(\d+)\s+"([^"]*)"', blank, re.M)]
+
+    def coord(index):
+        file, line, base = "<cdef>", 1, 0
+        for start, f, n in marks:
+            if start >= index:
+                break
+            file, line, base = f, n, blank.index("\n", start) + 1
+        line += blank.count("\n", base, index)
+        return file, line, index - blank.rfind("\n", 0, index)
+
+    def word_before(index):
+        j = index
+        while j > 0 and blank[j - 1].isspace():
+            j -= 1
+        k = j
+        while k > 0 and (blank[k - 1].isalnum() or blank[k - 1] == "_"):
+            k -= 1
+        return k, blank[k:j]
+
+    def record_key(brace):
+        """The key of the structure whose body opens at ``brace``."""
+        k, word = word_before(brace)
+        if word in ("struct", "union"):
+            return coord(brace)
+        if word and _KEYWORD_BEFORE.search(blank[:k]):
+            return coord(k)
+        return None
+
+    found = {}
+    for start, end, meaning in spans:
+        k, word = word_before(start)
+        key = None
+        if word in ("struct", "union"):                   # struct ATTR tag { ... }
+            m = re.compile(r"\s*(\w+|\{)").match(blank, end)
+            if m:
+                key = coord(m.start(1))
+        elif blank[:start].rstrip().endswith("}"):        # struct ... { ... } ATTR;
+            depth, i = 0, len(blank[:start].rstrip()) - 1
+            while i >= 0:
+                depth += blank[i] == "}"
+                depth -= blank[i] == "{"
+                if depth == 0:
+                    break
+                i -= 1
+            key = record_key(i) if i >= 0 else None
+        else:                                             # member: name ATTR / name[n] ATTR
+            j = len(blank[:start].rstrip())
+            while j > 0 and blank[j - 1] == "]":
+                j = blank.rfind("[", 0, j)
+                j = len(blank[:j].rstrip())
+            k, word = word_before(j)
+            if word and (word[0].isalpha() or word[0] == "_"):
+                key = coord(k)
+        if key is not None:
+            found.setdefault(key, {}).update(meaning)
+    return found
 
 
 def _find_cc(cc=None):
@@ -332,8 +459,10 @@ def _enum_base(values):
 class _Builder:
     """Walks pycparser's AST in source order and builds ferrotypes objects."""
 
-    def __init__(self):
+    def __init__(self, layout_attributes=None):
         self.scalars = _scalar_table()
+        # packed/aligned attributes by declaration position (`_layout_attributes`)
+        self.layout_attributes = layout_attributes or {}
         self.typedefs = {}      # name -> type, _VOID or _FuncType
         self.tags = {}          # ("struct"|"union"|"enum", name) -> type
         self.defined = set()    # ids of Structure/Union classes given their _fields_
@@ -459,6 +588,18 @@ class _Builder:
             return self.scalars[key]
         if len(names) == 1 and names[0] in self.typedefs:
             return self.typedefs[names[0]]
+        if "_Complex" in names or "__complex__" in names:
+            real = [n for n in names if n not in ("_Complex", "__complex__")] or ["double"]
+            name = {("float",): "c_float_complex", ("double",): "c_double_complex",
+                    ("double", "long"): "c_longdouble_complex"}.get(tuple(sorted(real)))
+            complex_type = getattr(_ft, name, None) if name else None
+            if complex_type is None:
+                raise _Unsupported("unsupported type %r: no complex ctypes type for it here"
+                                   % " ".join(names))
+            return complex_type
+        if "__int128" in names or "__int128_t" in names or "__uint128_t" in names:
+            raise _Unsupported("unsupported type %r: ctypes has no 128-bit integer type"
+                               % " ".join(names))
         raise _Unsupported("unsupported type %r" % " ".join(names))
 
     def pointer_to(self, target):
@@ -469,7 +610,8 @@ class _Builder:
         if target is _ft.c_wchar:
             return _ft.c_wchar_p
         if isinstance(target, _FuncType):
-            proto = _ft.CFUNCTYPE(target.restype, *target.argtypes)
+            proto = _ft.CFUNCTYPE(target.restype, *target.argtypes,
+                                  *([_ft.VARIADIC] if target.variadic else []))
             self.funcptrs.setdefault(proto, target)
             return proto
         return _ft.POINTER(target)
@@ -527,11 +669,21 @@ class _Builder:
             if id(cls) in self.defined:
                 file, line, col = _where(node)
                 raise CDefError("redefinition of '%s %s'" % (kind, node.name), file, line, col)
-            self.define_fields(cls, node.decls, node)
+            self.define_fields(cls, node.decls, node, self._attributes_of(node))
         return cls
 
-    def define_fields(self, cls, decls, node):
-        fields, anonymous = [], []
+    def _attributes_of(self, node):
+        c = node.coord
+        return self.layout_attributes.get((c.file, c.line, c.column), {}) if c is not None else {}
+
+    def define_fields(self, cls, decls, node, attributes=None):
+        attributes = attributes or {}
+        is_struct = issubclass(cls, _ft.Structure)
+        pack = self.pack
+        if attributes.get("packed"):
+            pack = 1  # GCC's packed: every member at alignment 1, as #pragma pack(1)
+        align = self._aligned_value(attributes, "the structure")
+        fields, anonymous, padding = [], [], []
         for d in decls:
             if isinstance(d, c_ast.Pragma):
                 continue
@@ -542,20 +694,42 @@ class _Builder:
             if name is None:
                 if d.bitsize is not None:  # unnamed bit field: padding
                     name = "_pad_%d" % len(fields)
+                    padding.append(name)
                 else:  # anonymous struct/union member
                     name = "_anon_%d" % len(fields)
                     anonymous.append(name)
+            member = self._attributes_of(d)
+            if member.get("packed") and pack != 1:
+                raise _Unsupported("member %r is packed in a structure that is not: ctypes has "
+                                   "no per-member packing" % name)
+            member_align = self._aligned_value(member, "member %r" % name)
             if d.bitsize is not None:
                 bits = self.int_eval(d.bitsize, "bit-field width")
                 if bits == 0:
-                    continue  # a zero-width bit field only ends the unit (not modelled)
+                    # A zero-width bit field ends the storage unit: the next member starts
+                    # at the next boundary of its type (ctypes itself refuses width 0).
+                    if is_struct and fields:
+                        unit = _ft.alignment(t) if pack is None else min(pack, _ft.alignment(t))
+                        padding += self._pad_to(fields, pack, unit)
+                    continue
                 fields.append((name, t, bits))
             else:
+                if member_align:
+                    if is_struct:
+                        natural = _ft.alignment(t) if pack is None else min(pack, _ft.alignment(t))
+                        padding += self._pad_to(fields, pack, max(member_align, natural))
+                    align = max(align or 1, member_align)
                 fields.append((name, t))
-        if self.pack is not None:
-            cls._pack_ = self.pack
+        if pack is not None:
+            cls._pack_ = pack
+        if align:
+            cls._align_ = align
         if anonymous:
             cls._anonymous_ = anonymous
+        if padding:
+            # Members C does not name (unnamed bit fields, padding cdef adds): verify() and
+            # the code generator know them by this list.
+            cls._cdef_padding_ = tuple(padding)
         try:
             cls._fields_ = fields
         except (TypeError, ValueError, AttributeError, OverflowError) as exc:
@@ -565,7 +739,38 @@ class _Builder:
                 "union" if isinstance(node, c_ast.Union) else "struct",
                 node.name or "<anonymous>", exc)) from None
         self.defined.add(id(cls))
-        self.events.append(("fields", cls, fields, anonymous, self.pack))
+        self.events.append(("fields", cls, fields, anonymous, pack, align, tuple(padding)))
+
+    @staticmethod
+    def _aligned_value(attributes, what):
+        if "aligned" not in attributes:
+            return None
+        if attributes["aligned"] is None:
+            raise _Unsupported("the aligned attribute of %s has a value cdef cannot evaluate"
+                               % what)
+        return attributes["aligned"]
+
+    @staticmethod
+    def _pad_to(fields, pack, boundary):
+        """Appends padding bytes to ``fields`` so the next member starts at a multiple of
+        ``boundary`` (where a byte placed next would go is measured on a scratch class);
+        returns the names added."""
+        if not fields:
+            return []
+        probe = "_ferrotypes_probe"
+        try:
+            scratch = type("_scratch", (_ft.Structure,),
+                           dict({"_pack_": pack} if pack is not None else {},
+                                _fields_=fields + [(probe, _ft.c_ubyte)]))
+        except (TypeError, ValueError, AttributeError, OverflowError):
+            return []  # the fields themselves are refused: define_fields reports it
+        end = getattr(scratch, probe).offset
+        gap = -end % boundary
+        if not gap:
+            return []
+        name = "_pad_%d" % len(fields)
+        fields.append((name, _ft.c_ubyte * gap))
+        return [name]
 
     def enum(self, node):
         cls = self.tags.get(("enum", node.name)) if node.name else None
@@ -724,7 +929,7 @@ class CDefNamespace:
       function ``stat`` takes the plain name); enum types through :meth:`enum`;
     * with a library, functions with ``argtypes``/``restype`` set; functions it lacks are
       listed in ``_missing_``. Without a library, a function's name gives its
-      ``CFUNCTYPE`` prototype (the fixed parameters).
+      ``CFUNCTYPE`` prototype (with the variadic marker for ``...``).
     """
 
     def __init__(self, builder, lib, macros):
@@ -830,9 +1035,10 @@ def parse(source, filename="<cdef>", *, include_dirs=(), defines=(), preprocess=
         macros = _macros(source, filename, include_dirs, defines, cc)
     else:
         text = '# 1 "%s"\n%s' % (filename, source)
+    attributes = _layout_attributes(text)
     text = '# 1 "%s"\n%s%s' % (_BUILTIN_FILE, _BUILTIN_TYPEDEFS, clean_gnu_extensions(text))
     ast = _parse(text, filename)
-    builder = _Builder()
+    builder = _Builder(attributes)
     # The built-in typedefs are scalars already in the table: nothing to record.
     ast.ext = [n for n in ast.ext
                if not (n.coord is not None and n.coord.file == _BUILTIN_FILE)]
@@ -905,7 +1111,8 @@ def generate_module(builder, macros, library=None, command=""):
             return names[t]
         if t in builder.funcptrs:
             f = builder.funcptrs[t]
-            return "ctypes.CFUNCTYPE(%s)" % ", ".join([r(f.restype)] + [r(a) for a in f.argtypes])
+            return "ctypes.CFUNCTYPE(%s)" % ", ".join(
+                [r(f.restype)] + [r(a) for a in f.argtypes] + (["ctypes.VARIADIC"] if f.variadic else []))
         if issubclass(t, _ft._Pointer):
             return "ctypes.POINTER(%s)" % r(t._type_)
         if issubclass(t, _ft.Array):
@@ -926,12 +1133,16 @@ def generate_module(builder, macros, library=None, command=""):
             base = "ctypes.Structure" if issubclass(cls, _ft.Structure) else "ctypes.Union"
             out += ["", "class %s(%s):" % (r(cls), base), "    pass", ""]
         elif kind == "fields":
-            cls, fields, anonymous, pack = ev[1:]
+            cls, fields, anonymous, pack, align, padding = ev[1:]
             var = r(cls)
             if pack is not None:
                 out.append("%s._pack_ = %d" % (var, pack))
+            if align:
+                out.append("%s._align_ = %d" % (var, align))
             if anonymous:
                 out.append("%s._anonymous_ = %r" % (var, anonymous))
+            if padding:
+                out.append("%s._cdef_padding_ = %r" % (var, padding))
             items = ["    (%r, %s%s)," % (f[0], r(f[1]), ", %d" % f[2] if len(f) > 2 else "")
                      for f in fields]
             out += ["%s._fields_ = [" % var] + items + ["]"]

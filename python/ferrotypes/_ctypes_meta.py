@@ -16,6 +16,48 @@ _rs = globals()["_rs"]  # injected by the extension before this module runs
 _STG = "_stginfo_"
 _SIMPLE_TYPE_CHARS = "cbBhHiIlLdfuzZqQPXOv?g"
 
+# From 3.14 the accepted codes are the ones this platform supports (no "X", BSTR, outside
+# Windows), the complex types' included where libffi has them: "F", "D", "G" in 3.14;
+# 3.15 spells those "Zf", "Zd", "Zg" (the struct module's codes).
+_WINDOWS = _sys.platform == "win32"
+_COMPLEX_CODES = ("F", "D", "G") if _rs.complex_types else ()
+if _sys.version_info >= (3, 15):
+    _ONE_CHAR_CODES = "cbBhHiIlLdfuzZqQP" + ("X" if _WINDOWS else "") + "Ov?g"
+    _LONG_CODES = {"Z" + c.lower(): c for c in _COMPLEX_CODES}
+    _BAD_TYPE_MESSAGE = ("class must define a '_type_' attribute which must be\n"
+                         "one of these characters: '%s'" % _ONE_CHAR_CODES
+                         + (",\nor one of these strings: %s."
+                            % ", ".join(repr(c) for c in _LONG_CODES)
+                            if _LONG_CODES else "."))
+elif _sys.version_info >= (3, 14):
+    _ONE_CHAR_CODES = ("cbBhHiIlLd" + ("DFG" if _COMPLEX_CODES else "") + "fuzZqQP"
+                       + ("X" if _WINDOWS else "") + "Ov?g")
+    _BAD_TYPE_MESSAGE = ("class must define a '_type_' attribute which must be\n"
+                         "a single character string containing one of the\n"
+                         "supported types: '%s'." % _ONE_CHAR_CODES)
+
+
+def _simple_code(code):
+    """The one-letter code of the scalar kind a ``_type_`` string names (checked as the
+    running version checks it)."""
+    if not isinstance(code, str):
+        raise TypeError("class must define a '_type_' string attribute")
+    if _sys.version_info >= (3, 15):
+        if len(code) == 1 and code in _ONE_CHAR_CODES:
+            return code
+        if code in _LONG_CODES:
+            return _LONG_CODES[code]
+        raise AttributeError(_BAD_TYPE_MESSAGE)
+    if len(code) != 1:
+        raise ValueError("class must define a '_type_' attribute which must be a string of length 1")
+    if _sys.version_info >= (3, 14):
+        if code not in _ONE_CHAR_CODES:
+            raise AttributeError(_BAD_TYPE_MESSAGE)
+    elif code not in _SIMPLE_TYPE_CHARS:
+        raise AttributeError("class must define a '_type_' attribute which must be\n"
+                             "a single character string containing one of '%s'." % _SIMPLE_TYPE_CHARS)
+    return code
+
 
 def _stg(cls):
     return cls.__dict__.get(_STG)
@@ -34,13 +76,38 @@ def _with_caller_module(namespace):
     return namespace
 
 
+# Where a metaclass does its work: up to 3.12 in ``__new__``; from 3.13 (as CPython's
+# metaclasses there) in ``__init__``, so a class made by ``__new__`` alone is abstract and a
+# second ``__init__`` is refused.
+_SETUP_IN_INIT = _sys.version_info >= (3, 13)
+
+
 class _CDataType:
     """Class methods shared by every ctypes type (CPython's CDataType_methods)."""
 
     def __new__(mcls, name, bases, namespace, **kw):
         cls = super().__new__(mcls, name, bases, _with_caller_module(namespace), **kw)
         _rs.enable_construct(cls)  # the fast constructor entry, where the class allows it
+        if not _SETUP_IN_INIT:
+            mcls._stginfo_setup_(cls, namespace)
         return cls
+
+    if _SETUP_IN_INIT:
+        def __init__(cls, name, bases, namespace, /, **kw):
+            super().__init__(name, bases, namespace, **kw)
+            if _stg(cls) is not None:
+                raise SystemError(f"StgInfo of '{cls.__name__}' is already initialized.")
+            type(cls)._stginfo_setup_(cls, namespace)
+
+    def _stginfo_setup_(cls, namespace):
+        """Gives a new class its storage info (each metaclass says how)."""
+
+    if _sys.version_info >= (3, 14):
+        __pointer_type__ = property(
+            lambda cls: _rs.pointer_type_get(cls),
+            lambda cls, value: _rs.pointer_type_set(cls, value),
+            lambda cls: _rs.pointer_type_del(cls),
+            doc="The pointer type POINTER(cls) returns (3.14+).")
 
     def from_address(cls, address):
         return _rs.from_address(cls, address)
@@ -66,19 +133,14 @@ class _CDataType:
 class PyCSimpleType(_CDataType, type):
     """Metaclass of ``_SimpleCData`` subclasses: ``_type_`` picks the C scalar."""
 
-    def __new__(mcls, name, bases, namespace, **kw):
-        cls = super().__new__(mcls, name, bases, namespace, **kw)
+    def _stginfo_setup_(cls, namespace):
+        mcls = type(cls)
+        name, bases = cls.__name__, cls.__bases__
         try:
             code = cls._type_
         except AttributeError:
             raise AttributeError("class must define a '_type_' attribute") from None
-        if not isinstance(code, str):
-            raise TypeError("class must define a '_type_' string attribute")
-        if len(code) != 1:
-            raise ValueError("class must define a '_type_' attribute which must be a string of length 1")
-        if code not in _SIMPLE_TYPE_CHARS:
-            raise AttributeError("class must define a '_type_' attribute which must be\n"
-                             "a single character string containing one of '%s'." % _SIMPLE_TYPE_CHARS)
+        code = _simple_code(code)
         type.__setattr__(cls, _STG, _rs.StgInfo.simple(code, False))
         if bases and bases[0] is _rs.SimpleCData:
             # Direct subclasses get the code-specific from_param of CPython.
@@ -104,7 +166,6 @@ class PyCSimpleType(_CDataType, type):
                 else:
                     cls.__ctype_be__, cls.__ctype_le__ = cls, swapped
                     swapped.__ctype_be__, swapped.__ctype_le__ = cls, swapped
-        return cls
 
     def from_param(cls, value):
         return _rs.simple_from_param(cls, value)
@@ -115,11 +176,9 @@ class PyCSimpleType(_CDataType, type):
 class PyCFuncPtrType(_CDataType, type):
     """Metaclass of ``CFuncPtr`` subclasses: ``_argtypes_``, ``_restype_``, ``_flags_``."""
 
-    def __new__(mcls, name, bases, namespace, **kw):
-        cls = super().__new__(mcls, name, bases, namespace, **kw)
+    def _stginfo_setup_(cls, namespace):
         type.__setattr__(cls, _STG, _rs.funcptr_type_info(cls))
         _rs.enable_vectorcall(cls)
-        return cls
 
     def from_param(cls, value):
         return _rs.generic_from_param(cls, value)
@@ -130,22 +189,14 @@ class PyCFuncPtrType(_CDataType, type):
 class PyCPointerType(_CDataType, type):
     """Metaclass of ``_Pointer`` subclasses: ``_type_`` is the pointed-to type."""
 
-    def __new__(mcls, name, bases, namespace, **kw):
-        cls = super().__new__(mcls, name, bases, namespace, **kw)
-        proto = namespace.get("_type_")
-        if proto is not None and _rs.stginfo_of(proto) is None:
-            raise TypeError("_type_ must have storage info")
-        type.__setattr__(cls, _STG, _rs.StgInfo.pointer(proto))
-        return cls
+    def _stginfo_setup_(cls, namespace):
+        _rs.pointer_setup(cls, namespace.get("_type_"))
 
     def from_param(cls, value):
         return _rs.pointer_from_param(cls, value)
 
     def set_type(cls, type_):
-        if _rs.stginfo_of(type_) is None:
-            raise TypeError("_type_ must have storage info")
-        type.__setattr__(cls, _STG, _rs.StgInfo.pointer(type_))
-        type.__setattr__(cls, "_type_", type_)
+        _rs.pointer_set_type(cls, type_)
 
 
 # --- arrays -----------------------------------------------------------------------------
@@ -153,10 +204,8 @@ class PyCPointerType(_CDataType, type):
 class PyCArrayType(_CDataType, type):
     """Metaclass of ``Array`` subclasses: ``_type_`` and ``_length_``."""
 
-    def __new__(mcls, name, bases, namespace, **kw):
-        cls = super().__new__(mcls, name, bases, namespace, **kw)
+    def _stginfo_setup_(cls, namespace):
         type.__setattr__(cls, _STG, _rs.array_type_info(cls))
-        return cls
 
     def from_param(cls, value):
         return _rs.generic_from_param(cls, value)
@@ -167,10 +216,8 @@ class PyCArrayType(_CDataType, type):
 class _AggregateType(_CDataType, type):
     _is_union = False
 
-    def __new__(mcls, name, bases, namespace, **kw):
-        cls = super().__new__(mcls, name, bases, namespace, **kw)
-        _rs.aggregate_init(cls, mcls._is_union, namespace)
-        return cls
+    def _stginfo_setup_(cls, namespace):
+        _rs.aggregate_init(cls, type(cls)._is_union, namespace)
 
     def __setattr__(cls, name, value):
         if name == "_fields_":

@@ -19,6 +19,7 @@ import sys
 from . import Array, Structure, Union
 
 _ArrayType = type(Array)
+_KEEP_ORDER = (Structure, Union) if sys.version_info >= (3, 13) else Structure
 
 if sys.byteorder == "little":
     _FOREIGN_TWIN = "__ctype_be__"
@@ -35,8 +36,9 @@ def _other_endian(typ):
         if isinstance(typ, _ArrayType):
             # Same length, elements swapped (recursively, for nested arrays).
             twin = _other_endian(typ._type_) * typ._length_
-        elif issubclass(typ, Structure):
-            # A nested structure keeps the byte order it was declared with.
+        elif issubclass(typ, _KEEP_ORDER):
+            # A nested structure (from 3.13 also a union) keeps the byte order it was
+            # declared with.
             twin = typ
         else:
             raise TypeError("This type does not support other endian: %s" % typ)

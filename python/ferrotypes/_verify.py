@@ -177,8 +177,11 @@ def _members(cls, prefix=""):
     nested structures."""
     out = []
     anonymous = set(getattr(cls, "_anonymous_", ()))
+    padding = set(cls.__dict__.get("_cdef_padding_", ()))  # members C does not name
     for field in getattr(cls, "_fields_", ()):
         name, ftype = field[0], field[1]
+        if name in padding:
+            continue
         descr = getattr(cls, name)
         if name in anonymous:
             for path, t, off, d, nested in _members(ftype, prefix):

@@ -515,6 +515,16 @@ else:
                 or _get_soname(_findLib_ld(name)))
 
 
+# 3.14 adds dllist(): the shared libraries loaded into this process. Where the dynamic
+# loader can list them (dl_iterate_phdr), the extension does; Windows and macOS would ask
+# their own APIs, not written yet.
+if sys.version_info >= (3, 14):
+    try:
+        from ._ctypes import dllist
+    except ImportError:
+        pass
+
+
 def test():
     """Print what find_library and the loaders find on this system."""
     from . import cdll
@@ -538,6 +548,8 @@ def test():
         print(soname)
         if soname:
             print(cdll.LoadLibrary(soname))
+    if sys.version_info >= (3, 14):
+        print(dllist() if "dllist" in globals() else "dllist() not available")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,9 @@ ctypes = _sys.modules[__package__]
 # Integers, characters and floating point
 
 CHAR, WCHAR = ctypes.c_char, ctypes.c_wchar
-BYTE, WORD, DWORD = ctypes.c_byte, ctypes.c_ushort, ctypes.c_ulong
+# BYTE is unsigned, as in the Windows headers, from 3.12; 3.11 had it signed.
+BYTE = ctypes.c_byte if _sys.version_info < (3, 12) else ctypes.c_ubyte
+WORD, DWORD = ctypes.c_ushort, ctypes.c_ulong
 SHORT, USHORT = ctypes.c_short, ctypes.c_ushort
 INT, UINT = ctypes.c_int, ctypes.c_uint
 LONG, ULONG = ctypes.c_long, ctypes.c_ulong
@@ -64,6 +66,11 @@ HENHMETAFILE = HFONT = HGDIOBJ = HGLOBAL = HHOOK = HICON = HANDLE
 HINSTANCE = HKEY = HKL = HLOCAL = HMENU = HMETAFILE = HMODULE = HANDLE
 HMONITOR = HPALETTE = HPEN = HRGN = HRSRC = HSTR = HTASK = HANDLE
 HWINSTA = HWND = SC_HANDLE = SERVICE_STATUS_HANDLE = HANDLE
+if _sys.version_info >= (3, 14):
+    # Names added in 3.14: more handles, and two integer typedefs.
+    HCONV = HCONVLIST = HCURSOR = HDDEDATA = HDROP = HSZ = HANDLE
+    HFILE = INT
+    HRESULT = LONG
 
 # ---------------------------------------------------------------------------
 # Structures

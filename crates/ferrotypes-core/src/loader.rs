@@ -66,6 +66,27 @@ pub fn close(handle: Handle) -> Result<(), CoreError> {
     }
 }
 
+/// The names of the objects loaded into the process, in the loader's order, as the loader
+/// spells them (the main program's is empty). Linux and other `dl_iterate_phdr` systems.
+#[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "android"))]
+pub fn loaded_objects() -> Vec<Vec<u8>> {
+    unsafe extern "C" fn collect(info: *mut libc::dl_phdr_info, _size: usize, data: *mut c_void) -> libc::c_int {
+        // SAFETY: `data` is the `Vec` passed below, alive and not otherwise borrowed for the
+        // whole iteration; `info` is the loader's record for one object, valid during this
+        // call, with a NUL-terminated name or NULL.
+        unsafe {
+            let names = &mut *data.cast::<Vec<Vec<u8>>>();
+            let name = (*info).dlpi_name;
+            names.push(if name.is_null() { Vec::new() } else { CStr::from_ptr(name).to_bytes().to_vec() });
+        }
+        0
+    }
+    let mut names: Vec<Vec<u8>> = Vec::new();
+    // SAFETY: the callback only appends to `names`, which outlives the call; it never unwinds.
+    unsafe { libc::dl_iterate_phdr(Some(collect), (&raw mut names).cast()) };
+    names
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,6 +103,12 @@ mod tests {
     fn missing_library_reports_loader_message() {
         let err = open(Some(c"libdoesnotexist_ft.so"), libc::RTLD_NOW).unwrap_err();
         assert!(err.to_string().contains("libdoesnotexist_ft.so"));
+    }
+
+    #[test]
+    fn loaded_objects_include_libc() {
+        let names = loaded_objects();
+        assert!(names.iter().any(|n| n.windows(7).any(|w| w == b"libc.so")), "{names:?}");
     }
 
     #[test]

@@ -29,6 +29,9 @@ pub enum ValueClass {
     Pointer,
     /// Windows `VARIANT_BOOL`: a 16-bit integer, -1 for true.
     VariantBool,
+    /// C11 `_Complex` of `float`, `double` or `long double`: the real part, then the
+    /// imaginary part, each stored as the real type is.
+    Complex,
 }
 
 /// One row of the scalar table.
@@ -59,6 +62,9 @@ enum FfiScalar {
     F64,
     LongDouble,
     Pointer,
+    ComplexF32,
+    ComplexF64,
+    ComplexLongDouble,
 }
 
 const PTR: usize = std::mem::size_of::<*const u8>();
@@ -101,10 +107,18 @@ pub static SIMPLE_KINDS: &[SimpleKind] = &[
     kind!(b'P', PTR, PTR, Pointer, "P", Pointer),
     kind!(b'O', PTR, PTR, Pointer, "O", Pointer),
     kind!(b'v', 2, 2, VariantBool, "v", S16),
+    // The complex types (ctypes 3.14+: `_type_` "F", "D", "G"; 3.15 spells them "Zf",
+    // "Zd", "Zg", the struct module's format codes, used here for PEP 3118).
+    kind!(b'F', 8, 4, Complex, "Zf", ComplexF32),
+    kind!(b'D', 16, 8, Complex, "Zd", ComplexF64),
+    kind!(b'G', 32, 16, Complex, "Zg", ComplexLongDouble),
 ];
 
 /// The codes accepted as `_type_`, in CPython's order (used in its error message).
 pub const SIMPLE_TYPE_CHARS: &str = "cbBhHiIlLdfuzZqQPXOv?g";
+
+/// The complex kinds' codes (`float`, `double`, `long double`), accepted from 3.14 on.
+pub const COMPLEX_CODES: &[u8] = b"FDG";
 
 impl SimpleKind {
     /// Looks a code up in the table.
@@ -145,6 +159,9 @@ fn scalar_ffi_type(kind: FfiScalar) -> *mut ffi_type {
             FfiScalar::F64 => addr_of_mut!(types::double),
             FfiScalar::LongDouble => addr_of_mut!(types::longdouble),
             FfiScalar::Pointer => addr_of_mut!(types::pointer),
+            FfiScalar::ComplexF32 => addr_of_mut!(types::complex_float),
+            FfiScalar::ComplexF64 => addr_of_mut!(types::complex_double),
+            FfiScalar::ComplexLongDouble => addr_of_mut!(types::complex_longdouble),
         }
     }
 }
@@ -271,7 +288,8 @@ mod tests {
     #[test]
     fn table_has_unique_codes_and_sane_sizes() {
         for (i, k) in SIMPLE_KINDS.iter().enumerate() {
-            assert!(SIMPLE_TYPE_CHARS.as_bytes().contains(&k.code), "{}", k.code as char);
+            let known = SIMPLE_TYPE_CHARS.as_bytes().contains(&k.code) || COMPLEX_CODES.contains(&k.code);
+            assert!(known, "{}", k.code as char);
             assert!(k.size.is_power_of_two() && k.align <= k.size);
             assert!(SIMPLE_KINDS[i + 1..].iter().all(|o| o.code != k.code));
             // SAFETY: the pointer is to a static libffi type descriptor.

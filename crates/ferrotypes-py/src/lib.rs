@@ -33,9 +33,14 @@ use std::ffi::c_void;
 /// Builds the helper namespace `_rs` that `_ctypes_meta.py` (the metaclasses) calls into.
 fn helper_namespace<'py>(py: Python<'py>, m: &Bound<'py, PyModule>) -> PyResult<Bound<'py, PyModule>> {
     let rs = PyModule::new(py, "_ctypes._rs")?;
+    // PyModule::new marks a module GIL-free; `_rs` shares `_ctypes`' state, so it says the
+    // same as `_ctypes` (only a free-threaded build records it).
+    rs.gil_used(true)?;
     rs.add_class::<stginfo::StgInfo>()?;
     rs.add("SimpleCData", m.getattr("_SimpleCData")?)?;
     rs.add("little_endian", cfg!(target_endian = "little"))?;
+    // libffi has C's _Complex types here (not in its Windows builds).
+    rs.add("complex_types", cfg!(not(windows)))?;
     rs.add_function(wrap_pyfunction!(from_memory::from_address, &rs)?)?;
     rs.add_function(wrap_pyfunction!(from_memory::from_buffer, &rs)?)?;
     rs.add_function(wrap_pyfunction!(from_memory::from_buffer_copy, &rs)?)?;
@@ -50,6 +55,11 @@ fn helper_namespace<'py>(py: Python<'py>, m: &Bound<'py, PyModule>) -> PyResult<
     rs.add_function(wrap_pyfunction!(funcptr::enable_vectorcall, &rs)?)?;
     rs.add_function(wrap_pyfunction!(calls::fastcall::fast_lane_calls, &rs)?)?;
     rs.add_function(wrap_pyfunction!(from_param::pointer_from_param, &rs)?)?;
+    rs.add_function(wrap_pyfunction!(pointer::pointer_setup, &rs)?)?;
+    rs.add_function(wrap_pyfunction!(pointer::pointer_set_type, &rs)?)?;
+    rs.add_function(wrap_pyfunction!(pointer::pointer_type_get, &rs)?)?;
+    rs.add_function(wrap_pyfunction!(pointer::pointer_type_set, &rs)?)?;
+    rs.add_function(wrap_pyfunction!(pointer::pointer_type_del, &rs)?)?;
     rs.add_function(wrap_pyfunction!(from_param::generic_from_param, &rs)?)?;
     rs.add_function(wrap_pyfunction!(structure::aggregate_init, &rs)?)?;
     rs.add_function(wrap_pyfunction!(structure::aggregate_set_fields, &rs)?)?;
@@ -57,8 +67,29 @@ fn helper_namespace<'py>(py: Python<'py>, m: &Bound<'py, PyModule>) -> PyResult<
     Ok(rs)
 }
 
+/// The module's `__getattr__` from 3.15, where `_ctypes.__version__` is deprecated: it
+/// still gives "1.1.0", with a `DeprecationWarning` pointing at the caller.
+#[pyfunction]
+#[pyo3(name = "__getattr__")]
+fn module_getattr(py: Python<'_>, name: &str) -> PyResult<&'static str> {
+    if name == "__version__" {
+        let category = py.get_type::<pyo3::exceptions::PyDeprecationWarning>();
+        PyErr::warn(py, &category, c"'__version__' is deprecated and slated for removal in Python 3.20", 1)?;
+        return Ok("1.1.0");
+    }
+    Err(pyo3::exceptions::PyAttributeError::new_err(format!("module '_ctypes' has no attribute '{name}'")))
+}
+
 /// Create and manipulate C compatible data types in Python.
-#[pymodule]
+// `gil_used = true`: this module relies on the GIL. Since PyO3 0.28 a `#[pymodule]` without
+// the option declares the opposite (`Py_MOD_GIL_NOT_USED`), and a free-threaded CPython
+// (3.13t+) would then run it without the GIL, which its shared state (`GilCell`, the type
+// caches, per-function fast-lane plans, ...) is not built for; docs/architecture.md, "Free-
+// threaded builds", lists that state and how each piece would be guarded. With the GIL
+// declared used, a free-threaded interpreter re-enables the GIL when importing ferrotypes
+// (with a RuntimeWarning). The slot only exists from 3.13; tests/test_gil_declaration.py
+// reads it back from the built extension.
+#[pymodule(gil_used = true)]
 fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add_class::<simple::SimpleCData>()?;
@@ -68,11 +99,18 @@ fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<pointer::Pointer>()?;
     m.add_class::<CFuncPtr>()?;
     m.add_class::<CArgObject>()?;
-    // CPython's CArgObject is a static type named just "CArgObject" (module builtins); PyO3
-    // spells tp_name "builtins.CArgObject", which shows in attribute errors.
+    // CPython 3.11's CArgObject is a static type named just "CArgObject" (module builtins);
+    // from 3.12 it is a heap type of the `_ctypes` module, "_ctypes.CArgObject". PyO3 spells
+    // tp_name "builtins.CArgObject", which shows in attribute errors and messages.
+    let carg_type = py.get_type::<CArgObject>();
+    let carg_in_module = interp::version::at_least(py, 12);
+    let carg_name = if carg_in_module { c"_ctypes.CArgObject" } else { c"CArgObject" };
     // SAFETY: tp_name of a heap type may be replaced by a string that outlives the type (a
     // static); CPython's own `__name__` setter does the same.
-    unsafe { (*py.get_type::<CArgObject>().as_type_ptr()).tp_name = c"CArgObject".as_ptr() };
+    unsafe { (*carg_type.as_type_ptr()).tp_name = carg_name.as_ptr() };
+    if carg_in_module {
+        carg_type.setattr("__module__", "_ctypes")?;
+    }
     m.add("ArgumentError", py.get_type::<ArgumentError>())?;
 
     // The stock special from_param functions must exist before the metaclasses run.
@@ -136,8 +174,53 @@ fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
     for (name, _) in metaclasses::NAMES {
         rs.add(name, meta(name)?)?;
     }
+    if interp::version::at_least(py, 12) {
+        // The types of CPython's `_ctypes` are immutable (its static types, from 3.13 its
+        // heap types made with the flag); the version's suites check `__flags__`.
+        use pyo3::ffi::{Py_TPFLAGS_DISALLOW_INSTANTIATION, Py_TPFLAGS_IMMUTABLETYPE};
+        let r = roots::roots(py);
+        let mut types = vec![
+            py.get_type::<cdata::CData>().into_any(),
+            r.simple.bind(py).clone().into_any(),
+            r.structure.bind(py).clone().into_any(),
+            r.union.bind(py).clone().into_any(),
+            r.array.bind(py).clone().into_any(),
+            r.pointer.bind(py).clone().into_any(),
+            r.funcptr.bind(py).clone().into_any(),
+            py.get_type::<CArgObject>().into_any(),
+            py.get_type::<data::cfield::CField>().into_any(),
+        ];
+        for name in ["_CDataType", "_AggregateType"] {
+            types.push(meta(name)?);
+        }
+        for (name, _) in metaclasses::NAMES {
+            types.push(meta(name)?);
+        }
+        for ty in &types {
+            metaclasses::add_type_flags(ty, Py_TPFLAGS_IMMUTABLETYPE);
+        }
+        if !interp::version::at_least(py, 14) {
+            // Up to 3.13 fields are made only by `_fields_`; 3.14's layout code calls the
+            // constructor.
+            metaclasses::add_type_flags(py.get_type::<data::cfield::CField>().as_any(), Py_TPFLAGS_DISALLOW_INSTANTIATION);
+        }
+    }
     m.add("_rs", rs)?;
-    m.add("__version__", "1.1.0")?;
+    // Names that come and go with the running version, as that version's `_ctypes` has
+    // them (its stdlib `ctypes` imports them).
+    if !interp::version::at_least(py, 15) {
+        m.add("__version__", "1.1.0")?;
+    } else {
+        m.add_function(wrap_pyfunction!(module_getattr, m)?)?;
+    }
+    if interp::version::at_least(py, 12) {
+        m.add("SIZEOF_TIME_T", std::mem::size_of::<libc::time_t>())?;
+    }
+    if interp::version::at_least(py, 14) {
+        m.add_class::<data::cfield::CField>()?;
+        m.add("_memoryview_at_addr", c_entry_points::memoryview_at_impl as *const c_void as usize)?;
+        m.add_function(wrap_pyfunction!(native::libraries::dllist, m)?)?;
+    }
     m.add("FUNCFLAG_CDECL", stginfo::FUNCFLAG_CDECL)?;
     m.add("FUNCFLAG_PYTHONAPI", stginfo::FUNCFLAG_PYTHONAPI)?;
     m.add("FUNCFLAG_USE_ERRNO", stginfo::FUNCFLAG_USE_ERRNO)?;
@@ -150,7 +233,26 @@ fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("RTLD_LOCAL", libc::RTLD_LOCAL)?;
     m.add("RTLD_GLOBAL", libc::RTLD_GLOBAL)?;
     m.add("CTYPES_MAX_ARGCOUNT", funcptr::CTYPES_MAX_ARGCOUNT)?;
-    m.add("_pointer_type_cache", pointer::pointer_type_cache(py)?)?;
+    if interp::version::at_least(py, 14) {
+        // 3.14 makes CField public, as `ctypes.CField`.
+        let cfield = py.get_type::<data::cfield::CField>();
+        metaclasses::set_type_dict_item(&cfield, "__module__", &pyo3::types::PyString::new(py, "ctypes"))?;
+        // SAFETY: tp_name of a heap type may be replaced by a string that outlives the type (a
+        // static), as for CArgObject above.
+        unsafe { (*cfield.as_type_ptr()).tp_name = c"ctypes.CField".as_ptr() };
+        metaclasses::set_type_dict_item(&cfield, "__doc__", &pyo3::types::PyString::new(py, "Structure/Union member"))?;
+        m.add("CField", cfield)?;
+        m.add("_memoryview_at_addr", c_entry_points::memoryview_at_impl as *const c_void as usize)?;
+    }
+    if interp::version::at_least(py, 12) {
+        m.add("SIZEOF_TIME_T", std::mem::size_of::<libc::time_t>())?;
+    }
+    if !interp::version::at_least(py, 14) {
+        // From 3.14 `ctypes` makes pointer types itself (`__pointer_type__`).
+        m.add("_pointer_type_cache", pointer::pointer_type_cache(py)?)?;
+        m.add_function(wrap_pyfunction!(pointer::pointer_type, m)?)?;
+        m.add_function(wrap_pyfunction!(pointer::pointer, m)?)?;
+    }
     m.add("_memmove_addr", ferrotypes_core::memory::memmove_addr())?;
     m.add("_memset_addr", ferrotypes_core::memory::memset_addr())?;
     m.add("_string_at_addr", c_entry_points::string_at_impl as *const c_void as usize)?;
@@ -166,8 +268,6 @@ fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(native::libraries::dlsym, m)?)?;
     m.add_function(wrap_pyfunction!(native::errno::get_errno, m)?)?;
     m.add_function(wrap_pyfunction!(native::errno::set_errno, m)?)?;
-    m.add_function(wrap_pyfunction!(pointer::pointer_type, m)?)?;
-    m.add_function(wrap_pyfunction!(pointer::pointer, m)?)?;
     m.add_function(wrap_pyfunction!(interp::object_api::pyobj_from_ptr, m)?)?;
     m.add_function(wrap_pyfunction!(interp::object_api::py_incref, m)?)?;
     m.add_function(wrap_pyfunction!(interp::object_api::py_decref, m)?)?;

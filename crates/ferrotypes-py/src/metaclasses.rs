@@ -103,3 +103,36 @@ pub fn set_c_name(meta: &Bound<'_, PyAny>, full: &'static std::ffi::CStr) {
     // CPython never frees a heap type's tp_name separately (its ht_name owns the buffer).
     unsafe { (*tp).tp_name = full.as_ptr() };
 }
+
+/// Adds `flags` (`Py_TPFLAGS_IMMUTABLETYPE`, `Py_TPFLAGS_DISALLOW_INSTANTIATION`) to a type
+/// object made at set-up. CPython's own `_ctypes` types have them (its static types are
+/// immutable; from 3.12 on the versions' suites check `__flags__`); PyO3 and class
+/// statements make mutable heap types.
+pub fn add_type_flags(ty: &Bound<'_, PyAny>, flags: std::ffi::c_ulong) {
+    let tp: *mut ffi::PyTypeObject = ty.as_ptr().cast();
+    // SAFETY: `ty` is a live, ready type object owned by this module; only flag bits that
+    // CPython reads on later attribute assignment (`type.__setattr__`) and instantiation
+    // checks are added, none that change its layout or its readiness.
+    unsafe {
+        (*tp).tp_flags |= flags;
+        ffi::PyType_Modified(tp);
+    }
+}
+
+/// Stores `name = value` in a type's own dict at set-up, also for a type that is already
+/// immutable (PyO3 makes its classes so): what CPython's C code does to its types' dicts
+/// before handing them out.
+pub fn set_type_dict_item(ty: &Bound<'_, PyType>, name: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
+    let tp = ty.as_type_ptr();
+    // SAFETY: reading tp_dict of a live, ready heap type; the dict is borrowed from it.
+    let dict = unsafe { (*tp).tp_dict };
+    if dict.is_null() {
+        return Err(pyo3::exceptions::PySystemError::new_err("type has no dict"));
+    }
+    // SAFETY: `dict` is the type's live namespace dict (see above).
+    let dict = unsafe { Bound::from_borrowed_ptr(ty.py(), dict) }.cast_into::<PyDict>()?;
+    dict.set_item(name, value)?;
+    // SAFETY: `tp` is a live type whose dict just changed: its attribute caches must go.
+    unsafe { ffi::PyType_Modified(tp) };
+    Ok(())
+}

@@ -9,7 +9,7 @@ use super::funcptr::{note_passed_to_c, CTYPES_MAX_ARGCOUNT};
 use crate::data::carg::CArgObject;
 use crate::data::cdata::{CData, Inline};
 use crate::data::from_param::{
-    ArgConv, STOCK_GENERIC_FROM_PARAM, STOCK_POINTER_FROM_PARAM, STOCK_SIMPLE_FROM_PARAM, STOCK_SPECIAL_FROM_PARAM,
+    simple_conversion_error, ArgConv, STOCK_GENERIC_FROM_PARAM, STOCK_POINTER_FROM_PARAM, STOCK_SIMPLE_FROM_PARAM, STOCK_SPECIAL_FROM_PARAM,
 };
 use crate::data::simple;
 use crate::data::stginfo::{stginfo_of_instance, stginfo_of_type, Kind};
@@ -123,7 +123,17 @@ pub fn convert_with(
             if is_instance_fast(arg, cls.bind(py))? {
                 return conv_param(arg, index, slot, keep);
             }
-            // SAFETY: the slot holds 16 bytes, enough for any scalar kind.
+            if kind.size > slot.value.0.len() {
+                // Wider than a slot (`long double _Complex`): passed from memory that
+                // `from_param` makes.
+                let converted = crate::data::from_param::simple_from_param(py, cls.bind(py), arg)?;
+                let converted = converted.into_bound(py);
+                conv_param(&converted, index, slot, keep)?;
+                keep.push(converted.unbind());
+                return Ok(());
+            }
+            // SAFETY: the slot holds 16 bytes, enough for any scalar kind of that size or
+            // less (checked above).
             match unsafe { simple::set_value(kind, *swapped, slot.value.0.as_mut_ptr(), arg) } {
                 Ok(k) => {
                     slot.ffi = kind.ffi_type();
@@ -132,14 +142,15 @@ pub fn convert_with(
                     }
                     Ok(())
                 }
-                Err(_) => {
-                    // CPython falls back to `_as_parameter_`, else "wrong type".
+                Err(err) => {
+                    // CPython falls back to `_as_parameter_`, else reports the failure as the
+                    // running version's `from_param` does.
                     match arg.getattr_opt(pyo3::intern!(py, "_as_parameter_"))? {
                         Some(inner) => recursion_guarded(py, || {
                             let converted = cls.bind(py).call_method1(pyo3::intern!(py, "from_param"), (inner,))?;
                             conv_param(&converted, index, slot, keep)
                         }),
-                        None => Err(PyTypeError::new_err("wrong type")),
+                        None => Err(simple_conversion_error(py, err)),
                     }
                 }
             }
@@ -240,6 +251,11 @@ pub fn conv_param(obj: &Bound<'_, PyAny>, index: usize, slot: &mut ArgSlot, keep
         let i = info.get();
         let c = cd.get();
         match i.kind {
+            Kind::Simple { kind, .. } if kind.size > slot.value.0.len() => {
+                // Wider than a slot: libffi reads the instance's own memory (kept alive below).
+                slot.by_value = c.ptr();
+                slot.ffi = kind.ffi_type();
+            }
             Kind::Simple { kind, .. } => {
                 // SAFETY: the instance holds `kind.size` bytes; the slot has room for 16.
                 unsafe { std::ptr::copy_nonoverlapping(c.ptr(), slot.value.0.as_mut_ptr(), kind.size) };

@@ -339,7 +339,16 @@ impl CFuncPtr {
                     .map_err(|_| PyTypeError::new_err("_argtypes_ must be a sequence of types"))?;
                 let (items, marked) = super::variadic::split_marker(items)?;
                 let tuple = PyTuple::new(py, items)?;
-                cfg.converters = Some(convert::make_converters(tuple.as_any())?);
+                let converters = convert::make_converters(tuple.as_any())?;
+                // From 3.14 new argtypes must still fit the object's paramflags.
+                if crate::interp::version::at_least(py, 14) {
+                    if let Some(pf) = slf.get().paramflags.get_ref(py) {
+                        if let Ok(pf) = pf.bind(py).cast::<PyTuple>() {
+                            super::paramflags::validate_against(pf, &tuple)?;
+                        }
+                    }
+                }
+                cfg.converters = Some(converters);
                 cfg.variadic = marked;
                 cfg.argtypes = Some(v.clone().unbind());
             }
@@ -622,7 +631,11 @@ fn call_impl(py: Python<'_>, slf: &Bound<'_, CFuncPtr>, args: &[Bound<'_, PyAny>
     }
 
     // Variadic when there are arguments past `argtypes`, or always with the marker.
-    let marked = cfg.as_ref().is_some_and(|c| c.variadic && c.converters.is_some());
+    // The marker belongs to whichever argtypes apply: the function object's, else its type's.
+    let marked = match cfg.as_ref().filter(|c| c.converters.is_some()) {
+        Some(c) => c.variadic,
+        None => eff.converters.is_some() && tinfo.is_some_and(|t| t.variadic),
+    };
     let variadic = if eff.converters.is_some() && (nargs > required || marked) { Some(required) } else { None };
 
     let mut slots: SmallVec<[ArgSlot; 8]> = SmallVec::with_capacity(nargs);
@@ -844,13 +857,16 @@ pub fn funcptr_type_info(cls: &Bound<'_, PyType>) -> PyResult<StgInfo> {
         .filter(|f| f.is_instance_of::<PyInt>())
         .and_then(|f| f.extract::<i32>().ok())
         .ok_or_else(|| PyTypeError::new_err("class must define _flags_ which must be an integer"))?;
-    let mut func = FuncTypeInfo { argtypes: None, converters: None, restype: None, checker: None, flags };
+    let mut func = FuncTypeInfo { argtypes: None, converters: None, restype: None, checker: None, flags, variadic: false };
     if let Some(a) = get("_argtypes_")? {
         if !a.is_none() {
             let items = a
                 .try_iter()
                 .and_then(|it| it.collect::<PyResult<Vec<_>>>())
                 .map_err(|_| PyTypeError::new_err("_argtypes_ must be a sequence of types"))?;
+            // A prototype may end with the variadic marker too: CFUNCTYPE(c_int, c_char_p, ...).
+            let (items, marked) = super::variadic::split_marker(items)?;
+            func.variadic = marked;
             let t = PyTuple::new(py, items)?;
             func.converters = Some(convert::make_converters(t.as_any())?);
             func.argtypes = Some(t.unbind());

@@ -91,6 +91,12 @@ pub fn validate(cls: &Bound<'_, PyAny>, paramflags: &Bound<'_, PyTuple>) -> PyRe
     let Some(argtypes) = info.get().func.as_ref().and_then(|f| f.argtypes.as_ref()).map(|a| a.bind(py).clone()) else {
         return Ok(());
     };
+    validate_against(paramflags, &argtypes)
+}
+
+/// Checks `paramflags` against `argtypes`: at construction (the prototype's), and from 3.14
+/// also when a function object's `argtypes` are replaced (the new ones).
+pub fn validate_against(paramflags: &Bound<'_, PyTuple>, argtypes: &Bound<'_, PyTuple>) -> PyResult<()> {
     if paramflags.len() != argtypes.len() {
         return Err(PyValueError::new_err("paramflags must have the same length as argtypes"));
     }

@@ -137,5 +137,11 @@ pub fn report_dead_call(py: Python<'_>, checks: &CallbackChecks) {
         }
     }
     let err = PyRuntimeError::new_err(msg);
-    write_unraisable(py, err, c"on calling ctypes callback function", None);
+    // Worded as the running version's own callback reports ("while" from 3.14).
+    let msg = if crate::interp::version::at_least(py, 14) {
+        c"while calling ctypes callback function"
+    } else {
+        c"on calling ctypes callback function"
+    };
+    write_unraisable(py, err, msg, None);
 }

@@ -1,6 +1,7 @@
 //! The C functions whose addresses `_ctypes` exports (`_string_at_addr`,
-//! `_wstring_at_addr`, `_cast_addr`) and `ctypes/__init__.py` wraps with PYFUNCTYPE:
-//! `string_at`, `wstring_at` and `cast`. They are entered with the GIL held.
+//! `_wstring_at_addr`, `_cast_addr`, from 3.14 `_memoryview_at_addr`) and
+//! `ctypes/__init__.py` wraps with PYFUNCTYPE: `string_at`, `wstring_at`, `cast` and
+//! `memoryview_at`. They are entered with the GIL held.
 use super::cdata::{keeped_objects_pub, CData};
 use super::simple::write_ptr;
 use super::stginfo::{stginfo_of_type, Kind};
@@ -40,6 +41,25 @@ pub unsafe extern "C" fn wstring_at_impl(ptr: *const libc::wchar_t, size: c_int)
         let n = if size == -1 { ferrotypes_core::memory::wcslen(ptr) as isize } else { size as isize };
         ffi::PyUnicode_FromWideChar(ptr, n)
     }
+}
+
+/// `memoryview_at(ptr, size, readonly)` (3.14+): a memoryview of `size` bytes at `ptr`,
+/// read-only when `readonly` is non-zero. The prototype's `c_ssize_t` wraps an overflowing
+/// size around, so a negative size is refused here.
+pub unsafe extern "C" fn memoryview_at_impl(ptr: *mut c_void, size: isize, readonly: c_int) -> *mut ffi::PyObject {
+    if size < 0 {
+        // SAFETY: called through a PYFUNCTYPE prototype, so with the GIL held.
+        let py = unsafe { Python::assume_attached() };
+        pyo3::exceptions::PyValueError::new_err(format!(
+            "memoryview_at: size is negative (or overflowed): {size}"
+        ))
+        .restore(py);
+        return std::ptr::null_mut();
+    }
+    let flags = if readonly != 0 { ffi::PyBUF_READ } else { ffi::PyBUF_WRITE };
+    // SAFETY: GIL held (PYFUNCTYPE); the caller vouches for `size` bytes at `ptr`, as with
+    // every raw-memory function; the view does not own or free the memory.
+    unsafe { ffi::PyMemoryView_FromMemory(ptr.cast(), size, flags) }
 }
 
 /// `cast(ptr, src, ctype)`: a new `ctype` instance holding `ptr`, keeping `src` alive.

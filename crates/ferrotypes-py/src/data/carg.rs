@@ -103,6 +103,11 @@ impl CArgObject {
                 0 => "0x(nil)".to_owned(),
                 p => format!("{p:#x}"),
             },
+            b'F' | b'D' | b'G' if crate::interp::version::at_least(py, 15) => {
+                // 3.15 names the complex types by the struct module's codes.
+                let code = (self.tag as char).to_ascii_lowercase();
+                return Ok(format!("<cparam 'Z{code}' at {:#x}>", self as *const _ as usize));
+            }
             _ => {
                 return Ok(format!("<cparam '{tag}' at {:#x}>", self as *const _ as usize));
             }

@@ -355,9 +355,15 @@ impl CData {
         let dict = instance_dict(slf.as_any())?;
         // SAFETY: the memory is this object's and nothing writes it during the copy.
         let data = PyBytes::new(py, unsafe { slf.get().bytes() });
-        let unpickle = py.import("_ctypes").and_then(|m| m.getattr(pyo3::intern!(m.py(), "_unpickle"))).or_else(|_| {
-            MODULE.get(py).map(|m| m.bind(py).getattr(pyo3::intern!(py, "_unpickle"))).unwrap_or_else(|| Err(PyTypeError::new_err("no _unpickle")))
-        })?;
+        // Our own module's `_unpickle`, never `import _ctypes`: in a process that imported
+        // only ferrotypes that name is the stdlib extension, which must not be loaded. The
+        // function's `__module__` is this module's name (`_ctypes` in core mode,
+        // `ferrotypes._ctypes` otherwise), so a pickle loads it back from the same module.
+        let unpickle = MODULE
+            .get(py)
+            .ok_or_else(|| PyTypeError::new_err("_ctypes is not initialized"))?
+            .bind(py)
+            .getattr(pyo3::intern!(py, "_unpickle"))?;
         let state = PyTuple::new(py, [dict, data.into_any()])?;
         let args = PyTuple::new(py, [slf.get_type().into_any(), state.into_any()])?;
         Ok(PyTuple::new(py, [unpickle, args.into_any()])?.into_any().unbind())
@@ -447,7 +453,7 @@ pub fn keeped_objects_pub<'py>(obj: &Bound<'py, CData>) -> Option<Bound<'py, PyA
 }
 
 /// The `_ctypes` module object, set at the end of module init (`lib.rs`): `__reduce__`
-/// finds `_unpickle` through it when `_ctypes` is not importable by that name.
+/// takes `_unpickle` from it (importing `_ctypes` by name could load the stdlib extension).
 pub static MODULE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 
 fn cdata_arg<'a, 'py>(obj: &'a Bound<'py, PyAny>, msg: &str) -> PyResult<&'a Bound<'py, CData>> {

@@ -12,11 +12,13 @@
 use super::array;
 use super::cdata::{self, CData};
 use super::simple;
+use super::stginfo::stginfo_of_type;
 use crate::interp::names::{class_name, type_name};
+use crate::interp::version;
 use ferrotypes_core::simple::{SimpleKind, ValueClass};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyString};
+use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// How a member's value is converted, decided once when the field is made.
@@ -86,7 +88,7 @@ impl CField {
     /// Address of the member inside `inst`, checked against the instance's memory.
     fn address(&self, inst: &Bound<'_, CData>) -> PyResult<*mut u8> {
         let c = inst.get();
-        if self.offset + self.byte_size > c.size() {
+        if self.offset.checked_add(self.byte_size).is_none_or(|end| end > c.size()) {
             return Err(PyValueError::new_err("field lies outside the instance's memory"));
         }
         // SAFETY: offset + byte_size <= size (checked above).
@@ -256,8 +258,145 @@ fn not_cdata(value: &Bound<'_, PyAny>) -> bool {
     exact || value.cast::<CData>().is_err()
 }
 
+/// The arguments of 3.14's `CField(...)` constructor, as `ctypes._layout` passes them.
+#[pyfunction]
+#[pyo3(signature = (*, name, r#type, byte_size, byte_offset, index, _internal_use, bit_size=None, bit_offset=None))]
+#[allow(clippy::too_many_arguments)]
+fn cfield_arguments<'py>(
+    name: Bound<'py, PyAny>,
+    r#type: Bound<'py, PyAny>,
+    byte_size: isize,
+    byte_offset: isize,
+    index: isize,
+    _internal_use: bool,
+    bit_size: Option<Bound<'py, PyAny>>,
+    bit_offset: Option<Bound<'py, PyAny>>,
+) -> PyResult<CField> {
+    let py = name.py();
+    if !name.is_instance_of::<PyString>() {
+        return Err(PyTypeError::new_err(format!("CField() argument 'name' must be str, not {}", type_name(&name))));
+    }
+    let name = name.cast_into::<PyString>()?;
+    if !_internal_use {
+        // Made only by ctypes' own layout code, for now (as CPython 3.14).
+        return Err(PyTypeError::new_err("cannot create CField object"));
+    }
+    if byte_size < 0 {
+        return Err(PyValueError::new_err(format!("byte size of field {} must not be negative, got {byte_size}", name.repr()?)));
+    }
+    let Some(info) = stginfo_of_type(&r#type) else {
+        return Err(PyTypeError::new_err(format!("type of field {} must be a C type", name.repr()?)));
+    };
+    let info = info.get();
+    if byte_size as usize != info.size {
+        return Err(PyValueError::new_err(format!(
+            "byte size of field {} ({byte_size}) does not match type size ({})",
+            name.repr()?,
+            info.size
+        )));
+    }
+    let not_none = |o: Option<Bound<'py, PyAny>>| o.filter(|o| !o.is_none());
+    let (bit_size, bit_offset) = (not_none(bit_size), not_none(bit_offset));
+    let mut bits = 0u32;
+    let mut bit_pos = 0u32;
+    let access = match &bit_size {
+        Some(size_obj) => {
+            // Bit fields: integer types (`_Bool` included), not characters.
+            let kind = info
+                .simple_kind()
+                .map(|(k, _)| k)
+                .filter(|k| matches!(k.class, ValueClass::Signed | ValueClass::Unsigned | ValueClass::Bool | ValueClass::VariantBool))
+                .ok_or_else(|| PyTypeError::new_err(format!("bit fields not allowed for type {}", class_name(&r#type))))?;
+            if byte_size > 100 {
+                return Err(PyValueError::new_err(format!("bit field {} size too large, got {byte_size}", name.repr()?)));
+            }
+            let size = index_arg(size_obj)?;
+            if !(1..=255).contains(&size) {
+                return Err(PyValueError::new_err(format!("bit size of field {} out of range, got {size}", name.repr()?)));
+            }
+            let offset = match &bit_offset {
+                Some(o) => index_arg(o)?,
+                None => return Err(PyTypeError::new_err("an integer is required")),
+            };
+            if !(0..=255).contains(&offset) {
+                return Err(PyValueError::new_err(format!("bit offset of field {} out of range, got {offset}", name.repr()?)));
+            }
+            if size + offset > byte_size * 8 {
+                return Err(PyValueError::new_err(format!(
+                    "bit field {} overflows its type ({offset} + {size} > {})",
+                    name.repr()?,
+                    byte_size * 8
+                )));
+            }
+            bits = size as u32;
+            bit_pos = offset as u32;
+            Access::Bits { kind }
+        }
+        None => {
+            if bit_offset.is_some() {
+                return Err(PyValueError::new_err(format!("field {}: bit_offset must be specified if bit_size is", name.repr()?)));
+            }
+            super::structure::plain_access(py, &r#type, info)
+        }
+    };
+    // A bit field's storage is read in its own type's byte order (the twin types
+    // `BigEndianStructure` members are swapped to).
+    let swapped = info.simple_kind().is_some_and(|(_, swapped)| swapped);
+    Ok(CField {
+        name: name.unbind(),
+        proto: r#type.unbind(),
+        offset: byte_offset as usize,
+        byte_size: byte_size as usize,
+        index: index as usize,
+        bit_size: bits,
+        bit_offset: bit_pos,
+        swapped,
+        access,
+        anonymous: AtomicBool::new(false),
+    })
+}
+
+/// An integer argument (`__index__`), as `Py_ssize_t` arguments are converted.
+fn index_arg(o: &Bound<'_, PyAny>) -> PyResult<isize> {
+    if !o.is_instance_of::<pyo3::types::PyInt>() && !o.hasattr(pyo3::intern!(o.py(), "__index__"))? {
+        return Err(PyTypeError::new_err("an integer is required"));
+    }
+    o.extract()
+}
+
 #[pymethods]
 impl CField {
+    /// 3.14+: `CField(*, name, type, byte_size, byte_offset, index, _internal_use,
+    /// bit_size=None, bit_offset=None)`, what `ctypes._layout` makes each member with. Earlier
+    /// versions make fields only from `_fields_`.
+    #[new]
+    #[pyo3(signature = (*args, **kwargs))]
+    fn __new__(py: Python<'_>, args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<CField> {
+        if !version::at_least(py, 14) {
+            return Err(PyTypeError::new_err("cannot create '_ctypes.CField' instances"));
+        }
+        let parse = wrap_pyfunction!(cfield_arguments, py)?;
+        let made = parse.call(args, kwargs).map_err(|e| {
+            // The argument parser's messages name the helper; CPython's name the class.
+            let msg = e.value(py).to_string().replace("cfield_arguments()", "CField()");
+            if e.is_instance_of::<PyTypeError>(py) { PyTypeError::new_err(msg) } else { e }
+        })?;
+        let field = made.cast_into::<CField>()?;
+        let f = field.get();
+        Ok(CField {
+            name: f.name.clone_ref(py),
+            proto: f.proto.clone_ref(py),
+            offset: f.offset,
+            byte_size: f.byte_size,
+            index: f.index,
+            bit_size: f.bit_size,
+            bit_offset: f.bit_offset,
+            swapped: f.swapped,
+            access: f.access,
+            anonymous: AtomicBool::new(false),
+        })
+    }
+
     fn __get__(slf: &Bound<'_, Self>, instance: Option<&Bound<'_, PyAny>>, _owner: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
         match instance {
             None => Ok(slf.clone().into_any().unbind()),
@@ -276,8 +415,8 @@ impl CField {
 
     /// Byte offset of the member (of the storage window for a bit field).
     #[getter]
-    fn offset(&self) -> usize {
-        self.offset
+    fn offset(&self) -> isize {
+        self.offset as isize
     }
 
     /// CPython 3.11's encoding: the byte size, or `(bit_size << 16) | bit_offset`.
@@ -301,8 +440,8 @@ impl CField {
     }
 
     #[getter]
-    fn byte_offset(&self) -> usize {
-        self.offset
+    fn byte_offset(&self) -> isize {
+        self.offset as isize
     }
 
     #[getter]
@@ -315,12 +454,14 @@ impl CField {
         self.bit_offset
     }
 
+    /// Bits of the member: a bit field's width, else its size in bits (which may exceed
+    /// `Py_ssize_t` for the largest arrays).
     #[getter]
-    fn bit_size(&self) -> usize {
+    fn bit_size(&self) -> u128 {
         if self.bit_size > 0 {
-            self.bit_size as usize
+            u128::from(self.bit_size)
         } else {
-            self.byte_size * 8
+            self.byte_size as u128 * 8
         }
     }
 
@@ -334,16 +475,36 @@ impl CField {
         self.is_anonymous()
     }
 
-    fn __repr__(&self, py: Python<'_>) -> String {
-        let tname = class_name(self.proto.bind(py));
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        let py = slf.py();
+        let this = slf.get();
+        let tname = class_name(this.proto.bind(py));
+        if version::at_least(py, 14) {
+            let ty = slf.get_type();
+            let cls = format!("{}.{}", ty.module()?, ty.qualname()?);
+            let name = this.name.bind(py).repr()?;
+            let ofs = this.offset as isize;
+            return Ok(if this.bit_size > 0 {
+                format!("<{cls} {name} type={tname}, ofs={ofs}, bit_size={}, bit_offset={}>", this.bit_size, this.bit_offset)
+            } else {
+                format!("<{cls} {name} type={tname}, ofs={ofs}, size={}>", this.byte_size)
+            });
+        }
+        Ok(this.legacy_repr(&tname))
+    }
+
+    fn __traverse__(&self, visit: pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
+        visit.call(&self.proto)
+    }
+}
+
+impl CField {
+    /// Up to 3.13: `<Field type=c_int, ofs=0, size=4>`.
+    fn legacy_repr(&self, tname: &str) -> String {
         if self.bit_size > 0 {
             format!("<Field type={tname}, ofs={}:{}, bits={}>", self.offset, self.bit_offset, self.bit_size)
         } else {
             format!("<Field type={tname}, ofs={}, size={}>", self.offset, self.byte_size)
         }
-    }
-
-    fn __traverse__(&self, visit: pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
-        visit.call(&self.proto)
     }
 }

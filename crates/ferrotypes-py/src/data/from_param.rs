@@ -97,17 +97,59 @@ pub fn simple_from_param(py: Python<'_>, cls: &Bound<'_, PyAny>, value: &Bound<'
     }
     let info = stginfo_of_type(cls).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
     let (kind, swapped) = info.get().simple_kind().ok_or_else(|| PyTypeError::new_err("abstract class"))?;
+    if kind.size > 16 {
+        return wide_from_param(py, cls, value, kind);
+    }
     let mut buf = [0u8; 16];
     // The argument value is native: a swapped type's byte order applies to its memory only.
     let _ = swapped;
     // SAFETY: 16 bytes hold any scalar.
     match unsafe { simple::set_value(kind, false, buf.as_mut_ptr(), value) } {
         Ok(keep) => Ok(Py::new(py, CArgObject::new(kind.code, buf, ferrotypes_core::ffi_type::FfiType::Static(kind.ffi_type()), keep))?.into_any()),
-        Err(_) => match value.getattr_opt(pyo3::intern!(value.py(), "_as_parameter_"))? {
+        Err(err) => match value.getattr_opt(pyo3::intern!(value.py(), "_as_parameter_"))? {
             Some(inner) => recursion_guarded(py, || simple_from_param(py, cls, &inner)),
-            None => Err(PyTypeError::new_err("wrong type")),
+            None => Err(simple_conversion_error(py, err)),
         },
     }
+}
+
+/// The error of a simple type's `from_param` (or argument conversion) when the value could not
+/// be stored and has no `_as_parameter_`: up to 3.11 "wrong type", from 3.12 the conversion's
+/// own error ("'str' object cannot be interpreted as an integer", ...).
+pub fn simple_conversion_error(py: Python<'_>, err: PyErr) -> PyErr {
+    if crate::interp::version::at_least(py, 12) {
+        err
+    } else {
+        PyTypeError::new_err("wrong type")
+    }
+}
+
+/// The error of `c_char_p`/`c_wchar_p`/`c_void_p.from_param` for a value it cannot take: up to
+/// 3.12 "wrong type", from 3.13 "'int' object cannot be interpreted as ctypes.c_char_p".
+fn pointer_conversion_error(value: &Bound<'_, PyAny>, target: &str) -> PyErr {
+    if crate::interp::version::at_least(value.py(), 13) {
+        PyTypeError::new_err(format!("'{}' object cannot be interpreted as ctypes.{target}", type_name(value)))
+    } else {
+        PyTypeError::new_err("wrong type")
+    }
+}
+
+/// `from_param` of a scalar wider than an argument slot (`long double _Complex`): the value
+/// is made as an instance of the type and passed from that instance's memory.
+fn wide_from_param(py: Python<'_>, cls: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>, kind: &'static ferrotypes_core::simple::SimpleKind) -> PyResult<Py<PyAny>> {
+    let made = super::roots::instantiate(cls, super::cdata::RawInit::Owned { size: kind.size, length: 0 })?;
+    let cd = made.cast::<super::cdata::CData>()?;
+    // SAFETY: the new instance owns `kind.size` bytes for its value.
+    if unsafe { simple::set_value(kind, false, cd.get().ptr(), value) }.is_err() {
+        return match value.getattr_opt(pyo3::intern!(py, "_as_parameter_"))? {
+            Some(inner) => recursion_guarded(py, || simple_from_param(py, cls, &inner)),
+            None => Err(PyTypeError::new_err("wrong type")),
+        };
+    }
+    let mut arg = CArgObject::new(kind.code, [0; 16], ferrotypes_core::ffi_type::FfiType::Static(kind.ffi_type()), None);
+    arg.by_value_ptr = cd.get().ptr();
+    arg.obj = Some(made.clone().unbind());
+    Ok(Py::new(py, arg)?.into_any())
 }
 
 fn carg_pointer(py: Python<'_>, tag: u8, addr: usize, keep: Option<Py<PyAny>>) -> PyResult<Py<PyAny>> {
@@ -165,7 +207,7 @@ fn char_pointer_from_param(py: Python<'_>, cls: &Bound<'_, PyAny>, value: &Bound
     if let Some(inner) = value.getattr_opt(pyo3::intern!(value.py(), "_as_parameter_"))? {
         return recursion_guarded(py, || char_pointer_from_param(py, cls, &inner, tag, elem));
     }
-    Err(PyTypeError::new_err("wrong type"))
+    Err(pointer_conversion_error(value, if tag == b'z' { "c_char_p" } else { "c_wchar_p" }))
 }
 
 /// `c_void_p.from_param`.
@@ -212,7 +254,7 @@ pub fn c_void_p_from_param(py: Python<'_>, cls: &Bound<'_, PyAny>, value: &Bound
     if let Some(inner) = value.getattr_opt(pyo3::intern!(value.py(), "_as_parameter_"))? {
         return recursion_guarded(py, || c_void_p_from_param(py, cls, &inner));
     }
-    Err(PyTypeError::new_err("wrong type"))
+    Err(pointer_conversion_error(value, "c_void_p"))
 }
 
 /// The code-specific `from_param` for direct `_SimpleCData` subclasses, if any.

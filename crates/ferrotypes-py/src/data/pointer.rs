@@ -3,7 +3,8 @@ use super::caller_module::caller_module;
 use super::cdata::{self, CData, RawInit};
 use super::roots;
 use super::simple;
-use super::stginfo::{stginfo_of_instance, stginfo_of_type, ItemInfo};
+use super::stginfo::{own_stginfo, stginfo_of_instance, stginfo_of_type, ItemInfo, StgInfo, STGINFO_KEY};
+use crate::interp::version;
 use crate::checked;
 use crate::interp::names::{class_name, type_name};
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -150,6 +151,94 @@ impl Pointer {
     fn __delitem__(_slf: &Bound<'_, Self>, _index: &Bound<'_, PyAny>) -> PyResult<()> {
         Err(PyTypeError::new_err("Pointer does not support item deletion"))
     }
+}
+
+/// Gives the pointer class `cls` its storage info for target `proto` (None: incomplete),
+/// keeping the class's own `__pointer_type__`; from 3.14, `proto`'s `__pointer_type__`
+/// becomes `cls` if it has none yet. What the metaclass does for a new pointer class and
+/// what `set_type` does.
+fn install_target(cls: &Bound<'_, PyType>, proto: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    let py = cls.py();
+    let modern = version::at_least(py, 14);
+    if let Some(p) = proto {
+        if modern && p.cast::<PyType>().is_err() {
+            return Err(PyTypeError::new_err("_type_ must be a type"));
+        }
+        if stginfo_of_type(p).is_none() {
+            return Err(PyTypeError::new_err(if modern {
+                format!("{} must have storage info", p.repr()?)
+            } else {
+                "_type_ must have storage info".to_owned()
+            }));
+        }
+    }
+    let info = StgInfo::pointer(py, proto.cloned())?;
+    if let Some(old) = own_stginfo(cls.as_any()) {
+        drop(info.pointer_type.replace(old.get().pointer_type.get_ref(py)));
+    }
+    py.get_type::<PyType>().call_method1(pyo3::intern!(py, "__setattr__"), (cls, STGINFO_KEY, Bound::new(py, info)?))?;
+    if modern {
+        if let Some(target) = proto.and_then(own_stginfo) {
+            if !target.get().pointer_type.is_some() {
+                drop(target.get().pointer_type.replace(Some(cls.clone().into_any().unbind())));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The metaclass's set-up of a new `_Pointer` subclass (`_type_` from its namespace).
+#[pyfunction]
+#[pyo3(signature = (cls, proto=None))]
+pub fn pointer_setup(cls: &Bound<'_, PyType>, proto: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    install_target(cls, proto.filter(|p| !p.is_none()))
+}
+
+/// `PyCPointerType.set_type(cls, type_)`: completes (or retargets) a pointer class.
+#[pyfunction]
+pub fn pointer_set_type(cls: &Bound<'_, PyType>, type_: &Bound<'_, PyAny>) -> PyResult<()> {
+    let py = cls.py();
+    if !version::at_least(py, 14) && stginfo_of_type(type_).is_none() {
+        return Err(PyTypeError::new_err("_type_ must have storage info"));
+    }
+    install_target(cls, Some(type_))?;
+    py.get_type::<PyType>().call_method1(pyo3::intern!(py, "__setattr__"), (cls, "_type_", type_))?;
+    Ok(())
+}
+
+/// The storage info `__pointer_type__` lives in: the class's own (3.14+).
+fn pointer_type_owner<'py>(cls: &Bound<'py, PyAny>) -> PyResult<Bound<'py, StgInfo>> {
+    own_stginfo(cls).ok_or_else(|| match cls.repr() {
+        Ok(r) => PyTypeError::new_err(format!("{r} must have storage info")),
+        Err(e) => e,
+    })
+}
+
+/// `cls.__pointer_type__` (3.14+): the pointer type `POINTER(cls)` returns.
+#[pyfunction]
+pub fn pointer_type_get(cls: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+    pointer_type_owner(cls)?
+        .get()
+        .pointer_type
+        .get_ref(cls.py())
+        .ok_or_else(|| match cls.repr() {
+            Ok(r) => pyo3::exceptions::PyAttributeError::new_err(format!("{r} has no attribute '__pointer_type__'")),
+            Err(e) => e,
+        })
+}
+
+/// `cls.__pointer_type__ = value` (3.14+).
+#[pyfunction]
+pub fn pointer_type_set(cls: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+    drop(pointer_type_owner(cls)?.get().pointer_type.replace(Some(value.clone().unbind())));
+    Ok(())
+}
+
+/// `del cls.__pointer_type__` (3.14+).
+#[pyfunction]
+pub fn pointer_type_del(cls: &Bound<'_, PyAny>) -> PyResult<()> {
+    drop(pointer_type_owner(cls)?.get().pointer_type.replace(None));
+    Ok(())
 }
 
 /// `_pointer_type_cache`: `POINTER()`'s types by target class (or by id for a name).

@@ -7,7 +7,7 @@
 use super::cdata::{self, CData};
 use super::stginfo::stginfo_of_instance;
 use crate::checked;
-use crate::interp::names::type_name;
+use crate::interp::names::{fully_qualified_type_name, type_name};
 use ferrotypes_core::simple::{f64_to_x87, x87_to_f64, SimpleKind, ValueClass};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::ffi;
@@ -16,7 +16,47 @@ use pyo3::types::{PyByteArray, PyBytes, PyString, PyTuple};
 
 /// Codes whose byte-swapped twin exists (`__ctype_be__` on a little-endian machine).
 pub fn swappable(code: u8) -> bool {
-    b"hHiIlLqQfd".contains(&code)
+    b"hHiIlLqQfdFD".contains(&code)
+}
+
+/// A complex number as C's `_Complex` of the kind's size: each part stored as its real
+/// type (`float`, `double`, x87 `long double`), a swapped type's parts each byte-swapped.
+///
+/// # Safety
+/// `ptr` must be writable for `size` bytes (8, 16 or 32).
+unsafe fn write_complex(size: usize, swapped: bool, ptr: *mut u8, re: f64, im: f64) {
+    // SAFETY: the parts lie within the `size` bytes at `ptr` (contract).
+    unsafe {
+        match size {
+            8 => {
+                write::<4>(ptr, (re as f32).to_ne_bytes(), swapped);
+                write::<4>(ptr.add(4), (im as f32).to_ne_bytes(), swapped);
+            }
+            16 => {
+                write::<8>(ptr, re.to_ne_bytes(), swapped);
+                write::<8>(ptr.add(8), im.to_ne_bytes(), swapped);
+            }
+            _ => {
+                write::<16>(ptr, f64_to_x87(re), false);
+                write::<16>(ptr.add(16), f64_to_x87(im), false);
+            }
+        }
+    }
+}
+
+/// The parts of a C `_Complex` written by [`write_complex`].
+///
+/// # Safety
+/// `ptr` must be readable for `size` bytes (8, 16 or 32).
+unsafe fn read_complex(size: usize, swapped: bool, ptr: *const u8) -> (f64, f64) {
+    // SAFETY: the parts lie within the `size` bytes at `ptr` (contract).
+    unsafe {
+        match size {
+            8 => (f32::from_ne_bytes(read::<4>(ptr, swapped)) as f64, f32::from_ne_bytes(read::<4>(ptr.add(4), swapped)) as f64),
+            16 => (f64::from_ne_bytes(read::<8>(ptr, swapped)), f64::from_ne_bytes(read::<8>(ptr.add(8), swapped))),
+            _ => (x87_to_f64(&read::<16>(ptr, false)), x87_to_f64(&read::<16>(ptr.add(16), false))),
+        }
+    }
 }
 
 #[inline]
@@ -152,6 +192,39 @@ pub unsafe fn str_from_wchars(py: Python<'_>, p: *const libc::wchar_t, len: usiz
 
 /// Stores `value` as a C scalar of `kind` at `ptr`. Returns what must be kept alive.
 ///
+/// The byte a `c_char` is set from: one-byte bytes or bytearray, or an int in range(256).
+/// Up to 3.13 every refusal says "one character bytes, bytearray or integer expected"; from
+/// 3.14 the message says what was given.
+fn char_byte(value: &Bound<'_, PyAny>) -> PyResult<u8> {
+    let py = value.py();
+    let detailed = crate::interp::version::at_least(py, 14);
+    let expected = "one character bytes, bytearray, or an integer in range(256) expected";
+    let wrong = |what: String| {
+        PyTypeError::new_err(if detailed { format!("{expected}, not {what}") } else { "one character bytes, bytearray or integer expected".to_owned() })
+    };
+    if let Ok(b) = value.cast::<PyBytes>() {
+        return match b.as_bytes() {
+            [byte] => Ok(*byte),
+            other => Err(wrong(format!("bytes of length {}", other.len()))),
+        };
+    }
+    if let Ok(b) = value.cast::<PyByteArray>() {
+        // SAFETY: the bytearray is only read here, with no Python code running.
+        return match unsafe { b.as_bytes() } {
+            [byte] => Ok(*byte),
+            other => Err(wrong(format!("bytearray of length {}", other.len()))),
+        };
+    }
+    if value.is_instance_of::<pyo3::types::PyInt>() {
+        return match value.extract::<i64>() {
+            Ok(v) if (0..256).contains(&v) => Ok(v as u8),
+            _ if detailed => Err(PyTypeError::new_err("integer not in range(256)")),
+            _ => Err(wrong(String::new())),
+        };
+    }
+    Err(wrong(fully_qualified_type_name(value)))
+}
+
 /// # Safety
 /// `ptr` must be writable for `kind.size` bytes.
 pub unsafe fn set_value(
@@ -198,29 +271,41 @@ pub unsafe fn set_value(
             Ok(None)
         }
         ValueClass::Char => {
-            let byte = if let Ok(b) = value.cast::<PyBytes>() {
-                (b.as_bytes().len() == 1).then(|| b.as_bytes()[0])
-            } else if let Ok(b) = value.cast::<PyByteArray>() {
-                // SAFETY: the bytearray is only read here, with no Python code running.
-                let bytes = unsafe { b.as_bytes() };
-                (bytes.len() == 1).then(|| bytes[0])
-            } else if value.is_instance_of::<pyo3::types::PyInt>() {
-                value.extract::<i64>().ok().filter(|v| (0..256).contains(v)).map(|v| v as u8)
-            } else {
-                None
-            };
-            let byte = byte.ok_or_else(|| PyTypeError::new_err("one character bytes, bytearray or integer expected"))?;
+            let byte = char_byte(value)?;
             // SAFETY: `ptr` is writable for `kind.size` bytes (this function's contract).
             unsafe { *ptr = byte };
             Ok(None)
         }
+        ValueClass::Complex => {
+            // What `complex(value)` would give, as CPython's PyComplex_AsCComplex: a complex
+            // (subclasses too) as it is, else `__complex__`, else a real number.
+            // SAFETY: `value` is a live object; an exception is set when the result is -1.
+            let c = unsafe { ffi::PyComplex_AsCComplex(value.as_ptr()) };
+            if c.real == -1.0 {
+                if let Some(err) = PyErr::take(py) {
+                    return Err(err);
+                }
+            }
+            // SAFETY: `ptr` is writable for `kind.size` bytes (this function's contract).
+            unsafe { write_complex(kind.size, swapped, ptr, c.real, c.imag) };
+            Ok(None)
+        }
         ValueClass::WChar => {
+            let detailed = crate::interp::version::at_least(py, 14);
             let s = value.cast::<PyString>().map_err(|_| {
-                PyTypeError::new_err(format!("unicode string expected instead of {} instance", type_name(value)))
+                PyTypeError::new_err(if detailed {
+                    format!("a unicode character expected, not instance of {}", fully_qualified_type_name(value))
+                } else {
+                    format!("unicode string expected instead of {} instance", type_name(value))
+                })
             })?;
             let units = code_points(s)?;
             let [ch] = units[..] else {
-                return Err(PyTypeError::new_err("one character unicode string expected"));
+                return Err(PyTypeError::new_err(if detailed {
+                    format!("a unicode character expected, not a string of length {}", s.len()?)
+                } else {
+                    "one character unicode string expected".to_owned()
+                }));
             };
             // SAFETY: `ptr` is writable for `kind.size` bytes (this function's contract).
             unsafe { write_int(kind, swapped, ptr, ch as u64) };
@@ -325,6 +410,10 @@ pub unsafe fn get_value(py: Python<'_>, kind: &SimpleKind, swapped: bool, ptr: *
                 _ => f64::from_ne_bytes(read::<8>(ptr, swapped)).into_pyobject(py)?.into_any().unbind(),
             },
             ValueClass::LongDouble => x87_to_f64(&read::<16>(ptr, false)).into_pyobject(py)?.into_any().unbind(),
+            ValueClass::Complex => {
+                let (re, im) = read_complex(kind.size, swapped, ptr);
+                Bound::from_owned_ptr_or_err(py, ffi::PyComplex_FromDoubles(re, im))?.unbind()
+            }
             ValueClass::Char => PyBytes::new(py, &[*ptr]).into_any().unbind(),
             ValueClass::WChar => {
                 let c = read_int(kind, swapped, ptr) as libc::wchar_t;

@@ -34,6 +34,8 @@ pub struct FuncTypeInfo {
     pub restype: Option<Py<PyAny>>,
     pub checker: Option<Py<PyAny>>,
     pub flags: i32,
+    /// `_argtypes_` ended with the variadic marker (`...`): calls use a variadic interface.
+    pub variadic: bool,
 }
 
 /// What indexing an array needs to know about its element type.
@@ -91,6 +93,9 @@ pub struct StgInfo {
     /// classes' first, cached with the class (address) and its CPython version tag, which
     /// changes whenever an attribute of the class or of a base (`_fields_` included) does.
     pub init_names: GilCell<Option<(usize, u32, Py<PyTuple>)>>,
+    /// 3.14+: the type's `__pointer_type__` (what `POINTER(cls)` returns), set by the first
+    /// pointer type made for it or by assignment; never inherited.
+    pub pointer_type: GilCell<Option<Py<PyAny>>>,
 }
 
 impl PartialEq for Kind {
@@ -120,6 +125,7 @@ impl StgInfo {
             func: None,
             final_: AtomicBool::new(false),
             init_names: GilCell::new(None),
+            pointer_type: GilCell::new(None),
         }
     }
 
@@ -162,14 +168,19 @@ impl StgInfo {
 impl StgInfo {
     /// Storage info of a simple type with the given `_type_` code.
     #[staticmethod]
-    fn simple(code: &str, swapped: bool) -> PyResult<Self> {
+    fn simple(py: Python<'_>, code: &str, swapped: bool) -> PyResult<Self> {
         let kind = code
             .bytes()
             .next()
             .and_then(SimpleKind::from_code)
             .ok_or_else(|| PyValueError::new_err(format!("_type_ '{code}' not supported")))?;
         let mut fmt = String::from(Self::endian_prefix(swapped));
-        fmt.push_str(kind.format);
+        if kind.class == simple::ValueClass::Complex && !crate::interp::version::at_least(py, 15) {
+            // 3.14 describes complex numbers by their type code; 3.15 by the struct module's.
+            fmt.push(kind.code as char);
+        } else {
+            fmt.push_str(kind.format);
+        }
         let mut info = StgInfo::new(kind.size, kind.align, 0, Kind::Simple { kind, swapped }, FfiType::Static(kind.ffi_type()), &fmt);
         if matches!(kind.code, b'z' | b'Z' | b'P' | b'O') {
             info.type_flags |= flags::ISPOINTER;
@@ -179,7 +190,7 @@ impl StgInfo {
 
     /// Storage info of a pointer type to `proto` (None: incomplete until `set_type`).
     #[staticmethod]
-    fn pointer(py: Python<'_>, proto: Option<Bound<'_, PyAny>>) -> PyResult<Self> {
+    pub fn pointer(py: Python<'_>, proto: Option<Bound<'_, PyAny>>) -> PyResult<Self> {
         let size = std::mem::size_of::<*const u8>();
         let target_format = match &proto {
             Some(p) => stginfo_of_type(p)
@@ -232,6 +243,7 @@ impl StgInfo {
     /// `__dict__` holds it, so clearing that type breaks any cycle through it.
     fn __traverse__(&self, visit: pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
         visit.call(&self.proto)?;
+        self.pointer_type.traverse(&visit)?;
         if let Some(func) = &self.func {
             visit.call(&func.argtypes)?;
             traverse_converters(&func.converters, &visit)?;
@@ -265,6 +277,26 @@ pub fn stginfo_of_type<'py>(ty: &Bound<'py, PyAny>) -> Option<Bound<'py, StgInfo
     // SAFETY: `found` is a valid borrowed reference (see above); we take a new reference.
     let obj = unsafe { Bound::from_borrowed_ptr(py, found) };
     obj.cast_into::<StgInfo>().ok()
+}
+
+/// The storage info stored in the class's own `__dict__` (not inherited): what CPython keeps
+/// with each type object itself.
+pub fn own_stginfo<'py>(cls: &Bound<'py, PyAny>) -> Option<Bound<'py, StgInfo>> {
+    // SAFETY: PyType_Check only reads the object's type flags.
+    if unsafe { ffi::PyType_Check(cls.as_ptr()) } == 0 {
+        return None;
+    }
+    let tp: *mut ffi::PyTypeObject = cls.as_ptr().cast();
+    // SAFETY: reading tp_dict of a live type object; a borrowed dict, from which we take an
+    // owned reference to the item before any Python code runs.
+    let dict = unsafe { (*tp).tp_dict };
+    if dict.is_null() {
+        return None;
+    }
+    // SAFETY: `dict` is the type's live namespace dict (see above).
+    let dict = unsafe { Bound::from_borrowed_ptr(cls.py(), dict) };
+    let dict = dict.cast_into::<pyo3::types::PyDict>().ok()?;
+    dict.get_item(pyo3::intern!(cls.py(), STGINFO_KEY)).ok()??.cast_into::<StgInfo>().ok()
 }
 
 /// The storage info of an object's type.

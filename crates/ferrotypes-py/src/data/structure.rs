@@ -18,7 +18,7 @@ use crate::interp::GilCell;
 use crate::native::core_error::core_err;
 use pyo3::ffi;
 use ferrotypes_core::ffi_type::{ByValueMember, FfiType};
-use ferrotypes_core::layout::{FieldRequest, LayoutKind, LayoutRequest, StructLayout};
+use ferrotypes_core::layout::{FieldLayout, FieldRequest, LayoutKind, LayoutRequest, StructLayout};
 use ferrotypes_core::simple::{SimpleKind, ValueClass};
 use pyo3::exceptions::{PyAttributeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -215,6 +215,7 @@ fn inherit(py: Python<'_>, base: &StgInfo) -> StgInfo {
         func: None,
         final_: AtomicBool::new(false),
         init_names: GilCell::new(None),
+        pointer_type: GilCell::new(None),
     }
 }
 
@@ -314,7 +315,7 @@ fn parse_entry<'py>(item: &Bound<'py, PyAny>, index: usize) -> PyResult<Member<'
 }
 
 /// How a non-bit-field member of type `ty` is read and written.
-fn plain_access(py: Python<'_>, ty: &Bound<'_, PyAny>, info: &StgInfo) -> Access {
+pub fn plain_access(py: Python<'_>, ty: &Bound<'_, PyAny>, info: &StgInfo) -> Access {
     if let Some((kind, swapped)) = info.simple_kind() {
         if !super::simple::is_simple_subclass(ty) {
             return Access::Scalar { kind, swapped };
@@ -422,10 +423,65 @@ fn plain_elements(py: Python<'_>, base: Option<&StgInfo>, members: &[Member<'_>]
     elements
 }
 
+/// A structure's PEP 3118 format as CPython 3.12+ writes it: `T{`, each own member as
+/// `[(shape)]format:name:` preceded by the padding (`x`, `3x`) between the end of the data
+/// before it (the base's size, at first) and its offset, then the trailing padding and `}`.
+fn padded_format(members: &[Member<'_>], layout: &StructLayout, base_size: usize, kind: LayoutKind, big_endian: bool) -> PyResult<String> {
+    fn padding(f: &mut String, bytes: usize) {
+        match bytes {
+            0 => {}
+            1 => f.push('x'),
+            n => f.push_str(&format!("{n}x")),
+        }
+    }
+    let mut f = String::from("T{");
+    let mut data_end = base_size;
+    for (m, fl) in members.iter().zip(&layout.fields) {
+        padding(&mut f, fl.offset.saturating_sub(data_end));
+        let fi = m.info.get();
+        if !fi.shape.is_empty() {
+            let dims: Vec<String> = fi.shape.iter().map(|d| d.to_string()).collect();
+            f.push_str(&format!("({})", dims.join(",")));
+        }
+        let field_fmt = fi.format.to_string_lossy();
+        f.push_str(if field_fmt.is_empty() { "B" } else { &field_fmt });
+        f.push(':');
+        f.push_str(m.name.to_str()?);
+        f.push(':');
+        // Where this member's data ends: a bit field's last bit (its whole storage unit in
+        // the MSVC rules), any other member's last byte.
+        let end = match m.bits {
+            Some(width) if kind == LayoutKind::GccSysv => {
+                let window_bits = fl.size * 8;
+                let lsb = if big_endian { window_bits - fl.bit_offset as usize - width as usize } else { fl.bit_offset as usize };
+                (fl.offset * 8 + lsb + width as usize).div_ceil(8)
+            }
+            _ => fl.offset + fl.size,
+        };
+        data_end = data_end.max(end);
+    }
+    padding(&mut f, layout.size.saturating_sub(data_end));
+    f.push('}');
+    Ok(f)
+}
+
+/// The libffi descriptor used to pass the aggregate by value: classified on x86-64 System V,
+/// elsewhere a plain element list (only built where it is used).
+fn aggregate_ffi(py: Python<'_>, base: Option<&StgInfo>, members: &[Member<'_>], layout: &StructLayout, is_union: bool, big_endian: bool) -> FfiType {
+    match sysv_x86_64_ffi(base, members, layout, is_union, big_endian) {
+        Some(ffi) => ffi,
+        None => FfiType::aggregate(layout.size, layout.align, plain_elements(py, base, members, layout, is_union)),
+    }
+}
+
 /// Called by the metaclass when `_fields_` is assigned.
 #[pyfunction]
 pub fn aggregate_set_fields(cls: &Bound<'_, PyType>, fields: &Bound<'_, PyAny>, is_union: bool) -> PyResult<()> {
     let py = cls.py();
+    if crate::interp::version::at_least(py, 14) {
+        set_fields_from_layout(cls, fields, is_union)?;
+        return type_setattr(cls, "_fields_", fields);
+    }
     type_setattr(cls, "_fields_", fields)?;
 
     let swapped = cls.getattr_opt(pyo3::intern!(cls.py(), "_swappedbytes_"))?.is_some();
@@ -497,8 +553,11 @@ pub fn aggregate_set_fields(cls: &Bound<'_, PyType>, fields: &Bound<'_, PyAny>, 
     };
     let layout = StructLayout::compute(&request).map_err(core_err)?;
 
-    // 3. The PEP 3118 format: CPython 3.11 describes only unpacked structures' own members.
-    let format = if !is_union && pack_attr.is_none() {
+    // 3. The PEP 3118 format: CPython 3.11 describes only unpacked structures' own members;
+    // from 3.12 every structure's, with the padding between and after them.
+    let format = if !is_union && crate::interp::version::at_least(py, 12) {
+        padded_format(&members, &layout, base_size, kind, big_endian)?
+    } else if !is_union && pack_attr.is_none() {
         let mut f = String::from("T{");
         for m in &members {
             let fi = m.info.get();
@@ -516,18 +575,14 @@ pub fn aggregate_set_fields(cls: &Bound<'_, PyType>, fields: &Bound<'_, PyAny>, 
         "B".to_owned()
     };
 
-    // The libffi descriptor used to pass the aggregate by value: classified here on x86-64
-    // System V, elsewhere a plain element list (only built where it is used).
-    let ffi = match sysv_x86_64_ffi(base.as_ref().map(|b| b.get()), &members, &layout, is_union, big_endian) {
-        Some(ffi) => ffi,
-        None => FfiType::aggregate(layout.size, layout.align, plain_elements(py, base.as_ref().map(|b| b.get()), &members, &layout, is_union)),
-    };
+    let ffi = aggregate_ffi(py, base.as_ref().map(|b| b.get()), &members, &layout, is_union, big_endian);
 
     if own.get().is_final() {
         return Err(PyAttributeError::new_err("Structure or union cannot contain itself"));
     }
     let mut info = StgInfo::new(layout.size, layout.align, base_len + len, if is_union { Kind::Union } else { Kind::Struct }, ffi, &format);
     info.type_flags = type_flags;
+    info.pointer_type = GilCell::new(own.get().pointer_type.get_ref(py));
     info.mark_final();
     store_info(cls, info)?;
 
@@ -591,4 +646,95 @@ fn promote(cls: &Bound<'_, PyType>, descr: &CField, index: usize, offset: usize)
         type_setattr(cls, &fname.cast::<PyString>()?.to_string(), Bound::new(py, shifted)?.as_any())?;
     }
     Ok(())
+}
+
+/// The module with 3.14's `get_layout`: ctypes' own (`ctypes._layout`) under the stdlib
+/// package (core mode), ours (`ferrotypes._layout`) when this extension is ferrotypes' own
+/// `_ctypes`.
+fn layout_function(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    static GET_LAYOUT: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+    GET_LAYOUT
+        .get_or_try_init(py, || {
+            let module = super::cdata::MODULE.get(py).map(|m| m.bind(py).name()).transpose()?;
+            let package = match module.as_ref().map(|n| n.to_string()) {
+                Some(n) if n.starts_with("ferrotypes.") => "ferrotypes._layout",
+                _ => "ctypes._layout",
+            };
+            Ok::<_, PyErr>(py.import(package)?.getattr("get_layout")?.unbind())
+        })
+        .map(|f| f.bind(py).clone())
+}
+
+/// 3.14+: a `_fields_` assignment as CPython 3.14 makes it. The layout (rules, options,
+/// errors, warnings, the PEP 3118 format) comes from `get_layout`, which returns one
+/// `CField` per member; the type gets its storage info from them and the fields become its
+/// descriptors. Nothing is changed when anything fails, and `_fields_` itself is stored by
+/// the caller only afterwards.
+fn set_fields_from_layout(cls: &Bound<'_, PyType>, fields: &Bound<'_, PyAny>, is_union: bool) -> PyResult<()> {
+    let py = cls.py();
+    let own = own_attr(cls.as_any(), pyo3::intern!(py, STGINFO_KEY))?
+        .and_then(|o| o.cast_into::<StgInfo>().ok())
+        .ok_or_else(|| PyTypeError::new_err("ctypes state is not initialized"))?;
+    if own.get().is_final() {
+        return Err(PyAttributeError::new_err("_fields_ is final"));
+    }
+    let base = base_info(cls)?;
+    let base_type = match &base {
+        // SAFETY: reading tp_base of a live type object (`base_info` found it non-null).
+        Some(_) => unsafe { Bound::from_borrowed_ptr(py, (*cls.as_type_ptr()).tp_base.cast()) },
+        None => py.None().into_bound(py),
+    };
+    let layout = layout_function(py)?.call1((cls, fields, !is_union, base_type))?;
+    let align: usize = layout.getattr(pyo3::intern!(py, "align"))?.extract()?;
+    let size: usize = layout.getattr(pyo3::intern!(py, "size"))?.extract()?;
+    let format: String = layout.getattr(pyo3::intern!(py, "format_spec"))?.extract()?;
+    let descriptors = PyTuple::new(py, layout.getattr(pyo3::intern!(py, "fields"))?.try_iter()?.collect::<PyResult<Vec<_>>>()?)?;
+
+    let (base_len, base_flags) = match &base {
+        Some(b) => (b.get().length, b.get().type_flags),
+        None => (0, 0),
+    };
+    let mut type_flags = base_flags & (flags::HASPOINTER | flags::HASUNION | flags::HASBITFIELD);
+    let mut members = Vec::with_capacity(descriptors.len());
+    let mut placed = Vec::with_capacity(descriptors.len());
+    let mut fields_made = Vec::with_capacity(descriptors.len());
+    for item in descriptors.iter() {
+        let field = item.cast_into::<CField>().map_err(|_| PyTypeError::new_err("fields must be of type CField"))?;
+        let f = field.get();
+        let ty = f.proto.bind(py).clone();
+        let info = stginfo_of_type(&ty).ok_or_else(|| PyTypeError::new_err("has no _stginfo_"))?;
+        let fi = info.get();
+        if fi.type_flags & (flags::ISPOINTER | flags::HASPOINTER) != 0 {
+            type_flags |= flags::HASPOINTER;
+        }
+        type_flags |= fi.type_flags & (flags::HASUNION | flags::HASBITFIELD);
+        let bits = (f.bit_size > 0).then_some(f.bit_size);
+        if bits.is_some() {
+            type_flags |= flags::HASBITFIELD;
+        }
+        fi.mark_final();
+        placed.push(FieldLayout { offset: f.offset, size: f.byte_size, bit_offset: f.bit_offset, bit_size: f.bit_size });
+        members.push(Member { name: f.name.bind(py).clone(), ty, info, bits });
+        fields_made.push(field);
+    }
+    if is_union {
+        type_flags |= flags::HASUNION;
+    }
+    if own.get().is_final() {
+        return Err(PyAttributeError::new_err("Structure or union cannot contain itself"));
+    }
+    let layout = StructLayout { size, align, fields: placed };
+    let swapped = cls.getattr_opt(pyo3::intern!(py, "_swappedbytes_"))?.is_some();
+    let big_endian = cfg!(target_endian = "big") != swapped;
+    let ffi = aggregate_ffi(py, base.as_ref().map(|b| b.get()), &members, &layout, is_union, big_endian);
+    let kind = if is_union { Kind::Union } else { Kind::Struct };
+    let mut info = StgInfo::new(size, align, base_len + members.len(), kind, ffi, &format);
+    info.type_flags = type_flags;
+    info.pointer_type = GilCell::new(own.get().pointer_type.get_ref(py));
+    info.mark_final();
+    store_info(cls, info)?;
+    for field in &fields_made {
+        type_setattr(cls, field.get().name.bind(py).to_str()?, field.as_any())?;
+    }
+    make_anon_fields(cls)
 }

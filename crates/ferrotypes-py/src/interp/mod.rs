@@ -4,7 +4,8 @@
 //! functions (`private_api.rs`, the only file in the crate that
 //! declares `extern "C"` interpreter functions; a port to a newer CPython starts there), the
 //! GIL-serialised cell of pyclass fields, the vectorcall argument array, recursion
-//! accounting, how messages name objects, and the raw object API `_ctypes` exports.
+//! accounting, how messages name objects, the raw object API `_ctypes` exports, and the
+//! running interpreter's version (`version.rs`) for behaviour that differs between versions.
 //!
 //! May use: PyO3 and `ferrotypes_core` only (the lowest room; every other room may use it).
 pub mod finalization;
@@ -14,5 +15,6 @@ pub mod object_api;
 pub mod private_api;
 pub mod recursion;
 pub mod vectorcall;
+pub mod version;
 
 pub use gil_cell::GilCell;

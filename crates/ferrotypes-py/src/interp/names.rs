@@ -19,3 +19,26 @@ pub fn class_name(cls: &Bound<'_, PyAny>) -> String {
         .and_then(|n| n.cast_into::<PyString>().ok().map(|s| s.to_string()))
         .unwrap_or_else(|| "?".into())
 }
+
+/// `type(obj)`'s fully qualified name, as CPython's `%T` format spells it: `module.qualname`,
+/// or only the qualified name for builtins and `__main__`.
+pub fn fully_qualified_type_name(obj: &Bound<'_, PyAny>) -> String {
+    let py = obj.py();
+    let ty = obj.get_type();
+    let qualname = ty
+        .getattr(pyo3::intern!(py, "__qualname__"))
+        .ok()
+        .and_then(|n| n.cast_into::<PyString>().ok().map(|s| s.to_string()))
+        .unwrap_or_else(|| type_name(obj));
+    match ty.getattr(pyo3::intern!(py, "__module__")).ok().and_then(|m| m.cast_into::<PyString>().ok()) {
+        Some(module) => {
+            let module = module.to_string();
+            if module == "builtins" || module == "__main__" {
+                qualname
+            } else {
+                format!("{module}.{qualname}")
+            }
+        }
+        None => qualname,
+    }
+}

@@ -27,12 +27,32 @@ pub fn dlclose(handle: usize) -> PyResult<()> {
     ferrotypes_core::loader::close(handle as *mut c_void).map_err(core_err)
 }
 
+/// From 3.14 a symbol that resolves to NULL without a loader error (a GNU indirect function
+/// may return NULL) counts as missing (gh-126554); before, its address 0 was returned.
+fn null_is_missing(py: Python<'_>) -> bool {
+    crate::interp::version::at_least(py, 14)
+}
+
 /// `dlsym(handle, name)` → address.
 #[pyfunction]
-pub fn dlsym(handle: usize, name: &str) -> PyResult<usize> {
-    ferrotypes_core::loader::symbol(handle as *mut c_void, name)
-        .map(|p| p as usize)
-        .map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))
+pub fn dlsym(py: Python<'_>, handle: usize, name: &str) -> PyResult<usize> {
+    let addr = ferrotypes_core::loader::symbol(handle as *mut c_void, name)
+        .map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))?;
+    if addr.is_null() && null_is_missing(py) {
+        return Err(pyo3::exceptions::PyOSError::new_err(format!("symbol '{name}' not found")));
+    }
+    Ok(addr as usize)
+}
+
+/// `dllist()` (3.14+): the file names of the shared objects loaded into the process, the
+/// main program's as `''`.
+#[pyfunction]
+pub fn dllist(py: Python<'_>) -> PyResult<Vec<Bound<'_, PyAny>>> {
+    let fsdecode = py.import("os")?.getattr(pyo3::intern!(py, "fsdecode"))?;
+    ferrotypes_core::loader::loaded_objects()
+        .into_iter()
+        .map(|name| fsdecode.call1((PyBytes::new(py, &name),)))
+        .collect()
 }
 
 /// Resolves `(name_or_ordinal, dll)` to an address via `dll._handle`.
@@ -62,7 +82,9 @@ pub fn resolve_in_dll(spec: &Bound<'_, PyTuple>) -> PyResult<usize> {
 pub fn symbol_address(dll: &Bound<'_, PyAny>, name: &Bound<'_, PyString>) -> PyResult<usize> {
     let handle = dll.getattr(pyo3::intern!(dll.py(), "_handle"))?.extract::<isize>()? as usize;
     let name = name.to_str()?;
-    ferrotypes_core::loader::symbol(handle as *mut c_void, name)
-        .map(|p| p as usize)
-        .map_err(|e| PyValueError::new_err(e.to_string()))
+    let addr = ferrotypes_core::loader::symbol(handle as *mut c_void, name).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    if addr.is_null() && null_is_missing(dll.py()) {
+        return Err(PyValueError::new_err(format!("symbol '{name}' not found")));
+    }
+    Ok(addr as usize)
 }

@@ -312,6 +312,14 @@ fn leaves(index: usize, at: usize, shapes: &[AggregateShape], computed: &[Comput
         for k in 0..count {
             let offset = at + f.offset + k * elem_size;
             match elem {
+                // A complex number is two of its real type (psABI: COMPLEX_X87 for long
+                // double, which needs 32 bytes and so never meets this oracle).
+                Elem::Scalar(kind) if kind.class == ValueClass::Complex => {
+                    let part = kind.size / 2;
+                    for at in [offset, offset + part] {
+                        out.push(Leaf { offset: at, size: part, align: kind.align, class: Class::Sse });
+                    }
+                }
                 Elem::Scalar(kind) => out.push(Leaf { offset, size: kind.size, align: kind.align, class: scalar_class(kind) }),
                 Elem::Aggregate(j) => {
                     if !nested(j, offset, out) {

@@ -521,9 +521,19 @@ fn check_against_cc(label: &str, dir_name: &str, origin: &str, cases: &[Case]) {
     );
 }
 
+/// The complex kinds, only reached from the fuzz corpus.
+const COMPLEX_SCALARS: &[Scalar] = &[
+    scalar("float _Complex", 8, 4, false),
+    scalar("double _Complex", 16, 8, false),
+    scalar("long double _Complex", 32, 16, false),
+];
+
 /// The C spelling of a scalar-table type, as GCC on x86-64 Linux lays it out.
 fn scalar_of_kind(kind: &ferrotypes_core::simple::SimpleKind) -> Scalar {
     let name = match kind.code {
+        b'F' => "float _Complex",
+        b'D' => "double _Complex",
+        b'G' => "long double _Complex",
         b'c' => "char",
         b'b' => "signed char",
         b'B' => "unsigned char",
@@ -541,7 +551,7 @@ fn scalar_of_kind(kind: &ferrotypes_core::simple::SimpleKind) -> Scalar {
         b'?' => "_Bool",
         _ => "void *",
     };
-    let s = SCALARS.iter().copied().find(|s| s.c_name == name).expect("a scalar of the table");
+    let s = SCALARS.iter().chain(COMPLEX_SCALARS).copied().find(|s| s.c_name == name).expect("a scalar of the table");
     assert_eq!((s.size, s.align), (kind.size, kind.align), "{name}");
     s
 }

@@ -89,6 +89,18 @@ else
     status=1
 fi
 
+# cargo-fuzz for the bounded fuzz runs of tests/test_fuzz_smoke.py (scripts/fuzz.sh): from
+# crates.io, built once per machine (about 3 minutes); it needs the nightly toolchain, which
+# cannot be installed from here when it is missing (the smoke test then says so and skips).
+if cargo +nightly --version >/dev/null 2>&1; then
+    if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+        echo "== installing cargo-fuzz"
+        cargo install cargo-fuzz --locked || echo "!!! test.sh: cargo install cargo-fuzz failed: the Rust fuzz smoke run will be skipped !!!" >&2
+    fi
+else
+    echo "!!! test.sh: no nightly Rust toolchain: the Rust fuzz smoke run will be skipped !!!" >&2
+fi
+
 # Python test dependencies (the `test` extra in pyproject.toml) and the build backend;
 # the third-party ctypes users whose own suites tests/test_third_party.py runs are
 # installed from wheels only, where the package publishes one for that version.
@@ -110,7 +122,8 @@ PY
     local optional
     optional=$("$py" - <<'PY'
 import importlib.util
-wanted = {"llvmlite": "llvmlite", "numba": "numba", "sdl2": "pysdl2", "sdl2dll": "pysdl2-dll"}
+wanted = {"llvmlite": "llvmlite", "numba": "numba", "sdl2": "pysdl2", "sdl2dll": "pysdl2-dll",
+          "atheris": "atheris"}  # atheris: the coverage-guided fuzz smoke run
 print(" ".join(spec for name, spec in wanted.items() if importlib.util.find_spec(name) is None))
 PY
 )
@@ -169,6 +182,9 @@ for i in "${!versions[@]}"; do
         continue
     fi
     log=target/pytest-$tag.log
+    # The Rust fuzz targets do not depend on the interpreter: tests/test_fuzz_smoke.py runs
+    # them with the first one only.
+    export FERROTYPES_FUZZ_RUST=$([[ $i == 0 ]] && echo 1 || echo 0)
     # shellcheck disable=SC2086  # PYTEST_ARGS is a list of arguments
     if FERROTYPES_NO_WHEEL="${no_wheel[*]}" FERROTYPES_INSTALL_FAILED="${install_failed[*]}" \
             "$py" -m pytest ${PYTEST_ARGS:-tests -q -ra} 2>&1 | tee "$log"; then

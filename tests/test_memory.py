@@ -242,3 +242,31 @@ def test_pointer_contents_accepts_any_ctypes_instance():
     assert ft.addressof(q.contents) != 0
     with pytest.raises(TypeError):
         q.contents = 5
+
+
+class _Index:
+    def __init__(self, value):
+        self.value = value
+
+    def __index__(self):
+        return self.value
+
+
+@pytest.mark.parametrize("index", [2**70, -2**70, _Index(2**64), 5, -4, 1.5, "x", _Index(1)])
+def test_array_and_pointer_subscripts_raise_what_ctypes_raises(index):
+    # Found by fuzz/python/convert_fuzz.py: an index beyond ssize_t made `a[i] = v` a
+    # TypeError and `p[i]` an OverflowError; ctypes says IndexError for both.
+    def outcomes(m):
+        a = (m.c_int8 * 3)()
+        p = m.pointer(m.c_int8(1))
+        out = []
+        for op in (lambda: a[index], lambda: a.__setitem__(index, 1),
+                   lambda: p[index] if not isinstance(index, (int, _Index)) else None,
+                   lambda: p[index] if isinstance(index, int) and abs(index) > 2**63 else None):
+            try:
+                out.append(("ok", op()))
+            except Exception as exc:  # noqa: BLE001 - compared by type
+                out.append(("exc", type(exc).__name__))
+        return out
+
+    assert outcomes(ft) == outcomes(stock)

@@ -817,3 +817,25 @@ def test_copy_module():
     for m in MODULES:
         assert copy.copy(m.c_int(3)).value == 3
         assert copy.deepcopy(m.c_double(2.5)).value == 2.5
+
+
+def test_long_double_bit_patterns_read_as_the_fpu_reads_them():
+    # Found by fuzz/python/convert_fuzz.py: a pseudo-infinity (exponent all ones, integer
+    # bit clear) read as inf where ctypes, which converts through the FPU, gives NaN.
+    import ctypes as stock_ctypes
+    import random
+    import struct
+
+    rng = random.Random(1)
+    patterns = []
+    for exponent in (0, 1, 0x3fff, 0x7ffe, 0x7fff):
+        for sign in (0, 0x8000):
+            for mant in (0, 1, 1 << 62, 1 << 63, (1 << 63) | 1, (1 << 63) | (1 << 62),
+                         (1 << 63) | (1 << 40), rng.getrandbits(64), rng.getrandbits(63)):
+                patterns.append(mant.to_bytes(8, "little") + (sign | exponent).to_bytes(2, "little"))
+    patterns += [rng.getrandbits(80).to_bytes(10, "little") for _ in range(300)]
+    for raw in patterns:
+        data = raw + bytes(6)
+        want = struct.pack("<d", stock_ctypes.c_longdouble.from_buffer_copy(data).value)
+        got = struct.pack("<d", ferrotypes.c_longdouble.from_buffer_copy(data).value)
+        assert got == want, raw.hex()

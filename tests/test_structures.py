@@ -48,6 +48,13 @@ double dd_get(union dd u) { return u.d; }
 union dd dd_make(double d) { union dd u; u.d = d; return u; }
 int bits_sum(struct bits b) { return b.a + b.b + (int)b.c; }
 double fbits_sum(struct fbits b) { return b.a + b.f; }
+struct cf { float _Complex c; };
+struct icf { int i; float _Complex c; };
+struct cd { double _Complex c; };
+float cf_sum(struct cf s) { return __real__ s.c + 2 * __imag__ s.c; }
+float icf_sum(struct icf s) { return s.i + __real__ s.c + 2 * __imag__ s.c; }
+double cd_sum(struct cd s) { return __real__ s.c + 2 * __imag__ s.c; }
+struct cd cd_make(double re, double im) { struct cd s; __real__ s.c = re; __imag__ s.c = im; return s; }
 """
 
 
@@ -458,3 +465,30 @@ def test_union_of_a_gigantic_array_is_cheap():
         _fields_ = [("c", ct.c_char), ("u", Huge)]
 
     assert (ct.sizeof(Huge), ct.sizeof(Holder), Holder.u.offset) == (2**40, 2**40 + 4, 4)
+
+
+def test_structures_of_complex_numbers_by_value(lib):
+    # Found while extending the classify fuzzer oracle to main's complex kinds: a complex
+    # member was classified INTEGER, so
+    # struct { float _Complex c; } went in a general register where GCC uses an XMM one.
+    if not hasattr(ct, "c_float_complex"):
+        pytest.skip("ctypes has complex types from CPython 3.14 on")
+
+    class CF(ct.Structure):
+        _fields_ = [("c", ct.c_float_complex)]
+
+    class ICF(ct.Structure):
+        _fields_ = [("i", ct.c_int), ("c", ct.c_float_complex)]
+
+    class CD(ct.Structure):
+        _fields_ = [("c", ct.c_double_complex)]
+
+    for name, cls, restype, value, expected in [
+            ("cf_sum", CF, ct.c_float, CF(1.5 + 2j), 5.5),
+            ("icf_sum", ICF, ct.c_float, ICF(10, 1.5 + 2j), 15.5),
+            ("cd_sum", CD, ct.c_double, CD(0.25 - 4j), -7.75)]:
+        f = getattr(lib, name)
+        f.argtypes, f.restype = [cls], restype
+        assert f(value) == expected, name
+    lib.cd_make.argtypes, lib.cd_make.restype = [ct.c_double, ct.c_double], CD
+    assert lib.cd_make(3.0, -1.0).c == 3 - 1j

@@ -312,6 +312,14 @@ fn leaves(index: usize, at: usize, shapes: &[AggregateShape], computed: &[Comput
         for k in 0..count {
             let offset = at + f.offset + k * elem_size;
             match elem {
+                // A complex number is two of its real type (psABI: COMPLEX_X87 for long
+                // double, which needs 32 bytes and so never meets this oracle).
+                Elem::Scalar(kind) if kind.class == ValueClass::Complex => {
+                    let part = kind.size / 2;
+                    for at in [offset, offset + part] {
+                        out.push(Leaf { offset: at, size: part, align: kind.align, class: Class::Sse });
+                    }
+                }
                 Elem::Scalar(kind) => out.push(Leaf { offset, size: kind.size, align: kind.align, class: scalar_class(kind) }),
                 Elem::Aggregate(j) => {
                     if !nested(j, offset, out) {
@@ -325,12 +333,24 @@ fn leaves(index: usize, at: usize, shapes: &[AggregateShape], computed: &[Comput
     true
 }
 
-/// The oracle: GCC's classification of aggregate `index` (≤ 16 bytes) from its scalars.
-fn verdict(index: usize, shapes: &[AggregateShape], computed: &[Computed], verdicts: &[Option<Verdict>]) -> Verdict {
+/// The oracle: GCC's classification of aggregate `index` (≤ 16 bytes) from its scalars,
+/// merged in declaration order, and (second) with the INTEGER ones merged first. The two
+/// differ only where X87/X87UP meets both SSE and INTEGER in one eightbyte: the psABI's
+/// pairwise merge is not associative there (SSE then INTEGER gives MEMORY, INTEGER then SSE
+/// gives INTEGER), and GCC, which merges a nested aggregate's own classes before its
+/// parent's, can take either order. Both are accepted.
+fn verdicts_of(index: usize, shapes: &[AggregateShape], computed: &[Computed], verdicts: &[Option<Verdict>]) -> [Verdict; 2] {
+    [false, true].map(|integer_first| verdict(index, shapes, computed, verdicts, integer_first))
+}
+
+fn verdict(index: usize, shapes: &[AggregateShape], computed: &[Computed], verdicts: &[Option<Verdict>], integer_first: bool) -> Verdict {
     let size = computed[index].result.as_ref().map(|l| l.size).unwrap_or(0);
     let mut found = Vec::new();
     if !leaves(index, 0, shapes, computed, verdicts, &mut found) {
         return Verdict::Memory;
+    }
+    if integer_first {
+        found.sort_by_key(|l| l.class != Class::Integer);
     }
     if found.iter().any(|l| l.offset % l.align.max(1) != 0) {
         return Verdict::Memory;
@@ -461,10 +481,10 @@ pub fn check_classification(shapes: &[AggregateShape], computed: &[Computed]) ->
             }
             // SAFETY: `t` owns its descriptor.
             assert_eq!(usize::from(unsafe { (*t.as_ptr()).alignment }), layout.align, "descriptor alignment\n{}", ctx());
-            let expected = verdict(index, shapes, computed, &verdicts);
+            let [expected, alternative] = verdicts_of(index, shapes, computed, &verdicts);
             let got = libffi_view(t, layout.size);
-            assert_eq!(got, expected, "classification differs from the psABI's\n{}", ctx());
-            expected
+            assert!(got == expected || got == alternative, "classification differs from the psABI's: {got:?}, expected {expected:?} (or {alternative:?})\n{}", ctx());
+            got
         });
         // An empty aggregate: the extension's element list has no members then.
         let ty = classified.unwrap_or_else(|| FfiType::aggregate(0, layout.align, vec![]));

@@ -4,9 +4,14 @@
 use ferrotypes_fuzz::{check_classification, check_layout, shape, Verdict};
 use std::path::Path;
 
+/// The committed corpus of a target and its regression inputs.
 fn corpus(name: &str) -> Vec<Vec<u8>> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus").join(name);
-    let mut files: Vec<_> = std::fs::read_dir(&dir).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<_> = ["corpus", "regressions"]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(root.join(d).join(name)).into_iter().flatten().flatten())
+        .map(|e| e.path())
+        .collect();
     files.sort();
     files.iter().map(|p| std::fs::read(p).unwrap()).collect()
 }

@@ -217,8 +217,25 @@ pub fn x87_to_f64(bytes: &[u8; 16]) -> f64 {
     let se = u16::from_le_bytes([bytes[8], bytes[9]]);
     let sign = if se & 0x8000 != 0 { -1.0 } else { 1.0 };
     let e = (se & 0x7fff) as i32;
+    // What the FPU loads for an encoding it rejects (pseudo-infinities, pseudo-NaNs,
+    // unnormals: an explicit integer bit that contradicts the exponent): the negative quiet
+    // "indefinite" NaN. A C cast (and CPython's ctypes) goes through the FPU, so ferrotypes
+    // gives the same (found by fuzz/python/convert_fuzz.py: a pseudo-infinity read as inf).
+    const INDEFINITE: u64 = 0xfff8_0000_0000_0000;
+    let integer_bit = mant >> 63 != 0;
     if e == 0x7fff {
-        return if mant << 1 == 0 { sign * f64::INFINITY } else { f64::NAN };
+        if !integer_bit {
+            return f64::from_bits(INDEFINITE);
+        }
+        if mant << 1 == 0 {
+            return sign * f64::INFINITY;
+        }
+        // A NaN keeps its sign and the top of its payload, and comes out quiet.
+        let payload = (mant >> 11) & ((1u64 << 52) - 1);
+        return f64::from_bits(u64::from(se >> 15) << 63 | 0x7ff << 52 | 1 << 51 | payload);
+    }
+    if e != 0 && !integer_bit {
+        return f64::from_bits(INDEFINITE);
     }
     if mant == 0 {
         return sign * 0.0;
@@ -307,5 +324,23 @@ mod tests {
         let mut near_one = one;
         near_one[0] = 0x08;
         assert_eq!(x87_to_f64(&near_one), 1.0);
+    }
+
+    #[test]
+    fn long_double_encodings_the_fpu_rejects_load_as_the_indefinite_nan() {
+        let x87 = |mant: u64, se: u16| {
+            let mut b = [0u8; 16];
+            b[..8].copy_from_slice(&mant.to_le_bytes());
+            b[8..10].copy_from_slice(&se.to_le_bytes());
+            x87_to_f64(&b).to_bits()
+        };
+        // Pseudo-infinity, pseudo-NaN, unnormal: as `fldt` loads them.
+        assert_eq!(x87(0, 0x7fff), 0xfff8_0000_0000_0000);
+        assert_eq!(x87(1 << 40, 0xffff), 0xfff8_0000_0000_0000);
+        assert_eq!(x87(1 << 62, 0x3fff), 0xfff8_0000_0000_0000);
+        // Real infinities and NaNs: sign and payload top kept, made quiet.
+        assert_eq!(x87(1 << 63, 0xffff), f64::NEG_INFINITY.to_bits());
+        assert_eq!(x87(1 << 63 | 1 << 40, 0xffff), 0xfff8_0000_2000_0000);
+        assert_eq!(x87(0xc000_0000_0000_0000, 0x7fff), 0x7ff8_0000_0000_0000);
     }
 }

@@ -14,12 +14,23 @@
 //! `FERROTYPES_LAYOUT_CASES` sets the number of top-level aggregates (default 500) and
 //! `FERROTYPES_LAYOUT_SEED` the generator seed. Without a `cc` on the PATH the test says so
 //! and passes.
+//!
+//! A third test takes its aggregates from the committed fuzz corpora instead
+//! (`fuzz/corpus/layout` and `fuzz/corpus/classify`, decoded by `fuzz/src/shape.rs`): every
+//! aggregate there that C can express (valid, no `_pack_`/`_align_` C lacks, no sizes only
+//! a custom type could claim) is compared the same way, both rule sets mixed.
+//! `FERROTYPES_LAYOUT_CORPUS_FILES` limits how many corpus files are read (default: all).
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::Command;
 
 use ferrotypes_core::layout::{FieldLayout, FieldRequest, LayoutKind, LayoutRequest, StructLayout};
+
+/// The fuzz targets' input format (`fuzz/src/shape.rs`), to replay their corpus here.
+#[path = "../../../fuzz/src/shape.rs"]
+#[allow(dead_code)]
+mod shape;
 
 /// splitmix64: tiny, deterministic, good enough to pick shapes.
 struct Rng(u64);
@@ -187,6 +198,22 @@ fn generate(rng: &mut Rng, cases: &mut Vec<Case>, depth: usize, kind: LayoutKind
         members.push(member);
     }
 
+    make_case(cases, kind, is_union, pack, min_align, big_endian, base, members)
+}
+
+/// Lay out one aggregate (its nested ones are in `cases` already), write its C definition
+/// and add it; returns its index. Shared by the random generator and the fuzz corpus.
+#[allow(clippy::too_many_arguments)]
+fn make_case(
+    cases: &mut Vec<Case>,
+    kind: LayoutKind,
+    is_union: bool,
+    pack: Option<usize>,
+    min_align: usize,
+    big_endian: bool,
+    base: Option<usize>,
+    members: Vec<Member>,
+) -> usize {
     let index = cases.len();
     let name = format!("A{index}");
     let requests: Vec<FieldRequest> = members.iter().map(|&m| field_request(cases, m)).collect();
@@ -376,7 +403,17 @@ fn compare_with_cc(kind: LayoutKind) {
     for _ in 0..top_level {
         generate(&mut rng, &mut cases, 0, kind);
     }
+    check_against_cc(
+        &format!("layout_vs_cc {kind:?}"),
+        &format!("layout_vs_cc_{kind:?}_{seed:x}_{top_level}"),
+        &format!("{top_level} top-level, seed {seed:#x}"),
+        &cases,
+    );
+}
 
+/// Compile one program printing what the C compiler made of every case, and compare it
+/// with `StructLayout::compute`; fails listing the first 20 differing aggregates.
+fn check_against_cc(label: &str, dir_name: &str, origin: &str, cases: &[Case]) {
     let mut program = String::from(
         "#include <stddef.h>\n#include <stdio.h>\n#include <string.h>\n\
          static void dump(int c, int f, const void *p, size_t n) {\n\
@@ -385,20 +422,19 @@ fn compare_with_cc(kind: LayoutKind) {
          \x20   for (size_t i = 0; i < n; i++) printf(\" %02x\", b[i]);\n\
          \x20   printf(\"\\n\");\n}\n",
     );
-    for case in &cases {
+    for case in cases {
         program.push_str(&case.c_definition);
     }
     for (index, case) in cases.iter().enumerate() {
         program.push_str(&c_checker(index, case));
     }
     program.push_str("int main(void) {\n");
-    for case in &cases {
+    for case in cases {
         writeln!(program, "    check_{}();", case.name).unwrap();
     }
     program.push_str("    return 0;\n}\n");
 
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("layout_vs_cc_{kind:?}_{seed:x}_{top_level}"));
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(dir_name);
     std::fs::create_dir_all(&dir).unwrap();
     let source = dir.join("layouts.c");
     let binary = dir.join("layouts");
@@ -437,7 +473,7 @@ fn compare_with_cc(kind: LayoutKind) {
         mismatches += 1;
         if mismatches <= 20 {
             let mut definition = String::new();
-            print_definition(&cases, index, &mut definition);
+            print_definition(cases, index, &mut definition);
             writeln!(
                 report,
                 "--- {} (union={}, pack={:?}, align={}, big_endian={}, base={:?})\n{definition}\
@@ -469,7 +505,7 @@ fn compare_with_cc(kind: LayoutKind) {
         )
         .count();
     println!(
-        "layout_vs_cc {kind:?}: {} aggregates ({top_level} top-level, seed {seed:#x}; {} packed, \
+        "{label}: {} aggregates ({origin}; {} packed, \
          {} unions, {} big-endian), {} bit fields ({odd_windows} read through a window wider or \
          narrower than their type): {mismatches} mismatches",
         cases.len(),
@@ -482,5 +518,132 @@ fn compare_with_cc(kind: LayoutKind) {
         mismatches == 0,
         "{mismatches} of {} aggregates differ from cc (first 20 shown):\n{report}",
         cases.len()
+    );
+}
+
+/// The complex kinds, only reached from the fuzz corpus.
+const COMPLEX_SCALARS: &[Scalar] = &[
+    scalar("float _Complex", 8, 4, false),
+    scalar("double _Complex", 16, 8, false),
+    scalar("long double _Complex", 32, 16, false),
+];
+
+/// The C spelling of a scalar-table type, as GCC on x86-64 Linux lays it out.
+fn scalar_of_kind(kind: &ferrotypes_core::simple::SimpleKind) -> Scalar {
+    let name = match kind.code {
+        b'F' => "float _Complex",
+        b'D' => "double _Complex",
+        b'G' => "long double _Complex",
+        b'c' => "char",
+        b'b' => "signed char",
+        b'B' => "unsigned char",
+        b'h' | b'v' => "short",
+        b'H' => "unsigned short",
+        b'i' | b'u' => "int",
+        b'I' => "unsigned int",
+        b'l' => "long",
+        b'L' => "unsigned long",
+        b'q' => "long long",
+        b'Q' => "unsigned long long",
+        b'f' => "float",
+        b'd' => "double",
+        b'g' => "long double",
+        b'?' => "_Bool",
+        _ => "void *",
+    };
+    let s = SCALARS.iter().chain(COMPLEX_SCALARS).copied().find(|s| s.c_name == name).expect("a scalar of the table");
+    assert_eq!((s.size, s.align), (kind.size, kind.align), "{name}");
+    s
+}
+
+/// Turn the fuzz input `data` into cases; the aggregates C cannot express are dropped (and
+/// so is everything that uses them).
+fn cases_from_input(data: &[u8], cases: &mut Vec<Case>) {
+    use shape::{Elem, MemberShape};
+    let shapes = shape::decode(data);
+    let computed = shape::compute_all(&shapes);
+    // Index of each shape's case, if it became one.
+    let mut made: Vec<Option<usize>> = Vec::with_capacity(shapes.len());
+    for (s, c) in shapes.iter().zip(&computed) {
+        let expressible = c.result.as_ref().is_ok_and(|l| l.size <= 1 << 16)
+            && matches!(s.pack, None | Some(1 | 2 | 4 | 8 | 16))
+            && (s.min_align == 0 || s.min_align.is_power_of_two() && s.min_align <= 1 << 12)
+            // As the generator: GCC's ms_struct sizes packed unions differently from
+            // CPython's "ms", and a base is only a leading member when nothing is packed.
+            && !(s.is_union && s.kind == LayoutKind::Ms && s.pack.is_some())
+            && s.base.is_none_or(|_| !s.is_union && s.pack.is_none());
+        let elem = |e: Elem| -> Option<Result<Scalar, usize>> {
+            match e {
+                Elem::Scalar(k) => Some(Ok(scalar_of_kind(k))),
+                Elem::Aggregate(j) => made[j].map(Err),
+                Elem::Raw { .. } => None,
+            }
+        };
+        let members: Option<Vec<Member>> = s
+            .members
+            .iter()
+            .map(|&m| match m {
+                MemberShape::Plain(e) => Some(match elem(e)? {
+                    Ok(sc) => Member::Scalar(sc),
+                    Err(j) => Member::Nested(j),
+                }),
+                MemberShape::Array(e, n) if (1..=64).contains(&n) => Some(match elem(e)? {
+                    Ok(sc) => Member::Array(sc, n),
+                    Err(j) => Member::NestedArray(j, n),
+                }),
+                MemberShape::Bits(Elem::Scalar(k), w) => {
+                    let sc = scalar_of_kind(k);
+                    let max = if sc.c_name == "_Bool" { 1 } else { 8 * sc.size as u32 };
+                    (sc.integer && (1..=max).contains(&w)).then_some(Member::BitField(sc, w))
+                }
+                _ => None,
+            })
+            .collect();
+        let base = match s.base {
+            Some(b) => made[b].map(Some),
+            None => Some(None),
+        };
+        made.push(match (expressible, members, base) {
+            (true, Some(members), Some(base)) => {
+                let index = make_case(cases, s.kind, s.is_union, s.pack, s.min_align, s.big_endian, base, members);
+                assert_eq!(
+                    Ok(&cases[index].layout),
+                    c.result.as_ref(),
+                    "the corpus replay laid out {} differently from the fuzz target",
+                    cases[index].name
+                );
+                Some(index)
+            }
+            _ => None,
+        });
+    }
+}
+
+#[test]
+fn fuzz_corpus_layouts_match_the_c_compiler() {
+    if !cc_available() {
+        println!("skipping layout_vs_cc: no `cc` on PATH");
+        return;
+    }
+    let limit = env_number("FERROTYPES_LAYOUT_CORPUS_FILES", u64::MAX) as usize;
+    let fuzz = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
+    let mut files: Vec<PathBuf> = ["corpus/layout", "corpus/classify"]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(fuzz.join(d)).into_iter().flatten().flatten())
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    files.truncate(limit);
+    assert!(!files.is_empty(), "no fuzz corpus under {}", fuzz.display());
+    let mut cases = Vec::new();
+    for file in &files {
+        cases_from_input(&std::fs::read(file).unwrap(), &mut cases);
+    }
+    assert!(cases.len() > 100, "only {} expressible aggregates in the corpus", cases.len());
+    check_against_cc(
+        "layout_vs_cc fuzz corpus",
+        &format!("layout_vs_cc_corpus_{}", files.len()),
+        &format!("from {} corpus files", files.len()),
+        &cases,
     );
 }

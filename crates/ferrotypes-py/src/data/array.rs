@@ -109,6 +109,28 @@ fn elem_code(proto: &Bound<'_, PyAny>) -> Option<u8> {
     stginfo_of_type(proto).and_then(|i| i.get().simple_kind().map(|(k, _)| k.code))
 }
 
+/// A subscript as CPython's arrays and pointers read it (`PyNumber_AsSsize_t(item,
+/// PyExc_IndexError)` behind `PyIndex_Check`): `None` for an object without `__index__`
+/// (a slice, or a `TypeError` for the caller to word), else its value, or `IndexError`
+/// ("cannot fit 'int' into an index-sized integer") beyond `isize`. Found by
+/// fuzz/python/convert_fuzz.py: `a[2**70] = v` raised `TypeError`, `p[2**70]`
+/// `OverflowError`, where ctypes raises `IndexError`.
+pub(crate) fn ssize_index(index: &Bound<'_, PyAny>) -> PyResult<Option<isize>> {
+    // SAFETY: `index` is a live object; PyIndex_Check only reads its type's slots.
+    if unsafe { pyo3::ffi::PyIndex_Check(index.as_ptr()) } == 0 {
+        return Ok(None);
+    }
+    // SAFETY: as above; the exception type is a live static. It returns -1 with an
+    // exception set on failure (and -1 without one for the index -1).
+    let i = unsafe { pyo3::ffi::PyNumber_AsSsize_t(index.as_ptr(), pyo3::ffi::PyExc_IndexError) };
+    if i == -1 {
+        if let Some(err) = PyErr::take(index.py()) {
+            return Err(err);
+        }
+    }
+    Ok(Some(i))
+}
+
 fn normalize_index(i: isize, len: usize) -> PyResult<usize> {
     let j = if i < 0 { i + len as isize } else { i };
     if j < 0 || j >= len as isize {
@@ -291,11 +313,12 @@ impl Array {
         let py = slf.py();
         let cd = slf.as_super().get();
         let len = cd.length();
+        let index_value = ssize_index(index)?;
         // Fast path: an integer index into an array of plain scalars.
-        if let Ok(i) = index.cast::<pyo3::types::PyInt>() {
+        if let Some(i) = index_value {
             let info = stginfo_of_instance(slf.as_any()).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
             if let Some(ItemInfo { size, simple: Some((kind, swapped)) }) = info.get().item {
-                let j = normalize_index(i.extract::<isize>().map_err(|_| PyIndexError::new_err("invalid index"))?, len)?;
+                let j = normalize_index(i, len)?;
                 // SAFETY: `j < len`: the element lies inside the array's memory.
                 return unsafe { simple::get_value(py, kind, swapped, cd.ptr().add(j * size)) };
             }
@@ -305,7 +328,7 @@ impl Array {
             let ind = sl.indices(len as isize)?;
             return slice_elements(py, slf.as_any(), &elem, cd.ptr(), ind.start, ind.step, ind.slicelength);
         }
-        let i: isize = index.extract().map_err(|_| PyTypeError::new_err("indices must be integers"))?;
+        let i = index_value.ok_or_else(|| PyTypeError::new_err("indices must be integers"))?;
         let j = normalize_index(i, len)?;
         let esize = roots::type_size(&elem)?;
         // SAFETY: `j < len`, so the element lies inside the array's memory.
@@ -336,7 +359,7 @@ impl Array {
             }
             return Ok(());
         }
-        let i: isize = index.extract().map_err(|_| PyTypeError::new_err("indices must be integers"))?;
+        let i = ssize_index(index)?.ok_or_else(|| PyTypeError::new_err("indices must be integers"))?;
         let j = normalize_index(i, len)?;
         let _ = (elem, esize);
         store_item(slf, j, value)

@@ -116,7 +116,7 @@ impl Pointer {
         if let Ok(sl) = index.cast::<pyo3::types::PySlice>() {
             return super::array::pointer_slice(slf.as_any(), sl);
         }
-        let i: isize = index.extract()?;
+        let i = super::array::ssize_index(index)?.ok_or_else(|| PyTypeError::new_err("Pointer indices must be integer"))?;
         // Fast path: a pointer to plain scalars reads the value directly.
         if let Some(info) = stginfo_of_instance(slf.as_any()) {
             if let Some(ItemInfo { size, simple: Some((kind, swapped)) }) = info.get().item {

@@ -70,7 +70,10 @@ def child(module: str, row: str, iterations: int, helper: str) -> None:
     ns = {"ct": ct, "libc": ct.CDLL(None), "helper": ct.CDLL(helper) if helper else None}
     setup, stmt, _ = ROWS[row]
     exec(setup, ns)
-    exec(compile(f"for _ in range({iterations}):\n    {stmt}\n", "<loop>", "exec"), ns)
+    # Inside a function, as real code runs: the loop variable is a local, the set-up's
+    # names are globals (cached lookups), not module-level dict stores and loads.
+    exec(compile(f"def _loop():\n    for _ in range({iterations}):\n        {stmt}\n", "<loop>", "exec"), ns)
+    ns["_loop"]()
     if "PER_SORT" in ns:
         print("PER_SORT", ns["PER_SORT"])
 
@@ -124,7 +127,9 @@ def measure(python: str, module: str, row: str, helper: str, tmp: str) -> tuple[
         proc = subprocess.run(
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", python,
              os.path.abspath(__file__), "--child", module, row, str(n_loop), helper],
-            capture_output=True, text=True, cwd=tmp)
+            capture_output=True, text=True, cwd=tmp,
+            # One hash seed for every run: string hashes decide dict probe sequences.
+            env={**os.environ, "PYTHONHASHSEED": "0"})
         if proc.returncode != 0:
             raise RuntimeError(proc.stderr[-2000:])
         m = re.search(r"PER_SORT (\d+)", proc.stdout)

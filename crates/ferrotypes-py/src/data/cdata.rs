@@ -12,6 +12,7 @@ use crate::interp::GilCell;
 use pyo3::exceptions::{PyBufferError, PyTypeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
+use pyo3::Borrowed;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyModule, PyTuple};
 use std::cell::RefCell;
@@ -46,6 +47,37 @@ pub struct CData {
     length: GilCell<usize>,
     base: GilCell<Option<Py<PyAny>>>,
     objects: GilCell<Option<Py<PyAny>>>,
+}
+
+/// The `_CData` type object, remembered at module set-up ([`remember_type`]) so hand-written
+/// slots check instances without PyO3's lazy type lookup.
+static CDATA_TYPE: std::sync::atomic::AtomicPtr<ffi::PyTypeObject> = std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+
+/// Records the `_CData` type object for [`instance_of`] (module set-up).
+pub fn remember_type(py: Python<'_>) {
+    CDATA_TYPE.store(py.get_type::<CData>().as_type_ptr(), std::sync::atomic::Ordering::Relaxed);
+}
+
+/// `obj`'s `CData` part, if `obj` is a ctypes instance (`PyObject_TypeCheck` against the
+/// remembered `_CData` type; `None` before set-up recorded it).
+///
+/// # Safety
+/// `obj` is a live object the caller holds for `'a`, with the GIL held.
+#[inline]
+pub unsafe fn instance_of<'a>(obj: *mut ffi::PyObject) -> Option<&'a CData> {
+    let tp = CDATA_TYPE.load(std::sync::atomic::Ordering::Relaxed);
+    // SAFETY: `obj` is live (contract), so its type is; `tp` is the ready `_CData` type,
+    // which the module keeps alive, or NULL (checked first).
+    let is_instance = !tp.is_null() && unsafe {
+        let own = ffi::Py_TYPE(obj);
+        own == tp || ffi::PyType_IsSubtype(own, tp) != 0
+    };
+    if !is_instance {
+        return None;
+    }
+    // SAFETY: `obj` is an instance of `_CData` (checked), so it holds a `CData` where PyO3
+    // puts it; the GIL is held and the caller keeps `obj` alive for `'a`.
+    Some(unsafe { Borrowed::from_ptr(Python::assume_attached(), obj).cast_unchecked::<CData>() }.get())
 }
 
 /// How a new instance gets its memory when created from Rust rather than by calling the class.

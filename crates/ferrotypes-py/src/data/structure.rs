@@ -602,6 +602,7 @@ pub fn aggregate_set_fields(cls: &Bound<'_, PyType>, fields: &Bound<'_, PyAny>, 
             bit_offset: fl.bit_offset,
             swapped,
             access,
+            raw: super::cfield::raw_accessors(access),
             anonymous: AtomicBool::new(false),
         };
         type_setattr(cls, m.name.to_str()?, Bound::new(py, field)?.as_any())?;

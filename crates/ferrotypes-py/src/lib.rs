@@ -159,6 +159,7 @@ fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
     funcptr::setup_vectorcall(py, funcptr_root.bind(py))?;
     roots::calibrate_direct_alloc(py)?;
     data::cfield::install_descriptor_slots(py);
+    data::stginfo::remember_types(py);
     carg::calibrate_direct_alloc(py)?;
     {
         let r = roots::roots(py);

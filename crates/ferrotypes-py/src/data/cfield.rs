@@ -189,6 +189,20 @@ impl CField {
 
     /// Stores `value` into the member of `inst` (CPython's PyCField_set).
     pub fn set_value(&self, obj: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        // A plain number into a native scalar member: its C type's own setter, as the
+        // descriptor slot does (structure initializers come here).
+        if let Some((_, set)) = self.raw {
+            // SAFETY: `obj` is live for the call and the GIL is held.
+            if let Some(p) = unsafe { cdata::instance_of(obj.as_ptr()) }.and_then(|c| self.member_ptr(c)) {
+                // SAFETY: the member lies inside the instance's memory and is of the
+                // setter's kind; `value` is live.
+                match unsafe { set(p, value.as_ptr()) } {
+                    0 => return Ok(()),
+                    simple::RAW_DECLINED => {}
+                    _ => return Err(PyErr::fetch(obj.py())),
+                }
+            }
+        }
         let inst = Self::instance(obj)?;
         let p = self.address(inst)?;
         let proto = self.proto.bind(obj.py());

@@ -116,8 +116,20 @@ unsafe fn construct_body(
                 let value = unsafe { Bound::ref_from_ptr(py, &*args) };
                 // SAFETY: `obj` was just allocated with the CData layout.
                 let cd = unsafe { obj.cast_unchecked::<CData>() };
+                let p = cd.get().ptr();
+                // A plain number into a native integer or floating kind: its C type's own
+                // setter (nothing to keep alive); other values and kinds: the general one.
+                if let Some((_, set)) = simple::raw_accessors(kind, swapped) {
+                    // SAFETY: the new instance owns its type's size, one value of `kind`;
+                    // `value` is live for the call.
+                    match unsafe { set(p, value.as_ptr()) } {
+                        0 => return Ok(obj.into_ptr()),
+                        simple::RAW_DECLINED => {}
+                        _ => return Err(PyErr::fetch(py)),
+                    }
+                }
                 // SAFETY: the new instance owns its type's size, one value of `kind`.
-                let keep = unsafe { simple::set_value(kind, swapped, cd.get().ptr(), value)? };
+                let keep = unsafe { simple::set_value(kind, swapped, p, value)? };
                 cdata::keep_ref(cd, 0, keep)?;
             }
             return Ok(obj.into_ptr());
@@ -137,8 +149,7 @@ unsafe fn construct_body(
             return Err(PyTypeError::new_err(format!("__init__ expected at most 1 argument, got {}", positional.len())));
         }
         RootKind::Aggregate => {
-            let tuple = PyTuple::new(py, positional)?;
-            super::structure::struct_init(&obj, &tuple, kwargs.as_ref())?;
+            super::structure::struct_init(&obj, positional, kwargs.as_ref())?;
         }
         RootKind::Array => super::array::array_init(obj.cast::<Array>()?, positional)?,
         RootKind::Pointer => {

@@ -844,7 +844,6 @@ def test_long_double_bit_patterns_read_as_the_fpu_reads_them():
 def test_instances_are_no_bigger_than_stock_ctypes():
     # The instance struct is laid out to fit stock ctypes' size or less (the C data, its
     # length, index, base and keep-alive references, and 16 inline bytes).
-    import ctypes as stock
     for name in ("c_int", "c_double", "c_char_p", "c_longdouble"):
-        assert sys.getsizeof(getattr(ct, name)()) <= sys.getsizeof(getattr(stock, name)()), name
-    assert sys.getsizeof(ct.c_int()) < sys.getsizeof(stock.c_int())
+        assert sys.getsizeof(getattr(ferrotypes, name)()) <= sys.getsizeof(getattr(ctypes, name)()), name
+    assert sys.getsizeof(ferrotypes.c_int()) < sys.getsizeof(ctypes.c_int())

@@ -85,9 +85,71 @@ unsafe extern "C" fn construct_vectorcall(
     nargsf: usize,
     kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
+    // SAFETY: decoding the argument count CPython passed.
+    let nargs = unsafe { ffi::PyVectorcall_NARGS(nargsf) };
+    if kwnames.is_null() && nargs <= 1 {
+        // SAFETY: CPython calls vectorcall entries with the GIL held, `callable` the live
+        // class and `nargs` borrowed arguments in `args`. A panic must not unwind into C.
+        let plain = std::panic::catch_unwind(|| unsafe { construct_plain(callable, args, nargs) });
+        match plain {
+            Ok(Some(result)) => return result,
+            Ok(None) => {}
+            Err(_) => {
+                // SAFETY: as above: the GIL is held.
+                let py = unsafe { Python::assume_attached() };
+                PyTypeError::new_err("ferrotypes: panic while constructing an instance").restore(py);
+                return std::ptr::null_mut();
+            }
+        }
+    }
     let entry = pyo3::impl_::trampoline::get_trampoline_function!(fastcall_cfunction_with_keywords, construct_body);
     // SAFETY: CPython calls vectorcall entries with the GIL held and the fastcall layout.
-    unsafe { entry(callable, args, ffi::PyVectorcall_NARGS(nargsf), kwnames) }
+    unsafe { entry(callable, args, nargs, kwnames) }
+}
+
+/// The commonest class calls without PyO3's trampoline: `c_int(5)` (a plain number for a
+/// native scalar kind), `c_int()`, `Point()`, `(c_int * 16)()`. `None` means "not this
+/// case, nothing done": the general path runs. Nothing here drops a `Py<T>` (released
+/// through PyO3's queue outside its own entries): only `Bound`s, released at once.
+///
+/// # Safety
+/// Called by `construct_vectorcall` with the GIL held, `callable` a live class and `nargs`
+/// (0 or 1) borrowed arguments in `args`.
+unsafe fn construct_plain(callable: *mut ffi::PyObject, args: *const *mut ffi::PyObject, nargs: ffi::Py_ssize_t) -> Option<*mut ffi::PyObject> {
+    // SAFETY: the GIL is held (contract).
+    let py = unsafe { Python::assume_attached() };
+    let root = root_kind(py, callable.cast())?;
+    if nargs == 1 && root != RootKind::Simple {
+        return None;
+    }
+    // SAFETY: `callable` is live and borrowed for the call (contract).
+    let cls = unsafe { pyo3::Borrowed::from_ptr(py, callable) };
+    let info = stginfo_of_type(&cls).filter(|info| fits(root, info.get()))?;
+    let setter = if nargs == 1 {
+        let (kind, swapped) = info.get().simple_kind()?;
+        Some(simple::raw_accessors(kind, swapped)?.1)
+    } else {
+        None
+    };
+    let obj = match allocate(py, &cls, info.get()) {
+        Ok(obj) => obj,
+        Err(err) => {
+            err.restore(py);
+            return Some(std::ptr::null_mut());
+        }
+    };
+    if let Some(set) = setter {
+        // SAFETY: `obj` was just allocated with the CData layout, owning its type's size,
+        // one value of the setter's kind; `args` holds one live argument (contract).
+        let done = unsafe { set(obj.cast_unchecked::<CData>().get().ptr(), *args) };
+        match done {
+            0 => {}
+            // Not a plain number: the general path converts it (on a new instance).
+            simple::RAW_DECLINED => return None,
+            _ => return Some(std::ptr::null_mut()),
+        }
+    }
+    Some(obj.into_ptr())
 }
 
 /// # Safety

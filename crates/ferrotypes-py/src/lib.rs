@@ -160,6 +160,7 @@ fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
     roots::calibrate_direct_alloc(py)?;
     data::cfield::install_descriptor_slots(py);
     data::stginfo::remember_types(py);
+    data::array::install_raw_subscript(py);
     carg::calibrate_direct_alloc(py)?;
     {
         let r = roots::roots(py);

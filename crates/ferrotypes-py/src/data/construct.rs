@@ -67,12 +67,14 @@ pub fn install(py: Python<'_>, roots: &[&Bound<'_, PyType>; 5], metaclasses: &[B
     }
 }
 
-/// Gives a new class of our metaclasses the fast constructor entry, if it keeps the
+/// Gives a new class of our metaclasses its raw entries: `arr[i]` for arrays (see
+/// `array::enable_raw_subscript`), and the fast constructor entry, if it keeps the
 /// construction of one of the roots built here (function pointer classes, and classes
 /// defining `__new__`/`__init__` in Python, keep `type.__call__`).
 #[pyfunction]
 pub fn enable_construct(cls: &Bound<'_, PyType>) {
     let tp = cls.as_type_ptr();
+    super::array::enable_raw_subscript(tp);
     if root_kind(cls.py(), tp).is_some() {
         // SAFETY: `cls` is a live heap type just created by one of our metaclasses.
         unsafe { (*tp).tp_vectorcall = Some(construct_vectorcall) };

@@ -278,15 +278,25 @@ pub fn stginfo_of_type<'py>(ty: &Bound<'py, PyAny>) -> Option<Bound<'py, StgInfo
         return (!found.is_null()).then(|| unsafe { Bound::from_borrowed_ptr(py, found) }).and_then(|o| o.cast_into::<StgInfo>().ok());
     }
     // SAFETY: as above, with the remembered interned key (kept alive for good). StgInfo
-    // cannot be subclassed, so an exact type match is the whole check.
+    // cannot be subclassed, so an exact type match is the whole check. A cached entry is
+    // the object the same lookup found while the type had its current version (see
+    // `interp::type_cache`), still in the type's MRO dicts.
     unsafe {
-        let found = type_lookup(ty.as_ptr().cast(), key);
+        let tp: *mut ffi::PyTypeObject = ty.as_ptr().cast();
+        if let Some(found) = STGINFO_BY_VERSION.get(tp) {
+            return Some(Bound::from_borrowed_ptr(py, found).cast_into_unchecked::<StgInfo>());
+        }
+        let found = type_lookup(tp, key);
         if found.is_null() || ffi::Py_TYPE(found) != stg_type {
             return None;
         }
+        STGINFO_BY_VERSION.put(tp, found);
         Some(Bound::from_borrowed_ptr(py, found).cast_into_unchecked::<StgInfo>())
     }
 }
+
+/// Storage info by type version (`_PyType_Lookup` gives the type its tag).
+static STGINFO_BY_VERSION: crate::interp::type_cache::TypeVersionCache = crate::interp::type_cache::TypeVersionCache::new();
 
 /// The interned `"_stginfo_"` and the `StgInfo` type object, for [`stginfo_of_type`]'s
 /// lookups without PyO3's lazy statics ([`remember_types`], at module set-up).

@@ -6,7 +6,8 @@
 //! GIL-serialised cell of pyclass fields, the vectorcall argument array, recursion
 //! accounting, how messages name objects, the raw object API `_ctypes` exports, and the
 //! running interpreter's version (`version.rs`) for behaviour that differs between versions,
-//! and the start-up import machinery (`import_machinery.rs`: no `importlib` package import).
+//! the start-up import machinery (`import_machinery.rs`: no `importlib` package import), and
+//! a cache keyed by types' version tags (`type_cache.rs`).
 //!
 //! May use: PyO3 and `ferrotypes_core` only (the lowest room; every other room may use it).
 pub mod finalization;
@@ -16,6 +17,7 @@ pub mod names;
 pub mod object_api;
 pub mod private_api;
 pub mod recursion;
+pub mod type_cache;
 pub mod vectorcall;
 pub mod version;
 

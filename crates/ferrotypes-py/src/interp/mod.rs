@@ -8,6 +8,7 @@
 //! running interpreter's version (`version.rs`) for behaviour that differs between versions.
 //!
 //! May use: PyO3 and `ferrotypes_core` only (the lowest room; every other room may use it).
+pub mod descriptors;
 pub mod finalization;
 pub mod gil_cell;
 pub mod names;

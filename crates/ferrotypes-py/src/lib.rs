@@ -93,6 +93,10 @@ fn module_getattr(py: Python<'_>, name: &str) -> PyResult<&'static str> {
 fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add_class::<simple::SimpleCData>()?;
+    if crate::interp::version::at_least(py, 14) {
+        // 3.14's `_SimpleCData.value` has no docstring.
+        crate::interp::descriptors::clear_getset_doc(&py.get_type::<simple::SimpleCData>(), "value")?;
+    }
     m.add_class::<structure::Structure>()?;
     m.add_class::<structure::Union>()?;
     m.add_class::<array::Array>()?;

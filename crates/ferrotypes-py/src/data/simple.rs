@@ -473,6 +473,41 @@ pub unsafe fn set_value(
             unsafe { write_int(kind, swapped, ptr, ch as u64) };
             Ok(None)
         }
+        ValueClass::InlineBytes => {
+            let b = value.cast::<PyBytes>().map_err(|_| {
+                PyTypeError::new_err(format!("expected bytes, {} found", type_name(value)))
+            })?;
+            // As CPython's: up to the first NUL, which is copied too when there is room.
+            let data = b.as_bytes();
+            let len = data.iter().position(|&c| c == 0).unwrap_or(data.len());
+            if len > kind.size {
+                return Err(PyValueError::new_err(format!("bytes too long ({len}, maximum length {})", kind.size)));
+            }
+            let n = if len < kind.size { len + 1 } else { len };
+            let mut padded = data[..len].to_vec();
+            padded.push(0);
+            // SAFETY: `n <= kind.size` bytes of `ptr` are writable (this function's contract).
+            unsafe { std::ptr::copy_nonoverlapping(padded.as_ptr(), ptr, n) };
+            Ok(None)
+        }
+        ValueClass::InlineWide => {
+            let s = value.cast::<PyString>().map_err(|_| {
+                PyTypeError::new_err(format!("unicode string expected instead of {} instance", type_name(value)))
+            })?;
+            let units = code_points(s)?;
+            let room = kind.size / WCHAR_SIZE;
+            if units.len() > room {
+                return Err(PyValueError::new_err(format!("string too long ({}, maximum length {room})", units.len())));
+            }
+            let mut wide: Vec<u8> = Vec::with_capacity(kind.size);
+            for u in units.iter().chain(std::iter::once(&0)).take(room) {
+                wide.extend_from_slice(&(*u as libc::wchar_t).to_ne_bytes());
+            }
+            // SAFETY: `wide.len() <= kind.size` bytes of `ptr` are writable (this function's
+            // contract).
+            unsafe { std::ptr::copy_nonoverlapping(wide.as_ptr(), ptr, wide.len()) };
+            Ok(None)
+        }
         ValueClass::Pointer => match kind.code {
             b'z' => {
                 if value.is_none() {
@@ -577,6 +612,18 @@ pub unsafe fn get_value(py: Python<'_>, kind: &SimpleKind, swapped: bool, ptr: *
                 Bound::from_owned_ptr_or_err(py, ffi::PyComplex_FromDoubles(re, im))?.unbind()
             }
             ValueClass::Char => PyBytes::new(py, &[*ptr]).into_any().unbind(),
+            ValueClass::InlineBytes => {
+                let all = std::slice::from_raw_parts(ptr, kind.size);
+                let len = all.iter().position(|&c| c == 0).unwrap_or(kind.size);
+                PyBytes::new(py, &all[..len]).into_any().unbind()
+            }
+            ValueClass::InlineWide => {
+                let room = kind.size / WCHAR_SIZE;
+                let w = ptr as *const libc::wchar_t;
+                let len = (0..room).find(|&i| std::ptr::read_unaligned(w.add(i)) == 0).unwrap_or(room);
+                let units: Vec<libc::wchar_t> = (0..len).map(|i| std::ptr::read_unaligned(w.add(i))).collect();
+                str_from_wchars(py, units.as_ptr(), len)?
+            }
             ValueClass::WChar => {
                 let c = read_int(kind, swapped, ptr) as libc::wchar_t;
                 str_from_wchars(py, &c, 1)?

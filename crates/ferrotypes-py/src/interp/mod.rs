@@ -10,6 +10,7 @@
 //! a cache keyed by types' version tags (`type_cache.rs`).
 //!
 //! May use: PyO3 and `ferrotypes_core` only (the lowest room; every other room may use it).
+pub mod descriptors;
 pub mod finalization;
 pub mod gil_cell;
 pub mod import_machinery;

@@ -37,7 +37,10 @@ if _sys.version_info >= (3, 12):
     from ._ctypes import SIZEOF_TIME_T
 if _sys.version_info >= (3, 14):
     from ._ctypes import CField
-    import sysconfig as _sysconfig  # where 3.14 finds libpython on Android and Cygwin
+if (3, 14) <= _sys.version_info < (3, 15):
+    # Where 3.14 finds libpython on Android and Cygwin; 3.15 imports it lazily (it pulls in
+    # threading): `_sysconfig` is then resolved on first use by the module __getattr__.
+    import sysconfig as _sysconfig
 
 if _sys.version_info < (3, 15):
     # From 3.15 the module attribute is deprecated (module __getattr__ at the end).
@@ -681,7 +684,8 @@ elif _sys.platform == "android" and _sys.version_info[:2] == (3, 13):
 elif _sys.platform == "cygwin" and _sys.version_info < (3, 14):
     pythonapi = PyDLL("libpython%d.%d.dll" % _sys.version_info[:2])
 elif _sys.platform in ("android", "cygwin") and _sys.version_info >= (3, 14):
-    pythonapi = PyDLL(_sysconfig.get_config_var("LDLIBRARY"))
+    import sysconfig
+    pythonapi = PyDLL(sysconfig.get_config_var("LDLIBRARY"))
 elif _sys.version_info < (3, 14):
     pythonapi = PyDLL(None)
 else:
@@ -948,6 +952,10 @@ class LayoutMismatch(Exception):
 if _sys.version_info >= (3, 15):
     # 3.15 deprecates the module's __version__ (and so has a module __getattr__ anyway).
     def __getattr__(name):
+        if name == "_sysconfig":
+            import sysconfig
+            globals()["_sysconfig"] = sysconfig
+            return sysconfig
         if name == "__version__":
             import warnings
             warnings.warn("'__version__' is deprecated and slated for removal in Python 3.20",

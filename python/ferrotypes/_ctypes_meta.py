@@ -36,6 +36,8 @@ elif _sys.version_info >= (3, 14):
                          "a single character string containing one of the\n"
                          "supported types: '%s'." % _ONE_CHAR_CODES)
 
+_NEWEST_COMPLEX_CODES = {"Z" + c.lower(): c for c in _COMPLEX_CODES}
+
 
 def _simple_code(code):
     """The one-letter code of the scalar kind a ``_type_`` string names (checked as the
@@ -48,6 +50,10 @@ def _simple_code(code):
         if code in _LONG_CODES:
             return _LONG_CODES[code]
         raise AttributeError(_BAD_TYPE_MESSAGE)
+    if code in _NEWEST_COMPLEX_CODES:
+        # The complex types on every version, by 3.15's codes (before 3.14 CPython has
+        # none; 3.14 also accepts its own "F", "D", "G").
+        return _NEWEST_COMPLEX_CODES[code]
     if len(code) != 1:
         raise ValueError("class must define a '_type_' attribute which must be a string of length 1")
     if _sys.version_info >= (3, 14):
@@ -102,12 +108,12 @@ class _CDataType:
     def _stginfo_setup_(cls, namespace):
         """Gives a new class its storage info (each metaclass says how)."""
 
-    if _sys.version_info >= (3, 14):
-        __pointer_type__ = property(
-            lambda cls: _rs.pointer_type_get(cls),
-            lambda cls, value: _rs.pointer_type_set(cls, value),
-            lambda cls: _rs.pointer_type_del(cls),
-            doc="The pointer type POINTER(cls) returns (3.14+).")
+    # 3.14's attribute, on every version (before 3.14 a view of _pointer_type_cache).
+    __pointer_type__ = property(
+        lambda cls: _rs.pointer_type_get(cls),
+        lambda cls, value: _rs.pointer_type_set(cls, value),
+        lambda cls: _rs.pointer_type_del(cls),
+        doc="The pointer type POINTER(cls) returns (CPython 3.14; every version here).")
 
     def from_address(cls, address):
         return _rs.from_address(cls, address)

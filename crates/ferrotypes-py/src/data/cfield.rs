@@ -479,7 +479,7 @@ impl CField {
         let py = slf.py();
         let this = slf.get();
         let tname = class_name(this.proto.bind(py));
-        if version::at_least(py, 14) {
+        if version::behaves_as(py, 14) {
             let ty = slf.get_type();
             let cls = format!("{}.{}", ty.module()?, ty.qualname()?);
             let name = this.name.bind(py).repr()?;

@@ -555,7 +555,7 @@ pub fn aggregate_set_fields(cls: &Bound<'_, PyType>, fields: &Bound<'_, PyAny>, 
 
     // 3. The PEP 3118 format: CPython 3.11 describes only unpacked structures' own members;
     // from 3.12 every structure's, with the padding between and after them.
-    let format = if !is_union && crate::interp::version::at_least(py, 12) {
+    let format = if !is_union && crate::interp::version::behaves_as(py, 12) {
         padded_format(&members, &layout, base_size, kind, big_endian)?
     } else if !is_union && pack_attr.is_none() {
         let mut f = String::from("T{");

@@ -82,6 +82,24 @@ def _with_caller_module(namespace):
     return namespace
 
 
+def _warn_implicit_ms(cls, is_struct):
+    """3.14's warning for ``_pack_`` without ``_layout_`` (opted in to with
+    ``FERROTYPES_BEHAVIOR`` before 3.14), reported at the first frame outside ferrotypes."""
+    import os
+    import warnings
+    own = os.path.dirname(os.path.abspath(__file__))
+    frame, level = _sys._getframe(1), 2
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(own):
+        frame, level = frame.f_back, level + 1
+    what = "Structure" if is_struct else "Union"
+    warnings.warn(
+        "Due to '_pack_', the '" + cls.__name__ + "' " + what
+        + " will use memory layout compatible with MSVC (Windows). If this is "
+        "intended, set _layout_ to 'ms'. The implicit default is deprecated and "
+        "slated to become an error in Python 3.19.",
+        DeprecationWarning, stacklevel=level)
+
+
 # Where a metaclass does its work: up to 3.12 in ``__new__``; from 3.13 (as CPython's
 # metaclasses there) in ``__init__``, so a class made by ``__new__`` alone is abstract and a
 # second ``__init__`` is refused.

@@ -265,6 +265,12 @@ pub fn pointer_type_cache(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
 /// `POINTER(cls)`: the cached pointer type for `cls` (or an incomplete one for a name).
 #[pyfunction(name = "POINTER")]
 pub fn pointer_type(py: Python<'_>, cls: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+    if version::behaves_as(py, 14) && cls.is_instance_of::<PyString>() {
+        // 3.14 deprecates incomplete pointer types made from a name (opted in to here; from
+        // 3.14 `POINTER` is the package's).
+        let category = py.get_type::<pyo3::exceptions::PyDeprecationWarning>();
+        PyErr::warn(py, &category, c"'ctypes.POINTER with string' is deprecated and slated for removal in Python 3.19", 1)?;
+    }
     let cache = pointer_type_cache(py)?;
     if let Some(hit) = cache.get_item(cls)? {
         return Ok(hit.unbind());

@@ -136,6 +136,18 @@ def test_lone_long_double_aggregates_are_returned_from_st0(lib):
     assert proto(lib, "ld_use", ct.c_longdouble, type(cb), ct.c_longdouble)(cb, 0.5) == 3.0
 
 
+class LDP(ct.Structure):
+    _pack_ = 2
+    _fields_ = [("x", ct.c_longdouble)]
+
+
+def test_packed_lone_long_double_keeps_its_stack_slot(lib):
+    assert ct.alignment(LDP) == 2
+    assert proto(lib, "ldp_make", LDP, ct.c_longdouble)(1.25).x == 1.25
+    f = proto(lib, "ldp_sum", ct.c_longdouble, *[ct.c_long] * 7, LDP)
+    assert f(1, 2, 3, 4, 5, 6, 7, LDP(0.5)) == 28.5
+
+
 def test_over_aligned_argument_is_refused_result_works(lib):
     r = proto(lib, "a32_make", A32, ct.c_double, ct.c_double)(1.5, 2.5)
     assert (r.a, r.b) == (1.5, 2.5)

@@ -51,3 +51,13 @@ long double ld_arg(int k, LD a, double d, LD b) { return k * a.x + d + b.x; }
 
 A32 a32_make(double a, double b) { A32 r = { a, b }; return r; }
 double a32_sum(A32 v) { return v.a + v.b; }
+
+/* A lone long double under pack(2): still X87 (returned in %st0), but its stack slot is
+ * aligned to 8, not 16: after seven longs (one on the stack) it lies at offset 8. */
+#pragma pack(push, 2)
+typedef struct { long double x; } LDP;
+#pragma pack(pop)
+LDP ldp_make(long double x) { LDP r = { x }; return r; }
+long double ldp_sum(long a, long b, long c, long d, long e, long f, long g, LDP v) {
+    return a + b + c + d + e + f + g + v.x;
+}

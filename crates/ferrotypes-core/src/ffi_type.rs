@@ -67,6 +67,16 @@ impl FfiType {
         FfiType::Aggregate(Arc::new(Aggregate { descriptor, _element_ptrs: element_ptrs, _elements: elements }))
     }
 
+    /// A copy of libffi's scalar descriptor `scalar` with another alignment, owned like an
+    /// aggregate's descriptor.
+    pub fn scalar_with_alignment(scalar: *const ffi_type, align: usize) -> FfiType {
+        // SAFETY: `scalar` is one of libffi's static scalar descriptors, initialised before
+        // use and never written again.
+        let copy = unsafe { *scalar };
+        let descriptor = Box::new(ffi_type { alignment: align as u16, elements: std::ptr::null_mut(), ..copy });
+        FfiType::Aggregate(Arc::new(Aggregate { descriptor, _element_ptrs: Box::new([]), _elements: Vec::new() }))
+    }
+
     /// Size in bytes as libffi sees it.
     pub fn size(&self) -> usize {
         // SAFETY: `as_ptr` is valid while `self` lives.
@@ -392,7 +402,14 @@ fn sysv_x86_64(size: usize, align: usize, parts: &[Part<'_>]) -> Option<FfiType>
         // libffi reads a STRUCT result from %rax:%rdx whatever its classes, so the aggregate
         // is described as the `long double` itself: same size, alignment and classes, and
         // the result comes from %st0 as GCC puts it there.
-        return Some(FfiType::Static(addr_of_mut!(types::longdouble)));
+        // With the aggregate's own alignment (a `_pack_` may lower it), which places it
+        // on the stack.
+        let long_double = addr_of_mut!(types::longdouble);
+        // SAFETY: libffi's static descriptor, never written after initialisation.
+        if align == usize::from(unsafe { (*long_double).alignment }) {
+            return Some(FfiType::Static(long_double));
+        }
+        return Some(FfiType::scalar_with_alignment(long_double, align));
     }
     let scalar = |p: *mut ffi_type| FfiType::Static(p);
     let mut elements = Vec::new();
@@ -524,6 +541,10 @@ mod tests {
         let lone = sysv_x86_64(16, 16, &[Part::Member { offset: 0, ty: &g }]).unwrap();
         // SAFETY: `lone` is a valid descriptor for this scope.
         assert_eq!(unsafe { (*lone.as_ptr()).type_ }, libffi::raw::FFI_TYPE_LONGDOUBLE);
+        // Under #pragma pack(2) it keeps the aggregate's alignment (its stack slot).
+        let packed = sysv_x86_64(16, 2, &[Part::Member { offset: 0, ty: &g }]).unwrap();
+        // SAFETY: as above.
+        assert_eq!(unsafe { ((*packed.as_ptr()).type_, (*packed.as_ptr()).alignment) }, (libffi::raw::FFI_TYPE_LONGDOUBLE, 2));
         let parts = [Part::Member { offset: 0, ty: &lone }, Part::Member { offset: 0, ty: &i }];
         assert_eq!(elements(&sysv_x86_64(16, 16, &parts).unwrap()).len(), 1);
     }

@@ -184,7 +184,8 @@ BAD_DECLARATIONS = [
     ("struct s { int b : 1.5; };", "bit-field width is not an integer constant"),
     ("#pragma pack(3)\nstruct s { int a; };", "invalid #pragma pack argument '3'"),
     ("#pragma pack(push, x)\nstruct s { int a; };", "invalid #pragma pack argument 'x'"),
-    ("int a; }\nint b;", "cannot parse this"),
+    # pycparser 3 trips over the stray '}' internally; pycparser 2 reports the token.
+    ("int a; }\nint b;", ("cannot parse this", "before: }")),
     ("s { int x; };", "'s' is defined with a body but is not a function"),
 ]
 
@@ -193,7 +194,8 @@ BAD_DECLARATIONS = [
 def test_bad_declarations_are_cdef_errors(source, message):
     with pytest.raises(ct.CDefError) as info:
         ct.cdef(source, preprocess=False, filename="bad.h")
-    assert message in str(info.value)
+    wording = message if isinstance(message, tuple) else (message,)
+    assert any(w in str(info.value) for w in wording), str(info.value)
     assert info.value.filename == "bad.h" and info.value.lineno is not None
 
 

@@ -454,7 +454,9 @@ fn padded_format(members: &[Member<'_>], layout: &StructLayout, base_size: usize
             Some(width) if kind == LayoutKind::GccSysv => {
                 let window_bits = fl.size * 8;
                 let lsb = if big_endian { window_bits - fl.bit_offset as usize - width as usize } else { fl.bit_offset as usize };
-                (fl.offset * 8 + lsb + width as usize).div_ceil(8)
+                // In bytes from the member's offset: offsets near usize::MAX / 8 must not
+                // overflow when counted in bits.
+                fl.offset.saturating_add((lsb + width as usize).div_ceil(8))
             }
             _ => fl.offset + fl.size,
         };

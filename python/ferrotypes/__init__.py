@@ -743,6 +743,8 @@ def wstring_at(ptr, size=-1):
 
 
 # memoryview_at (CPython 3.14; every version here).
+if _sys.version_info >= (3, 14):
+    from ._ctypes import _memoryview_at_addr  # the name 3.14's ctypes has too
 _memoryview_at = PYFUNCTYPE(py_object, c_void_p, c_ssize_t, c_int)(_newest.memoryview_at_addr)
 
 

@@ -67,12 +67,12 @@ impl FfiType {
         FfiType::Aggregate(Arc::new(Aggregate { descriptor, _element_ptrs: element_ptrs, _elements: elements }))
     }
 
-    /// A copy of libffi's scalar descriptor `scalar` with another alignment, owned like an
-    /// aggregate's descriptor.
-    pub fn scalar_with_alignment(scalar: *const ffi_type, align: usize) -> FfiType {
-        // SAFETY: `scalar` is one of libffi's static scalar descriptors, initialised before
-        // use and never written again.
-        let copy = unsafe { *scalar };
+    /// libffi's `long double` descriptor with another alignment (an aggregate of one
+    /// `long double` under `_pack_`), owned like an aggregate's descriptor.
+    pub fn long_double_aligned(align: usize) -> FfiType {
+        // SAFETY: libffi's static scalar descriptor, initialised before use and never
+        // written again; only copied here.
+        let copy = unsafe { *addr_of_mut!(libffi::low::types::longdouble) };
         let descriptor = Box::new(ffi_type { alignment: align as u16, elements: std::ptr::null_mut(), ..copy });
         FfiType::Aggregate(Arc::new(Aggregate { descriptor, _element_ptrs: Box::new([]), _elements: Vec::new() }))
     }
@@ -409,7 +409,7 @@ fn sysv_x86_64(size: usize, align: usize, parts: &[Part<'_>]) -> Option<FfiType>
         if align == usize::from(unsafe { (*long_double).alignment }) {
             return Some(FfiType::Static(long_double));
         }
-        return Some(FfiType::scalar_with_alignment(long_double, align));
+        return Some(FfiType::long_double_aligned(align));
     }
     let scalar = |p: *mut ffi_type| FfiType::Static(p);
     let mut elements = Vec::new();

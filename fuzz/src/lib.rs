@@ -268,7 +268,7 @@ fn member_ffi(m: MemberShape, size: usize, align: usize, types: &[Option<FfiType
         // it is small, else a plain element list).
         MemberShape::Array(e, len) => {
             let item = elem_ffi(e, types)?;
-            let item_size = if len == 0 { 0 } else { size / len };
+            let item_size = size.checked_div(len).unwrap_or(0);
             FfiType::sysv_array(&item, item_size, len, align)
                 .or_else(|| Some(FfiType::aggregate(size, align, if len == 0 { vec![] } else { vec![item; len.min(4096)] })))
         }
@@ -415,7 +415,7 @@ unsafe fn elements_of(t: *const ffi_type) -> Vec<*const ffi_type> {
 /// its elements placed one after another at their alignment and merged per eightbyte.
 fn libffi_view(t: &FfiType, size: usize) -> Verdict {
     // SAFETY: `t` owns its descriptors while it lives.
-    if unsafe { (*t.as_ptr()).type_ } == libffi::raw::FFI_TYPE_LONGDOUBLE as u16 {
+    if unsafe { (*t.as_ptr()).type_ } == libffi::raw::FFI_TYPE_LONGDOUBLE {
         // An aggregate of one long double, described as the long double (returned in %st0).
         return Verdict::X87;
     }

@@ -223,3 +223,19 @@ def test_bad_behavior_values_are_refused(value):
 def test_behaviour_never_goes_below_the_interpreter():
     seen = run_with_behavior("3.11", "import json, ferrotypes; print(json.dumps(ferrotypes.behavior()))")
     assert seen == list(sys.version_info[:2])
+
+
+def test_full_mode_has_the_newest_api():
+    code = textwrap.dedent("""
+        import ferrotypes, json
+        ferrotypes.install()
+        import ctypes, ctypes.util
+        print(json.dumps([ctypes.c_double_complex(1j).value.imag, ctypes.sizeof(ctypes.c_time_t),
+                          ctypes.CField.__name__, bytes(ctypes.memoryview_at(
+                              ctypes.create_string_buffer(b"ab"), 2)).decode(),
+                          callable(ctypes.util.dllist), str(ctypes.py_object[int])]))
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={k: v for k, v in os.environ.items() if k != "FERROTYPES_BEHAVIOR"})
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == [1.0, 8, "CField", "ab", True, "ferrotypes.py_object[int]"]

@@ -157,3 +157,20 @@ def test_callback_with_complex_structures(lib):
 def test_complex_in_python_callbacks_called_from_python():
     proto = ct.CFUNCTYPE(ct.c_double_complex, ct.c_float_complex, ct.c_longdouble_complex)
     assert proto(lambda a, b: a + b)(1j, 2) == 2 + 1j
+
+
+def test_structure_formats_and_byte_order():
+    # As 3.14/3.15's ctypes describe them (3.11 describes a structure without its padding).
+    z, f, g = ("D", "F", "G") if ct.behavior() == (3, 14) else ("Zd", "Zf", "Zg")
+
+    class S(ct.Structure):
+        _fields_ = [("c", ct.c_char), ("z", ct.c_double_complex), ("a", ct.c_float_complex * 2)]
+    padding = "7x" if ct.behavior() >= (3, 12) else ""
+    assert memoryview(S()).format == "T{<c:c:%s<%s:z:(2)<%s:a:}" % (padding, z, f)
+    assert memoryview((ct.c_longdouble_complex * 2)()).format == "<" + g
+
+    class B(ct.BigEndianStructure):
+        _fields_ = [("z", ct.c_double_complex)]
+    b = B(1 + 2j)
+    assert bytes(b).hex() == "3ff0000000000000" "4000000000000000" and b.z == 1 + 2j
+    assert memoryview(b).format == "T{>%s:z:}" % z

@@ -869,3 +869,11 @@ def test_long_double_bit_patterns_read_as_the_fpu_reads_them():
         want = struct.pack("<d", stock_ctypes.c_longdouble.from_buffer_copy(data).value)
         got = struct.pack("<d", ferrotypes.c_longdouble.from_buffer_copy(data).value)
         assert got == want, raw.hex()
+
+
+def test_instances_are_no_bigger_than_stock_ctypes():
+    # The instance struct is laid out to fit stock ctypes' size or less (the C data, its
+    # length, index, base and keep-alive references, and 16 inline bytes).
+    for name in ("c_int", "c_double", "c_char_p", "c_longdouble"):
+        assert sys.getsizeof(getattr(ferrotypes, name)()) <= sys.getsizeof(getattr(ctypes, name)()), name
+    assert sys.getsizeof(ferrotypes.c_int()) < sys.getsizeof(ctypes.c_int())

@@ -172,6 +172,9 @@ fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
 
     funcptr::setup_vectorcall(py, funcptr_root.bind(py))?;
     roots::calibrate_direct_alloc(py)?;
+    data::cfield::install_descriptor_slots(py);
+    data::stginfo::remember_types(py);
+    data::array::install_raw_subscript(py);
     carg::calibrate_direct_alloc(py)?;
     {
         let r = roots::roots(py);

@@ -39,13 +39,19 @@ elif _sys.version_info >= (3, 14):
 _NEWEST_COMPLEX_CODES = {"Z" + c.lower(): c for c in _COMPLEX_CODES}
 
 
+# From 3.14 CPython checks a `_type_` against its whole field-descriptor table, which also
+# holds "s" and "U" (strings held inline, as character arrays store them). Its error message
+# does not list them.
+_INLINE_STRING_CODES = "sU"
+
+
 def _simple_code(code):
     """The one-letter code of the scalar kind a ``_type_`` string names (checked as the
     running version checks it)."""
     if not isinstance(code, str):
         raise TypeError("class must define a '_type_' string attribute")
     if _sys.version_info >= (3, 15):
-        if len(code) == 1 and code in _ONE_CHAR_CODES:
+        if len(code) == 1 and (code in _ONE_CHAR_CODES or code in _INLINE_STRING_CODES):
             return code
         if code in _LONG_CODES:
             return _LONG_CODES[code]
@@ -57,7 +63,7 @@ def _simple_code(code):
     if len(code) != 1:
         raise ValueError("class must define a '_type_' attribute which must be a string of length 1")
     if _sys.version_info >= (3, 14):
-        if code not in _ONE_CHAR_CODES:
+        if code not in _ONE_CHAR_CODES and code not in _INLINE_STRING_CODES:
             raise AttributeError(_BAD_TYPE_MESSAGE)
     elif code not in _SIMPLE_TYPE_CHARS:
         raise AttributeError("class must define a '_type_' attribute which must be\n"

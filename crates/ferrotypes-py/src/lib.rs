@@ -103,6 +103,10 @@ fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // Before any type is made: formats and messages follow the chosen behaviour.
     interp::version::init_behavior(py)?;
     m.add_class::<simple::SimpleCData>()?;
+    if crate::interp::version::at_least(py, 14) {
+        // 3.14's `_SimpleCData.value` has no docstring.
+        crate::interp::descriptors::clear_getset_doc(&py.get_type::<simple::SimpleCData>(), "value")?;
+    }
     m.add_class::<structure::Structure>()?;
     m.add_class::<structure::Union>()?;
     m.add_class::<array::Array>()?;
@@ -168,6 +172,9 @@ fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
 
     funcptr::setup_vectorcall(py, funcptr_root.bind(py))?;
     roots::calibrate_direct_alloc(py)?;
+    data::cfield::install_descriptor_slots(py);
+    data::stginfo::remember_types(py);
+    data::array::install_raw_subscript(py);
     carg::calibrate_direct_alloc(py)?;
     {
         let r = roots::roots(py);

@@ -79,7 +79,7 @@ fn init_names(ty: &Bound<'_, PyType>, names: &mut Vec<Py<PyString>>) -> PyResult
 
 /// Fills fields from positional arguments (CPython's `_init_pos_args`). Returns how many
 /// positional arguments the fields take.
-fn init_pos_args(slf: &Bound<'_, PyAny>, ty: &Bound<'_, PyType>, args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<usize> {
+fn init_pos_args(slf: &Bound<'_, PyAny>, ty: &Bound<'_, PyType>, args: &[Bound<'_, PyAny>], kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<usize> {
     let py = slf.py();
     // The storage-info lookup gives the type a valid version tag if it can have one.
     let info = stginfo_of_type(ty.as_any());
@@ -116,13 +116,14 @@ fn init_pos_args(slf: &Bound<'_, PyAny>, ty: &Bound<'_, PyType>, args: &Bound<'_
                 return Err(PyTypeError::new_err(format!("duplicate values for field {}", name.repr()?)));
             }
         }
-        set_field(slf, name, &value)?;
+        set_field(slf, name, value)?;
     }
     Ok(names.len())
 }
 
-/// `Structure.__init__`/`Union.__init__` (CPython's Struct_init).
-pub fn struct_init(slf: &Bound<'_, PyAny>, args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
+/// `Structure.__init__`/`Union.__init__` (CPython's Struct_init), on the positional
+/// arguments as a slice (a class call passes its argument vector, no tuple).
+pub fn struct_init(slf: &Bound<'_, PyAny>, args: &[Bound<'_, PyAny>], kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
     if !args.is_empty() {
         let used = init_pos_args(slf, &slf.get_type(), args, kwargs)?;
         if used < args.len() {
@@ -166,7 +167,7 @@ impl Structure {
 
     #[pyo3(signature = (*args, **kwargs))]
     fn __init__(slf: &Bound<'_, Self>, args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
-        struct_init(slf.as_any(), args, kwargs)
+        struct_init(slf.as_any(), &args.iter().collect::<Vec<_>>(), kwargs)
     }
 }
 
@@ -181,7 +182,7 @@ impl Union {
 
     #[pyo3(signature = (*args, **kwargs))]
     fn __init__(slf: &Bound<'_, Self>, args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
-        struct_init(slf.as_any(), args, kwargs)
+        struct_init(slf.as_any(), &args.iter().collect::<Vec<_>>(), kwargs)
     }
 }
 
@@ -612,6 +613,7 @@ pub fn aggregate_set_fields(cls: &Bound<'_, PyType>, fields: &Bound<'_, PyAny>, 
             bit_offset: fl.bit_offset,
             swapped,
             access,
+            raw: super::cfield::raw_accessors(access),
             anonymous: AtomicBool::new(false),
         };
         type_setattr(cls, m.name.to_str()?, Bound::new(py, field)?.as_any())?;

@@ -14,7 +14,9 @@ cost of one iteration, with the set-up cancelled out. That cost is split into:
 
 The **floor** of a row is ``(ctypes total - ctypes own) / ctypes total``: what any
 implementation pays even if its own code cost nothing. The table printed is the one in
-``docs/performance.md``. Needs valgrind; runs with the interpreter it is started with.
+``docs/performance.md``. Needs valgrind (``$VALGRIND`` names the binary if it is not on
+``PATH``, e.g. a copy bound into a chroot, with ``$VALGRIND_LIB`` its tools); runs with the
+interpreter it is started with.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import sys
 import tempfile
 
 LOW, HIGH = 2_000, 12_000
+VALGRIND = os.environ.get("VALGRIND", "valgrind")
 
 HELPER_C = "void call_n(void (*cb)(void), int n) { for (int i = 0; i < n; i++) cb(); }\n"
 
@@ -125,7 +128,7 @@ def measure(python: str, module: str, row: str, helper: str, tmp: str) -> tuple[
         n_loop = n // 100 if ROWS[row][2] != 1 else n
         out = os.path.join(tmp, f"cg.{module}.{n}")
         proc = subprocess.run(
-            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", python,
+            [VALGRIND, "--tool=callgrind", f"--callgrind-out-file={out}", python,
              os.path.abspath(__file__), "--child", module, row, str(n_loop), helper],
             capture_output=True, text=True, cwd=tmp,
             # One hash seed for every run: string hashes decide dict probe sequences.
@@ -153,7 +156,7 @@ def main() -> None:
     ap.add_argument("rows", nargs="*", help="row names (default: all)")
     ap.add_argument("--which", default="ctypes,ferrotypes")
     args = ap.parse_args()
-    if shutil.which("valgrind") is None:
+    if shutil.which(VALGRIND) is None:
         sys.exit("valgrind is not installed")
     rows = args.rows or list(ROWS)
     modules = args.which.split(",")

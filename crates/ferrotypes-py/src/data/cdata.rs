@@ -519,36 +519,9 @@ impl CData {
             return Err(PyBufferError::new_err("View is null"));
         }
         let info = stginfo_of_instance(slf.as_any());
-        let c = slf.get();
-        // SAFETY: `view` is a valid Py_buffer to fill (buffer protocol contract); the format and
-        // shape arrays point into the type's StgInfo, which the exporter keeps alive through
-        // `view.obj` (the instance holds its type, the type holds its StgInfo).
-        unsafe {
-            (*view).obj = slf.clone().into_any().into_ptr();
-            (*view).buf = c.ptr() as *mut c_void;
-            (*view).len = c.size() as isize;
-            (*view).readonly = 0;
-            (*view).suboffsets = std::ptr::null_mut();
-            (*view).internal = std::ptr::null_mut();
-            match &info {
-                Some(info) => {
-                    let i = info.get();
-                    let ndim = i.shape.len();
-                    (*view).itemsize = i.itemsize as isize;
-                    (*view).ndim = ndim as c_int;
-                    (*view).format = if flags & ffi::PyBUF_FORMAT != 0 { i.format.as_ptr() as *mut _ } else { std::ptr::null_mut() };
-                    (*view).shape = if ndim > 0 { i.shape.as_ptr() as *mut isize } else { std::ptr::null_mut() };
-                }
-                None => {
-                    (*view).itemsize = c.size() as isize;
-                    (*view).ndim = 0;
-                    (*view).format = if flags & ffi::PyBUF_FORMAT != 0 { c"B".as_ptr() as *mut _ } else { std::ptr::null_mut() };
-                    (*view).shape = std::ptr::null_mut();
-                }
-            }
-            // NULL strides: C-contiguous, as CPython exports it.
-            (*view).strides = std::ptr::null_mut();
-        }
+        // SAFETY: `view` is a valid Py_buffer to fill (buffer protocol contract); `slf` is
+        // a live instance.
+        unsafe { fill_buffer(slf.as_ptr(), slf.get(), info.as_ref().map(|i| i.get()), view, flags) };
         Ok(())
     }
 
@@ -564,6 +537,100 @@ impl CData {
         // `_b_base_` stays: the memory this object reads may belong to it.
     }
 }
+
+/// Fills `view` for instance `obj` (its `CData` is `c`, its type's storage info `info`):
+/// CPython's `PyCData_NewGetBuffer`. The format and shape arrays point into the StgInfo,
+/// which the exporter keeps alive through `view.obj` (the instance holds its type, the
+/// type its StgInfo).
+///
+/// # Safety
+/// `view` is a valid `Py_buffer` to fill; `obj` is live and `c` is its `CData`.
+unsafe fn fill_buffer(obj: *mut ffi::PyObject, c: &CData, info: Option<&StgInfo>, view: *mut ffi::Py_buffer, flags: c_int) {
+    // SAFETY: forwarded from this function's contract; `obj` gets the reference `view.obj`
+    // owns.
+    unsafe {
+        ffi::Py_INCREF(obj);
+        (*view).obj = obj;
+        (*view).buf = c.ptr() as *mut c_void;
+        (*view).len = c.size() as isize;
+        (*view).readonly = 0;
+        (*view).suboffsets = std::ptr::null_mut();
+        (*view).internal = std::ptr::null_mut();
+        match info {
+            Some(i) => {
+                let ndim = i.shape.len();
+                (*view).itemsize = i.itemsize as isize;
+                (*view).ndim = ndim as c_int;
+                (*view).format = if flags & ffi::PyBUF_FORMAT != 0 { i.format.as_ptr() as *mut _ } else { std::ptr::null_mut() };
+                (*view).shape = if ndim > 0 { i.shape.as_ptr() as *mut isize } else { std::ptr::null_mut() };
+            }
+            None => {
+                (*view).itemsize = c.size() as isize;
+                (*view).ndim = 0;
+                (*view).format = if flags & ffi::PyBUF_FORMAT != 0 { c"B".as_ptr() as *mut _ } else { std::ptr::null_mut() };
+                (*view).shape = std::ptr::null_mut();
+            }
+        }
+        // NULL strides: C-contiguous, as CPython exports it.
+        (*view).strides = std::ptr::null_mut();
+    }
+}
+
+/// PyO3's buffer entries of `_CData`, remembered so each new class's raw entries can be
+/// put in place of exactly those ([`enable_raw_buffer`]).
+static GENERAL_BUFFER: GilCell<(usize, usize)> = GilCell::new((0, 0));
+
+/// Remembers `_CData`'s buffer entries (module set-up).
+pub fn remember_buffer_slots(py: Python<'_>) {
+    let tp = py.get_type::<CData>().as_type_ptr();
+    // SAFETY: reading the buffer slots of the live, ready `_CData` type.
+    let procs = unsafe { (*tp).tp_as_buffer.as_ref().map(|b| (b.bf_getbuffer, b.bf_releasebuffer)) };
+    if let Some((Some(get), Some(release))) = procs {
+        GENERAL_BUFFER.set((get as usize, release as usize));
+    }
+}
+
+/// Gives a new class of our metaclasses the raw buffer entries if it inherited PyO3's (a
+/// heap class takes its slots from the `__buffer__` wrappers, i.e. PyO3's entries).
+pub fn enable_raw_buffer(tp: *mut ffi::PyTypeObject) {
+    let (get, release) = GENERAL_BUFFER.get();
+    // SAFETY: `tp` is a live heap type just created by one of our metaclasses; its buffer
+    // procs live in its own heap type object.
+    unsafe {
+        if let Some(b) = (*tp).tp_as_buffer.as_mut() {
+            if get != 0 && b.bf_getbuffer.map(|f| f as usize) == Some(get) && b.bf_releasebuffer.map(|f| f as usize) == Some(release) {
+                b.bf_getbuffer = Some(raw_getbuffer);
+                b.bf_releasebuffer = Some(raw_releasebuffer);
+            }
+        }
+    }
+}
+
+/// `bf_getbuffer` without PyO3's trampoline (`bytes(arr)`, `memoryview(x)`).
+unsafe extern "C" fn raw_getbuffer(obj: *mut ffi::PyObject, view: *mut ffi::Py_buffer, flags: c_int) -> c_int {
+    // SAFETY: CPython calls bf_getbuffer with the GIL held and `obj` live (an instance of a
+    // class given this slot, so a ctypes instance; checked anyway). The storage info is
+    // held (`Bound`) while the view is filled; nothing here can fail or panic.
+    unsafe {
+        if !view.is_null() {
+            if let Some(c) = instance_of(obj) {
+                let py = Python::assume_attached();
+                let ty = Borrowed::from_ptr(py, ffi::Py_TYPE(obj).cast());
+                let info = stginfo_of_type(&ty);
+                fill_buffer(obj, c, info.as_ref().map(|i| i.get()), view, flags);
+                return 0;
+            }
+        }
+        let (get, _) = GENERAL_BUFFER.get();
+        let general: ffi::getbufferproc = std::mem::transmute(get);
+        general(obj, view, flags)
+    }
+}
+
+/// `bf_releasebuffer`: nothing to release (the view holds the instance, which `view.obj`
+/// releases). Kept, rather than NULL, so that instances stay what they were for the
+/// argument parsers that ask whether a buffer needs releasing.
+unsafe extern "C" fn raw_releasebuffer(_obj: *mut ffi::PyObject, _view: *mut ffi::Py_buffer) {}
 
 /// `_objects` of an instance's container, initialising it (CPython's GetKeepedObjects).
 pub fn keeped_objects_pub<'py>(obj: &Bound<'py, CData>) -> Option<Bound<'py, PyAny>> {

@@ -68,13 +68,15 @@ pub fn install(py: Python<'_>, roots: &[&Bound<'_, PyType>; 5], metaclasses: &[B
 }
 
 /// Gives a new class of our metaclasses its raw entries: `arr[i]` for arrays (see
-/// `array::enable_raw_subscript`), and the fast constructor entry, if it keeps the
+/// `array::enable_raw_subscript`), the buffer export (`cdata::enable_raw_buffer`), and the
+/// fast constructor entry, if it keeps the
 /// construction of one of the roots built here (function pointer classes, and classes
 /// defining `__new__`/`__init__` in Python, keep `type.__call__`).
 #[pyfunction]
 pub fn enable_construct(cls: &Bound<'_, PyType>) {
     let tp = cls.as_type_ptr();
     super::array::enable_raw_subscript(tp);
+    cdata::enable_raw_buffer(tp);
     if root_kind(cls.py(), tp).is_some() {
         // SAFETY: `cls` is a live heap type just created by one of our metaclasses.
         unsafe { (*tp).tp_vectorcall = Some(construct_vectorcall) };

@@ -16,7 +16,6 @@ use crate::interp::names::class_name;
 use crate::interp::private_api::type_lookup;
 use crate::interp::GilCell;
 use crate::native::core_error::core_err;
-use pyo3::ffi;
 use ferrotypes_core::ffi_type::{ByValueMember, FfiType};
 use ferrotypes_core::layout::{FieldLayout, FieldRequest, LayoutKind, LayoutRequest, StructLayout};
 use ferrotypes_core::simple::{SimpleKind, ValueClass};
@@ -84,8 +83,9 @@ fn init_pos_args(slf: &Bound<'_, PyAny>, ty: &Bound<'_, PyType>, args: &[Bound<'
     // The storage-info lookup gives the type a valid version tag if it can have one.
     let info = stginfo_of_type(ty.as_any());
     let tp = ty.as_type_ptr();
-    // SAFETY: reading the flags and version tag of a live type object.
-    let tag = unsafe { ((*tp).tp_flags & ffi::Py_TPFLAGS_VALID_VERSION_TAG != 0).then_some((*tp).tp_version_tag) };
+    // SAFETY: reading the version tag of a live type object (valid as each version keeps
+    // it: up to 3.11 with a flag, from 3.12 nonzero; 3.13 no longer sets the flag).
+    let tag = unsafe { crate::interp::type_cache::TypeVersionCache::tag(tp) };
     let cached = match (&info, tag) {
         (Some(info), Some(tag)) => {
             // SAFETY: GIL-serialised read; the tuple is cloned out before Python code runs.

@@ -35,7 +35,7 @@ impl TypeVersionCache {
     /// # Safety
     /// `tp` is a live type object; the GIL is held.
     #[inline]
-    unsafe fn tag(tp: *mut ffi::PyTypeObject) -> Option<u32> {
+    pub unsafe fn tag(tp: *mut ffi::PyTypeObject) -> Option<u32> {
         // SAFETY: reading two fields of a live type object (contract).
         let (tag, _flags) = unsafe { ((*tp).tp_version_tag, (*tp).tp_flags) };
         #[cfg(not(Py_3_12))]

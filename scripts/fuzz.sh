@@ -9,7 +9,8 @@
 # 20) from its committed corpus, fuzz/corpus/<target>/, and the inputs that once failed,
 # fuzz/regressions/<target>/; what it adds goes to a scratch
 # copy, so the committed corpus only changes by hand (fuzz/README.md: minimizing). A
-# failing input is kept in $FUZZ_ARTIFACTS (default target/fuzz-artifacts/) and printed.
+# failing input is kept in $FUZZ_ARTIFACTS (default target/fuzz-artifacts/) and printed;
+# each fuzzer's whole log goes there too (<target>.log).
 #
 # Needs `cargo +nightly` and cargo-fuzz for the Rust targets (scripts/test.sh installs
 # cargo-fuzz) and atheris for the Python ones; without atheris a harness replays its
@@ -64,14 +65,15 @@ run_fuzzer() {  # name log command...
     local name=$1 log=$2
     shift 2
     echo "== fuzz $name (${seconds} s)"
+    local kept="$artifacts/${name%% *}.log"
     if nice -n 19 "$@" >"$log" 2>&1; then
-        summary+=("$name: passed, $(stats "$log")")
+        summary+=("$name: passed, $(stats "$log") (log: $kept)")
     else
         status=1
-        summary+=("$name: FAILED, $(stats "$log") (log: $log)")
+        summary+=("$name: FAILED, $(stats "$log") (log: $kept)")
         grep -E 'panicked at|ERROR: |Error:|failing input|Test unit written|^SUMMARY' "$log" | head -20 >&2 || true
-        cp "$log" "$artifacts/$name.log"
     fi
+    cp "$log" "$kept"
 }
 
 # --- Rust: cargo-fuzz ------------------------------------------------------------------

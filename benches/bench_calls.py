@@ -548,13 +548,15 @@ def import_time(module: str) -> int:
     raise RuntimeError(f"no -X importtime line for {module}")
 
 
-def measure(targets: dict, repeats: int, min_time: float, import_runs: int):
+def measure(targets: dict, repeats: int, min_time: float, import_runs: int, only: str | None = None):
     """Yields (row name, unit, {column: value or Exception or NotApplicable}).
 
     The repeats of one row go round-robin over the columns, so that a burst of load on the
     machine hits every column's samples alike instead of one column's whole series.
     """
     for name, unit, build in ROWS:
+        if only and not re.search(only, name):
+            continue
         cells, timers, imports = {}, {}, {}
         for column in COLUMNS:
             target = targets.get(column)
@@ -683,6 +685,8 @@ def main(argv=None) -> int:
     parser.add_argument("--png", metavar="PATH", default=DEFAULT_PNG,
                         help="bar chart of the ratios (needs matplotlib; default: %(default)s, "
                              "the chart README.md shows; '' for none)")
+    parser.add_argument("--rows", metavar="REGEX",
+                        help="only the rows whose name matches (no chart is written then)")
     parser.add_argument("--alias-stock", action="store_true",
                         help="development check: the ferrotypes column uses stdlib ctypes")
     args = parser.parse_args(argv)
@@ -721,7 +725,7 @@ def main(argv=None) -> int:
             f"best of {repeats} repeats{' (--quick)' if args.quick else ''}; ns per call unless noted",
             "",
         ]
-        results = list(measure(targets, repeats, min_time, import_runs))
+        results = list(measure(targets, repeats, min_time, import_runs, args.rows))
         ratios = print_table(results, banner)
         errors = [(name, column, cells[column]) for name, _, cells in results for column in COLUMNS
                   if isinstance(cells[column], Exception) and not isinstance(cells[column], NotApplicable)]
@@ -729,7 +733,7 @@ def main(argv=None) -> int:
             print("\nerrors:")
             for name, column, exc in errors:
                 print("  " + textwrap.shorten(f"{column:10} {name}: {type(exc).__name__}: {exc}", 300))
-        if args.png:
+        if args.png and not args.rows:
             write_png(args.png, ratios)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -84,6 +84,14 @@ def _collected(ref):
     return ref() is None
 
 
+def _forget_pointer_type(cls):
+    # Up to 3.13 the module-level cache keeps every pointer type (and so its target)
+    # alive; from 3.14 the target holds its pointer type itself (__pointer_type__) and the
+    # cache is a read-only view, so there is nothing to drop.
+    if sys.version_info < (3, 14):
+        del ft._pointer_type_cache[cls]
+
+
 def test_incomplete_pointer_cycle_is_collected_in_one_pass():
     # cell -> _fields_ -> LP_cell -> its storage info -> cell. The storage info must show
     # the collector its reference to `cell` (CPython's StgDict is a dict, so it does).
@@ -92,7 +100,7 @@ def test_incomplete_pointer_cycle_is_collected_in_one_pass():
 
     lp = ft.POINTER(cell)
     cell._fields_ = [("name", ft.c_char_p), ("next", lp)]
-    del ft._pointer_type_cache[cell]
+    _forget_pointer_type(cell)
     ref = weakref.ref(cell)
     del cell, lp
     assert _collected(ref)
@@ -105,7 +113,7 @@ def test_pointer_type_and_target_are_collected_in_one_pass():
         pass
 
     ft.POINTER(Target)
-    del ft._pointer_type_cache[Target]
+    _forget_pointer_type(Target)
     ref = weakref.ref(Target)
     del Target
     assert _collected(ref)

@@ -270,3 +270,43 @@ def test_array_and_pointer_subscripts_raise_what_ctypes_raises(index):
         return out
 
     assert outcomes(ft) == outcomes(stock)
+
+
+def test_array_item_raw_and_general_paths_agree():
+    import ctypes as stock
+    for api in (ft, stock):
+        a = (api.c_int * 4)(10, -20, 30, 2**31 - 1)
+        assert [a[i] for i in range(-4, 4)] == [10, -20, 30, 2**31 - 1] * 2
+        for bad in (4, -5, 2**70, -(2**70)):
+            with pytest.raises(IndexError):
+                a[bad]
+        assert a[True] == -20          # bool is not an exact int: the general path
+        assert a[1:3] == [-20, 30]
+        d = (api.c_double * 2)(1.5, -2.5)
+        assert (d[0], d[-1]) == (1.5, -2.5)
+        c = (api.c_char * 3)(b"a", b"b")
+        assert c[1] == b"b"            # not a raw kind: the general path
+
+    class Mine(ft.c_int * 3):
+        def __getitem__(self, i):
+            return ("mine", i)
+
+    assert Mine()[1] == ("mine", 1)
+    A = ft.c_uint8 * 2
+    a = A(1, 2)
+    A.__getitem__ = lambda self, i: "patched"
+    assert a[0] == "patched"
+
+
+def test_storage_info_lookups_follow_class_changes():
+    class P(ft.Structure):
+        _fields_ = [("x", ft.c_int)]
+
+    p = P(3)
+    assert ft.sizeof(P) == 4 and p.x == 3
+    P.extra = 1                        # a class change: cached lookups must not go stale
+    assert P(5).x == 5 and ft.sizeof(P) == 4
+    A = ft.c_int * 2
+    arr = A(7, 8)
+    A.note = "changed"
+    assert arr[1] == 8 and A()[0] == 0

@@ -668,6 +668,36 @@ def test_bad_type_code(type_code):
     assert_same(lambda m: type("Bad", (m._SimpleCData,), {"_type_": type_code}))
 
 
+# 3.14 accepts "s" and "U" as `_type_` (strings held inline in a pointer-sized buffer);
+# earlier versions refuse them. Each probe runs on both modules, whatever the version.
+INLINE_STRING_PROBES = {
+    "bytes": lambda S, U: S(b"12345678").value,
+    "bytes too long": lambda S, U: S(b"123456789"),
+    "bytes stop at NUL": lambda S, U: S(b"12\x0034").value,
+    "bytes padded": lambda S, U: bytes(S(b"ab")),
+    "bytes empty": lambda S, U: S().value,
+    "bytes from int": lambda S, U: S(5),
+    "bytes from str": lambda S, U: S("x"),
+    "bytes overwritten shorter": lambda S, U: (lambda o: (setattr(o, "value", b"ab"), bytes(o))[1])(S(b"12345678")),
+    "wide": lambda S, U: U("ab").value,
+    "wide too long": lambda S, U: U("abc"),
+    "wide from bytes": lambda S, U: U(b"x"),
+    "wide padded": lambda S, U: bytes(U("a")),
+    "wide empty": lambda S, U: U().value,
+    "sizes": lambda S, U: (S.__mro__[1].__name__, S._type_, len(bytes(S())), len(bytes(U()))),
+    "repr": lambda S, U: repr(S(b"a")),
+}
+
+
+@pytest.mark.parametrize("probe", sorted(INLINE_STRING_PROBES))
+def test_inline_string_type_codes(probe):
+    def run(m):
+        S = type("S", (m._SimpleCData,), {"_type_": "s"})
+        U = type("U", (m._SimpleCData,), {"_type_": "U"})
+        return INLINE_STRING_PROBES[probe](S, U)
+    assert_same(run)
+
+
 def test_missing_type_code():
     assert_same(lambda m: type("Bad", (m._SimpleCData,), {}))
 
@@ -839,3 +869,11 @@ def test_long_double_bit_patterns_read_as_the_fpu_reads_them():
         want = struct.pack("<d", stock_ctypes.c_longdouble.from_buffer_copy(data).value)
         got = struct.pack("<d", ferrotypes.c_longdouble.from_buffer_copy(data).value)
         assert got == want, raw.hex()
+
+
+def test_instances_are_no_bigger_than_stock_ctypes():
+    # The instance struct is laid out to fit stock ctypes' size or less (the C data, its
+    # length, index, base and keep-alive references, and 16 inline bytes).
+    for name in ("c_int", "c_double", "c_char_p", "c_longdouble"):
+        assert sys.getsizeof(getattr(ferrotypes, name)()) <= sys.getsizeof(getattr(ctypes, name)()), name
+    assert sys.getsizeof(ferrotypes.c_int()) < sys.getsizeof(ctypes.c_int())

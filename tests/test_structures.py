@@ -492,3 +492,114 @@ def test_structures_of_complex_numbers_by_value(lib):
         assert f(value) == expected, name
     lib.cd_make.argtypes, lib.cd_make.restype = [ct.c_double, ct.c_double], CD
     assert lib.cd_make(3.0, -1.0).c == 3 - 1j
+
+
+# --- field descriptors: the raw slots and the general path agree with stdlib ctypes ---------
+
+import ctypes as _stock
+
+_FIELD_CASES = [
+    # (type name, values to store)
+    ("c_int8", [0, 1, -1, 127, 128, 300, -129, 2**70 + 5]),
+    ("c_uint8", [0, 255, 256, -1]),
+    ("c_int16", [0, 32767, 32768, -32769]),
+    ("c_uint16", [65535, 65536, -1]),
+    ("c_int", [0, 2**31 - 1, 2**31, -2**31 - 1, 2**64 + 7]),
+    ("c_uint", [2**32 - 1, 2**32, -1]),
+    ("c_long", [2**63 - 1, 2**63, -2**63 - 1]),
+    ("c_ulonglong", [2**64 - 1, 2**64, -1]),
+    ("c_double", [0.0, -1.5, 1e308, 3, -(2**60)]),
+    ("c_float", [0.5, 1e40, -1e-50, 7]),
+    ("c_bool", [0, 1, 2, -1, True, False]),
+]
+
+
+@pytest.mark.parametrize("name,values", _FIELD_CASES)
+def test_scalar_field_get_set_matches_stdlib(name, values):
+    def make(api):
+        class S(api.Structure):
+            _fields_ = [("pad", api.c_char), ("v", getattr(api, name))]
+        return S()
+
+    ours, stock = make(ct), make(_stock)
+    for value in values:
+        ours.v = value
+        stock.v = value
+        assert ours.v == stock.v, (name, value)
+        assert type(ours.v) is type(stock.v)
+
+
+def test_scalar_field_values_the_raw_setter_declines():
+    class S(ct.Structure):
+        _fields_ = [("i", ct.c_int), ("d", ct.c_double), ("b", ct.c_bool)]
+
+    class MyInt(int):
+        pass
+
+    class Indexable:
+        def __index__(self):
+            return 41
+
+    class Floaty:
+        def __float__(self):
+            return 2.5
+
+    s = S()
+    s.i = MyInt(7)                 # int subclass: the general path
+    assert s.i == 7
+    s.i = Indexable()
+    assert s.i == 41
+    s.d = Floaty()
+    assert s.d == 2.5
+    s.d = True                     # bool is not an exact int: general path, as ctypes
+    assert s.d == 1.0
+    s.b = "x"                      # truthy object
+    assert s.b is True
+    with pytest.raises(TypeError):
+        s.i = "5"
+    with pytest.raises(TypeError):
+        s.i = 1.5
+    with pytest.raises(TypeError):
+        s.d = "1.0"
+    with pytest.raises(OverflowError):
+        s.d = 10**400              # exact int, raw setter: its error is raised
+    assert s.d == 1.0              # and the member is unchanged
+    with pytest.raises(TypeError):
+        del s.i
+
+
+def test_field_descriptor_on_foreign_objects_and_classes():
+    class S(ct.Structure):
+        _fields_ = [("x", ct.c_int)]
+
+    field = S.__dict__["x"]
+    assert S.x is field
+    assert field.__get__(None, S) is field
+    with pytest.raises(TypeError):
+        field.__get__(object(), S)
+    with pytest.raises(TypeError):
+        field.__set__(object(), 5)
+    # Another structure type's instance: any ctypes instance is accepted, as by ctypes.
+    class T(ct.Structure):
+        _fields_ = [("y", ct.c_int)]
+    t = T(9)
+    assert field.__get__(t, S) == 9
+
+
+def test_field_of_swapped_and_subclassed_types_takes_the_general_path():
+    class MyInt(ct.c_int):
+        pass
+
+    class B(ct.BigEndianStructure):
+        _fields_ = [("x", ct.c_int)]
+
+    class N(ct.Structure):
+        _fields_ = [("m", MyInt)]
+
+    b = B()
+    b.x = 0x01020304
+    assert bytes(b)[:4] == b"\x01\x02\x03\x04"
+    assert b.x == 0x01020304
+    n = N()
+    n.m = 5
+    assert isinstance(n.m, MyInt) and n.m.value == 5

@@ -36,6 +36,14 @@ elif _sys.version_info >= (3, 14):
                          "a single character string containing one of the\n"
                          "supported types: '%s'." % _ONE_CHAR_CODES)
 
+_NEWEST_COMPLEX_CODES = {"Z" + c.lower(): c for c in _COMPLEX_CODES}
+
+
+# From 3.14 CPython checks a `_type_` against its whole field-descriptor table, which also
+# holds "s" and "U" (strings held inline, as character arrays store them). Its error message
+# does not list them.
+_INLINE_STRING_CODES = "sU"
+
 
 def _simple_code(code):
     """The one-letter code of the scalar kind a ``_type_`` string names (checked as the
@@ -43,15 +51,19 @@ def _simple_code(code):
     if not isinstance(code, str):
         raise TypeError("class must define a '_type_' string attribute")
     if _sys.version_info >= (3, 15):
-        if len(code) == 1 and code in _ONE_CHAR_CODES:
+        if len(code) == 1 and (code in _ONE_CHAR_CODES or code in _INLINE_STRING_CODES):
             return code
         if code in _LONG_CODES:
             return _LONG_CODES[code]
         raise AttributeError(_BAD_TYPE_MESSAGE)
+    if code in _NEWEST_COMPLEX_CODES:
+        # The complex types on every version, by 3.15's codes (before 3.14 CPython has
+        # none; 3.14 also accepts its own "F", "D", "G").
+        return _NEWEST_COMPLEX_CODES[code]
     if len(code) != 1:
         raise ValueError("class must define a '_type_' attribute which must be a string of length 1")
     if _sys.version_info >= (3, 14):
-        if code not in _ONE_CHAR_CODES:
+        if code not in _ONE_CHAR_CODES and code not in _INLINE_STRING_CODES:
             raise AttributeError(_BAD_TYPE_MESSAGE)
     elif code not in _SIMPLE_TYPE_CHARS:
         raise AttributeError("class must define a '_type_' attribute which must be\n"
@@ -74,6 +86,24 @@ def _with_caller_module(namespace):
         if frame is not None:
             namespace["__module__"] = frame.f_globals.get("__name__")
     return namespace
+
+
+def _warn_implicit_ms(cls, is_struct):
+    """3.14's warning for ``_pack_`` without ``_layout_`` (opted in to with
+    ``FERROTYPES_BEHAVIOR`` before 3.14), reported at the first frame outside ferrotypes."""
+    import os
+    import warnings
+    own = os.path.dirname(os.path.abspath(__file__))
+    frame, level = _sys._getframe(1), 2
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(own):
+        frame, level = frame.f_back, level + 1
+    what = "Structure" if is_struct else "Union"
+    warnings.warn(
+        "Due to '_pack_', the '" + cls.__name__ + "' " + what
+        + " will use memory layout compatible with MSVC (Windows). If this is "
+        "intended, set _layout_ to 'ms'. The implicit default is deprecated and "
+        "slated to become an error in Python 3.19.",
+        DeprecationWarning, stacklevel=level)
 
 
 # Where a metaclass does its work: up to 3.12 in ``__new__``; from 3.13 (as CPython's
@@ -102,12 +132,12 @@ class _CDataType:
     def _stginfo_setup_(cls, namespace):
         """Gives a new class its storage info (each metaclass says how)."""
 
-    if _sys.version_info >= (3, 14):
-        __pointer_type__ = property(
-            lambda cls: _rs.pointer_type_get(cls),
-            lambda cls, value: _rs.pointer_type_set(cls, value),
-            lambda cls: _rs.pointer_type_del(cls),
-            doc="The pointer type POINTER(cls) returns (3.14+).")
+    # 3.14's attribute, on every version (before 3.14 a view of _pointer_type_cache).
+    __pointer_type__ = property(
+        lambda cls: _rs.pointer_type_get(cls),
+        lambda cls, value: _rs.pointer_type_set(cls, value),
+        lambda cls: _rs.pointer_type_del(cls),
+        doc="The pointer type POINTER(cls) returns (CPython 3.14; every version here).")
 
     def from_address(cls, address):
         return _rs.from_address(cls, address)

@@ -32,6 +32,11 @@ pub enum ValueClass {
     /// C11 `_Complex` of `float`, `double` or `long double`: the real part, then the
     /// imaginary part, each stored as the real type is.
     Complex,
+    /// `_type_` "s" (accepted from CPython 3.14): a pointer-sized buffer holding a byte
+    /// string inline, NUL-terminated when shorter than the buffer.
+    InlineBytes,
+    /// `_type_` "U" (accepted from CPython 3.14): the same for a `wchar_t` string.
+    InlineWide,
 }
 
 /// One row of the scalar table.
@@ -112,6 +117,11 @@ pub static SIMPLE_KINDS: &[SimpleKind] = &[
     kind!(b'F', 8, 4, Complex, "Zf", ComplexF32),
     kind!(b'D', 16, 8, Complex, "Zd", ComplexF64),
     kind!(b'G', 32, 16, Complex, "Zg", ComplexLongDouble),
+    // CPython 3.14 checks `_type_` against its whole field-descriptor table, which also
+    // has the string-in-a-buffer codes of character arrays: "s" and "U" simple types hold
+    // a string inline in a pointer-sized buffer there (the metaclass accepts them from 3.14).
+    kind!(b's', PTR, PTR, InlineBytes, "s", Pointer),
+    kind!(b'U', PTR, PTR, InlineWide, "U", Pointer),
 ];
 
 /// The codes accepted as `_type_`, in CPython's order (used in its error message).
@@ -119,6 +129,9 @@ pub const SIMPLE_TYPE_CHARS: &str = "cbBhHiIlLdfuzZqQPXOv?g";
 
 /// The complex kinds' codes (`float`, `double`, `long double`), accepted from 3.14 on.
 pub const COMPLEX_CODES: &[u8] = b"FDG";
+
+/// The inline-string codes, accepted from 3.14 on (not listed in its error message).
+pub const INLINE_STRING_CODES: &[u8] = b"sU";
 
 impl SimpleKind {
     /// Looks a code up in the table.
@@ -288,7 +301,8 @@ mod tests {
     #[test]
     fn table_has_unique_codes_and_sane_sizes() {
         for (i, k) in SIMPLE_KINDS.iter().enumerate() {
-            let known = SIMPLE_TYPE_CHARS.as_bytes().contains(&k.code) || COMPLEX_CODES.contains(&k.code);
+            let known = SIMPLE_TYPE_CHARS.as_bytes().contains(&k.code) || COMPLEX_CODES.contains(&k.code)
+                || INLINE_STRING_CODES.contains(&k.code);
             assert!(known, "{}", k.code as char);
             assert!(k.size.is_power_of_two() && k.align <= k.size);
             assert!(SIMPLE_KINDS[i + 1..].iter().all(|o| o.code != k.code));

@@ -48,14 +48,9 @@ pub fn load<'py>(py: Python<'py>, rs: &Bound<'py, PyModule>) -> PyResult<Bound<'
         py.import("builtins")?.getattr("exec")?.call1((code, &dict))?;
         return Ok(dict);
     }
-    let util = py.import("importlib.util")?;
-    let spec = util.call_method1("spec_from_file_location", ("_ctypes_meta", path))?;
-    if spec.is_none() {
-        return Err(pyo3::exceptions::PyImportError::new_err("_ctypes_meta.py is missing beside the extension"));
-    }
-    let module = util.call_method1("module_from_spec", (&spec,))?;
-    module.setattr("_rs", rs)?;
-    spec.getattr("loader")?.call_method1("exec_module", (&module,))?;
+    let module = crate::interp::import_machinery::exec_source_file(py, "_ctypes_meta", &path, |module| {
+        module.setattr("_rs", rs)
+    })?;
     Ok(module.getattr("__dict__")?.cast_into::<PyDict>()?)
 }
 
@@ -69,7 +64,7 @@ fn fresh_cached_code<'py>(py: Python<'py>, path: &std::path::Path) -> Option<Bou
     let cached = path.parent()?.join("__pycache__").join(format!("{stem}.{tag}.pyc"));
     let data = std::fs::read(cached).ok()?;
     let source = std::fs::metadata(path).ok()?;
-    let magic: Vec<u8> = py.import("importlib.util").ok()?.getattr("MAGIC_NUMBER").ok()?.extract().ok()?;
+    let magic = crate::interp::import_machinery::bytecode_magic(py).ok()?;
     let word = |at: usize| data.get(at..at + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
     let fresh = data.get(..4) == Some(&magic[..])
         && word(4) == Some(0)

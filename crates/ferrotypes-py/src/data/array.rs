@@ -30,6 +30,70 @@ pub fn get_item_at(py: Python<'_>, elem: &Bound<'_, PyAny>, p: *mut u8, base: &B
     Ok(roots::instantiate(elem, init)?.unbind())
 }
 
+/// PyO3's `mp_subscript` of the `Array` root, remembered by [`install_raw_subscript`] so the
+/// raw entry can hand every case it does not take back to it.
+static GENERAL_SUBSCRIPT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Remembers the `Array` root's own `mp_subscript` (module set-up).
+pub fn install_raw_subscript(py: Python<'_>) {
+    let tp = py.get_type::<Array>().as_type_ptr();
+    // SAFETY: reading a slot of the live, ready `Array` type.
+    let general = unsafe { (*tp).tp_as_mapping.as_ref().and_then(|m| m.mp_subscript) };
+    if let Some(f) = general {
+        GENERAL_SUBSCRIPT.store(f as usize, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Gives a new array class the raw `mp_subscript` if it inherited the root's (a class
+/// defining `__getitem__` in Python keeps its own). Each class needs it set: a heap
+/// subclass takes the slot from the root's `__getitem__` wrapper, i.e. PyO3's entry.
+pub fn enable_raw_subscript(tp: *mut pyo3::ffi::PyTypeObject) {
+    let general = GENERAL_SUBSCRIPT.load(std::sync::atomic::Ordering::Relaxed);
+    // SAFETY: `tp` is a live heap type just created by one of our metaclasses; its mapping
+    // methods live in its own heap type object.
+    unsafe {
+        if let Some(m) = (*tp).tp_as_mapping.as_mut() {
+            if general != 0 && m.mp_subscript.map(|f| f as usize) == Some(general) {
+                m.mp_subscript = Some(array_subscript);
+            }
+        }
+    }
+}
+
+/// `arr[i]` for an exact `int` index in range into an array of native scalars: the
+/// element type's raw getter (`simple::raw_accessors`) on the element, as CPython's
+/// `Array_item` calls its getfunc. Every other case goes to PyO3's `__getitem__`.
+unsafe extern "C" fn array_subscript(obj: *mut pyo3::ffi::PyObject, key: *mut pyo3::ffi::PyObject) -> *mut pyo3::ffi::PyObject {
+    use pyo3::ffi;
+    // SAFETY: CPython calls mp_subscript with the GIL held and `obj` (an instance of a
+    // class that got this slot, so an array) and `key` live and borrowed for the call. The
+    // index is checked against the instance's length; the raw getter reads one element of
+    // its kind and returns a new reference or NULL with an exception set. The storage
+    // info is held (`Bound`) while used.
+    unsafe {
+        if ffi::PyLong_CheckExact(key) != 0 {
+            let i = ffi::PyLong_AsSsize_t(key);
+            if i == -1 && !ffi::PyErr_Occurred().is_null() {
+                ffi::PyErr_Clear(); // too big: the general path raises the right error
+            } else if let Some(c) = cdata::instance_of(obj) {
+                let py = Python::assume_attached();
+                let ty = pyo3::Borrowed::from_ptr(py, ffi::Py_TYPE(obj).cast());
+                if let Some(info) = stginfo_of_type(&ty) {
+                    if let Some(ItemInfo { size, simple: Some((kind, swapped)) }) = info.get().item {
+                        let len = c.length() as isize;
+                        let j = if i < 0 { i + len } else { i };
+                        if let (true, Some((get, _))) = ((0..len).contains(&j), simple::raw_accessors(kind, swapped)) {
+                            return get(c.ptr().add(j as usize * size));
+                        }
+                    }
+                }
+            }
+        }
+        let general: ffi::binaryfunc = std::mem::transmute(GENERAL_SUBSCRIPT.load(std::sync::atomic::Ordering::Relaxed));
+        general(obj, key)
+    }
+}
+
 /// Stores `value` into element `index` of type `elem` at `p` inside `dst` (CPython's
 /// PyCData_set), recording keep-alives under `index`.
 pub fn set_item_at(dst: &Bound<'_, CData>, elem: &Bound<'_, PyAny>, p: *mut u8, index: isize, value: &Bound<'_, PyAny>) -> PyResult<()> {
@@ -483,8 +547,13 @@ pub fn array_type_info(cls: &Bound<'_, PyType>) -> PyResult<StgInfo> {
     let length = length as usize;
     let size = it.size.checked_mul(length).filter(|s| *s <= isize::MAX as usize).ok_or_else(|| PyOverflowError::new_err("array too large"))?;
     it.mark_final();
-    let elements = vec![it.ffi.clone(); length.min(4096)];
-    let ffi = FfiType::aggregate(size, it.align, if length == 0 { vec![] } else { elements });
+    // On x86-64 System V, a small array inside an aggregate passed by value is classified as
+    // GCC does (its first element's alignment checked only).
+    let sysv = if cfg!(all(target_arch = "x86_64", not(windows))) { FfiType::sysv_array(&it.ffi, it.size, length, it.align) } else { None };
+    let ffi = sysv.unwrap_or_else(|| {
+        let elements = vec![it.ffi.clone(); length.min(4096)];
+        FfiType::aggregate(size, it.align, if length == 0 { vec![] } else { elements })
+    });
     let mut info = StgInfo::new(size, it.align, length, Kind::Array, ffi, &it.format.to_string_lossy());
     let mut shape = vec![length as isize];
     shape.extend_from_slice(&it.shape);

@@ -12,6 +12,7 @@ use crate::interp::GilCell;
 use pyo3::exceptions::{PyBufferError, PyTypeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
+use pyo3::Borrowed;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyModule, PyTuple};
 use std::cell::RefCell;
@@ -35,17 +36,103 @@ pub enum Storage {
     Borrowed(*mut u8),
 }
 
+/// Which [`Storage`] an instance has; its pointer is kept apart, so that the tag packs
+/// with `index` and an instance is no bigger than stock ctypes' (64 bytes of Rust data).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+enum Place {
+    Inline,
+    Heap,
+    Borrowed,
+}
+
 #[pyclass(subclass, frozen, module = "_ctypes", name = "_CData")]
 pub struct CData {
-    storage: GilCell<Storage>,
+    /// The memory for `Place::Heap` and `Place::Borrowed` (unused while inline).
+    data: GilCell<*mut u8>,
     inline: GilCell<Inline>,
     size: GilCell<usize>,
-    /// Index of this object inside its `_b_base_` (CPython's `b_index`), for keep-alive keys.
-    index: GilCell<isize>,
+    place: GilCell<Place>,
+    /// Index of this object inside its `_b_base_` (CPython's `b_index`), for keep-alive
+    /// keys (which print it as a 32-bit number).
+    index: GilCell<i32>,
     /// Copied from the type: arrays' element count etc. (CPython's `b_length`).
     length: GilCell<usize>,
     base: GilCell<Option<Py<PyAny>>>,
     objects: GilCell<Option<Py<PyAny>>>,
+}
+
+/// The `_CData` type object, remembered at module set-up ([`remember_type`]) so hand-written
+/// slots check instances without PyO3's lazy type lookup.
+static CDATA_TYPE: std::sync::atomic::AtomicPtr<ffi::PyTypeObject> = std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+
+/// Records the `_CData` type object for [`instance_of`] (module set-up).
+pub fn remember_type(py: Python<'_>) {
+    CDATA_TYPE.store(py.get_type::<CData>().as_type_ptr(), std::sync::atomic::Ordering::Relaxed);
+}
+
+/// `obj`'s `CData` part, if `obj` is a ctypes instance (`PyObject_TypeCheck` against the
+/// remembered `_CData` type; `None` before set-up recorded it).
+///
+/// # Safety
+/// `obj` is a live object the caller holds for `'a`, with the GIL held.
+#[inline]
+pub unsafe fn instance_of<'a>(obj: *mut ffi::PyObject) -> Option<&'a CData> {
+    let tp = CDATA_TYPE.load(std::sync::atomic::Ordering::Relaxed);
+    // SAFETY: `obj` is live (contract), so its type is; `tp` is the ready `_CData` type,
+    // which the module keeps alive, or NULL (checked first).
+    let is_instance = !tp.is_null() && unsafe {
+        let own = ffi::Py_TYPE(obj);
+        own == tp || ffi::PyType_IsSubtype(own, tp) != 0
+    };
+    if !is_instance {
+        return None;
+    }
+    // SAFETY: `obj` is an instance of `_CData` (checked), so it holds a `CData` where PyO3
+    // puts it; the GIL is held and the caller keeps `obj` alive for `'a`.
+    Some(unsafe { Borrowed::from_ptr(Python::assume_attached(), obj).cast_unchecked::<CData>() }.get())
+}
+
+/// Makes [`cdata_dealloc`] the `tp_dealloc` of the roots in `roots` (those whose instances
+/// hold a `CData` and empty Rust parts, as calibrated for direct allocation); their Python
+/// subclasses reach it through `subtype_dealloc`. Without a calibrated layout PyO3's stays.
+pub fn install_dealloc(roots: &[*mut ffi::PyTypeObject]) {
+    if !DIRECT.ready() {
+        return;
+    }
+    for &tp in roots {
+        // SAFETY: each is a ready heap type of this module with the calibrated layout, set
+        // up before any of its instances exists (the probe is gone); the entry has
+        // `destructor`'s signature.
+        unsafe { (*tp).tp_dealloc = Some(cdata_dealloc) };
+    }
+}
+
+/// `tp_dealloc` of the C-data roots: what CPython's ctypes does for its instances (untrack,
+/// release `_b_base_` and `_objects`, free owned memory, free the object, release the
+/// heap type), without PyO3's generic path (its type lookups, slot queries and trampoline).
+unsafe extern "C" fn cdata_dealloc(obj: *mut ffi::PyObject) {
+    // SAFETY: CPython calls tp_dealloc with the GIL held on an object nobody references any
+    // more, of a type deriving from a calibrated root, so its `CData` is at the calibrated
+    // offset and initialised. The two references are released by hand (dropping a `Py`
+    // outside PyO3's own entries would only queue the release) before the value is
+    // dropped in place (which frees owned heap memory, once). The object's type is a heap
+    // type that its instances reference: released after the memory is freed, as
+    // `subtype_dealloc` leaves it to the base whose dealloc is a heap type's.
+    unsafe {
+        ffi::PyObject_GC_UnTrack(obj.cast());
+        let tp = ffi::Py_TYPE(obj);
+        let value = (obj as *mut u8).add(DIRECT.offset()) as *mut CData;
+        for cell in [&(*value).base, &(*value).objects] {
+            if let Some(held) = cell.replace(None) {
+                ffi::Py_DECREF(held.into_ptr());
+            }
+        }
+        std::ptr::drop_in_place(value);
+        let free = (*tp).tp_free.unwrap_or(ffi::PyObject_GC_Del);
+        free(obj.cast());
+        ffi::Py_DECREF(tp.cast());
+    }
 }
 
 /// How a new instance gets its memory when created from Rust rather than by calling the class.
@@ -119,11 +206,12 @@ impl CData {
 
     /// An instance owning `size` zeroed bytes.
     pub fn owned(size: usize, length: usize) -> PyResult<CData> {
-        let storage = if size <= INLINE_SIZE { Storage::Inline } else { Storage::Heap(alloc_zeroed(size)?) };
+        let (place, data) = if size <= INLINE_SIZE { (Place::Inline, std::ptr::null_mut()) } else { (Place::Heap, alloc_zeroed(size)?) };
         Ok(CData {
-            storage: GilCell::new(storage),
+            data: GilCell::new(data),
             inline: GilCell::new(Inline([0; 16])),
             size: GilCell::new(size),
+            place: GilCell::new(place),
             index: GilCell::new(0),
             length: GilCell::new(length),
             base: GilCell::new(None),
@@ -135,10 +223,11 @@ impl CData {
         match init {
             RawInit::Owned { size, length } => CData::owned(size, length),
             RawInit::Borrowed { ptr, size, length, base, index } => Ok(CData {
-                storage: GilCell::new(Storage::Borrowed(ptr)),
+                data: GilCell::new(ptr),
                 inline: GilCell::new(Inline([0; 16])),
                 size: GilCell::new(size),
-                index: GilCell::new(index),
+                place: GilCell::new(Place::Borrowed),
+                index: GilCell::new(index as i32),
                 length: GilCell::new(length),
                 base: GilCell::new(base),
                 objects: GilCell::new(None),
@@ -149,9 +238,9 @@ impl CData {
     /// The address of the instance's bytes.
     #[inline]
     pub fn ptr(&self) -> *mut u8 {
-        match self.storage.get() {
-            Storage::Inline => self.inline.as_ptr().cast(),
-            Storage::Heap(p) | Storage::Borrowed(p) => p,
+        match self.place.get() {
+            Place::Inline => self.inline.as_ptr().cast(),
+            Place::Heap | Place::Borrowed => self.data.get(),
         }
     }
 
@@ -165,11 +254,20 @@ impl CData {
     }
 
     pub fn index(&self) -> isize {
-        self.index.get()
+        self.index.get() as isize
     }
 
     pub fn owns_memory(&self) -> bool {
-        !matches!(self.storage.get(), Storage::Borrowed(_))
+        self.place.get() != Place::Borrowed
+    }
+
+    /// Where the bytes live.
+    fn storage(&self) -> Storage {
+        match self.place.get() {
+            Place::Inline => Storage::Inline,
+            Place::Heap => Storage::Heap(self.data.get()),
+            Place::Borrowed => Storage::Borrowed(self.data.get()),
+        }
     }
 
     pub fn base(&self, py: Python<'_>) -> Option<Py<PyAny>> {
@@ -199,7 +297,7 @@ impl CData {
         if size < min_size {
             return Err(PyValueError::new_err(format!("minimum size is {min_size}")));
         }
-        let storage = self.storage.get();
+        let storage = self.storage();
         if matches!(storage, Storage::Borrowed(_)) {
             return Err(PyValueError::new_err("Memory cannot be resized because this object doesn't own it"));
         }
@@ -227,7 +325,8 @@ impl CData {
         };
         // SAFETY: the new block has `size` bytes; zero the grown tail as calloc would.
         unsafe { std::ptr::write_bytes(new.add(old), 0, size - old) };
-        self.storage.set(Storage::Heap(new));
+        self.data.set(new);
+        self.place.set(Place::Heap);
         self.size.set(size);
         Ok(())
     }
@@ -235,7 +334,7 @@ impl CData {
 
 impl Drop for CData {
     fn drop(&mut self) {
-        if let Storage::Heap(p) = self.storage.get() {
+        if let Storage::Heap(p) = self.storage() {
             // SAFETY: heap storage is owned exclusively by this object and freed once, here,
             // with the GIL held (instances are dropped by their tp_dealloc).
             unsafe { ffi::PyMem_Free(p.cast()) };
@@ -372,7 +471,7 @@ impl CData {
     #[pyo3(signature = (*args))]
     fn __setstate__(slf: &Bound<'_, Self>, args: &Bound<'_, PyTuple>) -> PyResult<()> {
         // Parsed as CPython's "O!s#" (from 3.14 its messages name the method).
-        let named = crate::interp::version::at_least(slf.py(), 14);
+        let named = crate::interp::version::behaves_as(slf.py(), 14);
         let prefix = if named { "__setstate__() " } else { "" };
         if args.len() != 2 {
             let who = if named { "__setstate__()" } else { "function" };

@@ -18,6 +18,7 @@ use crate::interp::version;
 use ferrotypes_core::simple::{SimpleKind, ValueClass};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::Borrowed;
 use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -52,6 +53,9 @@ pub struct CField {
     /// Bit field windows are read in the non-native byte order (`_swappedbytes_`).
     pub swapped: bool,
     pub access: Access,
+    /// The getter/setter of the member's C type when the descriptor slots take the member
+    /// raw (`raw_accessors(access)`, decided once).
+    pub raw: Option<(simple::RawGet, simple::RawSet)>,
     pub anonymous: AtomicBool,
 }
 
@@ -69,6 +73,7 @@ impl CField {
             bit_offset: self.bit_offset,
             swapped: self.swapped,
             access: self.access,
+            raw: self.raw,
             anonymous: AtomicBool::new(false),
         }
     }
@@ -184,6 +189,20 @@ impl CField {
 
     /// Stores `value` into the member of `inst` (CPython's PyCField_set).
     pub fn set_value(&self, obj: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        // A plain number into a native scalar member: its C type's own setter, as the
+        // descriptor slot does (structure initializers come here).
+        if let Some((_, set)) = self.raw {
+            // SAFETY: `obj` is live for the call and the GIL is held.
+            if let Some(p) = unsafe { cdata::instance_of(obj.as_ptr()) }.and_then(|c| self.member_ptr(c)) {
+                // SAFETY: the member lies inside the instance's memory and is of the
+                // setter's kind; `value` is live.
+                match unsafe { set(p, value.as_ptr()) } {
+                    0 => return Ok(()),
+                    simple::RAW_DECLINED => {}
+                    _ => return Err(PyErr::fetch(obj.py())),
+                }
+            }
+        }
         let inst = Self::instance(obj)?;
         let p = self.address(inst)?;
         let proto = self.proto.bind(obj.py());
@@ -248,6 +267,145 @@ impl CField {
         };
         cdata::keep_ref(inst, self.index as isize, keep)
     }
+}
+
+// --- The descriptor slots -------------------------------------------------------------
+//
+// `p.x` and `p.x = 5` call the field type's `tp_descr_get`/`tp_descr_set`. The common case —
+// a member of a stock integer, floating or `_Bool` type, read, or written with an exact
+// `int` or `float` — runs in the raw entries below: the instance check against the
+// remembered `_CData` type, the bounds check, and straight into the getter or setter of
+// the member's C type (`simple::raw_accessors`), as CPython's `PyCField_get` does.
+// Every other case (other member kinds, other values, deletion, class access with an
+// explicit `None`) takes PyO3's trampoline into the same code as before.
+
+/// Makes the raw entries below the `CField` type's descriptor slots (module set-up, before
+/// any field exists).
+pub fn install_descriptor_slots(py: Python<'_>) {
+    cdata::remember_type(py);
+    let tp = py.get_type::<CField>().as_type_ptr();
+    // SAFETY: `CField` is a ready heap type of this module that cannot be subclassed (its
+    // pyclass is not `subclass`), so no other type inherits these slots; the entries have
+    // the signatures of `descrgetfunc`/`descrsetfunc`. The `__get__`/`__set__` wrappers in
+    // its dict keep PyO3's entries, which do the same thing. Cached lookups are reset.
+    unsafe {
+        (*tp).tp_descr_get = Some(field_descr_get);
+        (*tp).tp_descr_set = Some(field_descr_set);
+        pyo3::ffi::PyType_Modified(tp);
+    }
+}
+
+/// The raw getter/setter pair of a member of a stock scalar type (see
+/// `simple::raw_accessors`).
+pub fn raw_accessors(access: Access) -> Option<(simple::RawGet, simple::RawSet)> {
+    match access {
+        Access::Scalar { kind, swapped } => simple::raw_accessors(kind, swapped),
+        _ => None,
+    }
+}
+
+impl CField {
+    /// The address of this member inside `c`, or `None` if it lies outside its memory.
+    #[inline]
+    fn member_ptr(&self, c: &CData) -> Option<*mut u8> {
+        let end = self.offset.checked_add(self.byte_size)?;
+        // SAFETY: `offset + byte_size <= size`, so the member lies inside the memory.
+        (end <= c.size()).then(|| unsafe { c.ptr().add(self.offset) })
+    }
+}
+
+unsafe extern "C" fn field_descr_get(
+    descr: *mut pyo3::ffi::PyObject,
+    obj: *mut pyo3::ffi::PyObject,
+    owner: *mut pyo3::ffi::PyObject,
+) -> *mut pyo3::ffi::PyObject {
+    // SAFETY: CPython calls tp_descr_get with the GIL held, `descr` a live CField (the slot
+    // is only on that type) and `obj` a live object or NULL, all borrowed for the call. The
+    // raw getter reads a member of its own kind inside the instance's memory and returns a
+    // new reference or NULL with an exception set, as the slot must; it cannot panic.
+    unsafe {
+        if !obj.is_null() {
+            let field = Borrowed::from_ptr(Python::assume_attached(), descr).cast_unchecked::<CField>().get();
+            if let (Some((get, _)), Some(c)) = (field.raw, cdata::instance_of(obj)) {
+                if let Some(p) = field.member_ptr(c) {
+                    return get(p);
+                }
+            }
+        }
+        let general = pyo3::impl_::trampoline::get_trampoline_function!(descrgetfunc, field_get_general);
+        general(descr, obj, owner)
+    }
+}
+
+unsafe extern "C" fn field_descr_set(
+    descr: *mut pyo3::ffi::PyObject,
+    obj: *mut pyo3::ffi::PyObject,
+    value: *mut pyo3::ffi::PyObject,
+) -> std::ffi::c_int {
+    // SAFETY: CPython calls tp_descr_set with the GIL held, `descr` a live CField, `obj` a
+    // live object and `value` a live object or NULL (deletion), all borrowed for the call.
+    // The raw setter writes a member of its own kind inside the instance's memory, or
+    // declines the value; it runs no Python code, keeps nothing alive (numbers are copied
+    // into the member) and cannot panic.
+    unsafe {
+        if !value.is_null() {
+            let field = Borrowed::from_ptr(Python::assume_attached(), descr).cast_unchecked::<CField>().get();
+            if let (Some((_, set)), Some(c)) = (field.raw, cdata::instance_of(obj)) {
+                if let Some(p) = field.member_ptr(c) {
+                    let done = set(p, value);
+                    if done != simple::RAW_DECLINED {
+                        return done;
+                    }
+                }
+            }
+        }
+        let general = pyo3::impl_::trampoline::get_trampoline_function!(setattrofunc, field_set_general);
+        general(descr, obj, value)
+    }
+}
+
+/// `tp_descr_get` for every case the raw entry does not take (PyO3's `__get__`).
+///
+/// # Safety
+/// Called through PyO3's trampoline with `tp_descr_get`'s arguments for a `CField`.
+unsafe fn field_get_general(
+    py: Python<'_>,
+    descr: *mut pyo3::ffi::PyObject,
+    obj: *mut pyo3::ffi::PyObject,
+    _owner: *mut pyo3::ffi::PyObject,
+) -> PyResult<*mut pyo3::ffi::PyObject> {
+    // SAFETY: the arguments are live and borrowed for the call (contract).
+    let slf = unsafe { Borrowed::from_ptr(py, descr).cast_unchecked::<CField>() };
+    // `None` as the instance is class access too, as PyO3's `__get__` took it.
+    if obj.is_null() || obj == py.None().as_ptr() {
+        return Ok(slf.to_owned().into_any().into_ptr());
+    }
+    // SAFETY: as above.
+    let obj = unsafe { Borrowed::from_ptr(py, obj) };
+    Ok(slf.get().get_value(py, &obj)?.into_ptr())
+}
+
+/// `tp_descr_set` for every case the raw entry does not take (PyO3's `__set__` and
+/// `__delete__`).
+///
+/// # Safety
+/// Called through PyO3's trampoline with `tp_descr_set`'s arguments for a `CField`.
+unsafe fn field_set_general(
+    py: Python<'_>,
+    descr: *mut pyo3::ffi::PyObject,
+    obj: *mut pyo3::ffi::PyObject,
+    value: *mut pyo3::ffi::PyObject,
+) -> PyResult<std::ffi::c_int> {
+    // SAFETY: the arguments are live and borrowed for the call (contract).
+    let (field, obj) = unsafe { (Borrowed::from_ptr(py, descr).cast_unchecked::<CField>().get(), Borrowed::from_ptr(py, obj)) };
+    if value.is_null() {
+        CField::instance(&obj)?;
+        return Err(PyTypeError::new_err("can't delete attribute"));
+    }
+    // SAFETY: as above.
+    let value = unsafe { Borrowed::from_ptr(py, value) };
+    field.set_value(&obj, &value)?;
+    Ok(0)
 }
 
 /// Whether `value` is not a ctypes instance (exact ints and floats answer without an MRO
@@ -352,6 +510,7 @@ fn cfield_arguments<'py>(
         bit_offset: bit_pos,
         swapped,
         access,
+        raw: raw_accessors(access),
         anonymous: AtomicBool::new(false),
     })
 }
@@ -393,6 +552,7 @@ impl CField {
             bit_offset: f.bit_offset,
             swapped: f.swapped,
             access: f.access,
+            raw: f.raw,
             anonymous: AtomicBool::new(false),
         })
     }
@@ -479,9 +639,12 @@ impl CField {
         let py = slf.py();
         let this = slf.get();
         let tname = class_name(this.proto.bind(py));
-        if version::at_least(py, 14) {
+        if version::behaves_as(py, 14) {
+            // 3.14's public name (before 3.14 the type lives in `_ctypes`).
             let ty = slf.get_type();
-            let cls = format!("{}.{}", ty.module()?, ty.qualname()?);
+            let module = ty.module()?;
+            let module = if module.to_str()? == "_ctypes" { "ctypes".to_owned() } else { module.to_string() };
+            let cls = format!("{module}.{}", ty.qualname()?);
             let name = this.name.bind(py).repr()?;
             let ofs = this.offset as isize;
             return Ok(if this.bit_size > 0 {

@@ -67,12 +67,14 @@ pub fn install(py: Python<'_>, roots: &[&Bound<'_, PyType>; 5], metaclasses: &[B
     }
 }
 
-/// Gives a new class of our metaclasses the fast constructor entry, if it keeps the
+/// Gives a new class of our metaclasses its raw entries: `arr[i]` for arrays (see
+/// `array::enable_raw_subscript`), and the fast constructor entry, if it keeps the
 /// construction of one of the roots built here (function pointer classes, and classes
 /// defining `__new__`/`__init__` in Python, keep `type.__call__`).
 #[pyfunction]
 pub fn enable_construct(cls: &Bound<'_, PyType>) {
     let tp = cls.as_type_ptr();
+    super::array::enable_raw_subscript(tp);
     if root_kind(cls.py(), tp).is_some() {
         // SAFETY: `cls` is a live heap type just created by one of our metaclasses.
         unsafe { (*tp).tp_vectorcall = Some(construct_vectorcall) };
@@ -85,9 +87,71 @@ unsafe extern "C" fn construct_vectorcall(
     nargsf: usize,
     kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
+    // SAFETY: decoding the argument count CPython passed.
+    let nargs = unsafe { ffi::PyVectorcall_NARGS(nargsf) };
+    if kwnames.is_null() && nargs <= 1 {
+        // SAFETY: CPython calls vectorcall entries with the GIL held, `callable` the live
+        // class and `nargs` borrowed arguments in `args`. A panic must not unwind into C.
+        let plain = std::panic::catch_unwind(|| unsafe { construct_plain(callable, args, nargs) });
+        match plain {
+            Ok(Some(result)) => return result,
+            Ok(None) => {}
+            Err(_) => {
+                // SAFETY: as above: the GIL is held.
+                let py = unsafe { Python::assume_attached() };
+                PyTypeError::new_err("ferrotypes: panic while constructing an instance").restore(py);
+                return std::ptr::null_mut();
+            }
+        }
+    }
     let entry = pyo3::impl_::trampoline::get_trampoline_function!(fastcall_cfunction_with_keywords, construct_body);
     // SAFETY: CPython calls vectorcall entries with the GIL held and the fastcall layout.
-    unsafe { entry(callable, args, ffi::PyVectorcall_NARGS(nargsf), kwnames) }
+    unsafe { entry(callable, args, nargs, kwnames) }
+}
+
+/// The commonest class calls without PyO3's trampoline: `c_int(5)` (a plain number for a
+/// native scalar kind), `c_int()`, `Point()`, `(c_int * 16)()`. `None` means "not this
+/// case, nothing done": the general path runs. Nothing here drops a `Py<T>` (released
+/// through PyO3's queue outside its own entries): only `Bound`s, released at once.
+///
+/// # Safety
+/// Called by `construct_vectorcall` with the GIL held, `callable` a live class and `nargs`
+/// (0 or 1) borrowed arguments in `args`.
+unsafe fn construct_plain(callable: *mut ffi::PyObject, args: *const *mut ffi::PyObject, nargs: ffi::Py_ssize_t) -> Option<*mut ffi::PyObject> {
+    // SAFETY: the GIL is held (contract).
+    let py = unsafe { Python::assume_attached() };
+    let root = root_kind(py, callable.cast())?;
+    if nargs == 1 && root != RootKind::Simple {
+        return None;
+    }
+    // SAFETY: `callable` is live and borrowed for the call (contract).
+    let cls = unsafe { pyo3::Borrowed::from_ptr(py, callable) };
+    let info = stginfo_of_type(&cls).filter(|info| fits(root, info.get()))?;
+    let setter = if nargs == 1 {
+        let (kind, swapped) = info.get().simple_kind()?;
+        Some(simple::raw_accessors(kind, swapped)?.1)
+    } else {
+        None
+    };
+    let obj = match allocate(py, &cls, info.get()) {
+        Ok(obj) => obj,
+        Err(err) => {
+            err.restore(py);
+            return Some(std::ptr::null_mut());
+        }
+    };
+    if let Some(set) = setter {
+        // SAFETY: `obj` was just allocated with the CData layout, owning its type's size,
+        // one value of the setter's kind; `args` holds one live argument (contract).
+        let done = unsafe { set(obj.cast_unchecked::<CData>().get().ptr(), *args) };
+        match done {
+            0 => {}
+            // Not a plain number: the general path converts it (on a new instance).
+            simple::RAW_DECLINED => return None,
+            _ => return Some(std::ptr::null_mut()),
+        }
+    }
+    Some(obj.into_ptr())
 }
 
 /// # Safety
@@ -116,8 +180,20 @@ unsafe fn construct_body(
                 let value = unsafe { Bound::ref_from_ptr(py, &*args) };
                 // SAFETY: `obj` was just allocated with the CData layout.
                 let cd = unsafe { obj.cast_unchecked::<CData>() };
+                let p = cd.get().ptr();
+                // A plain number into a native integer or floating kind: its C type's own
+                // setter (nothing to keep alive); other values and kinds: the general one.
+                if let Some((_, set)) = simple::raw_accessors(kind, swapped) {
+                    // SAFETY: the new instance owns its type's size, one value of `kind`;
+                    // `value` is live for the call.
+                    match unsafe { set(p, value.as_ptr()) } {
+                        0 => return Ok(obj.into_ptr()),
+                        simple::RAW_DECLINED => {}
+                        _ => return Err(PyErr::fetch(py)),
+                    }
+                }
                 // SAFETY: the new instance owns its type's size, one value of `kind`.
-                let keep = unsafe { simple::set_value(kind, swapped, cd.get().ptr(), value)? };
+                let keep = unsafe { simple::set_value(kind, swapped, p, value)? };
                 cdata::keep_ref(cd, 0, keep)?;
             }
             return Ok(obj.into_ptr());
@@ -137,8 +213,7 @@ unsafe fn construct_body(
             return Err(PyTypeError::new_err(format!("__init__ expected at most 1 argument, got {}", positional.len())));
         }
         RootKind::Aggregate => {
-            let tuple = PyTuple::new(py, positional)?;
-            super::structure::struct_init(&obj, &tuple, kwargs.as_ref())?;
+            super::structure::struct_init(&obj, positional, kwargs.as_ref())?;
         }
         RootKind::Array => super::array::array_init(obj.cast::<Array>()?, positional)?,
         RootKind::Pointer => {

@@ -40,6 +40,12 @@ impl DirectLayout {
         }
     }
 
+    /// Where the value sits in an instance (0 until calibrated).
+    #[inline]
+    pub fn offset(&self) -> usize {
+        self.offset.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Whether [`DirectLayout::alloc`] may be used.
     #[inline]
     pub fn ready(&self) -> bool {

@@ -142,5 +142,7 @@ pub fn calibrate_direct_alloc(py: Python<'_>) -> PyResult<()> {
     let probe = unsafe { Bound::from_owned_ptr_or_err(py, obj) }?;
     let kinds = [&r.simple, &r.structure, &r.union, &r.array, &r.pointer].map(|t| t.as_ptr().cast());
     cdata::DIRECT.calibrate(probe.cast::<cdata::CData>()?, &kinds);
+    drop(probe);
+    cdata::install_dealloc(&kinds);
     Ok(())
 }

@@ -115,6 +115,168 @@ pub unsafe fn write_int(kind: &SimpleKind, swapped: bool, ptr: *mut u8, v: u64) 
     }
 }
 
+// --- Raw accessors: the getfunc/setfunc pair of one native scalar kind ------------------
+//
+// For the hand-written slots (a field's `tp_descr_get`/`tp_descr_set`): one function per
+// C type, on raw pointers, no `PyResult` and no `Py<T>` (see `interp::raw_slot`). They
+// give the same results as `get_value`/`set_value` for the values they take.
+
+/// Reads the member at the pointer into a new object; NULL with an exception set if the
+/// object cannot be made.
+pub type RawGet = unsafe fn(*const u8) -> *mut ffi::PyObject;
+/// Stores an object into the member at the pointer: 0 done, -1 with an exception set, or
+/// [`RAW_DECLINED`] when the value is not one this setter takes (not an exact `int`, or
+/// for floating kinds an exact `int` or `float`): the caller then takes the general path.
+pub type RawSet = unsafe fn(*mut u8, *mut ffi::PyObject) -> std::ffi::c_int;
+pub const RAW_DECLINED: std::ffi::c_int = 1;
+
+macro_rules! raw_int_accessors {
+    ($get:ident, $set:ident, $t:ty, $from:ident, $wide:ty) => {
+        /// # Safety
+        /// The pointer is readable for the type's size; the GIL is held.
+        unsafe fn $get(p: *const u8) -> *mut ffi::PyObject {
+            // SAFETY: contract; unaligned reads serve packed structures.
+            unsafe { ffi::$from(std::ptr::read_unaligned(p as *const $t) as $wide) }
+        }
+        /// # Safety
+        /// The pointer is writable for the type's size; `v` is live; the GIL is held.
+        unsafe fn $set(p: *mut u8, v: *mut ffi::PyObject) -> std::ffi::c_int {
+            // SAFETY: `v` is live (contract); an exact int masks without calling Python code
+            // and without failing; the write is within the member (contract).
+            unsafe {
+                if ffi::PyLong_CheckExact(v) == 0 {
+                    return RAW_DECLINED;
+                }
+                let x = ffi::PyLong_AsUnsignedLongLongMask(v);
+                if x == u64::MAX && !ffi::PyErr_Occurred().is_null() {
+                    return -1;
+                }
+                std::ptr::write_unaligned(p as *mut $t, x as $t);
+            }
+            0
+        }
+    };
+}
+
+raw_int_accessors!(get_i8, set_i8, i8, PyLong_FromLong, std::ffi::c_long);
+raw_int_accessors!(get_u8, set_u8, u8, PyLong_FromLong, std::ffi::c_long);
+raw_int_accessors!(get_i16, set_i16, i16, PyLong_FromLong, std::ffi::c_long);
+raw_int_accessors!(get_u16, set_u16, u16, PyLong_FromLong, std::ffi::c_long);
+raw_int_accessors!(get_i32, set_i32, i32, PyLong_FromLong, std::ffi::c_long);
+raw_int_accessors!(get_u32, set_u32, u32, PyLong_FromUnsignedLong, std::ffi::c_ulong);
+raw_int_accessors!(get_i64, set_i64, i64, PyLong_FromLongLong, std::ffi::c_longlong);
+raw_int_accessors!(get_u64, set_u64, u64, PyLong_FromUnsignedLongLong, std::ffi::c_ulonglong);
+
+/// A float or int as a double: exact floats read directly, exact ints converted
+/// (OverflowError for huge ones); anything else is declined (`None`).
+///
+/// # Safety
+/// `v` is live; the GIL is held.
+#[inline]
+unsafe fn raw_double(v: *mut ffi::PyObject) -> Option<f64> {
+    // SAFETY: `v` is live (contract); exact types' conversions run no Python code.
+    unsafe {
+        if ffi::PyFloat_CheckExact(v) != 0 {
+            Some(ffi::PyFloat_AS_DOUBLE(v))
+        } else if ffi::PyLong_CheckExact(v) != 0 {
+            Some(ffi::PyLong_AsDouble(v))
+        } else {
+            None
+        }
+    }
+}
+
+/// # Safety
+/// `p` is readable for 8 bytes; the GIL is held.
+unsafe fn get_f64(p: *const u8) -> *mut ffi::PyObject {
+    // SAFETY: contract.
+    unsafe { ffi::PyFloat_FromDouble(std::ptr::read_unaligned(p as *const f64)) }
+}
+
+/// # Safety
+/// `p` is writable for 8 bytes; `v` is live; the GIL is held.
+unsafe fn set_f64(p: *mut u8, v: *mut ffi::PyObject) -> std::ffi::c_int {
+    // SAFETY: contract (see `raw_double`).
+    unsafe {
+        let Some(x) = raw_double(v) else { return RAW_DECLINED };
+        if x == -1.0 && !ffi::PyErr_Occurred().is_null() {
+            return -1;
+        }
+        std::ptr::write_unaligned(p as *mut f64, x);
+    }
+    0
+}
+
+/// # Safety
+/// `p` is readable for 4 bytes; the GIL is held.
+unsafe fn get_f32(p: *const u8) -> *mut ffi::PyObject {
+    // SAFETY: contract.
+    unsafe { ffi::PyFloat_FromDouble(f64::from(std::ptr::read_unaligned(p as *const f32))) }
+}
+
+/// # Safety
+/// `p` is writable for 4 bytes; `v` is live; the GIL is held.
+unsafe fn set_f32(p: *mut u8, v: *mut ffi::PyObject) -> std::ffi::c_int {
+    // SAFETY: contract (see `raw_double`).
+    unsafe {
+        let Some(x) = raw_double(v) else { return RAW_DECLINED };
+        if x == -1.0 && !ffi::PyErr_Occurred().is_null() {
+            return -1;
+        }
+        std::ptr::write_unaligned(p as *mut f32, x as f32);
+    }
+    0
+}
+
+/// # Safety
+/// `p` is readable for 1 byte; the GIL is held.
+unsafe fn get_bool(p: *const u8) -> *mut ffi::PyObject {
+    // SAFETY: contract.
+    unsafe { ffi::PyBool_FromLong(std::ffi::c_long::from(*p != 0)) }
+}
+
+/// # Safety
+/// `p` is writable for 1 byte; `v` is live; the GIL is held.
+unsafe fn set_bool(p: *mut u8, v: *mut ffi::PyObject) -> std::ffi::c_int {
+    // SAFETY: `v` is live (contract); the truth of an exact int or bool runs no Python code.
+    unsafe {
+        if ffi::PyLong_CheckExact(v) == 0 && ffi::PyBool_Check(v) == 0 {
+            return RAW_DECLINED;
+        }
+        let t = ffi::PyObject_IsTrue(v);
+        if t < 0 {
+            return -1;
+        }
+        *p = u8::from(t != 0);
+    }
+    0
+}
+
+/// The raw getter and setter of a scalar kind in native byte order, for the kinds whose
+/// values are plain numbers (integers, `float`/`double`, `_Bool`); `None` for the others
+/// and for byte-swapped members.
+#[inline]
+pub fn raw_accessors(kind: &SimpleKind, swapped: bool) -> Option<(RawGet, RawSet)> {
+    if swapped {
+        return None;
+    }
+    let pair: (RawGet, RawSet) = match (kind.class, kind.size) {
+        (ValueClass::Signed, 1) => (get_i8, set_i8),
+        (ValueClass::Unsigned, 1) => (get_u8, set_u8),
+        (ValueClass::Signed, 2) => (get_i16, set_i16),
+        (ValueClass::Unsigned, 2) => (get_u16, set_u16),
+        (ValueClass::Signed, 4) => (get_i32, set_i32),
+        (ValueClass::Unsigned, 4) => (get_u32, set_u32),
+        (ValueClass::Signed, 8) => (get_i64, set_i64),
+        (ValueClass::Unsigned, 8) => (get_u64, set_u64),
+        (ValueClass::Float, 8) => (get_f64, set_f64),
+        (ValueClass::Float, 4) => (get_f32, set_f32),
+        (ValueClass::Bool, 1) => (get_bool, set_bool),
+        _ => return None,
+    };
+    Some(pair)
+}
+
 /// An integer masked to 64 bits as `PyLong_AsUnsignedLongLongMask` does (calling
 /// `__index__`, raising TypeError for floats and other non-integers).
 pub fn int_mask(value: &Bound<'_, PyAny>) -> PyResult<u64> {
@@ -197,7 +359,7 @@ pub unsafe fn str_from_wchars(py: Python<'_>, p: *const libc::wchar_t, len: usiz
 /// 3.14 the message says what was given.
 fn char_byte(value: &Bound<'_, PyAny>) -> PyResult<u8> {
     let py = value.py();
-    let detailed = crate::interp::version::at_least(py, 14);
+    let detailed = crate::interp::version::behaves_as(py, 14);
     let expected = "one character bytes, bytearray, or an integer in range(256) expected";
     let wrong = |what: String| {
         PyTypeError::new_err(if detailed { format!("{expected}, not {what}") } else { "one character bytes, bytearray or integer expected".to_owned() })
@@ -291,7 +453,7 @@ pub unsafe fn set_value(
             Ok(None)
         }
         ValueClass::WChar => {
-            let detailed = crate::interp::version::at_least(py, 14);
+            let detailed = crate::interp::version::behaves_as(py, 14);
             let s = value.cast::<PyString>().map_err(|_| {
                 PyTypeError::new_err(if detailed {
                     format!("a unicode character expected, not instance of {}", fully_qualified_type_name(value))
@@ -309,6 +471,41 @@ pub unsafe fn set_value(
             };
             // SAFETY: `ptr` is writable for `kind.size` bytes (this function's contract).
             unsafe { write_int(kind, swapped, ptr, ch as u64) };
+            Ok(None)
+        }
+        ValueClass::InlineBytes => {
+            let b = value.cast::<PyBytes>().map_err(|_| {
+                PyTypeError::new_err(format!("expected bytes, {} found", type_name(value)))
+            })?;
+            // As CPython's: up to the first NUL, which is copied too when there is room.
+            let data = b.as_bytes();
+            let len = data.iter().position(|&c| c == 0).unwrap_or(data.len());
+            if len > kind.size {
+                return Err(PyValueError::new_err(format!("bytes too long ({len}, maximum length {})", kind.size)));
+            }
+            let n = if len < kind.size { len + 1 } else { len };
+            let mut padded = data[..len].to_vec();
+            padded.push(0);
+            // SAFETY: `n <= kind.size` bytes of `ptr` are writable (this function's contract).
+            unsafe { std::ptr::copy_nonoverlapping(padded.as_ptr(), ptr, n) };
+            Ok(None)
+        }
+        ValueClass::InlineWide => {
+            let s = value.cast::<PyString>().map_err(|_| {
+                PyTypeError::new_err(format!("unicode string expected instead of {} instance", type_name(value)))
+            })?;
+            let units = code_points(s)?;
+            let room = kind.size / WCHAR_SIZE;
+            if units.len() > room {
+                return Err(PyValueError::new_err(format!("string too long ({}, maximum length {room})", units.len())));
+            }
+            let mut wide: Vec<u8> = Vec::with_capacity(kind.size);
+            for u in units.iter().chain(std::iter::once(&0)).take(room) {
+                wide.extend_from_slice(&(*u as libc::wchar_t).to_ne_bytes());
+            }
+            // SAFETY: `wide.len() <= kind.size` bytes of `ptr` are writable (this function's
+            // contract).
+            unsafe { std::ptr::copy_nonoverlapping(wide.as_ptr(), ptr, wide.len()) };
             Ok(None)
         }
         ValueClass::Pointer => match kind.code {
@@ -415,6 +612,18 @@ pub unsafe fn get_value(py: Python<'_>, kind: &SimpleKind, swapped: bool, ptr: *
                 Bound::from_owned_ptr_or_err(py, ffi::PyComplex_FromDoubles(re, im))?.unbind()
             }
             ValueClass::Char => PyBytes::new(py, &[*ptr]).into_any().unbind(),
+            ValueClass::InlineBytes => {
+                let all = std::slice::from_raw_parts(ptr, kind.size);
+                let len = all.iter().position(|&c| c == 0).unwrap_or(kind.size);
+                PyBytes::new(py, &all[..len]).into_any().unbind()
+            }
+            ValueClass::InlineWide => {
+                let room = kind.size / WCHAR_SIZE;
+                let w = ptr as *const libc::wchar_t;
+                let len = (0..room).find(|&i| std::ptr::read_unaligned(w.add(i)) == 0).unwrap_or(room);
+                let units: Vec<libc::wchar_t> = (0..len).map(|i| std::ptr::read_unaligned(w.add(i))).collect();
+                str_from_wchars(py, units.as_ptr(), len)?
+            }
             ValueClass::WChar => {
                 let c = read_int(kind, swapped, ptr) as libc::wchar_t;
                 str_from_wchars(py, &c, 1)?
@@ -559,5 +768,5 @@ impl SimpleCData {
 /// integers and `_Bool`, whose twins read and write the same bytes).
 #[pyfunction]
 pub fn simple_code_swappable(py: Python<'_>, code: &str) -> bool {
-    code.bytes().next().is_some_and(|c| swappable(c) || (crate::interp::version::at_least(py, 14) && b"bB?".contains(&c)))
+    code.bytes().next().is_some_and(|c| swappable(c) || (crate::interp::version::behaves_as(py, 14) && b"bB?".contains(&c)))
 }

@@ -14,7 +14,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyString, PyTuple};
 use std::ffi::CString;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
 /// What kind of ctypes type this is.
 #[derive(Clone, Copy, Debug)]
@@ -175,8 +175,11 @@ impl StgInfo {
             .and_then(SimpleKind::from_code)
             .ok_or_else(|| PyValueError::new_err(format!("_type_ '{code}' not supported")))?;
         let mut fmt = String::from(Self::endian_prefix(swapped));
-        if kind.class == simple::ValueClass::Complex && !crate::interp::version::at_least(py, 15) {
-            // 3.14 describes complex numbers by their type code; 3.15 by the struct module's.
+        let v = crate::interp::version::behavior(py);
+        if kind.class == simple::ValueClass::Complex && v == (3, 14) {
+            // 3.14 describes complex numbers by their type code; 3.15 by the struct module's
+            // (PEP 3118's "Zd"), which is what earlier versions, without complex types of
+            // their own, get too.
             fmt.push(kind.code as char);
         } else {
             fmt.push_str(kind.format);
@@ -267,16 +270,50 @@ pub fn stginfo_of_type<'py>(ty: &Bound<'py, PyAny>) -> Option<Bound<'py, StgInfo
     if unsafe { ffi::PyType_Check(ty.as_ptr()) } == 0 {
         return None;
     }
-    let key = pyo3::intern!(py, STGINFO_KEY);
-    // SAFETY: `ty` is a type object (checked above) and `key` an interned str; the result is
-    // a borrowed reference that we turn into an owned one before anything else runs.
-    let found = unsafe { type_lookup(ty.as_ptr().cast(), key.as_ptr()) };
-    if found.is_null() {
-        return None;
+    let (key, stg_type) = (LOOKUP_KEY.load(Ordering::Relaxed), STGINFO_TYPE.load(Ordering::Relaxed));
+    if key.is_null() {
+        // Before set-up remembered them (module init itself).
+        let key = pyo3::intern!(py, STGINFO_KEY);
+        // SAFETY: `ty` is a type object (checked above) and `key` an interned str; the
+        // result is borrowed, and an owned reference is taken before anything else runs.
+        let found = unsafe { type_lookup(ty.as_ptr().cast(), key.as_ptr()) };
+        // SAFETY: `found` is a valid borrowed reference when non-NULL.
+        return (!found.is_null()).then(|| unsafe { Bound::from_borrowed_ptr(py, found) }).and_then(|o| o.cast_into::<StgInfo>().ok());
     }
-    // SAFETY: `found` is a valid borrowed reference (see above); we take a new reference.
-    let obj = unsafe { Bound::from_borrowed_ptr(py, found) };
-    obj.cast_into::<StgInfo>().ok()
+    // SAFETY: as above, with the remembered interned key (kept alive for good). StgInfo
+    // cannot be subclassed, so an exact type match is the whole check. A cached entry is
+    // the object the same lookup found while the type had its current version (see
+    // `interp::type_cache`), still in the type's MRO dicts.
+    unsafe {
+        let tp: *mut ffi::PyTypeObject = ty.as_ptr().cast();
+        if let Some(found) = STGINFO_BY_VERSION.get(tp) {
+            return Some(Bound::from_borrowed_ptr(py, found).cast_into_unchecked::<StgInfo>());
+        }
+        let found = type_lookup(tp, key);
+        if found.is_null() || ffi::Py_TYPE(found) != stg_type {
+            return None;
+        }
+        STGINFO_BY_VERSION.put(tp, found);
+        Some(Bound::from_borrowed_ptr(py, found).cast_into_unchecked::<StgInfo>())
+    }
+}
+
+/// Storage info by type version (`_PyType_Lookup` gives the type its tag).
+static STGINFO_BY_VERSION: crate::interp::type_cache::TypeVersionCache = crate::interp::type_cache::TypeVersionCache::new();
+
+/// The interned `"_stginfo_"` and the `StgInfo` type object, for [`stginfo_of_type`]'s
+/// lookups without PyO3's lazy statics ([`remember_types`], at module set-up).
+static LOOKUP_KEY: AtomicPtr<ffi::PyObject> = AtomicPtr::new(std::ptr::null_mut());
+static STGINFO_TYPE: AtomicPtr<ffi::PyTypeObject> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Records the lookup key (one strong reference, never released) and the `StgInfo` type.
+pub fn remember_types(py: Python<'_>) {
+    STGINFO_TYPE.store(py.get_type::<StgInfo>().as_type_ptr(), Ordering::Relaxed);
+    let key = pyo3::intern!(py, STGINFO_KEY).clone().into_ptr();
+    if LOOKUP_KEY.compare_exchange(std::ptr::null_mut(), key, Ordering::Relaxed, Ordering::Relaxed).is_err() {
+        // SAFETY: the reference just taken is not stored: give it back.
+        unsafe { ffi::Py_DECREF(key) };
+    }
 }
 
 /// The storage info stored in the class's own `__dict__` (not inherited): what CPython keeps

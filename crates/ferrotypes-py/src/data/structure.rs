@@ -79,7 +79,7 @@ fn init_names(ty: &Bound<'_, PyType>, names: &mut Vec<Py<PyString>>) -> PyResult
 
 /// Fills fields from positional arguments (CPython's `_init_pos_args`). Returns how many
 /// positional arguments the fields take.
-fn init_pos_args(slf: &Bound<'_, PyAny>, ty: &Bound<'_, PyType>, args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<usize> {
+fn init_pos_args(slf: &Bound<'_, PyAny>, ty: &Bound<'_, PyType>, args: &[Bound<'_, PyAny>], kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<usize> {
     let py = slf.py();
     // The storage-info lookup gives the type a valid version tag if it can have one.
     let info = stginfo_of_type(ty.as_any());
@@ -116,13 +116,14 @@ fn init_pos_args(slf: &Bound<'_, PyAny>, ty: &Bound<'_, PyType>, args: &Bound<'_
                 return Err(PyTypeError::new_err(format!("duplicate values for field {}", name.repr()?)));
             }
         }
-        set_field(slf, name, &value)?;
+        set_field(slf, name, value)?;
     }
     Ok(names.len())
 }
 
-/// `Structure.__init__`/`Union.__init__` (CPython's Struct_init).
-pub fn struct_init(slf: &Bound<'_, PyAny>, args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
+/// `Structure.__init__`/`Union.__init__` (CPython's Struct_init), on the positional
+/// arguments as a slice (a class call passes its argument vector, no tuple).
+pub fn struct_init(slf: &Bound<'_, PyAny>, args: &[Bound<'_, PyAny>], kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
     if !args.is_empty() {
         let used = init_pos_args(slf, &slf.get_type(), args, kwargs)?;
         if used < args.len() {
@@ -166,7 +167,7 @@ impl Structure {
 
     #[pyo3(signature = (*args, **kwargs))]
     fn __init__(slf: &Bound<'_, Self>, args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
-        struct_init(slf.as_any(), args, kwargs)
+        struct_init(slf.as_any(), &args.iter().collect::<Vec<_>>(), kwargs)
     }
 }
 
@@ -181,7 +182,7 @@ impl Union {
 
     #[pyo3(signature = (*args, **kwargs))]
     fn __init__(slf: &Bound<'_, Self>, args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
-        struct_init(slf.as_any(), args, kwargs)
+        struct_init(slf.as_any(), &args.iter().collect::<Vec<_>>(), kwargs)
     }
 }
 
@@ -454,7 +455,9 @@ fn padded_format(members: &[Member<'_>], layout: &StructLayout, base_size: usize
             Some(width) if kind == LayoutKind::GccSysv => {
                 let window_bits = fl.size * 8;
                 let lsb = if big_endian { window_bits - fl.bit_offset as usize - width as usize } else { fl.bit_offset as usize };
-                (fl.offset * 8 + lsb + width as usize).div_ceil(8)
+                // In bytes from the member's offset: offsets near usize::MAX / 8 must not
+                // overflow when counted in bits.
+                fl.offset.saturating_add((lsb + width as usize).div_ceil(8))
             }
             _ => fl.offset + fl.size,
         };
@@ -488,6 +491,14 @@ pub fn aggregate_set_fields(cls: &Bound<'_, PyType>, fields: &Bound<'_, PyAny>, 
     let pack_attr = non_negative_attr(cls, pyo3::intern!(py, "_pack_"))?;
     let min_align = non_negative_attr(cls, pyo3::intern!(py, "_align_"))?.unwrap_or(0);
     let kind = match cls.getattr_opt(pyo3::intern!(cls.py(), "_layout_"))? {
+        // 3.14 (opted in to here; from 3.14 `_layout.py` decides): `_pack_` without
+        // `_layout_` means MSVC's rules, with a deprecation warning at the class.
+        None if !cfg!(windows) && pack_attr.is_some_and(|p| p > 0) && crate::interp::version::behaves_as(py, 14) => {
+            if let Some(warn) = super::caller_module::META_GLOBALS.get(py).and_then(|g| g.bind(py).get_item("_warn_implicit_ms").ok().flatten()) {
+                warn.call1((cls, !is_union))?;
+            }
+            LayoutKind::Ms
+        }
         None => LayoutKind::GccSysv,
         Some(l) => match l.extract::<String>().ok().as_deref() {
             Some("gcc-sysv") => LayoutKind::GccSysv,
@@ -555,7 +566,7 @@ pub fn aggregate_set_fields(cls: &Bound<'_, PyType>, fields: &Bound<'_, PyAny>, 
 
     // 3. The PEP 3118 format: CPython 3.11 describes only unpacked structures' own members;
     // from 3.12 every structure's, with the padding between and after them.
-    let format = if !is_union && crate::interp::version::at_least(py, 12) {
+    let format = if !is_union && crate::interp::version::behaves_as(py, 12) {
         padded_format(&members, &layout, base_size, kind, big_endian)?
     } else if !is_union && pack_attr.is_none() {
         let mut f = String::from("T{");
@@ -602,6 +613,7 @@ pub fn aggregate_set_fields(cls: &Bound<'_, PyType>, fields: &Bound<'_, PyAny>, 
             bit_offset: fl.bit_offset,
             swapped,
             access,
+            raw: super::cfield::raw_accessors(access),
             anonymous: AtomicBool::new(false),
         };
         type_setattr(cls, m.name.to_str()?, Bound::new(py, field)?.as_any())?;

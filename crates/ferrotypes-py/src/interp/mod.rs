@@ -5,15 +5,20 @@
 //! declares `extern "C"` interpreter functions; a port to a newer CPython starts there), the
 //! GIL-serialised cell of pyclass fields, the vectorcall argument array, recursion
 //! accounting, how messages name objects, the raw object API `_ctypes` exports, and the
-//! running interpreter's version (`version.rs`) for behaviour that differs between versions.
+//! running interpreter's version (`version.rs`) for behaviour that differs between versions,
+//! the start-up import machinery (`import_machinery.rs`: no `importlib` package import), and
+//! a cache keyed by types' version tags (`type_cache.rs`).
 //!
 //! May use: PyO3 and `ferrotypes_core` only (the lowest room; every other room may use it).
+pub mod descriptors;
 pub mod finalization;
 pub mod gil_cell;
+pub mod import_machinery;
 pub mod names;
 pub mod object_api;
 pub mod private_api;
 pub mod recursion;
+pub mod type_cache;
 pub mod vectorcall;
 pub mod version;
 

@@ -1,0 +1,188 @@
+#!/usr/bin/env python3
+"""Instruction counts per row, stdlib ctypes vs ferrotypes, under callgrind.
+
+    python benches/callgrind_rows.py [ROW ...] [--which ctypes,ferrotypes]
+
+Wall-clock ratios move by ±15 % on a shared machine; instruction counts do not. For each
+row and each module, the statement runs in a loop under ``valgrind --tool=callgrind`` twice
+(LOW and HIGH iterations, in fresh processes); the difference divided by HIGH - LOW is the
+cost of one iteration, with the set-up cancelled out. That cost is split into:
+
+* **own**: instructions executed inside the extension module's shared object
+  (``_ctypes*.so`` of the stdlib, or ferrotypes' ``_ctypes*.so``),
+* **total**: everything (interpreter, allocator, libffi, libc included).
+
+The **floor** of a row is ``(ctypes total - ctypes own) / ctypes total``: what any
+implementation pays even if its own code cost nothing. The table printed is the one in
+``docs/performance.md``. Needs valgrind; runs with the interpreter it is started with.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+LOW, HIGH = 2_000, 12_000
+
+HELPER_C = "void call_n(void (*cb)(void), int n) { for (int i = 0; i < n; i++) cb(); }\n"
+
+# name -> (set-up, statement, iterations per loop pass). The set-up may use `ct` (the
+# module under test), `libc` and `helper` (the compiled call_n library).
+ROWS = {
+    "c_int(5)": ("", "ct.c_int(5)", 1),
+    "Point(1, 2.0)": (
+        "class Point(ct.Structure):\n    _fields_ = [('x', ct.c_int), ('y', ct.c_double)]",
+        "Point(1, 2.0)", 1),
+    "(c_int*16)()": ("A16 = ct.c_int * 16", "A16()", 1),
+    "arr[i]": ("arr = (ct.c_int * 16)(*range(16))", "arr[3]", 1),
+    "bytes(arr)": ("arr = (ct.c_int * 1000)()", "bytes(arr)", 1),
+    "from_buffer": ("A16 = ct.c_int * 16\nbuf = bytearray(64)", "A16.from_buffer(buf)", 1),
+    "field get p.x": (
+        "class Point(ct.Structure):\n    _fields_ = [('x', ct.c_int), ('y', ct.c_double)]\np = Point(1, 2.0)",
+        "p.x", 1),
+    "field set p.x = 5": (
+        "class Point(ct.Structure):\n    _fields_ = [('x', ct.c_int), ('y', ct.c_double)]\np = Point(1, 2.0)",
+        "p.x = 5", 1),
+    "C loop -> no-op callback": (
+        "CB = ct.CFUNCTYPE(None)\ncb = CB(lambda: None)\n"
+        "call_n = helper.call_n\ncall_n.argtypes = (CB, ct.c_int)\ncall_n.restype = None",
+        "call_n(cb, 100)", 100),
+    "qsort, per comparison": (
+        "import random\nrandom.seed(1)\nvalues = [random.randrange(10**6) for _ in range(1000)]\n"
+        "CMP = ct.CFUNCTYPE(ct.c_int, ct.POINTER(ct.c_int), ct.POINTER(ct.c_int))\n"
+        "cmp = CMP(lambda a, b: a[0] - b[0])\nA = ct.c_int * 1000\n"
+        "qsort = libc.qsort\nqsort.argtypes = (ct.c_void_p, ct.c_size_t, ct.c_size_t, CMP)\nqsort.restype = None\n"
+        "arr = A()\nn_cmp = [0]\n"
+        "def counting(a, b):\n    n_cmp[0] += 1\n    return a[0] - b[0]\n"
+        "arr[:] = values\nqsort(arr, 1000, 4, CMP(counting))\nPER_SORT = n_cmp[0]",
+        "arr[:] = values; qsort(arr, 1000, 4, cmp)", None),
+}
+
+
+def child(module: str, row: str, iterations: int, helper: str) -> None:
+    """Runs one row's loop (inside callgrind)."""
+    ct = __import__(module)
+    ns = {"ct": ct, "libc": ct.CDLL(None), "helper": ct.CDLL(helper) if helper else None}
+    setup, stmt, _ = ROWS[row]
+    exec(setup, ns)
+    # Inside a function, as real code runs: the loop variable is a local, the set-up's
+    # names are globals (cached lookups), not module-level dict stores and loads.
+    exec(compile(f"def _loop():\n    for _ in range({iterations}):\n        {stmt}\n", "<loop>", "exec"), ns)
+    ns["_loop"]()
+    if "PER_SORT" in ns:
+        print("PER_SORT", ns["PER_SORT"])
+
+
+_COST = re.compile(r"^([+\-]?\d|\*)")
+
+
+def split_costs(path: str, own_pattern: re.Pattern) -> tuple[int, int]:
+    """(total, own) instructions of a callgrind output file; own = self cost of functions
+    whose object file matches `own_pattern`."""
+    names: dict[str, str] = {}
+    total = own = 0
+    current_ob = fn_ob = ""
+    after_calls = False
+    with open(path) as f:
+        for line in f:
+            if after_calls:  # the inclusive cost of a call: not this function's own
+                after_calls = False
+                continue
+            if line.startswith(("ob=", "cob=")):
+                # An object is named once, on its first ob= or cob= line; later lines
+                # give only its number.
+                m = re.match(r"c?ob=(\(\d+\))?\s*(.*)", line.rstrip("\n"))
+                key, name = m.group(1), m.group(2)
+                if key and name:
+                    names[key] = name
+                if line.startswith("ob="):
+                    current_ob = name or names.get(key, "")
+            elif line.startswith("fn="):
+                fn_ob = current_ob
+            elif line.startswith("calls="):
+                after_calls = True
+            elif _COST.match(line):
+                parts = line.split()
+                if len(parts) >= 2:
+                    cost = int(parts[1])
+                    total += cost
+                    if own_pattern.search(fn_ob):
+                        own += cost
+    return total, own
+
+
+def measure(python: str, module: str, row: str, helper: str, tmp: str) -> tuple[float, float]:
+    own_pattern = re.compile(r"/(ferrotypes/)?_ctypes[^/]*\.so$") if module == "ctypes" \
+        else re.compile(r"/ferrotypes/_ctypes[^/]*\.so$")
+    results = []
+    per_sort = None
+    for n in (LOW, HIGH):
+        n_loop = n // 100 if ROWS[row][2] != 1 else n
+        out = os.path.join(tmp, f"cg.{module}.{n}")
+        proc = subprocess.run(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", python,
+             os.path.abspath(__file__), "--child", module, row, str(n_loop), helper],
+            capture_output=True, text=True, cwd=tmp,
+            # One hash seed for every run: string hashes decide dict probe sequences.
+            env={**os.environ, "PYTHONHASHSEED": "0"})
+        if proc.returncode != 0:
+            raise RuntimeError(proc.stderr[-2000:])
+        m = re.search(r"PER_SORT (\d+)", proc.stdout)
+        if m:
+            per_sort = int(m.group(1))
+        results.append(split_costs(out, own_pattern))
+    (t0, o0), (t1, o1) = results
+    iterations = HIGH - LOW
+    if ROWS[row][2] == 100:
+        pass  # 100 callbacks per statement, loops of n/100: per callback = diff / (HIGH-LOW)
+    elif ROWS[row][2] is None:  # qsort: per comparison
+        iterations = (HIGH - LOW) // 100 * per_sort
+    return (t1 - t0) / iterations, (o1 - o0) / iterations
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        child(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5])
+        return
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("rows", nargs="*", help="row names (default: all)")
+    ap.add_argument("--which", default="ctypes,ferrotypes")
+    args = ap.parse_args()
+    if shutil.which("valgrind") is None:
+        sys.exit("valgrind is not installed")
+    rows = args.rows or list(ROWS)
+    modules = args.which.split(",")
+    with tempfile.TemporaryDirectory() as tmp:
+        helper = ""
+        if shutil.which(os.environ.get("CC", "cc")):
+            src, helper = os.path.join(tmp, "h.c"), os.path.join(tmp, "libh.so")
+            with open(src, "w") as f:
+                f.write(HELPER_C)
+            subprocess.run([os.environ.get("CC", "cc"), "-O2", "-shared", "-fPIC", "-o", helper, src], check=True)
+        print(f"CPython {sys.version.split()[0]}: instructions per iteration (total / own)")
+        print(f"| row | ctypes total / own | floor | ferrotypes total / own | instr. ratio |")
+        print("|---|---|---|---|---|")
+        for row in rows:
+            got = {}
+            for module in modules:
+                try:
+                    got[module] = measure(sys.executable, module, row, helper, tmp)
+                except Exception as exc:  # report and go on with the other rows
+                    print(f"{row} / {module}: error {exc}", file=sys.stderr)
+            cell = lambda m: f"{got[m][0]:,.0f} / {got[m][1]:,.0f}" if m in got else "n/a"  # noqa: E731
+            floor = ratio = "-"
+            if "ctypes" in got:
+                t, o = got["ctypes"]
+                floor = f"{(t - o) / t:.2f}"
+                if "ferrotypes" in got:
+                    ratio = f"{got['ferrotypes'][0] / t:.2f}"
+            print(f"| {row} | {cell('ctypes')} | {floor} | {cell('ferrotypes')} | {ratio} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

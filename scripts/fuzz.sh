@@ -9,7 +9,8 @@
 # 20) from its committed corpus, fuzz/corpus/<target>/, and the inputs that once failed,
 # fuzz/regressions/<target>/; what it adds goes to a scratch
 # copy, so the committed corpus only changes by hand (fuzz/README.md: minimizing). A
-# failing input is kept in $FUZZ_ARTIFACTS (default target/fuzz-artifacts/) and printed.
+# failing input is kept in $FUZZ_ARTIFACTS (default target/fuzz-artifacts/) and printed;
+# each fuzzer's whole log goes there too (<target>.log).
 #
 # Needs `cargo +nightly` and cargo-fuzz for the Rust targets (scripts/test.sh installs
 # cargo-fuzz) and atheris for the Python ones; without atheris a harness replays its
@@ -64,14 +65,15 @@ run_fuzzer() {  # name log command...
     local name=$1 log=$2
     shift 2
     echo "== fuzz $name (${seconds} s)"
+    local kept="$artifacts/${name%% *}.log"
     if nice -n 19 "$@" >"$log" 2>&1; then
-        summary+=("$name: passed, $(stats "$log")")
+        summary+=("$name: passed, $(stats "$log") (log: $kept)")
     else
         status=1
-        summary+=("$name: FAILED, $(stats "$log") (log: $log)")
+        summary+=("$name: FAILED, $(stats "$log") (log: $kept)")
         grep -E 'panicked at|ERROR: |Error:|failing input|Test unit written|^SUMMARY' "$log" | head -20 >&2 || true
-        cp "$log" "$artifacts/$name.log"
     fi
+    cp "$log" "$kept"
 }
 
 # --- Rust: cargo-fuzz ------------------------------------------------------------------
@@ -106,13 +108,21 @@ for t in cdef convert; do
     harness=$root/fuzz/python/${t}_fuzz.py
     mkdir -p "$root/fuzz/regressions/$t"
     if "$PYTHON" -c 'import atheris' >/dev/null 2>&1; then
-        mkdir -p "$scratch/$t"
+        mkdir -p "$scratch/$t" "$scratch/$t-none"
+        # Loading the committed corpus under atheris' instrumentation takes longer than a
+        # short run (cdef: ~20 s of CPU for its 373 inputs): a run under 120 s replays the
+        # corpus uninstrumented first and fuzzes from the regression inputs only.
+        seeds=$root/fuzz/corpus/$t replay=
+        if ((seconds < 120)); then
+            seeds=$scratch/$t-none replay=$root/fuzz/corpus/$t
+        fi
         # From a scratch directory: atheris and libFuzzer write nothing into the clone.
         run_fuzzer "$t" "$scratch/$t.log" \
-            bash -c 'cd "$1" && exec "$2" "$3" "$4" "$5" "$6" -max_total_time="$7" -timeout=10 \
+            bash -c 'cd "$1" && if [[ -n ${10} ]]; then "$2" "$3" --replay "${10}" || exit; fi
+                exec "$2" "$3" "$4" "$5" "$6" -max_total_time="$7" -timeout=10 \
                 -rss_limit_mb=3072 -max_len=4096 -print_final_stats=1 -artifact_prefix="$8/$9-"' \
-            _ "$scratch" "$PYTHON" "$harness" "$scratch/$t" "$root/fuzz/corpus/$t" \
-            "$root/fuzz/regressions/$t" "$seconds" "$artifacts" "$t"
+            _ "$scratch" "$PYTHON" "$harness" "$scratch/$t" "$seeds" \
+            "$root/fuzz/regressions/$t" "$seconds" "$artifacts" "$t" "$replay"
     else
         echo "!!! fuzz.sh: atheris is not importable by $PYTHON: $t replays its corpus only !!!" >&2
         run_fuzzer "$t (replay only, no atheris)" "$scratch/$t.log" \

@@ -2,6 +2,7 @@
 and the variadic marker in argtypes."""
 
 import os
+import platform
 import subprocess
 import sys
 import time
@@ -520,13 +521,32 @@ def test_int128_is_a_clear_error():
     assert "128-bit" in reasons["struct I"] and "128-bit" in reasons["u128"]
 
 
-def test_complex_members():
-    ns = ct.cdef("struct C { char c; double _Complex z; float _Complex f; };")
-    if hasattr(ct, "c_double_complex"):
-        assert ns._skipped_ == []
-        assert [f[1] for f in ns.C._fields_] == [ct.c_char, ct.c_double_complex, ct.c_float_complex]
-    else:
-        assert "no complex ctypes type" in dict(ns._skipped_)["struct C"]
+def test_complex_members(tmp_path):
+    # The complex types exist on every version (CPython 3.14's, here on 3.11 too).
+    source = "struct C { char c; double _Complex z; float _Complex f; long double _Complex l; };\n"
+    ns = ct.cdef(source)
+    assert ns._skipped_ == []
+    assert [f[1] for f in ns.C._fields_] == [ct.c_char, ct.c_double_complex, ct.c_float_complex,
+                                             ct.c_longdouble_complex]
+    header = tmp_path / "complex_members.h"
+    header.write_text(source)
+    ct.verify(ns.C, "struct C", headers=[str(header)])
+
+
+def test_mode_attribute_and_va_list():
+    # GCC's mode attribute sizes an integer typedef (glibc's register_t is a word), and
+    # va_list is 24 bytes of storage on x86-64 while a va_list parameter is a pointer.
+    ns = ct.cdef("typedef int word_t __attribute__((__mode__(__word__)));\n"
+                 "typedef unsigned int u8m __attribute__((mode(QI)));\n"
+                 "typedef int big __attribute__((__mode__(__TI__)));\n"
+                 "struct holder { char c; va_list ap; };\n"
+                 "int vf(const char *fmt, va_list ap);\n")
+    assert ct.sizeof(ns.word_t) == ct.sizeof(ct.c_void_p) and ns.word_t(-1).value == -1
+    assert ns.u8m is ct.c_ubyte
+    assert "128-bit" in dict(ns._skipped_)["big"]
+    assert ns._signatures_["vf"].argtypes[1] is ct.c_void_p
+    if platform.machine() == "x86_64":
+        assert ct.sizeof(ns.holder) == 32
 
 
 def test_variadic_function_pointer_prototype():
@@ -547,3 +567,36 @@ def test_variadic_marker_in_cfunctype():
     assert f(buf, 32, b"plain") == 5 and buf.value == b"plain"
     with pytest.raises(TypeError, match="variadic marker must be the last item"):
         ct.CFUNCTYPE(ct.c_int, ct.VARIADIC, ct.c_int)
+
+
+# ---------------------------------------------------------------------------
+# verify() on every type cdef builds from the headers above
+
+HEADERS = ["math.h", "string.h", "time.h", "sys/stat.h", "zlib.h", "stdlib.h", "stdio.h",
+           "sys/types.h", "stdarg.h"]
+
+
+def _built_types(ns):
+    """(C name, type) of every structure, union, array and scalar typedef ``ns`` holds:
+    tagged aggregates as ``struct X``/``union X``, typedefs under their names."""
+    seen = []
+    for (kind, tag), t in sorted(ns._tags.items(), key=lambda item: item[0]):
+        if kind in ("struct", "union") and "_fields_" in t.__dict__:
+            seen.append(("%s %s" % (kind, tag), t))
+    for name, t in sorted(ns._builder.typedefs.items()):
+        if not isinstance(t, type) or not issubclass(t, (ct.Structure, ct.Union, ct.Array,
+                                                         ct._SimpleCData)):
+            continue
+        if issubclass(t, (ct.Structure, ct.Union)) and "_fields_" not in t.__dict__:
+            continue  # incomplete (opaque) in this header
+        seen.append((name, t))
+    return seen
+
+
+@pytest.mark.parametrize("header", HEADERS)
+def test_verify_every_built_type(header):
+    ns = ct.cdef(open_header(header))
+    built = _built_types(ns)
+    assert built and not ns._skipped_, (built, ns._skipped_)
+    for c_name, t in built:
+        ct.verify(t, c_name, headers=[header])

@@ -21,8 +21,9 @@ library and called through ferrotypes itself. For every aggregate:
   reads back;
 * **by value** -- ``struct S rt_S(struct S s) { return s; }`` and a variant that changes
   one leaf are called with ``argtypes``/``restype`` set; every leaf must survive (or hold
-  the new value). Skipped for two shapes libffi cannot express and three corners of GCC's
-  classification that ferrotypes does not model, see :func:`by_value_supported`.
+  the new value). Skipped for aggregates aligned to more than 16 bytes (refused as
+  arguments) and one corner of GCC's classification that ferrotypes does not model, see
+  :func:`by_value_supported`.
 
 The system compiler is taken as GCC on Linux (the default ``_layout_``): ferrotypes follows
 GCC deliberately, also where stock CPython 3.11 places bit fields differently, so nothing here
@@ -600,39 +601,28 @@ def c_functions(agg):
 
 
 def by_value_supported(agg):
-    """Whether libffi can pass and return `agg` by value as the C compiler does.
+    """Whether `agg` can be passed and returned by value as the C compiler does.
 
-    Everything is passed by value (on x86-64) except two shapes libffi cannot express:
+    Everything is passed by value (on x86-64) except:
 
     * an aggregate aligned to more than 16 bytes (`_align_ = 32`): libffi aligns its
-      outgoing argument area to 16 bytes only, so the psABI's 32-byte-aligned stack slot is
-      right half the time;
-    * an aggregate that is one `long double` (alone, in an array of one, or overlaid only by
-      other `long double`s): GCC returns it in %st0 (classes X87, X87UP), libffi reads a
-      STRUCT result from %rax:%rdx. Passing it as an argument works; returning does not.
+      outgoing argument area to 16 bytes only, so ferrotypes refuses it as an argument
+      (tests/test_byvalue_corners.py);
+    * one corner of GCC's classification that ferrotypes does not model: a nested aggregate
+      with a scalar that `_pack_` misaligns inside it makes ferrotypes pass the enclosing
+      one in memory, where GCC checks each scalar where it finally lies, so that an
+      enclosing `_pack_` can realign them all (GCC 12's own code for such a type,
+      `aligned(8)` inside `pack(1)`, then drops half of the value).
 
-    And three corners of GCC's classification that ferrotypes does not model:
-
-    * a nested aggregate with a scalar that `_pack_` misaligns inside it makes ferrotypes
-      pass the enclosing one in memory, where GCC checks each scalar where it finally lies,
-      so that an enclosing `_pack_` can realign them all (GCC 12's own code for such a type,
-      `aligned(8)` inside `pack(1)`, then drops half of the value);
-    * an array of `_pack_`ed aggregates whose size is not a multiple of their scalars'
-      alignment: GCC checks the scalars of the first element only, ferrotypes all of them;
-    * a structure's bit field of exactly 8, 16, 32 or 64 bits at a multiple of its width,
-      which GCC turns into an ordinary member whose alignment it then checks when a
-      `_pack_` moves the structure (ferrotypes checks no bit field).
+    An aggregate that is one `long double` (returned in %st0), arrays of `_pack_`ed
+    aggregates (GCC checks their first element only) and bit fields of exactly 8, 16, 32 or
+    64 bits at a multiple of their width (ordinary members to GCC) are passed as GCC does.
     """
     if not BY_VALUE or ct.alignment(agg.cls) > MAX_STACK_ALIGN:
         return False
-    if not misaligned_inside(agg) and any(map(misaligned_inside, agg.dependencies())):
-        return False
-    if misaligned_inside(agg) != misaligned_inside(agg, first_elements_only=True):
-        return False
-    if misaligned_inside(agg) != misaligned_inside(agg, whole_mode_bit_fields=True):
-        return False
-    kinds = {leaf.kind for leaf in leaves_of(agg, (), True)}
-    return not (kinds == {"longdouble"} and ct.sizeof(agg.cls) == ct.sizeof(ct.c_longdouble))
+    def gcc_misaligned(a):
+        return misaligned_inside(a, first_elements_only=True, whole_mode_bit_fields=True)
+    return gcc_misaligned(agg) or not any(map(gcc_misaligned, agg.dependencies()))
 
 
 def misaligned_inside(agg, first_elements_only=False, whole_mode_bit_fields=False):

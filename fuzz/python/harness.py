@@ -10,6 +10,7 @@ propagates. ``scripts/fuzz.sh`` and ``tests/test_fuzz_smoke.py`` use both modes.
 
 import hashlib
 import os
+import shlex
 import sys
 import time
 
@@ -60,5 +61,8 @@ def main(test_one_input, name):
             raise
 
     atheris.instrument_all()
-    atheris.Setup([sys.argv[0]] + args, keep_failing_input)
+    # libFuzzer's merge and fork modes start argv[0] again through the shell: name the
+    # interpreter too, since the harness is a script and not an executable.
+    argv0 = "%s %s" % (shlex.quote(sys.executable), shlex.quote(os.path.abspath(sys.argv[0])))
+    atheris.Setup([argv0] + args, keep_failing_input)
     atheris.Fuzz()

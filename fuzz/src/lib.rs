@@ -264,10 +264,13 @@ fn elem_ffi(e: Elem, types: &[Option<FfiType>]) -> Option<FfiType> {
 fn member_ffi(m: MemberShape, size: usize, align: usize, types: &[Option<FfiType>]) -> Option<FfiType> {
     match m {
         MemberShape::Plain(e) | MemberShape::Bits(e, _) => elem_ffi(e, types),
-        // As `array_type_info` builds an array's descriptor.
+        // As `array_type_info` builds an array's descriptor (classified as GCC does where
+        // it is small, else a plain element list).
         MemberShape::Array(e, len) => {
             let item = elem_ffi(e, types)?;
-            Some(FfiType::aggregate(size, align, if len == 0 { vec![] } else { vec![item; len.min(4096)] }))
+            let item_size = size.checked_div(len).unwrap_or(0);
+            FfiType::sysv_array(&item, item_size, len, align)
+                .or_else(|| Some(FfiType::aggregate(size, align, if len == 0 { vec![] } else { vec![item; len.min(4096)] })))
         }
     }
 }
@@ -302,8 +305,12 @@ fn leaves(index: usize, at: usize, shapes: &[AggregateShape], computed: &[Comput
                     let size = (width.div_ceil(8).next_power_of_two() as usize).min(8);
                     out.push(Leaf { offset: at + f.offset, size, align: size, class: Class::Integer });
                 } else {
+                    // GCC makes a bit field of exactly 8, 16, 32 or 64 bits at a multiple of
+                    // its width an ordinary member: its alignment counts.
                     let (first, end) = touched_bytes(f, shape.big_endian);
-                    out.push(Leaf { offset: at + first, size: end - first, align: 1, class: Class::Integer });
+                    let whole = matches!(width, 8 | 16 | 32 | 64) && (first * 8) % width as usize == 0 && (end - first) * 8 == width as usize;
+                    let align = if whole { width as usize / 8 } else { 1 };
+                    out.push(Leaf { offset: at + first, size: end - first, align, class: Class::Integer });
                 }
                 continue;
             }
@@ -311,6 +318,9 @@ fn leaves(index: usize, at: usize, shapes: &[AggregateShape], computed: &[Comput
         let Ok((elem_size, _)) = shape::elem_size_align(elem, computed) else { return false };
         for k in 0..count {
             let offset = at + f.offset + k * elem_size;
+            // GCC classifies an array from its first element: the others' scalars give
+            // their classes, their alignment is not checked.
+            let from = out.len();
             match elem {
                 // A complex number is two of its real type (psABI: COMPLEX_X87 for long
                 // double, which needs 32 bytes and so never meets this oracle).
@@ -327,6 +337,11 @@ fn leaves(index: usize, at: usize, shapes: &[AggregateShape], computed: &[Comput
                     }
                 }
                 Elem::Raw { .. } => {}
+            }
+            if k > 0 {
+                for leaf in &mut out[from..] {
+                    leaf.align = 1;
+                }
             }
         }
     }
@@ -400,6 +415,11 @@ unsafe fn elements_of(t: *const ffi_type) -> Vec<*const ffi_type> {
 /// its elements placed one after another at their alignment and merged per eightbyte.
 fn libffi_view(t: &FfiType, size: usize) -> Verdict {
     // SAFETY: `t` owns its descriptors while it lives.
+    if unsafe { (*t.as_ptr()).type_ } == libffi::raw::FFI_TYPE_LONGDOUBLE {
+        // An aggregate of one long double, described as the long double (returned in %st0).
+        return Verdict::X87;
+    }
+    // SAFETY: as above.
     let elements = unsafe { elements_of(t.as_ptr()) };
     // SAFETY: as above.
     let first = unsafe { &*elements[0] };

@@ -31,18 +31,21 @@ from ._ctypes import FUNCFLAG_USE_LASTERROR as _FUNCFLAG_USE_LASTERROR
 from ._ctypes import sizeof, byref, addressof, alignment, resize
 from ._ctypes import get_errno, set_errno
 from ._ctypes import _SimpleCData
+from ._ctypes import _rs as _newest
 
-# Each interpreter version's ctypes API, as that version's stdlib has it.
-if _sys.version_info >= (3, 12):
-    from ._ctypes import SIZEOF_TIME_T
-if _sys.version_info >= (3, 14):
-    from ._ctypes import CField
-if (3, 14) <= _sys.version_info < (3, 15):
-    # Where 3.14 finds libpython on Android and Cygwin; 3.15 imports it lazily (it pulls in
-    # threading): `_sysconfig` is then resolved on first use by the module __getattr__.
+# The newest ctypes API on every version (docs/guide/newest.md): what a later CPython added
+# is here on an earlier one too. What a later CPython *changed* follows ``_BEHAVIOR``: the
+# running version, or the newer one the process opted in to (``FERROTYPES_BEHAVIOR``).
+_BEHAVIOR = _newest.behavior
+SIZEOF_TIME_T = _newest.SIZEOF_TIME_T      # 3.12
+CField = _newest.CField                    # public from 3.14
+if _sys.version_info >= (3, 14) and _BEHAVIOR < (3, 15):
+    # Where 3.14 finds libpython on Android and Cygwin. 3.15's ctypes imports it lazily (it
+    # pulls in threading): there `_sysconfig` is resolved on first use by the module
+    # __getattr__ at the end.
     import sysconfig as _sysconfig
 
-if _sys.version_info < (3, 15):
+if _BEHAVIOR < (3, 15):
     # From 3.15 the module attribute is deprecated (module __getattr__ at the end).
     __version__ = "1.1.0"
     from ._ctypes import __version__ as _ctypes_version
@@ -238,8 +241,7 @@ class py_object(_SimpleCData):
             text = "%s(<NULL>)" % type(self).__name__
         return text
 
-    if _sys.version_info >= (3, 14):
-        __class_getitem__ = classmethod(_types.GenericAlias)  # py_object[T] (3.14+)
+    __class_getitem__ = classmethod(_types.GenericAlias)  # py_object[T] (3.14; every version)
 
 
 # Integers.  int and long long have classes of their own only where their size
@@ -296,24 +298,26 @@ if sizeof(c_longdouble) == sizeof(c_double):
     c_longdouble = c_double
 
 
-# Complex numbers (3.14+), where the extension supports C's _Complex types: the codes are
-# "F", "D", "G" in 3.14 and the struct module's "Zf", "Zd", "Zg" from 3.15.
-if _sys.version_info >= (3, 14):
-    _COMPLEX_CODES = ("Zf", "Zd", "Zg") if _sys.version_info >= (3, 15) else ("F", "D", "G")
-    try:
-        class c_double_complex(_SimpleCData):
-            _type_ = _COMPLEX_CODES[1]
+# Complex numbers (CPython 3.14; every version here), where the extension supports C's
+# _Complex types: the codes are "F", "D", "G" in 3.14 and the struct module's "Zf", "Zd",
+# "Zg" (PEP 3118's) from 3.15, which earlier versions use too.
+_COMPLEX_CODES = ("F", "D", "G") if _BEHAVIOR == (3, 14) else ("Zf", "Zd", "Zg")
+try:
+    class c_double_complex(_SimpleCData):
+        _type_ = _COMPLEX_CODES[1]
 
-        class c_float_complex(_SimpleCData):
-            _type_ = _COMPLEX_CODES[0]
+    class c_float_complex(_SimpleCData):
+        _type_ = _COMPLEX_CODES[0]
 
-        class c_longdouble_complex(_SimpleCData):
-            _type_ = _COMPLEX_CODES[2]
-    except AttributeError:
-        pass
-    else:
-        _check_size(c_double_complex)
-        _check_size(c_float_complex)
+    class c_longdouble_complex(_SimpleCData):
+        _type_ = _COMPLEX_CODES[2]
+except AttributeError:
+    pass
+else:
+    # The struct module knows complex codes from 3.14 ("F", "D"; "Zf", "Zd" from 3.15).
+    if _sys.version_info >= (3, 14):
+        _check_size(c_double_complex, _COMPLEX_CODES[1] if _sys.version_info >= (3, 15) else "D")
+        _check_size(c_float_complex, _COMPLEX_CODES[0] if _sys.version_info >= (3, 15) else "F")
 
 
 # Bytes and characters.
@@ -473,7 +477,7 @@ def _reset_cache():
 
 def SetPointerType(pointer, cls):
     """Complete an incomplete pointer type made by ``POINTER("name")``."""
-    if _sys.version_info >= (3, 13):
+    if _BEHAVIOR >= (3, 13):
         # Deprecated from 3.13 (use ``pointer.set_type(cls)``), gone in 3.15.
         import warnings
         warnings._deprecated("ctypes.SetPointerType", remove=(3, 15))
@@ -493,7 +497,7 @@ def SetPointerType(pointer, cls):
     del cache[placeholder]
 
 
-if _sys.version_info >= (3, 15):
+if _BEHAVIOR >= (3, 15):
     del SetPointerType  # removed in 3.15: use ``pointer.set_type(cls)``
 
 
@@ -557,9 +561,9 @@ class CDLL(object):
 
     def __init__(self, name, mode=DEFAULT_MODE, handle=None,
                  use_errno=False, use_last_error=False, winmode=None):
-        if name and _sys.version_info >= (3, 12):
+        if name and _BEHAVIOR >= (3, 12):
             name = _os.fspath(name)  # path-like names are kept as str/bytes from 3.12
-            if _sys.version_info >= (3, 13) and name.endswith(".fwork"):
+            if _BEHAVIOR >= (3, 13) and name.endswith(".fwork"):
                 # From 3.13 (for iOS-style framework builds): a ".fwork" file holds the
                 # library's path relative to the interpreter's directory.
                 with open(name) as fwork:
@@ -651,7 +655,7 @@ class LibraryLoader(object):
         # empty name is an IndexError, as it always was.
         if name[0] == "_":
             raise AttributeError(name)
-        if _sys.version_info < (3, 12):
+        if _BEHAVIOR < (3, 12):
             return _remembered(self, name, self._dlltype(name))
         # From 3.12 a library that cannot be loaded is a missing attribute (so hasattr()
         # and getattr() with a default work).
@@ -742,15 +746,16 @@ def wstring_at(ptr, size=-1):
     return _wstring_at(ptr, size)
 
 
+# memoryview_at (CPython 3.14; every version here).
 if _sys.version_info >= (3, 14):
-    from ._ctypes import _memoryview_at_addr
+    from ._ctypes import _memoryview_at_addr  # the name 3.14's ctypes has too
+_memoryview_at = PYFUNCTYPE(py_object, c_void_p, c_ssize_t, c_int)(_newest.memoryview_at_addr)
 
-    _memoryview_at = PYFUNCTYPE(py_object, c_void_p, c_ssize_t, c_int)(_memoryview_at_addr)
 
-    def memoryview_at(ptr, size, readonly=False):
-        """Return a memoryview of the ``size`` bytes at address ``ptr`` (no copy),
-        read-only if ``readonly`` is true."""
-        return _memoryview_at(ptr, size, bool(readonly))
+def memoryview_at(ptr, size, readonly=False):
+    """Return a memoryview of the ``size`` bytes at address ``ptr`` (no copy),
+    read-only if ``readonly`` is true."""
+    return _memoryview_at(ptr, size, bool(readonly))
 
 
 if _sys.platform == "win32":
@@ -796,12 +801,11 @@ c_int32, c_uint32 = _signed[4], _unsigned[4]
 c_int64, c_uint64 = _signed[8], _unsigned[8]
 del _widths, _signed, _unsigned
 
-if _sys.version_info >= (3, 12):
-    # time_t by its size, as the interpreter was built.
-    try:
-        c_time_t = {8: c_int64, 4: c_int32}[SIZEOF_TIME_T]
-    except KeyError:
-        raise SystemError(f"Unexpected sizeof(time_t): {SIZEOF_TIME_T=}") from None
+# time_t by its size, as the interpreter was built (CPython 3.12; every version here).
+try:
+    c_time_t = {8: c_int64, 4: c_int32}[SIZEOF_TIME_T]
+except KeyError:
+    raise SystemError(f"Unexpected sizeof(time_t): {SIZEOF_TIME_T=}") from None
 
 _reset_cache()
 
@@ -949,7 +953,14 @@ class LayoutMismatch(Exception):
 # ``ferrotypes.<name>`` in user code.)
 
 
-if _sys.version_info >= (3, 15):
+def behavior():
+    """The CPython version whose ctypes behaviour this process has, as ``(3, minor)``: the
+    running interpreter's, or the newer one opted in to with ``FERROTYPES_BEHAVIOR``
+    (``3.N`` or ``newest``; docs/guide/newest.md)."""
+    return _BEHAVIOR
+
+
+if _BEHAVIOR >= (3, 15):
     # 3.15 deprecates the module's __version__ (and so has a module __getattr__ anyway).
     def __getattr__(name):
         if name == "_sysconfig":

@@ -24,9 +24,11 @@ How C maps to ferrotypes (see ``docs/guide/cdef.md``):
 """
 
 import os
+import platform as _platform
 import re
 import shlex
 import subprocess
+import sys as _sys
 
 import pycparser
 from pycparser import c_ast, c_parser
@@ -166,6 +168,9 @@ def _layout_meaning(inner):
     ``aligned`` without a value is the target's largest alignment (16 on x86-64); a value
     that is not a constant this reader understands is ``None`` (reported as skipped)."""
     found = {}
+    mode = re.search(r"\b_*mode_*\s*\(\s*_*(\w+?)_*\s*\)", inner)
+    if mode:
+        found["mode"] = mode.group(1)
     for m in re.finditer(r"\b_*(packed|aligned)_*\b\s*(\((?:[^()]|\([^()]*\))*\))?", inner):
         if m.group(1) == "packed":
             found["packed"] = True
@@ -414,6 +419,20 @@ class _Unsupported(Exception):
     pass
 
 
+# va_list: on x86-64 System V an array of one 24-byte `struct __va_list_tag` (which is
+# what a structure member or a variable of that type occupies), passed to functions as a
+# pointer (`vprintf(fmt, ap)`), which cdef declares as c_void_p; elsewhere a pointer.
+_VA_LIST = (_ft.c_void_p * 3 if _platform.machine() in ("x86_64", "AMD64") and _ft.sizeof(_ft.c_void_p) == 8
+            and _sys.platform != "win32" else _ft.c_void_p)
+_VA_LIST_SPELLING = "(ctypes.c_void_p * 3)" if _VA_LIST is not _ft.c_void_p else "ctypes.c_void_p"
+
+# GCC's `mode` attribute on an integer typedef (`typedef int register_t
+# __attribute__((__mode__(__word__)))`): the width it gives, in bytes (TI: 128 bits, which
+# ctypes has no type for).
+_MODE_SIZES = {"QI": 1, "HI": 2, "SI": 4, "DI": 8, "TI": 16, "byte": 1,
+               "word": _ft.sizeof(_ft.c_void_p), "pointer": _ft.sizeof(_ft.c_void_p)}
+
+
 def _scalar_table():
     c = _ft
     table = {
@@ -430,8 +449,8 @@ def _scalar_table():
         ("int8_t",): c.c_int8, ("int16_t",): c.c_int16, ("int32_t",): c.c_int32,
         ("int64_t",): c.c_int64, ("uint8_t",): c.c_uint8, ("uint16_t",): c.c_uint16,
         ("uint32_t",): c.c_uint32, ("uint64_t",): c.c_uint64,
-        ("va_list",): c.c_void_p, ("__builtin_va_list",): c.c_void_p,
-        ("__gnuc_va_list",): c.c_void_p,
+        ("va_list",): _VA_LIST, ("__builtin_va_list",): _VA_LIST,
+        ("__gnuc_va_list",): _VA_LIST,
     }
     return {tuple(sorted(k)): v for k, v in table.items()}
 
@@ -491,6 +510,7 @@ class _Builder:
             self.pragma(node)
         elif isinstance(node, c_ast.Typedef):
             t = self.resolve(node.type)
+            t = self._with_mode(t, node)
             if isinstance(t, type) and t.__name__.startswith("_anon_") and issubclass(
                     t, (_ft.Structure, _ft.Union)):
                 t.__name__ = t.__qualname__ = node.name  # typedef struct {...} name;
@@ -623,6 +643,8 @@ class _Builder:
         if isinstance(t, c_ast.ArrayDecl):  # arrays decay to pointers
             return self.pointer_to(self.resolve(t.type))
         r = self.resolve(t)
+        if r is _VA_LIST:
+            return _ft.c_void_p  # an array type: the parameter is a pointer
         if isinstance(r, _FuncType):
             return self.pointer_to(r)
         if r is _ft.POINTER(_ft.c_ubyte) or r is _ft.POINTER(_ft.c_byte):
@@ -671,6 +693,27 @@ class _Builder:
                 raise CDefError("redefinition of '%s %s'" % (kind, node.name), file, line, col)
             self.define_fields(cls, node.decls, node, self._attributes_of(node))
         return cls
+
+    def _with_mode(self, t, node):
+        """``t`` resized by a ``mode`` attribute on the typedef ``node`` (signedness kept)."""
+        mode = self._attributes_of(node.type.type if isinstance(node.type, c_ast.TypeDecl)
+                                   else node).get("mode")
+        if mode is None:
+            mode = self._attributes_of(node).get("mode")
+        if mode is None:
+            return t
+        size = _MODE_SIZES.get(mode)
+        code = getattr(t, "_type_", None)
+        if size is None or not isinstance(code, str) or code not in "bBhHiIlLqQ":
+            raise _Unsupported("mode(%s) on %r: not an integer mode cdef knows" % (mode, node.name))
+        if size == 16:
+            raise _Unsupported("mode(TI) on %r: ctypes has no 128-bit integer type" % node.name)
+        signed = code.islower()
+        for candidate in ((_ft.c_byte, _ft.c_short, _ft.c_int, _ft.c_long, _ft.c_longlong) if signed
+                          else (_ft.c_ubyte, _ft.c_ushort, _ft.c_uint, _ft.c_ulong, _ft.c_ulonglong)):
+            if _ft.sizeof(candidate) == size:
+                return candidate
+        raise _Unsupported("mode(%s) on %r: no integer type of %d bytes" % (mode, node.name, size))
 
     def _attributes_of(self, node):
         c = node.coord
@@ -1105,6 +1148,8 @@ def generate_module(builder, macros, library=None, command=""):
     def r(t):
         if t is None:
             return "None"
+        if t is _VA_LIST:
+            return _VA_LIST_SPELLING
         if t in simple:
             return simple[t]
         if t in names:

@@ -36,6 +36,8 @@ elif _sys.version_info >= (3, 14):
                          "a single character string containing one of the\n"
                          "supported types: '%s'." % _ONE_CHAR_CODES)
 
+_NEWEST_COMPLEX_CODES = {"Z" + c.lower(): c for c in _COMPLEX_CODES}
+
 
 # From 3.14 CPython checks a `_type_` against its whole field-descriptor table, which also
 # holds "s" and "U" (strings held inline, as character arrays store them). Its error message
@@ -54,6 +56,10 @@ def _simple_code(code):
         if code in _LONG_CODES:
             return _LONG_CODES[code]
         raise AttributeError(_BAD_TYPE_MESSAGE)
+    if code in _NEWEST_COMPLEX_CODES:
+        # The complex types on every version, by 3.15's codes (before 3.14 CPython has
+        # none; 3.14 also accepts its own "F", "D", "G").
+        return _NEWEST_COMPLEX_CODES[code]
     if len(code) != 1:
         raise ValueError("class must define a '_type_' attribute which must be a string of length 1")
     if _sys.version_info >= (3, 14):
@@ -82,6 +88,24 @@ def _with_caller_module(namespace):
     return namespace
 
 
+def _warn_implicit_ms(cls, is_struct):
+    """3.14's warning for ``_pack_`` without ``_layout_`` (opted in to with
+    ``FERROTYPES_BEHAVIOR`` before 3.14), reported at the first frame outside ferrotypes."""
+    import os
+    import warnings
+    own = os.path.dirname(os.path.abspath(__file__))
+    frame, level = _sys._getframe(1), 2
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(own):
+        frame, level = frame.f_back, level + 1
+    what = "Structure" if is_struct else "Union"
+    warnings.warn(
+        "Due to '_pack_', the '" + cls.__name__ + "' " + what
+        + " will use memory layout compatible with MSVC (Windows). If this is "
+        "intended, set _layout_ to 'ms'. The implicit default is deprecated and "
+        "slated to become an error in Python 3.19.",
+        DeprecationWarning, stacklevel=level)
+
+
 # Where a metaclass does its work: up to 3.12 in ``__new__``; from 3.13 (as CPython's
 # metaclasses there) in ``__init__``, so a class made by ``__new__`` alone is abstract and a
 # second ``__init__`` is refused.
@@ -108,12 +132,12 @@ class _CDataType:
     def _stginfo_setup_(cls, namespace):
         """Gives a new class its storage info (each metaclass says how)."""
 
-    if _sys.version_info >= (3, 14):
-        __pointer_type__ = property(
-            lambda cls: _rs.pointer_type_get(cls),
-            lambda cls, value: _rs.pointer_type_set(cls, value),
-            lambda cls: _rs.pointer_type_del(cls),
-            doc="The pointer type POINTER(cls) returns (3.14+).")
+    # 3.14's attribute, on every version (before 3.14 a view of _pointer_type_cache).
+    __pointer_type__ = property(
+        lambda cls: _rs.pointer_type_get(cls),
+        lambda cls, value: _rs.pointer_type_set(cls, value),
+        lambda cls: _rs.pointer_type_del(cls),
+        doc="The pointer type POINTER(cls) returns (CPython 3.14; every version here).")
 
     def from_address(cls, address):
         return _rs.from_address(cls, address)

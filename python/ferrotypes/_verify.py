@@ -128,6 +128,7 @@ _CLASSIFY = """\
     long: "int", long long: "int", unsigned char: "uint", unsigned short: "uint", \
     unsigned int: "uint", unsigned long: "uint", unsigned long long: "uint", _Bool: "uint", \
     float: "float", double: "float", long double: "float", \
+    float _Complex: "complex", double _Complex: "complex", long double _Complex: "complex", \
     default: (__builtin_classify_type(x) == 5 ? "pointer" \
               : __builtin_classify_type(x) == 12 || __builtin_classify_type(x) == 13 \
               ? "record" : "other"))
@@ -138,6 +139,8 @@ def _ft_class(t, as_argument=False):
     """The value class of a ferrotypes type, in the probe's terms."""
     if isinstance(t, type) and issubclass(t, _ft._SimpleCData):
         code = t._type_
+        if code in ("Zf", "Zd", "Zg", "F", "D", "G"):
+            return "complex"
         if code in "bhilqu":
             return "int"
         if code in "BHILQ?":

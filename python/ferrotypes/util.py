@@ -515,14 +515,14 @@ else:
                 or _get_soname(_findLib_ld(name)))
 
 
-# 3.14 adds dllist(): the shared libraries loaded into this process. Where the dynamic
-# loader can list them (dl_iterate_phdr), the extension does; Windows and macOS would ask
-# their own APIs, not written yet.
-if sys.version_info >= (3, 14):
-    try:
-        from ._ctypes import dllist
-    except ImportError:
-        pass
+# 3.14 adds dllist(): the shared libraries loaded into this process, here on every version.
+# Where the dynamic loader can list them (dl_iterate_phdr), the extension does; Windows and
+# macOS would ask their own APIs, not written yet.
+from ._ctypes import _rs as _newest
+
+if hasattr(_newest, "dllist"):
+    dllist = _newest.dllist
+del _newest
 
 
 def test():
@@ -548,8 +548,7 @@ def test():
         print(soname)
         if soname:
             print(cdll.LoadLibrary(soname))
-    if sys.version_info >= (3, 14):
-        print(dllist() if "dllist" in globals() else "dllist() not available")
+    print(dllist() if "dllist" in globals() else "dllist() not available")
 
 
 if __name__ == "__main__":

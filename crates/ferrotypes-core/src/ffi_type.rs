@@ -67,6 +67,16 @@ impl FfiType {
         FfiType::Aggregate(Arc::new(Aggregate { descriptor, _element_ptrs: element_ptrs, _elements: elements }))
     }
 
+    /// libffi's `long double` descriptor with another alignment (an aggregate of one
+    /// `long double` under `_pack_`), owned like an aggregate's descriptor.
+    pub fn long_double_aligned(align: usize) -> FfiType {
+        // SAFETY: libffi's static scalar descriptor, initialised before use and never
+        // written again; only copied here.
+        let copy = unsafe { *addr_of_mut!(libffi::low::types::longdouble) };
+        let descriptor = Box::new(ffi_type { alignment: align as u16, elements: std::ptr::null_mut(), ..copy });
+        FfiType::Aggregate(Arc::new(Aggregate { descriptor, _element_ptrs: Box::new([]), _elements: Vec::new() }))
+    }
+
     /// Size in bytes as libffi sees it.
     pub fn size(&self) -> usize {
         // SAFETY: `as_ptr` is valid while `self` lives.
@@ -85,6 +95,22 @@ impl FfiType {
     /// plain element list describes well enough. How: the private function of the same name.
     pub fn sysv_x86_64(size: usize, align: usize, parts: &[Part<'_>]) -> Option<FfiType> {
         sysv_x86_64(size, align, parts)
+    }
+
+    /// [`FfiType::sysv_x86_64`] for an array of `length` elements of type `element`
+    /// (`element_size` bytes each), as GCC classifies it: the first element checked where it
+    /// lies, the others giving their classes only (an array of `_pack_`ed aggregates whose
+    /// size is not a multiple of their scalars' alignment has misaligned scalars in every
+    /// element but the first, which GCC does not see). `None` as for `sysv_x86_64`.
+    pub fn sysv_array(element: &FfiType, element_size: usize, length: usize, align: usize) -> Option<FfiType> {
+        let size = element_size.checked_mul(length)?;
+        if size == 0 || size > 16 {
+            return None;
+        }
+        let parts: Vec<Part<'_>> = (0..length)
+            .map(|k| if k == 0 { Part::Member { offset: 0, ty: element } } else { Part::Repeat { offset: k * element_size, ty: element } })
+            .collect();
+        sysv_x86_64(size, align, &parts)
     }
 
     /// [`FfiType::sysv_x86_64`] for a structure or union as declared: its (non-empty) base's
@@ -136,7 +162,16 @@ impl FfiType {
                 Some(width) => {
                     let (first, last) = (fl.bit_offset as usize / 8, (fl.bit_offset + width - 1) as usize / 8);
                     let (first, last) = if big_endian { (fl.size - 1 - last, fl.size - 1 - first) } else { (first, last) };
-                    Part::Bits { start: (fl.offset + first) * 8, width: (last - first + 1) * 8 }
+                    // GCC makes a bit field of exactly 8, 16, 32 or 64 bits that starts at a
+                    // multiple of its width an ordinary integer member, whose alignment then
+                    // counts where an enclosing `_pack_` places this aggregate.
+                    let first_bit = if big_endian { fl.size * 8 - fl.bit_offset as usize - width as usize } else { fl.bit_offset as usize };
+                    let start = fl.offset * 8 + first_bit;
+                    if matches!(width, 8 | 16 | 32 | 64) && start % width as usize == 0 {
+                        Part::Member { offset: start / 8, ty: bit_field_type }
+                    } else {
+                        Part::Bits { start: (fl.offset + first) * 8, width: (last - first + 1) * 8 }
+                    }
                 }
             });
         }
@@ -171,6 +206,10 @@ pub enum Part<'a> {
     Member { offset: usize, ty: &'a FfiType },
     /// A bit field: `width` bits from bit `start` of the aggregate (always INTEGER).
     Bits { start: usize, width: usize },
+    /// A further element of an array at byte `offset`: GCC classifies an array from its
+    /// first element and gives every other the same classes, so the scalars of this one
+    /// count for their classes but are never checked for misalignment.
+    Repeat { offset: usize, ty: &'a FfiType },
 }
 
 /// The psABI's classes for one eightbyte (GCC's `x86_64_reg_class`, without the SSE
@@ -259,9 +298,11 @@ impl Eightbytes {
 /// enclosing `_pack_` can realign them. GCC 12 miscompiles the one shape where that shows
 /// (an `aligned(n)` type inside `#pragma pack(1)`), so nothing is lost in practice.
 ///
+/// `check_alignment` false: a [`Part::Repeat`], whose misalignment GCC does not see.
+///
 /// # Safety
 /// `t` must be a valid descriptor whose element lists are NULL-terminated.
-unsafe fn classify_into(t: *const ffi_type, offset: usize, words: &mut Eightbytes) {
+unsafe fn classify_into(t: *const ffi_type, offset: usize, words: &mut Eightbytes, check_alignment: bool) {
     // SAFETY: `t` is valid (contract).
     let t = unsafe { &*t };
     if t.type_ == type_tag::STRUCT {
@@ -277,7 +318,7 @@ unsafe fn classify_into(t: *const ffi_type, offset: usize, words: &mut Eightbyte
             let e = unsafe { &**p };
             at = at.next_multiple_of(usize::from(e.alignment).max(1));
             // SAFETY: as above.
-            unsafe { classify_into(e, offset + at, words) };
+            unsafe { classify_into(e, offset + at, words, check_alignment) };
             at += e.size;
             // SAFETY: not yet past the terminating NULL.
             p = unsafe { p.add(1) };
@@ -287,7 +328,7 @@ unsafe fn classify_into(t: *const ffi_type, offset: usize, words: &mut Eightbyte
     // GCC checks scalars only, each against its own size ("misaligned fields are always
     // passed in memory").
     let align = usize::from(t.alignment).max(1);
-    if offset % align != 0 {
+    if check_alignment && offset % align != 0 {
         words.set(offset, t.size, Class::Memory, 1);
         return;
     }
@@ -324,16 +365,15 @@ unsafe fn classify_into(t: *const ffi_type, offset: usize, words: &mut Eightbyte
 /// classifies the same way: integers for INTEGER and floating-point numbers for SSE, in
 /// units of the eightbyte's most aligned scalar (see [`Eightbytes::units`]), an empty 8-byte
 /// structure for an eightbyte of padding only, and for MEMORY the single opaque element of
-/// [`FfiType::in_memory`]; the X87 pair of a lone `long double` becomes that `long double`.
+/// [`FfiType::in_memory`]; an aggregate whose classes are the X87 pair of a lone `long double`
+/// is described as that `long double` (so that libffi returns it from %st0).
 /// Returns `None` for larger aggregates (always MEMORY without vector types, which libffi
 /// gets right).
 ///
-/// Also not modelled: GCC checks the alignment of the first element of an array only,
-/// this checks every element (they differ for arrays of `_pack_`ed aggregates whose size is
-/// not a multiple of their scalars' alignment); and GCC turns a structure's bit field of
-/// exactly 8, 16, 32 or 64 bits at a multiple of its width into an ordinary member, whose
-/// alignment it then checks where a `_pack_` moves the structure, while a bit field here
-/// is never misaligned.
+/// GCC checks the alignment of an array's first element only: the elements after it come
+/// as [`Part::Repeat`] ([`FfiType::sysv_array`]). A structure's bit field of exactly 8, 16,
+/// 32 or 64 bits at a multiple of its width comes as the ordinary member GCC makes of it
+/// ([`FfiType::sysv_by_value`]). Not modelled: see [`classify_into`].
 fn sysv_x86_64(size: usize, align: usize, parts: &[Part<'_>]) -> Option<FfiType> {
     use libffi::low::types;
     if size > 16 || size == 0 {
@@ -343,7 +383,9 @@ fn sysv_x86_64(size: usize, align: usize, parts: &[Part<'_>]) -> Option<FfiType>
     for part in parts {
         match *part {
             // SAFETY: an `FfiType`'s descriptors are valid and NULL-terminated while it lives.
-            Part::Member { offset, ty } => unsafe { classify_into(ty.as_ptr(), offset, &mut words) },
+            Part::Member { offset, ty } => unsafe { classify_into(ty.as_ptr(), offset, &mut words, true) },
+            // SAFETY: as above.
+            Part::Repeat { offset, ty } => unsafe { classify_into(ty.as_ptr(), offset, &mut words, false) },
             // Bit fields are INTEGER wherever they are (GCC never calls them misaligned).
             Part::Bits { start, width } => words.set(start / 8, (start + width).div_ceil(8) - start / 8, Class::Integer, 1),
         }
@@ -355,9 +397,19 @@ fn sysv_x86_64(size: usize, align: usize, parts: &[Part<'_>]) -> Option<FfiType>
         return Some(FfiType::in_memory(size, align));
     }
     if classes.iter().any(|c| matches!(c, Class::X87 | Class::X87Up)) {
-        // One `long double` (alone, in an array of one, overlaid by others): its own
-        // descriptor is the only element libffi classifies X87, X87UP.
-        return Some(FfiType::aggregate(size, align, vec![FfiType::Static(addr_of_mut!(types::longdouble))]));
+        // One `long double` (alone, in an array of one, overlaid by others): the psABI
+        // passes it like a `long double` (on the stack) and returns it like one (in %st0).
+        // libffi reads a STRUCT result from %rax:%rdx whatever its classes, so the aggregate
+        // is described as the `long double` itself: same size, alignment and classes, and
+        // the result comes from %st0 as GCC puts it there.
+        // With the aggregate's own alignment (a `_pack_` may lower it), which places it
+        // on the stack.
+        let long_double = addr_of_mut!(types::longdouble);
+        // SAFETY: libffi's static descriptor, never written after initialisation.
+        if align == usize::from(unsafe { (*long_double).alignment }) {
+            return Some(FfiType::Static(long_double));
+        }
+        return Some(FfiType::long_double_aligned(align));
     }
     let scalar = |p: *mut ffi_type| FfiType::Static(p);
     let mut elements = Vec::new();
@@ -484,11 +536,30 @@ mod tests {
         let t = sysv_x86_64(16, 16, &parts).unwrap();
         assert_eq!(elements(&t).len(), 1);
         assert_eq!(elements(&t)[0].1, MEMORY.1);
-        // A lone long double stays one (X87, X87UP), also inside an aggregate of its own.
+        // A lone long double stays one (X87, X87UP), also inside an aggregate of its own:
+        // described as the long double itself, which libffi returns from %st0.
         let lone = sysv_x86_64(16, 16, &[Part::Member { offset: 0, ty: &g }]).unwrap();
-        assert_eq!(elements(&lone), [(libffi::raw::FFI_TYPE_LONGDOUBLE, 16)]);
+        // SAFETY: `lone` is a valid descriptor for this scope.
+        assert_eq!(unsafe { (*lone.as_ptr()).type_ }, libffi::raw::FFI_TYPE_LONGDOUBLE);
+        // Under #pragma pack(2) it keeps the aggregate's alignment (its stack slot).
+        let packed = sysv_x86_64(16, 2, &[Part::Member { offset: 0, ty: &g }]).unwrap();
+        // SAFETY: as above.
+        assert_eq!(unsafe { ((*packed.as_ptr()).type_, (*packed.as_ptr()).alignment) }, (libffi::raw::FFI_TYPE_LONGDOUBLE, 2));
         let parts = [Part::Member { offset: 0, ty: &lone }, Part::Member { offset: 0, ty: &i }];
         assert_eq!(elements(&sysv_x86_64(16, 16, &parts).unwrap()).len(), 1);
+    }
+
+    #[test]
+    fn sysv_array_checks_its_first_element_only() {
+        // #pragma pack(1) struct E { int16_t s; char c; }; E e[2]: e[1].s at offset 3 is
+        // misaligned, but GCC classifies the array from e[0]: one INTEGER eightbyte.
+        let (h, c) = (scalar(b'h'), scalar(b'b'));
+        let e = sysv_x86_64(3, 1, &[Part::Member { offset: 0, ty: &h }, Part::Member { offset: 2, ty: &c }]).unwrap();
+        let arr = FfiType::sysv_array(&e, 3, 2, 1).unwrap();
+        assert!(elements(&arr).iter().all(|&(tag, _)| tag != type_tag::STRUCT), "{:?}", elements(&arr));
+        // The first element misaligned inside the array's container still counts.
+        let parts = [Part::Member { offset: 1, ty: &arr }];
+        assert_eq!(elements(&sysv_x86_64(7, 1, &parts).unwrap()), [MEMORY]);
     }
 
     #[test]

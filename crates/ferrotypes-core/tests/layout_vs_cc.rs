@@ -619,12 +619,9 @@ fn cases_from_input(data: &[u8], cases: &mut Vec<Case>) {
     }
 }
 
-#[test]
-fn fuzz_corpus_layouts_match_the_c_compiler() {
-    if !cc_available() {
-        println!("skipping layout_vs_cc: no `cc` on PATH");
-        return;
-    }
+/// The aggregates C can express from the committed corpora of both Rust fuzz targets, and
+/// how many corpus files they came from.
+fn corpus_cases() -> (Vec<Case>, usize) {
     let limit = env_number("FERROTYPES_LAYOUT_CORPUS_FILES", u64::MAX) as usize;
     let fuzz = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
     let mut files: Vec<PathBuf> = ["corpus/layout", "corpus/classify"]
@@ -640,10 +637,385 @@ fn fuzz_corpus_layouts_match_the_c_compiler() {
         cases_from_input(&std::fs::read(file).unwrap(), &mut cases);
     }
     assert!(cases.len() > 100, "only {} expressible aggregates in the corpus", cases.len());
+    (cases, files.len())
+}
+
+#[test]
+fn fuzz_corpus_layouts_match_the_c_compiler() {
+    if !cc_available() {
+        println!("skipping layout_vs_cc: no `cc` on PATH");
+        return;
+    }
+    let (cases, files) = corpus_cases();
     check_against_cc(
         "layout_vs_cc fuzz corpus",
-        &format!("layout_vs_cc_corpus_{}", files.len()),
-        &format!("from {} corpus files", files.len()),
+        &format!("layout_vs_cc_corpus_{files}"),
+        &format!("from {files} corpus files"),
         &cases,
     );
+}
+
+// --- By value: the corpus aggregates passed to and returned from C ----------------------
+//
+// The classify fuzz target checks `FfiType::sysv_by_value` against an independent model of
+// the psABI; this checks the same descriptors against the C compiler itself. Every corpus
+// aggregate C can express (up to 64 bytes) gets three C functions,
+//   void take_A(unsigned char *out, A s)              copies the argument it received out,
+//   void take_late_A(out, 4 longs, 7 doubles, A s)    the same with one register of each left,
+//   A give_A(const unsigned char *in)                returns an aggregate holding `in`,
+// called through libffi with the descriptor the extension would build (`out` first, so a
+// wrong classification shows as wrong bytes rather than a wild pointer). The value bits
+// (scalars' value bytes and bit fields' bits, not padding) must arrive unchanged. The shapes
+// that `tests/test_layout_vs_cc.py` leaves out of its by-value part are left out here for the
+// same reasons (`by_value_exclusion`).
+
+use ferrotypes_core::call::CallInterface;
+use ferrotypes_core::ffi_type::{ByValueMember, FfiType};
+use ferrotypes_core::simple::{self, SimpleKind};
+use std::ffi::{c_void, CString};
+
+/// The ctypes type code of a scalar of the table.
+fn code_of(s: Scalar) -> u8 {
+    match s.c_name {
+        "char" => b'c',
+        "signed char" => b'b',
+        "unsigned char" => b'B',
+        "short" => b'h',
+        "unsigned short" => b'H',
+        "int" => b'i',
+        "unsigned int" => b'I',
+        "long" => b'l',
+        "unsigned long" => b'L',
+        "long long" => b'q',
+        "unsigned long long" => b'Q',
+        "_Bool" => b'?',
+        "float" => b'f',
+        "double" => b'd',
+        "long double" => b'g',
+        "float _Complex" => b'F',
+        "double _Complex" => b'D',
+        "long double _Complex" => b'G',
+        _ => b'P',
+    }
+}
+
+fn scalar_ffi(s: Scalar) -> FfiType {
+    FfiType::Static(SimpleKind::from_code(code_of(s)).expect("a simple type").ffi_type())
+}
+
+/// The by-value descriptor of an array member of `n` elements of type `item`, as the
+/// extension's `array_type_info` builds it: classified as GCC does where it is small, else a
+/// plain element list.
+fn array_ffi(item: FfiType, n: usize, r: &FieldRequest) -> FfiType {
+    FfiType::sysv_array(&item, r.size.checked_div(n).unwrap_or(0), n, r.align)
+        .unwrap_or_else(|| FfiType::aggregate(r.size, r.align, vec![item; n]))
+}
+
+/// The by-value descriptor of every case, built as the extension builds it (and as
+/// `fuzz/src/lib.rs` does for the classify target); an empty aggregate as an empty STRUCT.
+fn by_value_types(cases: &[Case]) -> Vec<FfiType> {
+    let mut types: Vec<FfiType> = Vec::with_capacity(cases.len());
+    for case in cases {
+        let requests: Vec<FieldRequest> = case.members.iter().map(|&m| field_request(cases, m)).collect();
+        let member_types: Vec<FfiType> = case
+            .members
+            .iter()
+            .zip(&requests)
+            .map(|(&m, r)| match m {
+                Member::Scalar(s) | Member::BitField(s, _) => scalar_ffi(s),
+                Member::Array(s, n) => array_ffi(scalar_ffi(s), n, r),
+                Member::Nested(j) => types[j].clone(),
+                Member::NestedArray(j, n) => array_ffi(types[j].clone(), n, r),
+            })
+            .collect();
+        let members: Vec<ByValueMember<'_>> = member_types
+            .iter()
+            .zip(&requests)
+            .map(|(ty, r)| ByValueMember { ty, size: r.size, bits: r.bit_width })
+            .collect();
+        let base = case.base.filter(|&b| cases[b].layout.size > 0).map(|b| types[b].clone());
+        let ty = FfiType::sysv_by_value(&case.layout, base.as_ref(), &members, case.is_union, case.big_endian)
+            .unwrap_or_else(|| FfiType::aggregate(0, case.layout.align, vec![]));
+        types.push(ty);
+    }
+    types
+}
+
+/// Marks in `mask` (one bit per bit of the object) the bits of case `index`, placed at `at`,
+/// that hold a value: its scalars' bytes (ten of a `long double`'s sixteen, the low bit of a
+/// `_Bool`) and its bit fields' bits; padding stays clear.
+fn value_bits(cases: &[Case], index: usize, at: usize, mask: &mut [u8]) {
+    fn scalar_bits(s: Scalar, at: usize, mask: &mut [u8]) {
+        let ranges: &[(usize, usize)] = match s.c_name {
+            "long double" => &[(0, 10)],
+            "long double _Complex" => &[(0, 10), (16, 26)],
+            _ => &[(0, s.size)],
+        };
+        for &(from, to) in ranges {
+            for byte in &mut mask[at + from..at + to] {
+                *byte = if s.c_name == "_Bool" { 1 } else { 0xff };
+            }
+        }
+    }
+    let case = &cases[index];
+    if let Some(b) = case.base {
+        value_bits(cases, b, at, mask);
+    }
+    for (member, field) in case.members.iter().zip(&case.layout.fields) {
+        let here = at + field.offset;
+        match *member {
+            Member::Scalar(s) => scalar_bits(s, here, mask),
+            Member::Array(s, n) => (0..n).for_each(|k| scalar_bits(s, here + k * s.size, mask)),
+            Member::BitField(..) => {
+                for bit in field.bit_offset..field.bit_offset + field.bit_size {
+                    let byte = (bit / 8) as usize;
+                    let byte = if case.big_endian { field.size - 1 - byte } else { byte };
+                    mask[here + byte] |= 1 << (bit % 8);
+                }
+            }
+            Member::Nested(j) => value_bits(cases, j, here, mask),
+            Member::NestedArray(j, n) => {
+                (0..n).for_each(|k| value_bits(cases, j, here + k * cases[j].layout.size, mask))
+            }
+        }
+    }
+}
+
+/// Where the scalars of case `index` (placed at `at`) lie and how they must be aligned, as
+/// the psABI checks them for classification. As `misaligned_inside` in
+/// `tests/test_layout_vs_cc.py`: a structure's bit fields are not scalars (but with
+/// `whole_mode_bit_fields`, one of 8/16/32/64 bits at a multiple of its width is, as GCC makes
+/// it), a union's count as the smallest integer holding them, and `first_elements_only` looks
+/// at the first element of an array only, as GCC does.
+fn scalar_places(
+    cases: &[Case],
+    index: usize,
+    at: usize,
+    first_elements_only: bool,
+    whole_mode_bit_fields: bool,
+    out: &mut Vec<(usize, usize)>,
+) {
+    let case = &cases[index];
+    if let Some(b) = case.base {
+        scalar_places(cases, b, at, first_elements_only, whole_mode_bit_fields, out);
+    }
+    for (member, field) in case.members.iter().zip(&case.layout.fields) {
+        let here = at + field.offset;
+        let count = |n: usize| if first_elements_only { n.min(1) } else { n };
+        match *member {
+            Member::BitField(_, width) if !case.is_union => {
+                let first = if case.big_endian {
+                    field.size as u32 * 8 - field.bit_offset - width
+                } else {
+                    field.bit_offset
+                };
+                if whole_mode_bit_fields
+                    && matches!(width, 8 | 16 | 32 | 64)
+                    && (field.offset as u32 * 8 + first) % width == 0
+                {
+                    out.push((here + first as usize / 8, width as usize / 8));
+                }
+            }
+            Member::BitField(_, width) => {
+                out.push((here, [1, 2, 4, 8].into_iter().find(|n| 8 * n >= width).unwrap_or(8) as usize))
+            }
+            Member::Scalar(s) => out.push((here, s.align)),
+            Member::Array(s, n) => (0..count(n)).for_each(|k| out.push((here + k * s.size, s.align))),
+            Member::Nested(j) => {
+                scalar_places(cases, j, here, first_elements_only, whole_mode_bit_fields, out)
+            }
+            Member::NestedArray(j, n) => (0..count(n)).for_each(|k| {
+                scalar_places(cases, j, here + k * cases[j].layout.size, first_elements_only, whole_mode_bit_fields, out)
+            }),
+        }
+    }
+}
+
+fn misaligned_inside(cases: &[Case], index: usize, first_elements_only: bool, whole_mode_bit_fields: bool) -> bool {
+    let mut places = Vec::new();
+    scalar_places(cases, index, 0, first_elements_only, whole_mode_bit_fields, &mut places);
+    places.iter().any(|&(at, align)| at % align != 0)
+}
+
+/// Every aggregate case `index` nests, at any depth (its base included).
+fn dependencies(cases: &[Case], index: usize, out: &mut Vec<usize>) {
+    for &d in &cases[index].depends_on {
+        out.push(d);
+        dependencies(cases, d, out);
+    }
+}
+
+/// Why case `index` is not compared, if it is not. The reasons of `by_value_supported` in
+/// `tests/test_layout_vs_cc.py`: a shape libffi cannot express and the one corner of GCC's
+/// classification that ferrotypes does not model (GCC looks at an array's first element
+/// only and makes a whole-mode bit field an ordinary member: so does ferrotypes).
+fn by_value_exclusion(cases: &[Case], index: usize) -> Option<&'static str> {
+    let layout = &cases[index].layout;
+    if layout.size == 0 {
+        return Some("empty");
+    }
+    if layout.align > 16 {
+        return Some("aligned beyond libffi's 16-byte argument area");
+    }
+    let gcc_misaligned = |i: usize| misaligned_inside(cases, i, true, true);
+    let mut deps = Vec::new();
+    dependencies(cases, index, &mut deps);
+    if !gcc_misaligned(index) && deps.iter().any(|&d| gcc_misaligned(d)) {
+        return Some("a nested aggregate misaligned inside itself, realigned by the enclosing one");
+    }
+    None
+}
+
+/// A 64-byte-aligned scratch buffer for an argument, a result or a copy.
+#[repr(C, align(64))]
+struct Buf([u8; 128]);
+
+/// Calls `func` through `cif` with `args`, into `result`.
+///
+/// # Safety
+/// `func` must be a C function of the signature `cif` describes and each of `args` must point
+/// to a live value of its parameter's type (pointers it receives must be valid as the function
+/// uses them).
+unsafe fn call(cif: &CallInterface, func: *mut c_void, args: &mut [*mut c_void], result: &mut Buf) {
+    assert_eq!(args.len(), cif.nargs());
+    assert!(cif.result_size() <= result.0.len());
+    // SAFETY: the caller vouches for `func` and `args`; `result` is 128 bytes, 64-aligned,
+    // at least the result size checked above.
+    unsafe { cif.call(func, result.0.as_mut_ptr().cast(), args.as_mut_ptr()) }
+}
+
+#[test]
+fn fuzz_corpus_by_value_matches_the_c_compiler() {
+    if !cc_available() || !cfg!(all(target_arch = "x86_64", target_os = "linux")) {
+        println!("skipping the by-value corpus comparison: no `cc`, or not x86-64 Linux");
+        return;
+    }
+    let (cases, files) = corpus_cases();
+    let types = by_value_types(&cases);
+    let chosen: Vec<usize> = (0..cases.len()).filter(|&i| (1..=64).contains(&cases[i].layout.size)).collect();
+
+    let mut program = String::from("#include <string.h>\n");
+    for case in &cases {
+        program.push_str(&case.c_definition);
+    }
+    for &i in &chosen {
+        let name = &cases[i].name;
+        writeln!(
+            program,
+            "void take_{name}(unsigned char *out, {name} s) {{ memcpy(out, &s, sizeof s); }}\n\
+             void take_late_{name}(unsigned char *out, long i0, long i1, long i2, long i3, \
+             double d0, double d1, double d2, double d3, double d4, double d5, double d6, \
+             {name} s) {{ memcpy(out, &s, sizeof s); }}\n\
+             {name} give_{name}(const unsigned char *in) {{ {name} s; memcpy(&s, in, sizeof s); return s; }}"
+        )
+        .unwrap();
+    }
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("layout_vs_cc_by_value_{files}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let source = dir.join("by_value.c");
+    let library = dir.join("libby_value.so");
+    std::fs::write(&source, &program).unwrap();
+    let compiled = Command::new("cc")
+        .args(["-std=gnu11", "-O2", "-w", "-shared", "-fPIC", "-o"])
+        .arg(&library)
+        .arg(&source)
+        .output()
+        .expect("run cc");
+    assert!(
+        compiled.status.success(),
+        "cc failed on {}:\n{}",
+        source.display(),
+        String::from_utf8_lossy(&compiled.stderr)
+    );
+    let path = CString::new(library.to_str().unwrap()).unwrap();
+    let lib = ferrotypes_core::loader::open(Some(&path), libc::RTLD_NOW).expect("load the by-value library");
+
+    let pointer = || FfiType::Static(simple::ffi_pointer());
+    let long = scalar_ffi(scalar("long", 8, 8, true));
+    let double = scalar_ffi(scalar("double", 8, 8, false));
+    let mut rng = Rng(0x0B1_7A1E);
+    let (mut compared, mut in_registers_range) = (0, 0);
+    let mut excluded: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut report = String::new();
+    let mut mismatches = 0;
+    for &i in &chosen {
+        let case = &cases[i];
+        let size = case.layout.size;
+        let ty = &types[i];
+        let mut mask = vec![0u8; size];
+        value_bits(&cases, i, 0, &mut mask);
+        let mut value = Buf([0; 128]);
+        value.0.iter_mut().for_each(|b| *b = rng.next_u64() as u8);
+        let sent = value.0;
+        let mut differs = |what: &str, got: &[u8]| {
+            let bad: Vec<usize> = (0..size).filter(|&k| (got[k] ^ sent[k]) & mask[k] != 0).collect();
+            if bad.is_empty() {
+                return;
+            }
+            mismatches += 1;
+            if mismatches <= 20 {
+                let mut definition = String::new();
+                print_definition(&cases, i, &mut definition);
+                writeln!(
+                    report,
+                    "--- {what}_{} ({size} bytes, descriptor {ty:?}), value bits differ at bytes {bad:?}\n\
+                     {definition}sent {:02x?}\ngot  {:02x?}\nmask {:02x?}\n",
+                    case.name,
+                    &sent[..size],
+                    &got[..size],
+                    mask
+                )
+                .unwrap();
+            }
+        };
+        let symbol = |prefix: &str| ferrotypes_core::loader::symbol(lib, &format!("{prefix}_{}", case.name)).unwrap();
+        if let Some(reason) = by_value_exclusion(&cases, i) {
+            *excluded.entry(reason).or_default() += 1;
+            continue;
+        }
+        compared += 1;
+        in_registers_range += usize::from(size <= 16);
+        let mut out = Buf([0; 128]);
+        let mut out_ptr: *mut u8 = out.0.as_mut_ptr();
+        let mut result = Buf([0; 128]);
+        let take = CallInterface::new(None, vec![pointer(), ty.clone()], None).expect("prep take");
+        let mut args = [(&raw mut out_ptr).cast(), value.0.as_mut_ptr().cast()];
+        // SAFETY: take_A(unsigned char *, A) as declared above; `value` holds an A
+        // (any bytes are one) and `out` has room for it.
+        unsafe { call(&take, symbol("take"), &mut args, &mut result) };
+        differs("take", &out.0);
+
+        out.0.fill(0);
+        let (mut ints, mut doubles) = ([1i64, 2, 3, 4], [0.5f64, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5]);
+        let mut late_types = vec![pointer()];
+        late_types.extend(vec![long.clone(); 4]);
+        late_types.extend(vec![double.clone(); 7]);
+        late_types.push(ty.clone());
+        let take_late = CallInterface::new(None, late_types, None).expect("prep take_late");
+        let mut args: Vec<*mut c_void> = vec![(&raw mut out_ptr).cast()];
+        args.extend(ints.iter_mut().map(|v| (v as *mut i64).cast::<c_void>()));
+        args.extend(doubles.iter_mut().map(|v| (v as *mut f64).cast::<c_void>()));
+        args.push(value.0.as_mut_ptr().cast());
+        // SAFETY: take_late_A(unsigned char *, 4 longs, 7 doubles, A) as declared
+        // above, every argument a live value of its type.
+        unsafe { call(&take_late, symbol("take_late"), &mut args, &mut result) };
+        differs("take_late", &out.0);
+
+        result.0.fill(0);
+        let mut in_ptr: *mut u8 = value.0.as_mut_ptr();
+        let give = CallInterface::new(Some(ty.clone()), vec![pointer()], None).expect("prep give");
+        let mut args = [(&raw mut in_ptr).cast()];
+        // SAFETY: A give_A(const unsigned char *) as declared above; `value` holds
+        // `sizeof(A)` readable bytes and `result` room for an A.
+        unsafe { call(&give, symbol("give"), &mut args, &mut result) };
+        differs("give", &result.0);
+    }
+    println!(
+        "layout_vs_cc by value: {} corpus aggregates of 1..=64 bytes from {files} corpus files, \
+         {compared} passed to C ({in_registers_range} of them 16 bytes or less), excluded: \
+         {excluded:?}: {mismatches} mismatches",
+        chosen.len()
+    );
+    assert!(in_registers_range > 50, "only {in_registers_range} small aggregates compared");
+    assert!(mismatches == 0, "{mismatches} calls lost value bits (first 20 shown):\n{report}");
 }

@@ -64,6 +64,14 @@ fn helper_namespace<'py>(py: Python<'py>, m: &Bound<'py, PyModule>) -> PyResult<
     rs.add_function(wrap_pyfunction!(structure::aggregate_init, &rs)?)?;
     rs.add_function(wrap_pyfunction!(structure::aggregate_set_fields, &rs)?)?;
     rs.add_function(wrap_pyfunction!(construct::enable_construct, &rs)?)?;
+    // The newest ctypes API on every version: what `_ctypes` exports only from a later
+    // CPython, for `ferrotypes` (and full mode) to offer on this one, while `_ctypes` itself
+    // keeps the running version's names (its stdlib `ctypes` imports them in core mode).
+    rs.add("behavior", interp::version::behavior(py))?;
+    rs.add("SIZEOF_TIME_T", std::mem::size_of::<libc::time_t>())?;
+    rs.add_function(wrap_pyfunction!(native::libraries::dllist, &rs)?)?;
+    rs.add("CField", py.get_type::<data::cfield::CField>())?;
+    rs.add("memoryview_at_addr", c_entry_points::memoryview_at_impl as *const c_void as usize)?;
     Ok(rs)
 }
 
@@ -92,6 +100,8 @@ fn module_getattr(py: Python<'_>, name: &str) -> PyResult<&'static str> {
 #[pymodule(gil_used = true)]
 fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
+    // Before any type is made: formats and messages follow the chosen behaviour.
+    interp::version::init_behavior(py)?;
     m.add_class::<simple::SimpleCData>()?;
     if crate::interp::version::at_least(py, 14) {
         // 3.14's `_SimpleCData.value` has no docstring.

@@ -26,7 +26,7 @@ use std::sync::Arc;
 /// The unraisable report's text for a callback that raised: "on calling" up to 3.13, "while
 /// calling" from 3.14 (CPython reworded every "Exception ignored" message).
 fn msg_calling(py: Python<'_>) -> &'static CStr {
-    if crate::interp::version::at_least(py, 14) {
+    if crate::interp::version::behaves_as(py, 14) {
         c"while calling ctypes callback function"
     } else {
         c"on calling ctypes callback function"
@@ -35,7 +35,7 @@ fn msg_calling(py: Python<'_>) -> &'static CStr {
 
 /// As `msg_calling`, for a result that could not be converted.
 fn msg_converting(py: Python<'_>) -> &'static CStr {
-    if crate::interp::version::at_least(py, 14) {
+    if crate::interp::version::behaves_as(py, 14) {
         c"while converting result of ctypes callback function"
     } else {
         c"on converting result of ctypes callback function"

@@ -57,6 +57,23 @@ impl ArgSlot {
 pub type KeepAlive = SmallVec<[Py<PyAny>; 4]>;
 
 /// Builds the converters for an `argtypes` sequence.
+/// A structure or union aligned to more than 16 bytes (`_align_ = 32`) cannot be passed by
+/// value on x86-64: the psABI gives it a stack slot at its own alignment, libffi aligns its
+/// outgoing arguments (and a closure's incoming ones) to 16 bytes at most, so C and libffi
+/// would look for the members in different places. Refused where the prototype is made,
+/// rather than passing wrong values. (Returning one is fine: the caller's buffer.)
+fn refuse_overaligned_by_value(item: &Bound<'_, PyAny>, align: usize, position: usize) -> PyResult<()> {
+    const LIBFFI_STACK_ALIGN: usize = 16;
+    if cfg!(target_arch = "x86_64") && align > LIBFFI_STACK_ALIGN {
+        let name = crate::interp::names::class_name(item);
+        return Err(PyTypeError::new_err(format!(
+            "item {position} in _argtypes_: {name} is aligned to {align} bytes and cannot be passed by value \
+             (libffi aligns stack arguments to {LIBFFI_STACK_ALIGN} bytes at most); pass a pointer to it instead"
+        )));
+    }
+    Ok(())
+}
+
 pub fn make_converters(argtypes: &Bound<'_, PyAny>) -> PyResult<Vec<ArgConv>> {
     let py = argtypes.py();
     let count = argtypes.len()?;
@@ -74,6 +91,9 @@ pub fn make_converters(argtypes: &Bound<'_, PyAny>) -> PyResult<Vec<ArgConv>> {
         })?;
         let func = from_param.getattr(pyo3::intern!(py, "__func__")).ok();
         let info = stginfo_of_type(&item);
+        if let Some(agg) = info.as_ref().filter(|s| matches!(s.get().kind, Kind::Struct | Kind::Union)) {
+            refuse_overaligned_by_value(&item, agg.get().align, i + 1)?;
+        }
         let simple = info.as_ref().and_then(|s| s.get().simple_kind());
         let conv = match (func, simple) {
             (Some(f), Some((kind, _)))

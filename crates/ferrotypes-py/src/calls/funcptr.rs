@@ -341,7 +341,7 @@ impl CFuncPtr {
                 let tuple = PyTuple::new(py, items)?;
                 let converters = convert::make_converters(tuple.as_any())?;
                 // From 3.14 new argtypes must still fit the object's paramflags.
-                if crate::interp::version::at_least(py, 14) {
+                if crate::interp::version::behaves_as(py, 14) {
                     if let Some(pf) = slf.get().paramflags.get_ref(py) {
                         if let Ok(pf) = pf.bind(py).cast::<PyTuple>() {
                             super::paramflags::validate_against(pf, &tuple)?;

@@ -138,7 +138,7 @@ pub fn report_dead_call(py: Python<'_>, checks: &CallbackChecks) {
     }
     let err = PyRuntimeError::new_err(msg);
     // Worded as the running version's own callback reports ("while" from 3.14).
-    let msg = if crate::interp::version::at_least(py, 14) {
+    let msg = if crate::interp::version::behaves_as(py, 14) {
         c"while calling ctypes callback function"
     } else {
         c"on calling ctypes callback function"

@@ -547,8 +547,13 @@ pub fn array_type_info(cls: &Bound<'_, PyType>) -> PyResult<StgInfo> {
     let length = length as usize;
     let size = it.size.checked_mul(length).filter(|s| *s <= isize::MAX as usize).ok_or_else(|| PyOverflowError::new_err("array too large"))?;
     it.mark_final();
-    let elements = vec![it.ffi.clone(); length.min(4096)];
-    let ffi = FfiType::aggregate(size, it.align, if length == 0 { vec![] } else { elements });
+    // On x86-64 System V, a small array inside an aggregate passed by value is classified as
+    // GCC does (its first element's alignment checked only).
+    let sysv = if cfg!(all(target_arch = "x86_64", not(windows))) { FfiType::sysv_array(&it.ffi, it.size, length, it.align) } else { None };
+    let ffi = sysv.unwrap_or_else(|| {
+        let elements = vec![it.ffi.clone(); length.min(4096)];
+        FfiType::aggregate(size, it.align, if length == 0 { vec![] } else { elements })
+    });
     let mut info = StgInfo::new(size, it.align, length, Kind::Array, ffi, &it.format.to_string_lossy());
     let mut shape = vec![length as isize];
     shape.extend_from_slice(&it.shape);

@@ -103,8 +103,9 @@ impl CArgObject {
                 0 => "0x(nil)".to_owned(),
                 p => format!("{p:#x}"),
             },
-            b'F' | b'D' | b'G' if crate::interp::version::at_least(py, 15) => {
-                // 3.15 names the complex types by the struct module's codes.
+            b'F' | b'D' | b'G' if crate::interp::version::behavior(py) != (3, 14) => {
+                // 3.15 names the complex types by the struct module's codes (and so do
+                // earlier versions, which have no complex types of their own).
                 let code = (self.tag as char).to_ascii_lowercase();
                 return Ok(format!("<cparam 'Z{code}' at {:#x}>", self as *const _ as usize));
             }

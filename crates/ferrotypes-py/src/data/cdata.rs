@@ -471,7 +471,7 @@ impl CData {
     #[pyo3(signature = (*args))]
     fn __setstate__(slf: &Bound<'_, Self>, args: &Bound<'_, PyTuple>) -> PyResult<()> {
         // Parsed as CPython's "O!s#" (from 3.14 its messages name the method).
-        let named = crate::interp::version::at_least(slf.py(), 14);
+        let named = crate::interp::version::behaves_as(slf.py(), 14);
         let prefix = if named { "__setstate__() " } else { "" };
         if args.len() != 2 {
             let who = if named { "__setstate__()" } else { "function" };

@@ -639,9 +639,12 @@ impl CField {
         let py = slf.py();
         let this = slf.get();
         let tname = class_name(this.proto.bind(py));
-        if version::at_least(py, 14) {
+        if version::behaves_as(py, 14) {
+            // 3.14's public name (before 3.14 the type lives in `_ctypes`).
             let ty = slf.get_type();
-            let cls = format!("{}.{}", ty.module()?, ty.qualname()?);
+            let module = ty.module()?;
+            let module = if module.to_str()? == "_ctypes" { "ctypes".to_owned() } else { module.to_string() };
+            let cls = format!("{module}.{}", ty.qualname()?);
             let name = this.name.bind(py).repr()?;
             let ofs = this.offset as isize;
             return Ok(if this.bit_size > 0 {

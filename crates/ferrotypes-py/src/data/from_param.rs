@@ -117,7 +117,7 @@ pub fn simple_from_param(py: Python<'_>, cls: &Bound<'_, PyAny>, value: &Bound<'
 /// be stored and has no `_as_parameter_`: up to 3.11 "wrong type", from 3.12 the conversion's
 /// own error ("'str' object cannot be interpreted as an integer", ...).
 pub fn simple_conversion_error(py: Python<'_>, err: PyErr) -> PyErr {
-    if crate::interp::version::at_least(py, 12) {
+    if crate::interp::version::behaves_as(py, 12) {
         err
     } else {
         PyTypeError::new_err("wrong type")
@@ -127,7 +127,7 @@ pub fn simple_conversion_error(py: Python<'_>, err: PyErr) -> PyErr {
 /// The error of `c_char_p`/`c_wchar_p`/`c_void_p.from_param` for a value it cannot take: up to
 /// 3.12 "wrong type", from 3.13 "'int' object cannot be interpreted as ctypes.c_char_p".
 fn pointer_conversion_error(value: &Bound<'_, PyAny>, target: &str) -> PyErr {
-    if crate::interp::version::at_least(value.py(), 13) {
+    if crate::interp::version::behaves_as(value.py(), 13) {
         PyTypeError::new_err(format!("'{}' object cannot be interpreted as ctypes.{target}", type_name(value)))
     } else {
         PyTypeError::new_err("wrong type")

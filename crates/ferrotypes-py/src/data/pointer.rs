@@ -214,29 +214,42 @@ fn pointer_type_owner<'py>(cls: &Bound<'py, PyAny>) -> PyResult<Bound<'py, StgIn
     })
 }
 
-/// `cls.__pointer_type__` (3.14+): the pointer type `POINTER(cls)` returns.
+/// `cls.__pointer_type__` (3.14; on every version here): the pointer type `POINTER(cls)`
+/// returns. Before 3.14 `POINTER` keeps its types in `_pointer_type_cache`, which this
+/// reads, so both stay one truth.
 #[pyfunction]
 pub fn pointer_type_get(cls: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-    pointer_type_owner(cls)?
-        .get()
-        .pointer_type
-        .get_ref(cls.py())
-        .ok_or_else(|| match cls.repr() {
-            Ok(r) => pyo3::exceptions::PyAttributeError::new_err(format!("{r} has no attribute '__pointer_type__'")),
-            Err(e) => e,
-        })
+    let py = cls.py();
+    let missing = || match cls.repr() {
+        Ok(r) => pyo3::exceptions::PyAttributeError::new_err(format!("{r} has no attribute '__pointer_type__'")),
+        Err(e) => e,
+    };
+    if !version::at_least(py, 14) {
+        return pointer_type_cache(py)?.get_item(cls)?.map(Bound::unbind).ok_or_else(missing);
+    }
+    pointer_type_owner(cls)?.get().pointer_type.get_ref(py).ok_or_else(missing)
 }
 
-/// `cls.__pointer_type__ = value` (3.14+).
+/// `cls.__pointer_type__ = value` (before 3.14: `_pointer_type_cache[cls] = value`).
 #[pyfunction]
 pub fn pointer_type_set(cls: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+    if !version::at_least(cls.py(), 14) {
+        return pointer_type_cache(cls.py())?.set_item(cls, value);
+    }
     drop(pointer_type_owner(cls)?.get().pointer_type.replace(Some(value.clone().unbind())));
     Ok(())
 }
 
-/// `del cls.__pointer_type__` (3.14+).
+/// `del cls.__pointer_type__` (before 3.14: `del _pointer_type_cache[cls]`).
 #[pyfunction]
 pub fn pointer_type_del(cls: &Bound<'_, PyAny>) -> PyResult<()> {
+    if !version::at_least(cls.py(), 14) {
+        let cache = pointer_type_cache(cls.py())?;
+        if !cache.contains(cls)? {
+            return Err(pyo3::exceptions::PyAttributeError::new_err("__pointer_type__"));
+        }
+        return cache.del_item(cls);
+    }
     drop(pointer_type_owner(cls)?.get().pointer_type.replace(None));
     Ok(())
 }
@@ -252,6 +265,12 @@ pub fn pointer_type_cache(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
 /// `POINTER(cls)`: the cached pointer type for `cls` (or an incomplete one for a name).
 #[pyfunction(name = "POINTER")]
 pub fn pointer_type(py: Python<'_>, cls: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+    if version::behaves_as(py, 14) && cls.is_instance_of::<PyString>() {
+        // 3.14 deprecates incomplete pointer types made from a name (opted in to here; from
+        // 3.14 `POINTER` is the package's).
+        let category = py.get_type::<pyo3::exceptions::PyDeprecationWarning>();
+        PyErr::warn(py, &category, c"'ctypes.POINTER with string' is deprecated and slated for removal in Python 3.19", 1)?;
+    }
     let cache = pointer_type_cache(py)?;
     if let Some(hit) = cache.get_item(cls)? {
         return Ok(hit.unbind());

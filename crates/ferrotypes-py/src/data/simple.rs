@@ -359,7 +359,7 @@ pub unsafe fn str_from_wchars(py: Python<'_>, p: *const libc::wchar_t, len: usiz
 /// 3.14 the message says what was given.
 fn char_byte(value: &Bound<'_, PyAny>) -> PyResult<u8> {
     let py = value.py();
-    let detailed = crate::interp::version::at_least(py, 14);
+    let detailed = crate::interp::version::behaves_as(py, 14);
     let expected = "one character bytes, bytearray, or an integer in range(256) expected";
     let wrong = |what: String| {
         PyTypeError::new_err(if detailed { format!("{expected}, not {what}") } else { "one character bytes, bytearray or integer expected".to_owned() })
@@ -453,7 +453,7 @@ pub unsafe fn set_value(
             Ok(None)
         }
         ValueClass::WChar => {
-            let detailed = crate::interp::version::at_least(py, 14);
+            let detailed = crate::interp::version::behaves_as(py, 14);
             let s = value.cast::<PyString>().map_err(|_| {
                 PyTypeError::new_err(if detailed {
                     format!("a unicode character expected, not instance of {}", fully_qualified_type_name(value))
@@ -768,5 +768,5 @@ impl SimpleCData {
 /// integers and `_Bool`, whose twins read and write the same bytes).
 #[pyfunction]
 pub fn simple_code_swappable(py: Python<'_>, code: &str) -> bool {
-    code.bytes().next().is_some_and(|c| swappable(c) || (crate::interp::version::at_least(py, 14) && b"bB?".contains(&c)))
+    code.bytes().next().is_some_and(|c| swappable(c) || (crate::interp::version::behaves_as(py, 14) && b"bB?".contains(&c)))
 }

@@ -175,8 +175,11 @@ impl StgInfo {
             .and_then(SimpleKind::from_code)
             .ok_or_else(|| PyValueError::new_err(format!("_type_ '{code}' not supported")))?;
         let mut fmt = String::from(Self::endian_prefix(swapped));
-        if kind.class == simple::ValueClass::Complex && !crate::interp::version::at_least(py, 15) {
-            // 3.14 describes complex numbers by their type code; 3.15 by the struct module's.
+        let v = crate::interp::version::behavior(py);
+        if kind.class == simple::ValueClass::Complex && v == (3, 14) {
+            // 3.14 describes complex numbers by their type code; 3.15 by the struct module's
+            // (PEP 3118's "Zd"), which is what earlier versions, without complex types of
+            // their own, get too.
             fmt.push(kind.code as char);
         } else {
             fmt.push_str(kind.format);

@@ -491,6 +491,14 @@ pub fn aggregate_set_fields(cls: &Bound<'_, PyType>, fields: &Bound<'_, PyAny>, 
     let pack_attr = non_negative_attr(cls, pyo3::intern!(py, "_pack_"))?;
     let min_align = non_negative_attr(cls, pyo3::intern!(py, "_align_"))?.unwrap_or(0);
     let kind = match cls.getattr_opt(pyo3::intern!(cls.py(), "_layout_"))? {
+        // 3.14 (opted in to here; from 3.14 `_layout.py` decides): `_pack_` without
+        // `_layout_` means MSVC's rules, with a deprecation warning at the class.
+        None if !cfg!(windows) && pack_attr.is_some_and(|p| p > 0) && crate::interp::version::behaves_as(py, 14) => {
+            if let Some(warn) = super::caller_module::META_GLOBALS.get(py).and_then(|g| g.bind(py).get_item("_warn_implicit_ms").ok().flatten()) {
+                warn.call1((cls, !is_union))?;
+            }
+            LayoutKind::Ms
+        }
         None => LayoutKind::GccSysv,
         Some(l) => match l.extract::<String>().ok().as_deref() {
             Some("gcc-sysv") => LayoutKind::GccSysv,
@@ -558,7 +566,7 @@ pub fn aggregate_set_fields(cls: &Bound<'_, PyType>, fields: &Bound<'_, PyAny>, 
 
     // 3. The PEP 3118 format: CPython 3.11 describes only unpacked structures' own members;
     // from 3.12 every structure's, with the padding between and after them.
-    let format = if !is_union && crate::interp::version::at_least(py, 12) {
+    let format = if !is_union && crate::interp::version::behaves_as(py, 12) {
         padded_format(&members, &layout, base_size, kind, big_endian)?
     } else if !is_union && pack_attr.is_none() {
         let mut f = String::from("T{");

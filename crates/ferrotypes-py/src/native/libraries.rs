@@ -30,7 +30,7 @@ pub fn dlclose(handle: usize) -> PyResult<()> {
 /// From 3.14 a symbol that resolves to NULL without a loader error (a GNU indirect function
 /// may return NULL) counts as missing (gh-126554); before, its address 0 was returned.
 fn null_is_missing(py: Python<'_>) -> bool {
-    crate::interp::version::at_least(py, 14)
+    crate::interp::version::behaves_as(py, 14)
 }
 
 /// `dlsym(handle, name)` → address.

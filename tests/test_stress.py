@@ -20,6 +20,9 @@ class Pair(ft.Structure):
     _fields_ = [("a", ft.c_int), ("b", ft.c_double)]
 
 
+MIN_ROUNDS = 20
+
+
 def _run_eight(worker, errors, counts):
     """Runs `worker(k)` in 8 threads at once; none may hang, fail or do nothing."""
     threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
@@ -53,7 +56,9 @@ def test_eight_threads_calls_fields_arrays_exact():
         arr = (ft.c_int * 64)()
         i = 0
         try:
-            while time.monotonic() < deadline:
+            # At least MIN_ROUNDS rounds each, however late a thread starts on a saturated
+            # machine (the deadline alone let a thread start after it and do nothing).
+            while i < MIN_ROUNDS or time.monotonic() < deadline:
                 i += 1
                 assert hypot(3.0 * i, 4.0 * i) == 5.0 * i
                 assert labs(-i * 1000 - k) == i * 1000 + k
@@ -102,7 +107,9 @@ def test_eight_threads_qsort_with_python_comparators_exact():
         rng = random.Random(k)
         i = 0
         try:
-            while time.monotonic() < deadline:
+            # At least MIN_ROUNDS rounds each, however late a thread starts on a saturated
+            # machine (the deadline alone let a thread start after it and do nothing).
+            while i < MIN_ROUNDS or time.monotonic() < deadline:
                 i += 1
                 values = [rng.randrange(-10**6, 10**6) for _ in range(1 + i % 40)]
                 arr = (ft.c_int * len(values))(*values)

@@ -9,8 +9,8 @@ use pyo3::types::PyType;
 /// or one that is not a getset descriptor is left alone.
 pub fn clear_getset_doc(ty: &Bound<'_, PyType>, name: &str) -> PyResult<()> {
     let Some(descr) = ty.getattr("__dict__")?.get_item(name).ok() else { return Ok(()) };
-    // SAFETY: PyGetSetDescr_Type is a static type object of the interpreter.
-    let getset_type = unsafe { std::ptr::addr_of_mut!(ffi::PyGetSetDescr_Type) };
+    // Only the address of the interpreter's static type object is taken (no access).
+    let getset_type = std::ptr::addr_of_mut!(ffi::PyGetSetDescr_Type);
     if descr.get_type().as_ptr() != getset_type.cast() {
         return Ok(());
     }

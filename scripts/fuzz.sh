@@ -14,7 +14,9 @@
 #
 # Needs `cargo +nightly` and cargo-fuzz for the Rust targets (scripts/test.sh installs
 # cargo-fuzz) and atheris for the Python ones; without atheris a harness replays its
-# corpus once instead, and says so. Fuzzers run under `nice -n 19`. The Rust build goes to
+# corpus once instead, and says so. Fuzzers run under `nice -n $FUZZ_NICE` (default 19, for
+# long runs beside other work; tests/test_fuzz_smoke.py sets 0: a bounded CI run at the lowest
+# priority starves while other processes keep the cores busy, and its time limit is wall time). The Rust build goes to
 # $FUZZ_TARGET_DIR (default ~/.cache/ferrotypes-fuzz-target, outside the clone, so CI
 # reuses it).
 set -euo pipefail
@@ -66,7 +68,7 @@ run_fuzzer() {  # name log command...
     shift 2
     echo "== fuzz $name (${seconds} s)"
     local kept="$artifacts/${name%% *}.log"
-    if nice -n 19 "$@" >"$log" 2>&1; then
+    if nice -n "${FUZZ_NICE:-19}" "$@" >"$log" 2>&1; then
         summary+=("$name: passed, $(stats "$log") (log: $kept)")
     else
         status=1
@@ -90,7 +92,7 @@ if ((${#rust_targets[@]})); then
     # One target, or (without a name) all of them in one cargo invocation.
     build_args=()
     ((${#rust_targets[@]} == 1)) && build_args=("${rust_targets[0]}")
-    (cd fuzz && nice -n 19 cargo +nightly fuzz build -O --target-dir "$target_dir" "${build_args[@]}")
+    (cd fuzz && nice -n "${FUZZ_NICE:-19}" cargo +nightly fuzz build -O --target-dir "$target_dir" "${build_args[@]}")
     for t in "${rust_targets[@]}"; do
         mkdir -p "$scratch/$t" "fuzz/regressions/$t"
         run_fuzzer "$t" "$scratch/$t.log" \

@@ -115,6 +115,21 @@ def _blank(text, start, end):
     return text[:start] + re.sub(r"[^\n]", " ", text[start:end]) + text[end:]
 
 
+def _closing_paren(text, i):
+    """The index of the ``)`` that closes the ``(`` at ``text[i]`` (or ``len(text)`` when
+    it is never closed)."""
+    depth = 0
+    while i < len(text):
+        if text[i] == "(":
+            depth += 1
+        elif text[i] == ")":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return i
+
+
 def clean_gnu_extensions(text):
     """Blank out GNU C extensions pycparser cannot parse, keeping every position."""
     pos = 0
@@ -122,15 +137,7 @@ def clean_gnu_extensions(text):
         m = _GNU_CALLS.search(text, pos)
         if not m:
             break
-        depth, i = 0, m.end() - 1
-        while i < len(text):
-            if text[i] == "(":
-                depth += 1
-            elif text[i] == ")":
-                depth -= 1
-                if depth == 0:
-                    break
-            i += 1
+        i = _closing_paren(text, m.end() - 1)
         text = _blank(text, m.start(), i + 1)
         pos = i + 1
     text = _GNU_WORDS.sub(lambda m: " " * len(m.group()), text)
@@ -149,15 +156,7 @@ def _attribute_spans(text):
         m = _GNU_CALLS.search(text, pos)
         if not m:
             return spans
-        depth, i = 0, m.end() - 1
-        while i < len(text):
-            if text[i] == "(":
-                depth += 1
-            elif text[i] == ")":
-                depth -= 1
-                if depth == 0:
-                    break
-            i += 1
+        i = _closing_paren(text, m.end() - 1)
         if m.group().startswith("__attribute"):
             spans.append((m.start(), i + 1, text[m.end():i]))
         pos = i + 1

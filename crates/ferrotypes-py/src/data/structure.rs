@@ -514,12 +514,7 @@ pub fn aggregate_set_fields(cls: &Bound<'_, PyType>, fields: &Bound<'_, PyAny>, 
         }
     })?;
 
-    let own = own_attr(cls.as_any(), pyo3::intern!(py, STGINFO_KEY))?
-        .and_then(|o| o.cast_into::<StgInfo>().ok())
-        .ok_or_else(|| PyTypeError::new_err("ctypes state is not initialized"))?;
-    if own.get().is_final() {
-        return Err(PyAttributeError::new_err("_fields_ is final"));
-    }
+    let own = own_stginfo_open_for_fields(cls)?;
     let base = base_info(cls)?;
     let (base_size, base_align, base_len, base_flags) = match &base {
         Some(b) => (b.get().size, b.get().align, b.get().length, b.get().type_flags),
@@ -677,6 +672,18 @@ fn layout_function(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
         .map(|f| f.bind(py).clone())
 }
 
+/// The class's own storage info, refused when its `_fields_` can no longer be set (an
+/// instance or subclass already exists).
+fn own_stginfo_open_for_fields<'py>(cls: &Bound<'py, PyType>) -> PyResult<Bound<'py, StgInfo>> {
+    let own = own_attr(cls.as_any(), pyo3::intern!(cls.py(), STGINFO_KEY))?
+        .and_then(|o| o.cast_into::<StgInfo>().ok())
+        .ok_or_else(|| PyTypeError::new_err("ctypes state is not initialized"))?;
+    if own.get().is_final() {
+        return Err(PyAttributeError::new_err("_fields_ is final"));
+    }
+    Ok(own)
+}
+
 /// 3.14+: a `_fields_` assignment as CPython 3.14 makes it. The layout (rules, options,
 /// errors, warnings, the PEP 3118 format) comes from `get_layout`, which returns one
 /// `CField` per member; the type gets its storage info from them and the fields become its
@@ -684,12 +691,7 @@ fn layout_function(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
 /// the caller only afterwards.
 fn set_fields_from_layout(cls: &Bound<'_, PyType>, fields: &Bound<'_, PyAny>, is_union: bool) -> PyResult<()> {
     let py = cls.py();
-    let own = own_attr(cls.as_any(), pyo3::intern!(py, STGINFO_KEY))?
-        .and_then(|o| o.cast_into::<StgInfo>().ok())
-        .ok_or_else(|| PyTypeError::new_err("ctypes state is not initialized"))?;
-    if own.get().is_final() {
-        return Err(PyAttributeError::new_err("_fields_ is final"));
-    }
+    let own = own_stginfo_open_for_fields(cls)?;
     let base = base_info(cls)?;
     let base_type = match &base {
         // SAFETY: reading tp_base of a live type object (`base_info` found it non-null).

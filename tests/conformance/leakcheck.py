@@ -9,7 +9,9 @@ the stdlib test directory grafted in as ``ctypes.test``; ``stock``: the stdlib).
 runs every module's suite once (fresh TestCase instances, output discarded), then
 ``gc.collect()``. ``tracemalloc`` runs from the start; after ``--warmup`` rounds,
 ``--rounds`` rounds are measured: traced Python memory, the C heap in use (glibc
-``mallinfo2``, where Rust and libffi allocations live) and RSS. The stdlib tests keep some
+``mallinfo2``, where Rust and libffi allocations live) and RSS, read after glibc's
+``malloc_trim`` so that free heap memory the allocator kept does not count
+(``LEAKCHECK_TRIM=0`` reads it untrimmed). The stdlib tests keep some
 memory for good by themselves (``_pointer_type_cache`` and the ``CFUNCTYPE`` cache keep
 types that tests create), so the numbers only mean something next to the same run on
 stock ctypes: ``tests/test_leaks.py`` compares them.
@@ -25,8 +27,10 @@ stdout gets one JSON line::
 
 Finding a leak: ``--per-module`` collects after each module to attribute growth;
 ``--types`` diffs ``gc.get_objects()`` counts by type name; ``--snapshot N`` prints the N
-largest tracemalloc growths with their tracebacks to stderr. Anything the tests print
-goes to stderr.
+largest tracemalloc growths with their tracebacks to stderr; ``--smaps`` prints, to
+stderr, the resident growth per memory mapping (``/proc/self/smaps``: the heap, anonymous
+mappings, each shared object), for RSS that neither tracemalloc nor the C heap explains.
+Anything the tests print goes to stderr.
 """
 
 from __future__ import annotations
@@ -55,6 +59,55 @@ def _load_runner():
 def rss_kb() -> int:
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def smaps_rss() -> dict[str, int]:
+    """Resident KiB per mapping of this process, keyed by address range and name."""
+    resident: dict[str, int] = {}
+    key = None
+    with open("/proc/self/smaps") as smaps:
+        for line in smaps:
+            head = line.split(None, 5)
+            if "-" in head[0] and len(head) >= 5 and not head[0].endswith(":"):
+                key = f"{head[0]} {head[5].strip() if len(head) > 5 else '[anon]'}"
+            elif head[0] == "Rss:" and key is not None:
+                resident[key] = int(head[1])
+    return resident
+
+
+def print_smaps_growth(before: dict[str, int], after: dict[str, int], rounds: int) -> None:
+    """Mappings whose resident size changed, biggest growth first, to stderr."""
+    changes = []
+    for key in set(before) | set(after):
+        grown = after.get(key, 0) - before.get(key, 0)
+        if grown:
+            state = "new" if key not in before else "gone" if key not in after else ""
+            changes.append((grown, key, state))
+    changes.sort(reverse=True)
+    by_name: dict[str, int] = collections.Counter()
+    for grown, key, _ in changes:
+        by_name[key.split(" ", 1)[1]] += grown
+    print(f"--- resident growth per mapping (KiB, {rounds} rounds)", file=sys.stderr)
+    for grown, key, state in changes[:40]:
+        print(f"{grown:+8d} {state:4} {key}", file=sys.stderr)
+    print("--- by name", file=sys.stderr)
+    for name, grown in sorted(by_name.items(), key=lambda item: -item[1]):
+        print(f"{grown:+8d} {name}", file=sys.stderr)
+
+
+def trim_heap():
+    """A function giving free C-heap memory back to the system (glibc ``malloc_trim``), so
+    that RSS counts what live blocks hold, not where the allocator's free space happens to
+    sit; a no-op without glibc."""
+    import ctypes
+
+    try:
+        malloc_trim = ctypes.CDLL(None).malloc_trim
+    except AttributeError:
+        return lambda: None
+    malloc_trim.argtypes = (ctypes.c_size_t,)
+    malloc_trim.restype = ctypes.c_int
+    return lambda: malloc_trim(0)
 
 
 def malloc_in_use():
@@ -98,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="collect after each module and report its growth (slower)")
     parser.add_argument("--snapshot", type=int, default=0, metavar="N",
                         help="print the N biggest tracemalloc growths (by traceback) to stderr")
+    parser.add_argument("--smaps", action="store_true",
+                        help="print the resident growth per memory mapping to stderr")
     parser.add_argument("modules", nargs="*", help="default: every module")
     args = parser.parse_args(argv)
     modules = args.modules or runner.discover_modules()
@@ -148,6 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     heap_per_module = dict.fromkeys(modules, 0)
     gc.collect()
     first = tracemalloc.take_snapshot() if args.snapshot else None
+    trim = trim_heap() if os.environ.get("LEAKCHECK_TRIM", "1") == "1" else (lambda: None)
+    trim()
+    smaps_start = smaps_rss() if args.smaps else None
     rss_start = rss_kb()
     heap_start = heap()
     traced_start = tracemalloc.get_traced_memory()[0]
@@ -168,7 +226,10 @@ def main(argv: list[str] | None = None) -> int:
             for line in stat.traceback.format(limit=25):
                 print(line, file=sys.stderr)
     tracemalloc.stop()
+    trim()
     rss_end = rss_kb()
+    if smaps_start is not None:
+        print_smaps_growth(smaps_start, smaps_rss(), args.rounds)
 
     report = {
         "mode": args.mode,

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """ferrotypes vs stdlib ctypes vs cffi (ABI and compiled API mode), in one process.
 
-    python benches/bench_calls.py [--quick] [--png PATH]
+    python benches/bench_calls.py [--quick] [--png PATH] [--json PATH]
 
-The chart goes to docs/bench-ratios.png unless --png says otherwise.
+The chart of this one interpreter goes to --png (none by default); --json saves the times
+and ratios for ``benches/all_versions.py``, which runs this on every CPython found and
+draws the README chart (docs/bench-ratios.png) with all of them.
 
 Every row is timed the way ``timeit`` does it: the statement is compiled into the timing
 loop, the loop count is chosen so one repeat takes a while, and the best of 5 repeats is
@@ -44,7 +46,6 @@ import textwrap
 import timeit
 
 COLUMNS = ("ctypes", "cffi-ABI", "cffi-API", "ferrotypes")
-DEFAULT_PNG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", "bench-ratios.png")
 NOOP_CALLS = 100_000
 ARRAY_LEN = 1000
 
@@ -679,12 +680,31 @@ def write_png(path: str, ratios: list[tuple]) -> None:
     print(f"chart written to {path}")
 
 
+def write_json(path: str, results, ratios: list[tuple], quick: bool) -> None:
+    """One interpreter's run: per row its unit, each column's value (None where the column
+    has no counterpart or failed) and the two ratios."""
+    import json
+
+    rows = []
+    for (name, unit, cells), (_, r_ctypes, r_api) in zip(results, ratios):
+        values = {column: cells[column] if isinstance(cells[column], float) else None
+                  for column in COLUMNS}
+        rows.append({"row": name, "unit": unit, "values": values,
+                     "ferro/ctypes": r_ctypes, "ferro/cffi-API": r_api})
+    document = {"python": platform.python_version(), "quick": quick, "rows": rows}
+    with open(path, "w") as f:
+        json.dump(document, f, indent=1)
+    print(f"results written to {path}")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short smoke run (3 short repeats)")
-    parser.add_argument("--png", metavar="PATH", default=DEFAULT_PNG,
-                        help="bar chart of the ratios (needs matplotlib; default: %(default)s, "
-                             "the chart README.md shows; '' for none)")
+    parser.add_argument("--png", metavar="PATH", default="",
+                        help="bar chart of this interpreter's ratios (needs matplotlib); the "
+                             "README's chart of every version comes from benches/all_versions.py")
+    parser.add_argument("--json", metavar="PATH", default="",
+                        help="save the times and ratios as JSON (benches/all_versions.py reads it)")
     parser.add_argument("--rows", metavar="REGEX",
                         help="only the rows whose name matches (no chart is written then)")
     parser.add_argument("--alias-stock", action="store_true",
@@ -735,6 +755,8 @@ def main(argv=None) -> int:
                 print("  " + textwrap.shorten(f"{column:10} {name}: {type(exc).__name__}: {exc}", 300))
         if args.png and not args.rows:
             write_png(args.png, ratios)
+        if args.json:
+            write_json(args.json, results, ratios, quick=args.quick)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

@@ -3,7 +3,7 @@ use super::caller_module::caller_module;
 use super::cdata::{self, CData, RawInit};
 use super::roots;
 use super::simple;
-use super::stginfo::{flags, stginfo_of_instance, stginfo_of_type, ItemInfo, Kind, StgInfo};
+use super::stginfo::{flags, stginfo_borrowed, stginfo_of_instance, stginfo_of_type, ItemInfo, Kind, StgInfo};
 use crate::interp::names::{class_name, type_name};
 use crate::interp::GilCell;
 use ferrotypes_core::ffi_type::FfiType;
@@ -69,7 +69,8 @@ unsafe extern "C" fn array_subscript(obj: *mut pyo3::ffi::PyObject, key: *mut py
     // class that got this slot, so an array) and `key` live and borrowed for the call. The
     // index is checked against the instance's length; the raw getter reads one element of
     // its kind and returns a new reference or NULL with an exception set. The storage
-    // info is held (`Bound`) while used.
+    // info is borrowed from the type, which `obj` keeps alive, and no Python code runs
+    // while it is used.
     unsafe {
         if ffi::PyLong_CheckExact(key) != 0 {
             let i = ffi::PyLong_AsSsize_t(key);
@@ -77,9 +78,9 @@ unsafe extern "C" fn array_subscript(obj: *mut pyo3::ffi::PyObject, key: *mut py
                 ffi::PyErr_Clear(); // too big: the general path raises the right error
             } else if let Some(c) = cdata::instance_of(obj) {
                 let py = Python::assume_attached();
-                let ty = pyo3::Borrowed::from_ptr(py, ffi::Py_TYPE(obj).cast());
-                if let Some(info) = stginfo_of_type(&ty) {
-                    if let Some(ItemInfo { size, simple: Some((kind, swapped)) }) = info.get().item {
+                // Borrowed: no Python code runs before the element is read.
+                if let Some(info) = stginfo_borrowed(py, ffi::Py_TYPE(obj)) {
+                    if let Some(ItemInfo { size, simple: Some((kind, swapped)) }) = info.item {
                         let len = c.length() as isize;
                         let j = if i < 0 { i + len } else { i };
                         if let (true, Some((get, _))) = ((0..len).contains(&j), simple::raw_accessors(kind, swapped)) {

@@ -12,12 +12,12 @@ use super::array::Array;
 use super::cdata::{self, CData};
 use super::pointer::Pointer;
 use super::simple;
-use super::stginfo::{stginfo_of_type, Kind, StgInfo};
+use super::stginfo::{stginfo_borrowed, stginfo_of_type, Kind, StgInfo};
 use crate::interp::vectorcall::vectorcall_args;
 use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use pyo3::types::{PyDict, PyTuple, PyType};
 
 /// The roots whose instances are built here, with their constructor and initializer slots.
@@ -29,32 +29,26 @@ enum RootKind {
     Pointer,
 }
 
-struct RootSlots {
-    kind: RootKind,
-    new: usize,
-    init: usize,
-}
-
-static ROOT_SLOTS: PyOnceLock<Vec<RootSlots>> = PyOnceLock::new();
+/// The roots built here, in the order `install` receives them, with their constructor and
+/// initializer slots (function addresses; 0 until `install` ran). Plain atomics, not a
+/// lazily initialised table: `root_kind` runs on every class call.
+const ROOT_KINDS: [RootKind; 5] = [RootKind::Simple, RootKind::Aggregate, RootKind::Aggregate, RootKind::Array, RootKind::Pointer];
+static ROOT_NEW: [AtomicUsize; 5] = [const { AtomicUsize::new(0) }; 5];
+static ROOT_INIT: [AtomicUsize; 5] = [const { AtomicUsize::new(0) }; 5];
 
 /// Records the roots' slots and turns on the vectorcall protocol for the metaclasses of
 /// `roots` (the class objects themselves get their entry in [`enable_construct`]).
-pub fn install(py: Python<'_>, roots: &[&Bound<'_, PyType>; 5], metaclasses: &[Bound<'_, PyAny>]) {
+pub fn install(_py: Python<'_>, roots: &[&Bound<'_, PyType>; 5], metaclasses: &[Bound<'_, PyAny>]) {
     if !cdata::DIRECT.ready() {
         return;
     }
-    let kinds = [RootKind::Simple, RootKind::Aggregate, RootKind::Aggregate, RootKind::Array, RootKind::Pointer];
-    let slots = roots
-        .iter()
-        .zip(kinds)
-        .map(|(root, kind)| {
-            let tp = root.as_type_ptr();
-            // SAFETY: reading slots of live type objects.
-            let (new, init) = unsafe { ((*tp).tp_new.map_or(0, |f| f as usize), (*tp).tp_init.map_or(0, |f| f as usize)) };
-            RootSlots { kind, new, init }
-        })
-        .collect();
-    let _ = ROOT_SLOTS.set(py, slots);
+    for (i, root) in roots.iter().enumerate() {
+        let tp = root.as_type_ptr();
+        // SAFETY: reading slots of live type objects.
+        let (new, init) = unsafe { ((*tp).tp_new.map_or(0, |f| f as usize), (*tp).tp_init.map_or(0, |f| f as usize)) };
+        ROOT_NEW[i].store(new, Ordering::Relaxed);
+        ROOT_INIT[i].store(init, Ordering::Relaxed);
+    }
     for meta in metaclasses {
         let tp: *mut ffi::PyTypeObject = meta.as_ptr().cast();
         // SAFETY: `meta` is one of our metaclasses (heap subclasses of `type`): instances
@@ -128,14 +122,17 @@ unsafe fn construct_plain(callable: *mut ffi::PyObject, args: *const *mut ffi::P
     }
     // SAFETY: `callable` is live and borrowed for the call (contract).
     let cls = unsafe { pyo3::Borrowed::from_ptr(py, callable) };
-    let info = stginfo_of_type(&cls).filter(|info| fits(root, info.get()))?;
+    // SAFETY: `callable` is a live class and the GIL is held (contract). `info` is last
+    // used in `allocate` before the object is allocated (the one step that may run Python
+    // code: a collection with finalizers); the setter is chosen before that too.
+    let info = unsafe { stginfo_borrowed(py, callable.cast()) }.filter(|info| fits(root, info))?;
     let setter = if nargs == 1 {
-        let (kind, swapped) = info.get().simple_kind()?;
+        let (kind, swapped) = info.simple_kind()?;
         Some(simple::raw_accessors(kind, swapped)?.1)
     } else {
         None
     };
-    let obj = match allocate(py, &cls, info.get()) {
+    let obj = match allocate(py, &cls, info) {
         Ok(obj) => obj,
         Err(err) => {
             err.restore(py);
@@ -251,10 +248,15 @@ fn allocate<'py>(py: Python<'py>, cls: &Bound<'py, PyAny>, i: &StgInfo) -> PyRes
 
 /// Which root's construction `tp` keeps (its constructor and initializer slots are exactly
 /// that root's), or `None` if Python code overrides either.
-fn root_kind(py: Python<'_>, tp: *mut ffi::PyTypeObject) -> Option<RootKind> {
+fn root_kind(_py: Python<'_>, tp: *mut ffi::PyTypeObject) -> Option<RootKind> {
     // SAFETY: reading slots of a live type object.
     let (new, init) = unsafe { ((*tp).tp_new.map_or(0, |f| f as usize), (*tp).tp_init.map_or(0, |f| f as usize)) };
-    ROOT_SLOTS.get(py)?.iter().find(|r| r.new == new && r.init == init).map(|r| r.kind)
+    if new == 0 {
+        return None;
+    }
+    (0..ROOT_KINDS.len())
+        .find(|&i| ROOT_NEW[i].load(Ordering::Relaxed) == new && ROOT_INIT[i].load(Ordering::Relaxed) == init)
+        .map(|i| ROOT_KINDS[i])
 }
 
 /// `type.__call__` semantics through the metaclass's `tp_call`, with a tuple and dict.

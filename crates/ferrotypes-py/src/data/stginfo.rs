@@ -12,6 +12,7 @@ use ferrotypes_core::simple::{self, SimpleKind};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
+use pyo3::Borrowed;
 use pyo3::types::{PyString, PyTuple};
 use std::ffi::CString;
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
@@ -295,6 +296,40 @@ pub fn stginfo_of_type<'py>(ty: &Bound<'py, PyAny>) -> Option<Bound<'py, StgInfo
         }
         STGINFO_BY_VERSION.put(tp, found);
         Some(Bound::from_borrowed_ptr(py, found).cast_into_unchecked::<StgInfo>())
+    }
+}
+
+/// [`stginfo_of_type`] for the hot slots (`arr[i]`, class calls): the storage info of the
+/// type `tp` borrowed, without taking a reference, or `None` (also before set-up).
+///
+/// # Safety
+/// `tp` is a live type object and the GIL is held; the caller runs no Python code while it
+/// uses the result (the type's dicts, which hold the info, cannot change meanwhile).
+#[inline]
+pub unsafe fn stginfo_borrowed<'a>(py: Python<'_>, tp: *mut ffi::PyTypeObject) -> Option<&'a StgInfo> {
+    let (key, stg_type) = (LOOKUP_KEY.load(Ordering::Relaxed), STGINFO_TYPE.load(Ordering::Relaxed));
+    if key.is_null() {
+        return None;
+    }
+    // SAFETY: `tp` is live with the GIL held (contract); a cached entry is the object the
+    // same lookup found at the type's current version (see `stginfo_of_type`), and a found
+    // object is checked to be exactly a `StgInfo` (which cannot be subclassed). Types keep
+    // their `_stginfo_` in their dicts, so it lives as long as the caller may use it
+    // (contract); `StgInfo` is frozen, so a shared reference to its value is sound.
+    unsafe {
+        let found = match STGINFO_BY_VERSION.get(tp) {
+            Some(found) => found,
+            None => {
+                let found = type_lookup(tp, key);
+                if found.is_null() || ffi::Py_TYPE(found) != stg_type {
+                    return None;
+                }
+                STGINFO_BY_VERSION.put(tp, found);
+                found
+            }
+        };
+        let info: &'a StgInfo = &*(Borrowed::from_ptr(py, found).cast_unchecked::<StgInfo>().get() as *const StgInfo);
+        Some(info)
     }
 }
 

@@ -6,7 +6,7 @@
 //! (`from_address`). `_objects` holds the Python objects whose memory C may see through this
 //! one, keyed exactly as CPython keys them, so nothing is freed while still referenced.
 use super::direct_alloc::DirectLayout;
-use super::stginfo::{flags, stginfo_of_instance, stginfo_of_type, StgInfo};
+use super::stginfo::{flags, stginfo_borrowed, stginfo_of_instance, stginfo_of_type, StgInfo};
 use crate::interp::names::type_name;
 use crate::interp::GilCell;
 use pyo3::exceptions::{PyBufferError, PyTypeError, PyValueError};
@@ -610,14 +610,14 @@ pub fn enable_raw_buffer(tp: *mut ffi::PyTypeObject) {
 unsafe extern "C" fn raw_getbuffer(obj: *mut ffi::PyObject, view: *mut ffi::Py_buffer, flags: c_int) -> c_int {
     // SAFETY: CPython calls bf_getbuffer with the GIL held and `obj` live (an instance of a
     // class given this slot, so a ctypes instance; checked anyway). The storage info is
-    // held (`Bound`) while the view is filled; nothing here can fail or panic.
+    // borrowed from the type, which `obj` keeps alive, and filling the view runs no Python
+    // code; nothing here can fail or panic.
     unsafe {
         if !view.is_null() {
             if let Some(c) = instance_of(obj) {
                 let py = Python::assume_attached();
-                let ty = Borrowed::from_ptr(py, ffi::Py_TYPE(obj).cast());
-                let info = stginfo_of_type(&ty);
-                fill_buffer(obj, c, info.as_ref().map(|i| i.get()), view, flags);
+                let info = stginfo_borrowed(py, ffi::Py_TYPE(obj));
+                fill_buffer(obj, c, info, view, flags);
                 return 0;
             }
         }

@@ -45,6 +45,8 @@ ROWS = {
     "arr[i]": ("arr = (ct.c_int * 16)(*range(16))", "arr[3]", 1),
     "bytes(arr)": ("arr = (ct.c_int * 1000)()", "bytes(arr)", 1),
     "from_buffer": ("A16 = ct.c_int * 16\nbuf = bytearray(64)", "A16.from_buffer(buf)", 1),
+    "string_at": ("buf = ct.create_string_buffer(b'hello world, ' * 4)\naddr = ct.addressof(buf)",
+                  "ct.string_at(addr, 48)", 1),
     "field get p.x": (
         "class Point(ct.Structure):\n    _fields_ = [('x', ct.c_int), ('y', ct.c_double)]\np = Point(1, 2.0)",
         "p.x", 1),

@@ -393,6 +393,11 @@ pub fn keep_ref(obj: &Bound<'_, CData>, index: isize, keep: Option<Py<PyAny>>) -
     let ob = keeped_objects(&cont);
     match ob.as_ref().and_then(|o| o.cast::<PyDict>().ok()) {
         Some(d) if d.is_exact_instance_of::<PyDict>() => {
+            // The key of a top-level instance's own slot -1 (`from_buffer`, `cast`): one
+            // interned string instead of a formatted one per call.
+            if index == -1 && obj.get().base(py).is_none() {
+                return d.set_item(pyo3::intern!(py, "ffffffff"), keep);
+            }
             let key = unique_key(obj, index);
             d.set_item(key, keep)
         }

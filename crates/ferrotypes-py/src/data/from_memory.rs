@@ -148,30 +148,54 @@ fn from_buffer_impl(cls: &Bound<'_, PyAny>, obj: &Bound<'_, PyAny>, offset: isiz
     Ok(result.unbind())
 }
 
+/// A simple (contiguous, byte) buffer export, released when dropped.
+struct SimpleBuffer(ffi::Py_buffer);
+
+impl SimpleBuffer {
+    /// `obj`'s bytes as a `PyBUF_SIMPLE` request sees them (what CPython's `y*` argument
+    /// format asks for): the exporter's own errors for non-buffers and strided views.
+    fn get(obj: &Bound<'_, PyAny>) -> PyResult<Self> {
+        // SAFETY: an all-zero Py_buffer is a valid out-parameter; on success the export is
+        // owned by the returned value and released by its Drop.
+        unsafe {
+            let mut view: ffi::Py_buffer = std::mem::zeroed();
+            if ffi::PyObject_GetBuffer(obj.as_ptr(), &mut view, ffi::PyBUF_SIMPLE) != 0 {
+                return Err(PyErr::fetch(obj.py()));
+            }
+            let buffer = SimpleBuffer(view);
+            if ffi::PyBuffer_IsContiguous(&buffer.0, b'C' as std::ffi::c_char) == 0 {
+                return Err(PyTypeError::new_err(format!("a contiguous buffer is required, not '{}'", crate::interp::names::type_name(obj))));
+            }
+            Ok(buffer)
+        }
+    }
+}
+
+impl Drop for SimpleBuffer {
+    fn drop(&mut self) {
+        // SAFETY: `self.0` is a successful export not yet released (released only here).
+        unsafe { ffi::PyBuffer_Release(&mut self.0) }
+    }
+}
+
 /// `from_buffer_copy(cls, obj, offset=0)`.
 #[pyfunction]
-pub fn from_buffer_copy(py: Python<'_>, cls: &Bound<'_, PyAny>, obj: &Bound<'_, PyAny>, offset: isize) -> PyResult<Py<PyAny>> {
+pub fn from_buffer_copy(_py: Python<'_>, cls: &Bound<'_, PyAny>, obj: &Bound<'_, PyAny>, offset: isize) -> PyResult<Py<PyAny>> {
     let info = stginfo_of_type(cls).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
-    // SAFETY: `obj` is a live object; the result is a new reference or NULL with an error.
-    let mv = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyMemoryView_FromObject(obj.as_ptr()))? };
+    let buffer = SimpleBuffer::get(obj)?;
     if offset < 0 {
         return Err(PyValueError::new_err("offset cannot be negative"));
     }
-    let view = memoryview_facts(&mv);
+    let len = buffer.0.len;
     let size = info.get().size;
-    if (size as isize) > view.len - offset {
-        return Err(PyValueError::new_err(format!("Buffer size too small ({} instead of at least {} bytes)", view.len, size as isize + offset)));
+    if (size as isize) > len - offset {
+        return Err(PyValueError::new_err(format!("Buffer size too small ({} instead of at least {} bytes)", len, size as isize + offset)));
     }
-    if view.c_contiguous {
-        // SAFETY: `offset + size <= len` was checked above and the memoryview keeps the
-        // export alive until it is dropped, after the copy.
-        return Ok(unsafe { instantiate_copy(cls, view.buf.add(offset as usize))? }.unbind());
-    }
-    // A strided buffer: its bytes in C order first, as CPython copies through the view.
-    let data: Vec<u8> = mv.call_method0(pyo3::intern!(py, "tobytes"))?.extract()?;
-    // SAFETY: `data.len() == len` and `offset + size <= len`.
-    Ok(unsafe { instantiate_copy(cls, data.as_ptr().add(offset as usize))? }.unbind())
+    // SAFETY: `offset + size <= len` was checked above and the export lives until `buffer`
+    // is dropped, after the copy.
+    Ok(unsafe { instantiate_copy(cls, buffer.0.buf.cast::<u8>().add(offset as usize))? }.unbind())
 }
+
 /// `in_dll(cls, dll, name)`: the instance living at an exported symbol.
 #[pyfunction]
 pub fn in_dll(py: Python<'_>, cls: &Bound<'_, PyAny>, dll: &Bound<'_, PyAny>, name: &Bound<'_, PyString>) -> PyResult<Py<PyAny>> {

@@ -384,6 +384,26 @@ fn keeped_objects<'py>(obj: &Bound<'py, CData>) -> Option<Bound<'py, PyAny>> {
     c.objects(py).map(|o| o.into_bound(py))
 }
 
+/// [`keep_ref`] at slot -1 of an instance that is its own container and keeps nothing yet
+/// (one just made over foreign memory, as `from_buffer` makes): `_objects` becomes what
+/// KeepRef would make of it (`{'ffffffff': keep}` for aggregates, `keep` itself otherwise)
+/// without looking up the container or formatting the key.
+pub fn keep_ref_fresh(obj: &Bound<'_, CData>, keep: Py<PyAny>) -> PyResult<()> {
+    let py = obj.py();
+    let c = obj.get();
+    if c.objects.is_some() || c.base(py).is_some() {
+        return keep_ref(obj, -1, Some(keep));
+    }
+    if c.length() != 0 {
+        let d = PyDict::new(py);
+        d.set_item(pyo3::intern!(py, "ffffffff"), keep)?;
+        c.set_objects(Some(d.into_any().unbind()));
+    } else {
+        c.set_objects(Some(keep));
+    }
+    Ok(())
+}
+
 /// Records that `obj`'s memory at slot `index` refers to `keep` (CPython's KeepRef).
 pub fn keep_ref(obj: &Bound<'_, CData>, index: isize, keep: Option<Py<PyAny>>) -> PyResult<()> {
     let py = obj.py();

@@ -1,6 +1,6 @@
 //! Instances over memory that already exists: `from_address`, `from_buffer` (sharing a
 //! writable buffer), `from_buffer_copy`, and `in_dll` (a library's exported variable).
-use super::cdata::{keep_ref, CData, RawInit};
+use super::cdata::{keep_ref_fresh, CData, RawInit};
 use super::roots::{instantiate, instantiate_copy, instantiate_kind};
 use crate::interp::descriptors::{entry_result, install_fastcall_method};
 use crate::interp::private_api::memoryview_facts;
@@ -144,7 +144,7 @@ fn from_buffer_impl(cls: &Bound<'_, PyAny>, obj: &Bound<'_, PyAny>, offset: isiz
     let ptr = view.buf.wrapping_add(offset as usize);
     let result = instantiate_kind(cls, kind, RawInit::Borrowed { ptr, size: size as usize, length, base: None, index: 0 })?;
     // SAFETY: `instantiate_kind` makes an instance of a C-data class, a CData.
-    keep_ref(unsafe { result.cast_unchecked::<CData>() }, -1, Some(mv.into_any().unbind()))?;
+    keep_ref_fresh(unsafe { result.cast_unchecked::<CData>() }, mv.into_any().unbind())?;
     Ok(result.unbind())
 }
 

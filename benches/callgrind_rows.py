@@ -17,6 +17,11 @@ implementation pays even if its own code cost nothing. The table printed is the 
 ``docs/performance.md``. Needs valgrind (``$VALGRIND`` names the binary if it is not on
 ``PATH``, e.g. a copy bound into a chroot, with ``$VALGRIND_LIB`` its tools); runs with the
 interpreter it is started with.
+
+A third column, **cffi**, runs the rows that have a counterpart (``CFFI_ROWS``) in cffi's
+compiled API mode (a module built on the fly; needs cffi, setuptools and a C compiler, else
+the column is left out); its own instructions are those of the built module and
+``_cffi_backend``.
 """
 
 from __future__ import annotations
@@ -32,7 +37,20 @@ import tempfile
 LOW, HIGH = 2_000, 12_000
 VALGRIND = os.environ.get("VALGRIND", "valgrind")
 
-HELPER_C = "void call_n(void (*cb)(void), int n) { for (int i = 0; i < n; i++) cb(); }\n"
+HELPER_C = (
+    "void call_n(void (*cb)(void), int n) { for (int i = 0; i < n; i++) cb(); }\n"
+    "typedef struct { int a; double b; int c; } S3;\n"
+    "void out_int(int *p) { *p = 42; }\n"
+    "double sum_s3(S3 s) { return s.a + s.b + s.c; }\n")
+
+# cffi's compiled API mode, the "cffi" column (built when cffi and setuptools are there):
+# the module `_cgrows_api` over libc, libm and the helper library.
+CFFI_CDEF = """
+typedef struct { int a; double b; int c; } S3;
+int abs(int);
+void out_int(int *);
+double sum_s3(S3);
+"""
 
 # name -> (set-up, statement, iterations per loop pass). The set-up may use `ct` (the
 # module under test), `libc` and `helper` (the compiled call_n library).
@@ -45,6 +63,18 @@ ROWS = {
     "arr[i]": ("arr = (ct.c_int * 16)(*range(16))", "arr[3]", 1),
     "bytes(arr)": ("arr = (ct.c_int * 1000)()", "bytes(arr)", 1),
     "from_buffer": ("A16 = ct.c_int * 16\nbuf = bytearray(64)", "A16.from_buffer(buf)", 1),
+    # Not a ctypes operation: what the memoryview from_buffer keeps in `_objects` costs the
+    # interpreter (the same in both modules; the floor of from_buffer against cffi's).
+    "memoryview(bytearray)": ("buf = bytearray(64)", "memoryview(buf)", 1),
+    "typed abs(-5)": ("f = libc.abs\nf.argtypes = (ct.c_int,)\nf.restype = ct.c_int", "f(-5)", 1),
+    "out_int(byref(c_int))": (
+        "f = helper.out_int\nf.argtypes = (ct.POINTER(ct.c_int),)\nf.restype = None\n"
+        "x = ct.c_int(0)\nbyref = ct.byref", "f(byref(x))", 1),
+    "sum_s3 (struct by value)": (
+        "class S3(ct.Structure):\n    _fields_ = [('a', ct.c_int), ('b', ct.c_double), ('c', ct.c_int)]\n"
+        "f = helper.sum_s3\nf.argtypes = (S3,)\nf.restype = ct.c_double\ns = S3(1, 2.0, 3)", "f(s)", 1),
+    "string_at": ("buf = ct.create_string_buffer(b'hello world, ' * 4)\naddr = ct.addressof(buf)",
+                  "ct.string_at(addr, 48)", 1),
     "field get p.x": (
         "class Point(ct.Structure):\n    _fields_ = [('x', ct.c_int), ('y', ct.c_double)]\np = Point(1, 2.0)",
         "p.x", 1),
@@ -67,11 +97,47 @@ ROWS = {
 }
 
 
+# The same rows in cffi's compiled API mode (`ffi`, `lib`): cffi's own way to say them.
+CFFI_ROWS = {
+    # Not a ctypes operation: what the memoryview from_buffer keeps in `_objects` costs the
+    # interpreter (the same in both modules; the floor of from_buffer against cffi's).
+    "memoryview(bytearray)": ("buf = bytearray(64)", "memoryview(buf)", 1),
+    "typed abs(-5)": ("f = lib.abs", "f(-5)"),
+    "out_int(byref(c_int))": ("f = lib.out_int\np = ffi.new('int *', 0)", "f(p)"),
+    "sum_s3 (struct by value)": ("f = lib.sum_s3\ns = ffi.new('S3 *', (1, 2.0, 3))[0]", "f(s)"),
+    "string_at": ("buf = ffi.new('char[]', b'hello world, ' * 4)\nunpack = ffi.unpack", "unpack(buf, 48)"),
+    "from_buffer": ("buf = bytearray(64)\nfrom_buffer = ffi.from_buffer", "from_buffer('int[16]', buf)"),
+}
+
+
+def build_cffi(tmp: str, helper: str) -> bool:
+    """Compiles the cffi API-mode module into `tmp`; False when cffi cannot build here."""
+    try:
+        import cffi
+        ffi = cffi.FFI()
+        ffi.cdef(CFFI_CDEF)
+        ffi.set_source("_cgrows_api", "#include <stdlib.h>\ntypedef struct { int a; double b; int c; } S3;\n"
+                       "void out_int(int *);\ndouble sum_s3(S3);\n",
+                       libraries=[":" + os.path.basename(helper)], library_dirs=[tmp],
+                       extra_link_args=[f"-Wl,-rpath,{tmp}"])
+        ffi.compile(tmpdir=tmp, verbose=False)
+        return True
+    except Exception as exc:  # no cffi, setuptools or compiler: the column is n/a
+        print(f"note: cffi column n/a ({exc})", file=sys.stderr)
+        return False
+
+
 def child(module: str, row: str, iterations: int, helper: str) -> None:
     """Runs one row's loop (inside callgrind)."""
-    ct = __import__(module)
-    ns = {"ct": ct, "libc": ct.CDLL(None), "helper": ct.CDLL(helper) if helper else None}
-    setup, stmt, _ = ROWS[row]
+    if module == "cffi":
+        sys.path.insert(0, os.path.dirname(helper))
+        api = __import__("_cgrows_api")
+        ns = {"ffi": api.ffi, "lib": api.lib}
+        setup, stmt = CFFI_ROWS[row]
+    else:
+        ct = __import__(module)
+        ns = {"ct": ct, "libc": ct.CDLL(None), "helper": ct.CDLL(helper) if helper else None}
+        setup, stmt, _ = ROWS[row]
     exec(setup, ns)
     # Inside a function, as real code runs: the loop variable is a local, the set-up's
     # names are globals (cached lookups), not module-level dict stores and loads.
@@ -120,8 +186,9 @@ def split_costs(path: str, own_pattern: re.Pattern) -> tuple[int, int]:
 
 
 def measure(python: str, module: str, row: str, helper: str, tmp: str) -> tuple[float, float]:
-    own_pattern = re.compile(r"/(ferrotypes/)?_ctypes[^/]*\.so$") if module == "ctypes" \
-        else re.compile(r"/ferrotypes/_ctypes[^/]*\.so$")
+    own_pattern = {"ctypes": re.compile(r"/(ferrotypes/)?_ctypes[^/]*\.so$"),
+                   "cffi": re.compile(r"/(_cgrows_api|_cffi_backend)[^/]*\.so$")}.get(
+        module, re.compile(r"/ferrotypes/_ctypes[^/]*\.so$"))
     results = []
     per_sort = None
     for n in (LOW, HIGH):
@@ -154,7 +221,7 @@ def main() -> None:
         return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("rows", nargs="*", help="row names (default: all)")
-    ap.add_argument("--which", default="ctypes,ferrotypes")
+    ap.add_argument("--which", default="ctypes,ferrotypes,cffi")
     args = ap.parse_args()
     if shutil.which(VALGRIND) is None:
         sys.exit("valgrind is not installed")
@@ -167,12 +234,17 @@ def main() -> None:
             with open(src, "w") as f:
                 f.write(HELPER_C)
             subprocess.run([os.environ.get("CC", "cc"), "-O2", "-shared", "-fPIC", "-o", helper, src], check=True)
+        if "cffi" in modules and not (helper and build_cffi(tmp, helper)):
+            modules.remove("cffi")
         print(f"CPython {sys.version.split()[0]}: instructions per iteration (total / own)")
-        print(f"| row | ctypes total / own | floor | ferrotypes total / own | instr. ratio |")
-        print("|---|---|---|---|---|")
+        print("| row | ctypes total / own | floor | ferrotypes total / own | instr. ratio "
+              "| cffi API total / own | ferrotypes ÷ cffi |")
+        print("|---|---|---|---|---|---|---|")
         for row in rows:
             got = {}
             for module in modules:
+                if module == "cffi" and row not in CFFI_ROWS:
+                    continue
                 try:
                     got[module] = measure(sys.executable, module, row, helper, tmp)
                 except Exception as exc:  # report and go on with the other rows
@@ -184,7 +256,11 @@ def main() -> None:
                 floor = f"{(t - o) / t:.2f}"
                 if "ferrotypes" in got:
                     ratio = f"{got['ferrotypes'][0] / t:.2f}"
-            print(f"| {row} | {cell('ctypes')} | {floor} | {cell('ferrotypes')} | {ratio} |", flush=True)
+            vs_cffi = "-"
+            if "cffi" in got and "ferrotypes" in got:
+                vs_cffi = f"{got['ferrotypes'][0] / got['cffi'][0]:.2f}"
+            print(f"| {row} | {cell('ctypes')} | {floor} | {cell('ferrotypes')} | {ratio} "
+                  f"| {cell('cffi')} | {vs_cffi} |", flush=True)
 
 
 if __name__ == "__main__":

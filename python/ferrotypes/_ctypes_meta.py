@@ -142,12 +142,6 @@ class _CDataType:
     def from_address(cls, address):
         return _rs.from_address(cls, address)
 
-    def from_buffer(cls, obj, offset=0):
-        return _rs.from_buffer(cls, obj, offset)
-
-    def from_buffer_copy(cls, buffer, offset=0):
-        return _rs.from_buffer_copy(cls, buffer, offset)
-
     def in_dll(cls, dll, name):
         return _rs.in_dll(cls, dll, name)
 
@@ -272,6 +266,9 @@ class UnionType(_AggregateType):
     """Metaclass of ``Union`` subclasses."""
     _is_union = True
 
+
+# from_buffer and from_buffer_copy: C methods, bound without a Python frame (as CPython's).
+_rs.install_cdata_type_methods(_CDataType)
 
 for _meta in (PyCSimpleType, PyCFuncPtrType, PyCPointerType, PyCArrayType, PyCStructType, UnionType):
     _meta.__module__ = "_ctypes"

@@ -44,6 +44,10 @@ fn helper_namespace<'py>(py: Python<'py>, m: &Bound<'py, PyModule>) -> PyResult<
     rs.add_function(wrap_pyfunction!(from_memory::from_address, &rs)?)?;
     rs.add_function(wrap_pyfunction!(from_memory::from_buffer, &rs)?)?;
     rs.add_function(wrap_pyfunction!(from_memory::from_buffer_copy, &rs)?)?;
+    rs.add_function(wrap_pyfunction!(from_memory::install_cdata_type_methods, &rs)?)?;
+    rs.add_function(wrap_pyfunction!(c_entry_points::string_at, &rs)?)?;
+    rs.add_function(wrap_pyfunction!(c_entry_points::wstring_at, &rs)?)?;
+    rs.add_function(wrap_pyfunction!(c_entry_points::set_string_at_fallbacks, &rs)?)?;
     rs.add_function(wrap_pyfunction!(from_memory::in_dll, &rs)?)?;
     rs.add_function(wrap_pyfunction!(array::array_type, &rs)?)?;
     rs.add_function(wrap_pyfunction!(array::array_type_info, &rs)?)?;

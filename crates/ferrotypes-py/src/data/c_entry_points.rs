@@ -11,6 +11,7 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyType};
+use pyo3::sync::PyOnceLock;
 use std::ffi::{c_int, c_void};
 
 /// `string_at(ptr, size)`: bytes at an address (size -1: up to the NUL).
@@ -105,4 +106,90 @@ fn cast_rust(py: Python<'_>, ptr: usize, src: &Bound<'_, PyAny>, ctype: &Bound<'
     // SAFETY: the result is a pointer-sized ctypes instance (checked above).
     unsafe { write_ptr(rc.get().ptr(), ptr) };
     Ok(result.unbind())
+}
+
+/// The PYFUNCTYPE wrappers of `string_at_impl`/`wstring_at_impl` (`ctypes/__init__.py`'s
+/// `_string_at`/`_wstring_at`): they convert every argument `string_at` and `wstring_at`
+/// take other than plain ints, with ctypes' own rules and `ArgumentError`s.
+static STRING_AT_FALLBACKS: PyOnceLock<(Py<PyAny>, Py<PyAny>)> = PyOnceLock::new();
+
+/// Remembers the PYFUNCTYPE wrappers the direct `string_at`/`wstring_at` fall back to.
+#[pyfunction]
+pub fn set_string_at_fallbacks(py: Python<'_>, string_at: Py<PyAny>, wstring_at: Py<PyAny>) -> PyResult<()> {
+    STRING_AT_FALLBACKS
+        .set(py, (string_at, wstring_at))
+        .map_err(|_| pyo3::exceptions::PyRuntimeError::new_err("string_at fallbacks are already set"))
+}
+
+/// The `size` argument of `string_at`/`wstring_at`: the default, or what was passed (an
+/// explicit `None` included, which ctypes' `c_int` refuses).
+pub enum SizeArg<'py> {
+    Default,
+    Given(Bound<'py, PyAny>),
+}
+
+impl<'py> FromPyObject<'_, 'py> for SizeArg<'py> {
+    type Error = PyErr;
+    fn extract(obj: pyo3::Borrowed<'_, 'py, PyAny>) -> PyResult<Self> {
+        Ok(SizeArg::Given(obj.to_owned()))
+    }
+}
+
+/// The `(address, size)` of a call whose arguments are both plain ints in range (what
+/// `c_void_p` and `c_int` would accept without masking); `None` for anything else, which
+/// the PYFUNCTYPE path converts.
+fn plain_int_args(ptr: &Bound<'_, PyAny>, size: &SizeArg<'_>) -> Option<(usize, c_int)> {
+    use pyo3::types::PyInt;
+    if !ptr.is_exact_instance_of::<PyInt>() {
+        return None;
+    }
+    let addr: usize = ptr.extract().ok()?;
+    let size: c_int = match size {
+        SizeArg::Default => -1,
+        SizeArg::Given(s) if s.is_exact_instance_of::<PyInt>() => s.extract().ok()?,
+        SizeArg::Given(_) => return None,
+    };
+    Some((addr, size))
+}
+
+fn fallback_call(py: Python<'_>, wide: bool, ptr: &Bound<'_, PyAny>, size: SizeArg<'_>) -> PyResult<Py<PyAny>> {
+    let (narrow_fn, wide_fn) = STRING_AT_FALLBACKS
+        .get(py)
+        .ok_or_else(|| pyo3::exceptions::PyRuntimeError::new_err("string_at is not set up"))?;
+    let f = if wide { wide_fn } else { narrow_fn };
+    let size = match size {
+        SizeArg::Given(s) => s,
+        SizeArg::Default => (-1i32).into_pyobject(py)?.into_any(),
+    };
+    Ok(f.bind(py).call1((ptr, size))?.unbind())
+}
+/// Turns an entry point's new reference or NULL (with an exception set) into a result.
+fn owned_or_err(py: Python<'_>, obj: *mut ffi::PyObject) -> PyResult<Py<PyAny>> {
+    // SAFETY: `obj` is a new reference or NULL with an exception set.
+    Ok(unsafe { Bound::from_owned_ptr_or_err(py, obj)? }.unbind())
+}
+
+/// Return the bytes at address `ptr`: `size` of them, or up to a NUL.
+// Plain int arguments go straight to the C entry point (checked mode included); other
+// arguments take the PYFUNCTYPE path, whose conversions and errors are ctypes'.
+#[pyfunction]
+#[pyo3(signature = (ptr, size = SizeArg::Default), text_signature = "(ptr, size=-1)")]
+pub fn string_at(py: Python<'_>, ptr: &Bound<'_, PyAny>, size: SizeArg<'_>) -> PyResult<Py<PyAny>> {
+    match plain_int_args(ptr, &size) {
+        // SAFETY: GIL held; as through PYFUNCTYPE, the caller vouches for the address.
+        Some((addr, n)) => owned_or_err(py, unsafe { string_at_impl(addr as *const u8, n) }),
+        None => fallback_call(py, false, ptr, size),
+    }
+}
+
+/// Return the wide string at address `ptr`: `size` characters, or up to a NUL.
+// As `string_at`.
+#[pyfunction]
+#[pyo3(signature = (ptr, size = SizeArg::Default), text_signature = "(ptr, size=-1)")]
+pub fn wstring_at(py: Python<'_>, ptr: &Bound<'_, PyAny>, size: SizeArg<'_>) -> PyResult<Py<PyAny>> {
+    match plain_int_args(ptr, &size) {
+        // SAFETY: as `string_at`.
+        Some((addr, n)) => owned_or_err(py, unsafe { wstring_at_impl(addr as *const libc::wchar_t, n) }),
+        None => fallback_call(py, true, ptr, size),
+    }
 }

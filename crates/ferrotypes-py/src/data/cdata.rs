@@ -384,6 +384,26 @@ fn keeped_objects<'py>(obj: &Bound<'py, CData>) -> Option<Bound<'py, PyAny>> {
     c.objects(py).map(|o| o.into_bound(py))
 }
 
+/// [`keep_ref`] at slot -1 of an instance that is its own container and keeps nothing yet
+/// (one just made over foreign memory, as `from_buffer` makes): `_objects` becomes what
+/// KeepRef would make of it (`{'ffffffff': keep}` for aggregates, `keep` itself otherwise)
+/// without looking up the container or formatting the key.
+pub fn keep_ref_fresh(obj: &Bound<'_, CData>, keep: Py<PyAny>) -> PyResult<()> {
+    let py = obj.py();
+    let c = obj.get();
+    if c.objects.is_some() || c.base(py).is_some() {
+        return keep_ref(obj, -1, Some(keep));
+    }
+    if c.length() != 0 {
+        let d = PyDict::new(py);
+        d.set_item(pyo3::intern!(py, "ffffffff"), keep)?;
+        c.set_objects(Some(d.into_any().unbind()));
+    } else {
+        c.set_objects(Some(keep));
+    }
+    Ok(())
+}
+
 /// Records that `obj`'s memory at slot `index` refers to `keep` (CPython's KeepRef).
 pub fn keep_ref(obj: &Bound<'_, CData>, index: isize, keep: Option<Py<PyAny>>) -> PyResult<()> {
     let py = obj.py();
@@ -393,6 +413,11 @@ pub fn keep_ref(obj: &Bound<'_, CData>, index: isize, keep: Option<Py<PyAny>>) -
     let ob = keeped_objects(&cont);
     match ob.as_ref().and_then(|o| o.cast::<PyDict>().ok()) {
         Some(d) if d.is_exact_instance_of::<PyDict>() => {
+            // The key of a top-level instance's own slot -1 (`from_buffer`, `cast`): one
+            // interned string instead of a formatted one per call.
+            if index == -1 && obj.get().base(py).is_none() {
+                return d.set_item(pyo3::intern!(py, "ffffffff"), keep);
+            }
             let key = unique_key(obj, index);
             d.set_item(key, keep)
         }

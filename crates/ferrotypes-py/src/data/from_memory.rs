@@ -1,7 +1,9 @@
 //! Instances over memory that already exists: `from_address`, `from_buffer` (sharing a
 //! writable buffer), `from_buffer_copy`, and `in_dll` (a library's exported variable).
-use super::cdata::{keep_ref, CData, RawInit};
-use super::roots::{instantiate, instantiate_copy};
+use super::cdata::{keep_ref_fresh, CData, RawInit};
+use super::roots::{instantiate, instantiate_copy, instantiate_kind};
+use crate::interp::descriptors::{entry_result, install_fastcall_method};
+use crate::interp::private_api::memoryview_facts;
 use super::simple::int_mask;
 use super::stginfo::stginfo_of_type;
 use crate::checked;
@@ -26,62 +28,172 @@ pub fn from_address(cls: &Bound<'_, PyAny>, address: &Bound<'_, PyAny>) -> PyRes
     Ok(instantiate(cls, RawInit::Borrowed { ptr: addr as *mut u8, size, length, base: None, index: 0 })?.unbind())
 }
 
+/// The positional arguments `(obj, offset=0)` of `from_buffer`/`from_buffer_copy`, as
+/// CPython parses them (positional only; `offset` through `__index__`).
+///
+/// # Safety
+/// `args` points at `nargs` live borrowed references (the interpreter's fastcall array).
+unsafe fn buffer_args<'py>(py: Python<'py>, what: &str, args: *const *mut ffi::PyObject, nargs: ffi::Py_ssize_t) -> PyResult<(Bound<'py, PyAny>, isize)> {
+    if !(1..=2).contains(&nargs) {
+        let msg = match (crate::interp::version::behaves_as(py, 13), nargs) {
+            (true, 0) => format!("{what} expected at least 1 argument, got 0"),
+            (true, n) => format!("{what} expected at most 2 arguments, got {n}"),
+            (false, 0) => format!("{what}() takes at least 1 argument (0 given)"),
+            (false, n) => format!("{what}() takes at most 2 arguments ({n} given)"),
+        };
+        return Err(PyTypeError::new_err(msg));
+    }
+    // SAFETY: `args[0]` (and `args[1]` when nargs is 2) are live borrowed references.
+    let obj = unsafe { Bound::from_borrowed_ptr(py, *args) };
+    let offset = if nargs == 2 {
+        // SAFETY: as above.
+        let arg = unsafe { Bound::from_borrowed_ptr(py, *args.add(1)) };
+        index_as_ssize(&arg)?
+    } else {
+        0
+    };
+    Ok((obj, offset))
+}
+
+/// `operator.index(arg)` as a Py_ssize_t (OverflowError when it does not fit).
+fn index_as_ssize(arg: &Bound<'_, PyAny>) -> PyResult<isize> {
+    let py = arg.py();
+    // SAFETY: `arg` is live; PyNumber_Index returns a new reference or NULL with an error.
+    let index = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyNumber_Index(arg.as_ptr()))? };
+    // SAFETY: `index` is an int; -1 with an error set signals failure.
+    let value = unsafe { ffi::PyLong_AsSsize_t(index.as_ptr()) };
+    if value == -1 {
+        if let Some(err) = PyErr::take(py) {
+            return Err(err);
+        }
+    }
+    Ok(value)
+}
+
+/// `cls.from_buffer(obj, offset=0)`, the method every C-data class has (installed on the
+/// metaclasses' common base by [`install_cdata_type_methods`]).
+///
+/// # Safety
+/// Called by the interpreter as a `METH_FASTCALL` method: GIL held, `cls` the bound class,
+/// `args` `nargs` borrowed references.
+unsafe extern "C" fn from_buffer_method(cls: *mut ffi::PyObject, args: *mut *mut ffi::PyObject, nargs: ffi::Py_ssize_t) -> *mut ffi::PyObject {
+    // SAFETY: the interpreter calls this with the GIL held (the contract above).
+    unsafe {
+        entry_result(|py| {
+            let cls = Bound::from_borrowed_ptr(py, cls);
+            let (obj, offset) = buffer_args(py, "from_buffer", args, nargs)?;
+            from_buffer_impl(&cls, &obj, offset)
+        })
+    }
+}
+
+/// `cls.from_buffer_copy(obj, offset=0)`, as [`from_buffer_method`].
+///
+/// # Safety
+/// As [`from_buffer_method`].
+unsafe extern "C" fn from_buffer_copy_method(cls: *mut ffi::PyObject, args: *mut *mut ffi::PyObject, nargs: ffi::Py_ssize_t) -> *mut ffi::PyObject {
+    // SAFETY: the interpreter calls this with the GIL held (the contract above).
+    unsafe {
+        entry_result(|py| {
+            let cls = Bound::from_borrowed_ptr(py, cls);
+            let (obj, offset) = buffer_args(py, "from_buffer_copy", args, nargs)?;
+            from_buffer_copy(py, &cls, &obj, offset)
+        })
+    }
+}
+
+/// Installs `from_buffer` and `from_buffer_copy` on `owner` (the metaclasses' common base)
+/// as C methods, so `cls.from_buffer(...)` runs no Python frame, as in CPython.
+#[pyfunction]
+pub fn install_cdata_type_methods(owner: &Bound<'_, pyo3::types::PyType>) -> PyResult<()> {
+    install_fastcall_method(owner, c"from_buffer", c"C.from_buffer(object, offset=0) -> C instance\n\nCreate a C instance from a writeable buffer", from_buffer_method)?;
+    install_fastcall_method(owner, c"from_buffer_copy", c"C.from_buffer_copy(object, offset=0) -> C instance\n\nCreate a C instance from a readable buffer", from_buffer_copy_method)
+}
+
 /// `from_buffer(cls, obj, offset=0)`: shares a writable buffer's memory.
 #[pyfunction]
-pub fn from_buffer(py: Python<'_>, cls: &Bound<'_, PyAny>, obj: &Bound<'_, PyAny>, offset: isize) -> PyResult<Py<PyAny>> {
+pub fn from_buffer(cls: &Bound<'_, PyAny>, obj: &Bound<'_, PyAny>, offset: isize) -> PyResult<Py<PyAny>> {
+    from_buffer_impl(cls, obj, offset)
+}
+
+fn from_buffer_impl(cls: &Bound<'_, PyAny>, obj: &Bound<'_, PyAny>, offset: isize) -> PyResult<Py<PyAny>> {
+    let py = cls.py();
     let info = stginfo_of_type(cls).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
     // A memoryview holds the export for as long as the new instance keeps it (in
     // `_objects`), which also stops the exporter (a bytearray) from resizing under it.
     // SAFETY: `obj` is a live object; the result is a new reference or NULL with an error.
     let mv = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyMemoryView_FromObject(obj.as_ptr()))? };
-    // A second, read-only request on the memoryview describes the same memory; it is
-    // released at once (the memoryview keeps the underlying export).
-    // SAFETY: an all-zero Py_buffer is a valid out-parameter; a successful GetBuffer is
-    // paired with PyBuffer_Release after its fields are copied.
-    let (buf, len, readonly, contiguous) = unsafe {
-        let mut view: ffi::Py_buffer = std::mem::zeroed();
-        if ffi::PyObject_GetBuffer(mv.as_ptr(), &mut view, ffi::PyBUF_FULL_RO) != 0 {
-            return Err(PyErr::fetch(py));
-        }
-        let facts = (view.buf as isize, view.len, view.readonly != 0, ffi::PyBuffer_IsContiguous(&view, b'C' as std::ffi::c_char) != 0);
-        ffi::PyBuffer_Release(&mut view);
-        facts
-    };
-    if readonly {
+    let view = memoryview_facts(&mv);
+    if view.readonly {
         return Err(PyTypeError::new_err("underlying buffer is not writable"));
     }
-    if !contiguous {
+    if !view.c_contiguous {
         return Err(PyTypeError::new_err("underlying buffer is not C contiguous"));
     }
     if offset < 0 {
         return Err(PyValueError::new_err("offset cannot be negative"));
     }
-    let size = info.get().size as isize;
-    if size > len - offset {
-        return Err(PyValueError::new_err(format!("Buffer size too small ({} instead of at least {} bytes)", len, size + offset)));
+    let (size, length, kind) = {
+        let info = info.get();
+        (info.size as isize, info.length, info.kind)
+    };
+    if size > view.len - offset {
+        return Err(PyValueError::new_err(format!("Buffer size too small ({} instead of at least {} bytes)", view.len, size + offset)));
     }
-    let length = info.get().length;
-    let ptr = (buf + offset) as *mut u8;
-    let result = instantiate(cls, RawInit::Borrowed { ptr, size: size as usize, length, base: None, index: 0 })?;
-    keep_ref(result.cast::<CData>()?, -1, Some(mv.into_any().unbind()))?;
+    // `offset + size <= len`, so the address stays inside the exported memory.
+    let ptr = view.buf.wrapping_add(offset as usize);
+    let result = instantiate_kind(cls, kind, RawInit::Borrowed { ptr, size: size as usize, length, base: None, index: 0 })?;
+    // SAFETY: `instantiate_kind` makes an instance of a C-data class, a CData.
+    keep_ref_fresh(unsafe { result.cast_unchecked::<CData>() }, mv.into_any().unbind())?;
     Ok(result.unbind())
+}
+
+/// A simple (contiguous, byte) buffer export, released when dropped.
+struct SimpleBuffer(ffi::Py_buffer);
+
+impl SimpleBuffer {
+    /// `obj`'s bytes as a `PyBUF_SIMPLE` request sees them (what CPython's `y*` argument
+    /// format asks for): the exporter's own errors for non-buffers and strided views.
+    fn get(obj: &Bound<'_, PyAny>) -> PyResult<Self> {
+        // SAFETY: an all-zero Py_buffer is a valid out-parameter; on success the export is
+        // owned by the returned value and released by its Drop.
+        unsafe {
+            let mut view: ffi::Py_buffer = std::mem::zeroed();
+            if ffi::PyObject_GetBuffer(obj.as_ptr(), &mut view, ffi::PyBUF_SIMPLE) != 0 {
+                return Err(PyErr::fetch(obj.py()));
+            }
+            let buffer = SimpleBuffer(view);
+            if ffi::PyBuffer_IsContiguous(&buffer.0, b'C' as std::ffi::c_char) == 0 {
+                return Err(PyTypeError::new_err(format!("a contiguous buffer is required, not '{}'", crate::interp::names::type_name(obj))));
+            }
+            Ok(buffer)
+        }
+    }
+}
+
+impl Drop for SimpleBuffer {
+    fn drop(&mut self) {
+        // SAFETY: `self.0` is a successful export not yet released (released only here).
+        unsafe { ffi::PyBuffer_Release(&mut self.0) }
+    }
 }
 
 /// `from_buffer_copy(cls, obj, offset=0)`.
 #[pyfunction]
-pub fn from_buffer_copy(py: Python<'_>, cls: &Bound<'_, PyAny>, obj: &Bound<'_, PyAny>, offset: isize) -> PyResult<Py<PyAny>> {
+pub fn from_buffer_copy(_py: Python<'_>, cls: &Bound<'_, PyAny>, obj: &Bound<'_, PyAny>, offset: isize) -> PyResult<Py<PyAny>> {
     let info = stginfo_of_type(cls).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
-    let mv = py.get_type::<pyo3::types::PyMemoryView>().call1((obj,))?;
+    let buffer = SimpleBuffer::get(obj)?;
     if offset < 0 {
         return Err(PyValueError::new_err("offset cannot be negative"));
     }
-    let data: Vec<u8> = mv.call_method0(pyo3::intern!(mv.py(), "tobytes"))?.extract()?;
+    let len = buffer.0.len;
     let size = info.get().size;
-    if (size as isize) > data.len() as isize - offset {
-        return Err(PyValueError::new_err(format!("Buffer size too small ({} instead of at least {} bytes)", data.len(), size as isize + offset)));
+    if (size as isize) > len - offset {
+        return Err(PyValueError::new_err(format!("Buffer size too small ({} instead of at least {} bytes)", len, size as isize + offset)));
     }
-    // SAFETY: `offset + size <= data.len()` was checked above.
-    Ok(unsafe { instantiate_copy(cls, data.as_ptr().add(offset as usize))? }.unbind())
+    // SAFETY: `offset + size <= len` was checked above and the export lives until `buffer`
+    // is dropped, after the copy.
+    Ok(unsafe { instantiate_copy(cls, buffer.0.buf.cast::<u8>().add(offset as usize))? }.unbind())
 }
 
 /// `in_dll(cls, dll, name)`: the instance living at an exported symbol.

@@ -30,3 +30,48 @@ fn clear_doc(descr: *mut ffi::PyObject) {
         }
     }
 }
+
+/// A `METH_FASTCALL` C function of the extension.
+pub type FastcallFn = ffi::PyCFunctionFast;
+
+/// Puts `f` into the namespace of the class `owner` as a method descriptor, as a C type's
+/// `tp_methods` entry would be: instances of `owner` (for the metaclasses: the C-data
+/// classes) bind it without a Python frame, as CPython's metatypes bind `from_buffer`.
+/// The method definition is leaked on purpose: a descriptor points at it for as long as the
+/// class lives, and this runs once per class at module set-up.
+pub fn install_fastcall_method(owner: &Bound<'_, PyType>, name: &'static std::ffi::CStr, doc: &'static std::ffi::CStr, f: FastcallFn) -> PyResult<()> {
+    let def: &'static mut ffi::PyMethodDef = Box::leak(Box::new(ffi::PyMethodDef {
+        ml_name: name.as_ptr(),
+        ml_meth: ffi::PyMethodDefPointer { PyCFunctionFast: f },
+        ml_flags: ffi::METH_FASTCALL,
+        ml_doc: doc.as_ptr(),
+    }));
+    let py = owner.py();
+    // SAFETY: `owner` is a live type object and `def` lives for good (leaked above);
+    // PyDescr_NewMethod returns a new reference or NULL with an exception set.
+    let descr = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyDescr_NewMethod(owner.as_type_ptr(), def))? };
+    // type.__setattr__, not the metaclass's own: the class may customise setattr.
+    py.get_type::<PyType>().getattr("__setattr__")?.call1((owner, name.to_str().unwrap_or_default(), descr))?;
+    Ok(())
+}
+
+/// Runs the body of a raw C entry point: its error becomes the raised exception and a NULL
+/// result; a panic becomes a `SystemError` (it never unwinds into the interpreter).
+///
+/// # Safety
+/// The caller holds the GIL (an entry point called by the interpreter does).
+pub unsafe fn entry_result(body: impl FnOnce(Python<'_>) -> PyResult<Py<PyAny>>) -> *mut ffi::PyObject {
+    // SAFETY: the GIL is held (this function's contract).
+    let py = unsafe { Python::assume_attached() };
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(py))) {
+        Ok(Ok(obj)) => obj.into_ptr(),
+        Ok(Err(err)) => {
+            err.restore(py);
+            std::ptr::null_mut()
+        }
+        Err(_) => {
+            pyo3::exceptions::PySystemError::new_err("ferrotypes: panic in a C entry point").restore(py);
+            std::ptr::null_mut()
+        }
+    }
+}

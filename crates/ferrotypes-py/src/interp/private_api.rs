@@ -88,3 +88,42 @@ pub fn interpreter_unavailable() -> bool {
     // SAFETY: only reads a runtime flag; callable without the GIL.
     unsafe { ffi::Py_IsInitialized() == 0 || is_finalizing() }
 }
+
+/// What `from_buffer` needs to know of a memoryview's buffer.
+pub struct BufferFacts {
+    pub buf: *mut u8,
+    pub len: isize,
+    pub readonly: bool,
+    pub c_contiguous: bool,
+}
+
+/// The head of CPython's `PyMemoryViewObject` up to its `Py_buffer` (`memoryobject.h`,
+/// unchanged from 3.3 through 3.15): what the `PyMemoryView_GET_BUFFER` macro reads.
+/// pyo3-ffi skips that macro (not in the limited API); reading the view in place saves a
+/// second `PyObject_GetBuffer`/`PyBuffer_Release` pair per `from_buffer`.
+#[repr(C)]
+struct MemoryViewHead {
+    ob_base: ffi::PyVarObject,
+    mbuf: *mut ffi::PyObject,
+    hash: ffi::Py_hash_t,
+    flags: c_int,
+    exports: ffi::Py_ssize_t,
+    view: ffi::Py_buffer,
+}
+
+/// The buffer facts of a memoryview (`PyMemoryView_FromObject`'s result).
+pub fn memoryview_facts(mv: &Bound<'_, PyAny>) -> BufferFacts {
+    debug_assert!(mv.is_instance_of::<pyo3::types::PyMemoryView>());
+    // SAFETY: `mv` is a live memoryview (the caller made it with PyMemoryView_FromObject),
+    // so its object starts with `MemoryViewHead`; its view is not released while `mv` lives,
+    // and PyBuffer_IsContiguous only reads it.
+    unsafe {
+        let view: *mut ffi::Py_buffer = std::ptr::addr_of_mut!((*mv.as_ptr().cast::<MemoryViewHead>()).view);
+        BufferFacts {
+            buf: (*view).buf.cast(),
+            len: (*view).len,
+            readonly: (*view).readonly != 0,
+            c_contiguous: ffi::PyBuffer_IsContiguous(view, b'C' as c_char) != 0,
+        }
+    }
+}

@@ -255,16 +255,21 @@ impl PyCallback {
             Some(ResultEncoder::Copied { .. }) => self.restype.get_bound(py),
             _ => None,
         };
-        // SAFETY: forwarded (argument pointers per the closure's interface).
-        let arglist = match unsafe { self.decode_args(py, args) } {
-            Ok(a) => a,
-            Err(e) => return report(e, msg_calling, &callable),
+        let ret = if self.decoders.is_empty() && !use_errno {
+            // The usual no-argument callback: nothing to decode or release.
+            // SAFETY: `callable` is a live reference; no arguments; the result is a new
+            // reference or NULL with an exception set.
+            unsafe { Bound::from_owned_ptr_or_opt(py, ffi::PyObject_Vectorcall(callable.as_ptr(), std::ptr::null(), 0, std::ptr::null_mut())) }
+        } else {
+            // SAFETY: forwarded (argument pointers per the closure's interface).
+            match unsafe { self.call_with_args(py, &callable, args, use_errno) } {
+                Ok(r) => r,
+                Err(e) => return report(e, msg_calling, &callable),
+            }
         };
-        let ret = errno::swapped_around(use_errno, || arglist.call(&callable));
-        drop(arglist);
         let ret = match ret {
-            Ok(r) => r,
-            Err(e) => return report(e, msg_calling, &callable),
+            Some(r) => r,
+            None => return report_raised(&callable),
         };
         let (kind, swapped) = match result_encoder {
             None => return,
@@ -299,13 +304,37 @@ impl PyCallback {
         }
     }
 
+    /// Decodes the arguments and calls `callable` with them: `Err` when an argument could
+    /// not be decoded, `Ok(None)` when the call raised (the exception is set).
+    ///
+    /// # Safety
+    /// `args[i]` must point to a C value of the i-th argument type.
+    unsafe fn call_with_args<'py>(
+        &self,
+        py: Python<'py>,
+        callable: &Bound<'py, PyAny>,
+        args: &[*const u8],
+        use_errno: bool,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let mut arglist = OwnedArgs(SmallVec::new());
+        // SAFETY: forwarded.
+        unsafe { self.decode_args(py, args, &mut arglist)? };
+        if use_errno {
+            errno::swap_errno();
+        }
+        let ret = arglist.call(callable);
+        if use_errno {
+            errno::swap_errno();
+        }
+        Ok(ret)
+    }
+
     /// # Safety
     /// `args[i]` must point to a C value of the i-th argument type.
     #[inline]
-    unsafe fn decode_args(&self, py: Python<'_>, args: &[*const u8]) -> PyResult<OwnedArgs> {
-        let mut out = OwnedArgs(SmallVec::new());
+    unsafe fn decode_args(&self, py: Python<'_>, args: &[*const u8], out: &mut OwnedArgs) -> PyResult<()> {
         if self.decoders.is_empty() {
-            return Ok(out);
+            return Ok(());
         }
         // Only instance arguments need the argtypes tuple: fetched on first use, held (a
         // class may run Python code that clears this callback) while in use.
@@ -328,7 +357,7 @@ impl PyCallback {
             };
             out.0.push(v);
         }
-        Ok(out)
+        Ok(())
     }
 }
 
@@ -340,6 +369,17 @@ fn report(e: PyErr, msg: fn(Python<'_>) -> &'static CStr, callable: &Bound<'_, P
     Python::attach(|py| {
         let callable = callable.clone().unbind();
         write_unraisable(py, e, msg(py), Some(&callable));
+    });
+}
+
+/// Reports the exception the callable raised (set in the thread state).
+#[cold]
+#[inline(never)]
+fn report_raised(callable: &Bound<'_, PyAny>) {
+    Python::attach(|py| {
+        let e = PyErr::fetch(py);
+        let callable = callable.clone().unbind();
+        write_unraisable(py, e, msg_calling(py), Some(&callable));
     });
 }
 
@@ -418,13 +458,15 @@ struct OwnedArgs(SmallVec<[*mut ffi::PyObject; 8]>);
 impl OwnedArgs {
     /// Calls `callable` with these positional arguments through the vectorcall protocol,
     /// without building an argument tuple (as CPython's callbacks do from 3.11).
+    /// `None` when the call raised (the exception is set).
     #[inline]
-    fn call<'py>(&self, callable: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    fn call<'py>(&self, callable: &Bound<'py, PyAny>) -> Option<Bound<'py, PyAny>> {
+        let args = if self.0.is_empty() { std::ptr::null() } else { self.0.as_ptr() };
         // SAFETY: `callable` and every argument are live references held for the duration
         // of the call; the result is a new reference or NULL with an exception set.
         unsafe {
-            let r = ffi::PyObject_Vectorcall(callable.as_ptr(), self.0.as_ptr(), self.0.len(), std::ptr::null_mut());
-            Bound::from_owned_ptr_or_err(callable.py(), r)
+            let r = ffi::PyObject_Vectorcall(callable.as_ptr(), args, self.0.len(), std::ptr::null_mut());
+            Bound::from_owned_ptr_or_opt(callable.py(), r)
         }
     }
 }

@@ -9,7 +9,15 @@ row and each module, the statement runs in a loop under ``valgrind --tool=callgr
 cost of one iteration, with the set-up cancelled out. That cost is split into:
 
 * **own**: instructions executed inside the extension module's shared object
-  (``_ctypes*.so`` of the stdlib, or ferrotypes' ``_ctypes*.so``),
+  (``_ctypes*.so`` of the stdlib, or ferrotypes' ``_ctypes*.so``), libffi's functions
+  excepted,
+* **libffi**: instructions executed in libffi: the stdlib's ``libffi.so`` (a separate
+  shared object, stripped, so counted by object), and in ferrotypes, which links libffi
+  statically into its ``_ctypes*.so``, the functions named ``ffi_*`` (the closure entry
+  ``ffi_closure_unix64*``, ``ffi_call*``, ...) plus libffi's two static x86-64 helpers
+  ``classify_argument`` and ``examine_argument``. Separated so that "own" compares the
+  two modules' own code like with like (before, ferrotypes' own count included libffi's
+  closure trampoline, which stock ctypes runs in ``libffi.so``),
 * **total**: everything (interpreter, allocator, libffi, libc included).
 
 The **floor** of a row is ``(ctypes total - ctypes own) / ctypes total``: what any
@@ -150,12 +158,24 @@ def child(module: str, row: str, iterations: int, helper: str) -> None:
 _COST = re.compile(r"^([+\-]?\d|\*)")
 
 
-def split_costs(path: str, own_pattern: re.Pattern) -> tuple[int, int]:
-    """(total, own) instructions of a callgrind output file; own = self cost of functions
-    whose object file matches `own_pattern`."""
+_LIBFFI_OBJECT = re.compile(r"/libffi[^/]*\.so[^/]*$")
+_LIBFFI_STATIC = {"classify_argument", "examine_argument"}
+
+
+def is_libffi(obj: str, fn: str) -> bool:
+    """Whether a function (by object file and name) is libffi's."""
+    return bool(_LIBFFI_OBJECT.search(obj)) or fn.startswith("ffi_") or fn in _LIBFFI_STATIC
+
+
+def split_costs(path: str, own_pattern: re.Pattern) -> tuple[int, int, int]:
+    """(total, own, libffi) instructions of a callgrind output file; own = self cost of
+    functions whose object file matches `own_pattern`, libffi's excepted; libffi = self cost
+    of libffi's functions wherever they live (see the module notes)."""
     names: dict[str, str] = {}
-    total = own = 0
-    current_ob = fn_ob = ""
+    fn_names: dict[str, str] = {}
+    total = own = libffi = 0
+    current_ob = fn_ob = fn_name = ""
+    counted_libffi = False
     after_calls = False
     with open(path) as f:
         for line in f:
@@ -171,8 +191,16 @@ def split_costs(path: str, own_pattern: re.Pattern) -> tuple[int, int]:
                     names[key] = name
                 if line.startswith("ob="):
                     current_ob = name or names.get(key, "")
-            elif line.startswith("fn="):
-                fn_ob = current_ob
+            elif line.startswith(("fn=", "cfn=")):
+                # Function names are compressed the same way, on fn= or cfn= lines.
+                m = re.match(r"c?fn=(\(\d+\))?\s*(.*)", line.rstrip("\n"))
+                key, name = m.group(1), m.group(2)
+                if key and name:
+                    fn_names[key] = name
+                if line.startswith("fn="):
+                    fn_ob = current_ob
+                    fn_name = name or fn_names.get(key, "")
+                    counted_libffi = is_libffi(fn_ob, fn_name)
             elif line.startswith("calls="):
                 after_calls = True
             elif _COST.match(line):
@@ -180,12 +208,14 @@ def split_costs(path: str, own_pattern: re.Pattern) -> tuple[int, int]:
                 if len(parts) >= 2:
                     cost = int(parts[1])
                     total += cost
-                    if own_pattern.search(fn_ob):
+                    if counted_libffi:
+                        libffi += cost
+                    elif own_pattern.search(fn_ob):
                         own += cost
-    return total, own
+    return total, own, libffi
 
 
-def measure(python: str, module: str, row: str, helper: str, tmp: str) -> tuple[float, float]:
+def measure(python: str, module: str, row: str, helper: str, tmp: str) -> tuple[float, float, float]:
     own_pattern = {"ctypes": re.compile(r"/(ferrotypes/)?_ctypes[^/]*\.so$"),
                    "cffi": re.compile(r"/(_cgrows_api|_cffi_backend)[^/]*\.so$")}.get(
         module, re.compile(r"/ferrotypes/_ctypes[^/]*\.so$"))
@@ -206,13 +236,13 @@ def measure(python: str, module: str, row: str, helper: str, tmp: str) -> tuple[
         if m:
             per_sort = int(m.group(1))
         results.append(split_costs(out, own_pattern))
-    (t0, o0), (t1, o1) = results
+    (t0, o0, l0), (t1, o1, l1) = results
     iterations = HIGH - LOW
     if ROWS[row][2] == 100:
         pass  # 100 callbacks per statement, loops of n/100: per callback = diff / (HIGH-LOW)
     elif ROWS[row][2] is None:  # qsort: per comparison
         iterations = (HIGH - LOW) // 100 * per_sort
-    return (t1 - t0) / iterations, (o1 - o0) / iterations
+    return (t1 - t0) / iterations, (o1 - o0) / iterations, (l1 - l0) / iterations
 
 
 def main() -> None:
@@ -236,10 +266,10 @@ def main() -> None:
             subprocess.run([os.environ.get("CC", "cc"), "-O2", "-shared", "-fPIC", "-o", helper, src], check=True)
         if "cffi" in modules and not (helper and build_cffi(tmp, helper)):
             modules.remove("cffi")
-        print(f"CPython {sys.version.split()[0]}: instructions per iteration (total / own)")
-        print("| row | ctypes total / own | floor | ferrotypes total / own | instr. ratio "
-              "| cffi API total / own | ferrotypes ÷ cffi |")
-        print("|---|---|---|---|---|---|---|")
+        print(f"CPython {sys.version.split()[0]}: instructions per iteration (total / own / libffi)")
+        print("| row | ctypes total / own / libffi | floor | ferrotypes total / own / libffi "
+              "| instr. ratio | own + libffi | cffi API total / own / libffi | ferrotypes ÷ cffi |")
+        print("|---|---|---|---|---|---|---|---|")
         for row in rows:
             got = {}
             for module in modules:
@@ -249,10 +279,13 @@ def main() -> None:
                     got[module] = measure(sys.executable, module, row, helper, tmp)
                 except Exception as exc:  # report and go on with the other rows
                     print(f"{row} / {module}: error {exc}", file=sys.stderr)
-            cell = lambda m: f"{got[m][0]:,.0f} / {got[m][1]:,.0f}" if m in got else "n/a"  # noqa: E731
+            cell = lambda m: f"{got[m][0]:,.0f} / {got[m][1]:,.0f} / {got[m][2]:,.0f}" if m in got else "n/a"  # noqa: E731
+            own_ffi = lambda m: f"{got[m][1] + got[m][2]:,.0f}" if m in got else "n/a"  # noqa: E731
             floor = ratio = "-"
             if "ctypes" in got:
-                t, o = got["ctypes"]
+                # The floor: what ctypes spends outside its own code (libffi included, as
+                # any implementation needs a closure trampoline and a call sequence).
+                t, o, _ = got["ctypes"]
                 floor = f"{(t - o) / t:.2f}"
                 if "ferrotypes" in got:
                     ratio = f"{got['ferrotypes'][0] / t:.2f}"
@@ -260,7 +293,8 @@ def main() -> None:
             if "cffi" in got and "ferrotypes" in got:
                 vs_cffi = f"{got['ferrotypes'][0] / got['cffi'][0]:.2f}"
             print(f"| {row} | {cell('ctypes')} | {floor} | {cell('ferrotypes')} | {ratio} "
-                  f"| {cell('cffi')} | {vs_cffi} |", flush=True)
+                  f"| {own_ffi('ctypes')} vs {own_ffi('ferrotypes')} | {cell('cffi')} | {vs_cffi} |",
+                  flush=True)
 
 
 if __name__ == "__main__":

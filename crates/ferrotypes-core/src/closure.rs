@@ -38,6 +38,10 @@ pub trait ClosureHandler: Send + Sync + 'static {
 /// Everything the trampoline reads through libffi's `userdata` pointer.
 struct State<H> {
     handler: H,
+    /// Bytes of result storage zeroed before each call (see [`result_storage_size`]) and
+    /// the result's type tag, read once when the closure is made, not from the cif per call.
+    result_size: usize,
+    result_tag: u16,
     /// The interface libffi keeps a pointer to: it must outlive the closure.
     interface: Arc<CallInterface>,
 }
@@ -75,7 +79,11 @@ impl<H: ClosureHandler> Closure<H> {
         if alloc.0.is_null() || code.is_null() {
             return Err(CoreError::Ffi("ffi_closure_alloc failed".into()));
         }
-        let state = Arc::new(State { handler, interface });
+        // SAFETY: the cif was prepared by `CallInterface::new`; its rtype is set.
+        let rtype = unsafe { (*interface.raw_cif()).rtype };
+        // SAFETY: the interface's result type descriptor lives as long as the interface.
+        let (result_size, result_tag) = unsafe { (result_storage_size(rtype), (*rtype).type_) };
+        let state = Arc::new(State { handler, result_size, result_tag, interface });
         let userdata = Arc::as_ptr(&state) as *mut c_void;
         // SAFETY: the cif is owned by `state.interface` and the userdata is `state`, both kept
         // (never moved) for as long as the closure exists; the closure is freed in `drop`
@@ -140,9 +148,19 @@ fn is_small_integer(tag: u16) -> bool {
 /// # Safety
 /// `result` must hold `sizeof(ffi_arg)` writable bytes when `rtype` is a small integer.
 pub unsafe fn widen_result(rtype: *const ffi_type, result: *mut c_void) {
+    // SAFETY: per contract.
+    unsafe { widen_tag((*rtype).type_, result) }
+}
+
+/// [`widen_result`] for a result whose type tag is `tag`.
+///
+/// # Safety
+/// As [`widen_result`].
+#[inline]
+unsafe fn widen_tag(tag: u16, result: *mut c_void) {
     // SAFETY: per contract; reads are of the size the handler wrote.
     unsafe {
-        let wide: ffi_arg = match (*rtype).type_ {
+        let wide: ffi_arg = match tag {
             FFI_TYPE_SINT8 => std::ptr::read_unaligned(result as *const i8) as i64 as ffi_arg,
             FFI_TYPE_UINT8 => std::ptr::read_unaligned(result as *const u8) as ffi_arg,
             FFI_TYPE_SINT16 => std::ptr::read_unaligned(result as *const i16) as i64 as ffi_arg,
@@ -166,14 +184,15 @@ unsafe extern "C" fn trampoline<H: ClosureHandler>(
     // given to ffi_prep_closure_loc: `Arc::as_ptr` of the state the live `Closure` holds.
     // Taking our own strong reference keeps the state alive for this call even if the
     // handler drops the `Closure`.
-    let (rtype, nargs, state) = unsafe {
+    let (nargs, state) = unsafe {
         let p = userdata as *const State<H>;
         Arc::increment_strong_count(p);
-        ((*cif).rtype, (*cif).nargs as usize, Arc::from_raw(p))
+        ((*cif).nargs as usize, Arc::from_raw(p))
     };
+    let (size, tag) = (state.result_size, state.result_tag);
     // SAFETY: libffi's result buffer holds the result type (at least an ffi_arg for integers).
     let zero = || unsafe {
-        match result_storage_size(rtype) {
+        match size {
             0 => {}
             8 => std::ptr::write_unaligned(result as *mut u64, 0),
             n => std::ptr::write_bytes(result as *mut u8, 0, n),
@@ -190,7 +209,7 @@ unsafe extern "C" fn trampoline<H: ClosureHandler>(
     let outcome = catch_unwind(AssertUnwindSafe(|| unsafe { state.handler.invoke(result.cast(), args) }));
     match outcome {
         // SAFETY: the handler wrote a value of the result type.
-        Ok(()) => unsafe { widen_result(rtype, result) },
+        Ok(()) => unsafe { widen_tag(tag, result) },
         Err(payload) => {
             // Dropping a panic payload can itself panic; leaking it cannot.
             std::mem::forget(payload);

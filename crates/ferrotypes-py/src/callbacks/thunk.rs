@@ -7,7 +7,7 @@ use crate::data::cdata::CData;
 use crate::data::{roots, simple};
 use crate::interp::finalization;
 use crate::interp::private_api::{interpreter_unavailable, write_unraisable};
-use crate::interp::GilCell;
+use crate::interp::{thread_state, GilCell};
 use crate::native::core_error::core_err;
 use crate::native::errno;
 use ferrotypes_core::call::CallInterface;
@@ -200,112 +200,221 @@ pub fn make_thunk(py: Python<'_>, callable: &Bound<'_, PyAny>, info: &StgInfo) -
 
 impl ClosureHandler for PyCallback {
     unsafe fn invoke(&self, result: *mut u8, args: &[*const u8]) {
+        // Once the interpreter is about to finalize, the result stays zeroed.
+        let Some(_inside) = finalization::enter_callback() else { return };
+        // Python code run here is not the foreign function: its faults are not caught.
+        let _unguarded = ferrotypes_core::guard::armed().then(ferrotypes_core::guard::suspend);
+        // SAFETY: the finalization gate admitted this thread, so the interpreter is whole.
+        match unsafe { thread_state::attach_for_callback() } {
+            Some(_attached) => {
+                // SAFETY: this thread holds the GIL until `_attached` drops, after the call.
+                // PyO3's attach count is not raised: the body drops no `Py` (whose release
+                // would then be deferred), only `Bound`s, and cold paths attach through PyO3.
+                let py = unsafe { Python::assume_attached() };
+                // SAFETY: forwarded from the trampoline (the handler's contract).
+                unsafe { self.call(py, result, args) }
+            }
+            // SAFETY: forwarded.
+            None => unsafe { self.invoke_attaching(result, args) },
+        }
+    }
+}
+
+impl PyCallback {
+    /// A thread without a Python thread state (or attached with another one): the
+    /// interpreter's own `PyGILState_Ensure`, through PyO3; a foreign thread keeps the state
+    /// made for it (`foreign_threads.rs`), so only its first callback comes here.
+    ///
+    /// # Safety
+    /// As [`ClosureHandler::invoke`].
+    #[cold]
+    #[inline(never)]
+    unsafe fn invoke_attaching(&self, result: *mut u8, args: &[*const u8]) {
         // A finalizing interpreter would terminate this thread inside PyGILState_Ensure
         // (pthread_exit unwinding through Rust frames); return the zeroed result instead.
         if interpreter_unavailable() {
             return;
         }
-        // Once the interpreter is about to finalize, the result stays zeroed.
-        let Some(_inside) = finalization::enter_callback() else { return };
-        pin_thread_state();
-        // Python code run here is not the foreign function: its faults are not caught.
-        let _unguarded = ferrotypes_core::guard::armed().then(ferrotypes_core::guard::suspend);
+        if !thread_state::this_thread_has_state() {
+            pin_thread_state();
+        }
         // SAFETY: forwarded from the trampoline (the handler's contract).
         let _ = Python::try_attach(|py| unsafe { self.call(py, result, args) });
     }
-}
 
-impl PyCallback {
     /// # Safety
-    /// As [`ClosureHandler::invoke`].
+    /// As [`ClosureHandler::invoke`], with the GIL held.
+    #[inline]
     unsafe fn call(&self, py: Python<'_>, result: *mut u8, args: &[*const u8]) {
-        let Some(callable) = self.callable.get_ref(py) else { return checked::report_dead_call(py, &self.checks) };
-        // The callable may drop the last reference to the function object, freeing this
-        // handler: copy what is needed after the call (the callable is a strong reference).
+        // A strong reference (the callable may drop the last reference to the function
+        // object, freeing this handler): copy what is needed after the call too.
+        let Some(callable) = self.callable.get_bound(py) else { return dead_call(&self.checks) };
         let (result_encoder, use_errno) = (self.result, self.use_errno);
         // A result copied from an instance is checked against the result type: hold it.
         let restype = match result_encoder {
-            Some(ResultEncoder::Copied { .. }) => self.restype.get_ref(py),
+            Some(ResultEncoder::Copied { .. }) => self.restype.get_bound(py),
             _ => None,
         };
-        // SAFETY: forwarded (argument pointers per the closure's interface).
-        let arglist = match unsafe { self.decode_args(py, args) } {
-            Ok(a) => a,
-            Err(e) => return write_unraisable(py, e, msg_calling(py), Some(&callable)),
+        let ret = if self.decoders.is_empty() && !use_errno {
+            // The usual no-argument callback: nothing to decode or release.
+            // SAFETY: `callable` is a live reference; no arguments; the result is a new
+            // reference or NULL with an exception set.
+            unsafe { Bound::from_owned_ptr_or_opt(py, ffi::PyObject_Vectorcall(callable.as_ptr(), std::ptr::null(), 0, std::ptr::null_mut())) }
+        } else {
+            // SAFETY: forwarded (argument pointers per the closure's interface).
+            match unsafe { self.call_with_args(py, &callable, args, use_errno) } {
+                Ok(r) => r,
+                Err(e) => return report(e, msg_calling, &callable),
+            }
         };
-        let ret = errno::swapped_around(use_errno, || vectorcall(callable.bind(py), &arglist));
         let ret = match ret {
-            Ok(r) => r,
-            Err(e) => return write_unraisable(py, e, msg_calling(py), Some(&callable)),
+            Some(r) => r,
+            None => return report_raised(&callable),
         };
         let (kind, swapped) = match result_encoder {
             None => return,
             Some(ResultEncoder::Simple { kind, swapped }) => (kind, swapped),
             Some(ResultEncoder::Copied { size }) => {
                 // SAFETY: libffi's result buffer holds `size` bytes (the result type's size).
-                if let Err(e) = unsafe { copy_result(py, &ret, restype.as_ref(), size, result) } {
-                    write_unraisable(py, e, msg_converting(py), Some(&callable));
+                if let Err(e) = unsafe { copy_result(&ret, restype.as_ref(), size, result) } {
+                    report(e, msg_converting, &callable);
                 }
                 return;
             }
         };
         // An instance of the result's own simple type (a subclass, say) gives its value:
-        // CPython converts it as an int and leaves the C result unset (gh-148596).
-        if let Some(own) = same_simple_instance(&ret, kind, swapped) {
-            // SAFETY: the result buffer and the instance both hold one value of `kind`.
-            unsafe { std::ptr::copy_nonoverlapping(own, result, kind.size) };
-            return;
+        // CPython converts it as an int and leaves the C result unset (gh-148596). Plain
+        // ints and floats, the usual results, are not ctypes instances: no need to look.
+        if !is_exact_number(&ret) {
+            if let Some(own) = same_simple_instance(&ret, kind, swapped) {
+                // SAFETY: the result buffer and the instance both hold one value of `kind`.
+                unsafe { std::ptr::copy_nonoverlapping(own, result, kind.size) };
+                return;
+            }
         }
-        let enc = (kind, swapped);
         // SAFETY: libffi's result buffer holds a value of the result type, which is `kind`.
         match unsafe { simple::set_value(kind, swapped, result, &ret) } {
             Ok(None) => {}
-            Ok(Some(keep)) if enc.0.code == b'O' => {
-                // A returned PyObject* is a new reference owned by the C caller.
-                let _ = keep.into_ptr();
-            }
-            Ok(Some(keep)) => {
-                // The C caller sees memory owned by `keep` (the bytes of a `char *`): it
-                // must never be freed. CPython leaks it with a warning; so do we.
-                let _ = keep.into_ptr();
-                if let Err(e) = PyErr::warn(py, &py.get_type::<PyRuntimeWarning>(), c"memory leak in callback function.", 1) {
-                    write_unraisable(py, e, msg_converting(py), Some(&callable));
-                }
-            }
+            Ok(Some(keep)) => kept_result(keep, kind.code == b'O', &callable),
             Err(e) => {
                 // SAFETY: as above; a failed conversion must not leave partial bytes.
-                unsafe { std::ptr::write_bytes(result, 0, enc.0.size) };
-                write_unraisable(py, e, msg_converting(py), Some(&callable));
+                unsafe { std::ptr::write_bytes(result, 0, kind.size) };
+                report(e, msg_converting, &callable);
             }
         }
     }
 
+    /// Decodes the arguments and calls `callable` with them: `Err` when an argument could
+    /// not be decoded, `Ok(None)` when the call raised (the exception is set).
+    ///
     /// # Safety
     /// `args[i]` must point to a C value of the i-th argument type.
-    unsafe fn decode_args<'py>(&self, py: Python<'py>, args: &[*const u8]) -> PyResult<Arguments<'py>> {
-        // Only instance arguments need the argtypes tuple: fetch it on first use.
-        let mut converters: Option<Option<Py<PyAny>>> = None;
-        let mut out = Arguments::with_capacity(self.decoders.len());
+    unsafe fn call_with_args<'py>(
+        &self,
+        py: Python<'py>,
+        callable: &Bound<'py, PyAny>,
+        args: &[*const u8],
+        use_errno: bool,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let mut arglist = OwnedArgs(SmallVec::new());
+        // SAFETY: forwarded.
+        unsafe { self.decode_args(py, args, &mut arglist)? };
+        if use_errno {
+            errno::swap_errno();
+        }
+        let ret = arglist.call(callable);
+        if use_errno {
+            errno::swap_errno();
+        }
+        Ok(ret)
+    }
+
+    /// # Safety
+    /// `args[i]` must point to a C value of the i-th argument type.
+    #[inline]
+    unsafe fn decode_args(&self, py: Python<'_>, args: &[*const u8], out: &mut OwnedArgs) -> PyResult<()> {
+        if self.decoders.is_empty() {
+            return Ok(());
+        }
+        // Only instance arguments need the argtypes tuple: fetched on first use, held (a
+        // class may run Python code that clears this callback) while in use.
+        let mut converters: Option<Bound<'_, PyAny>> = None;
         for (decoder, &p) in self.decoders.iter().zip(args) {
             let v = match *decoder {
                 // SAFETY: `p` points to a value of `kind` (contract).
-                ArgDecoder::Value { kind, swapped } => unsafe { simple::get_value(py, kind, swapped, p)? }.into_bound(py),
+                ArgDecoder::Value { kind, swapped } => unsafe { simple::get_value(py, kind, swapped, p)? }.into_ptr(),
                 ArgDecoder::Instance { index, kind, size, length } => {
-                    let conv = converters
-                        .get_or_insert_with(|| self.converters.get_ref(py))
-                        .as_ref()
-                        .ok_or_else(|| PyTypeError::new_err("cannot build parameter"))?;
-                    let cls = conv.bind(py).cast::<PyTuple>()?.get_borrowed_item(index)?;
+                    if converters.is_none() {
+                        converters = self.converters.get_bound(py);
+                    }
+                    let conv = converters.as_ref().ok_or_else(|| PyTypeError::new_err("cannot build parameter"))?;
+                    let cls = conv.cast::<PyTuple>()?.get_borrowed_item(index)?;
                     // SAFETY: `p` points to a value of the type's size (contract); kind, size
                     // and length were read from this class's storage info (immutable).
-                    unsafe { roots::instantiate_copy_kind(&cls, kind, size, length, p)? }
+                    unsafe { roots::instantiate_copy_kind(&cls, kind, size, length, p)? }.into_ptr()
                 }
                 ArgDecoder::Unsupported => return Err(PyTypeError::new_err("cannot build parameter")),
             };
-            out.push(v);
+            out.0.push(v);
         }
-        Ok(out)
+        Ok(())
     }
+}
+
+/// Reports an exception from a callback (`sys.unraisablehook`), attached through PyO3:
+/// whatever the report drops is released at once, not deferred.
+#[cold]
+#[inline(never)]
+fn report(e: PyErr, msg: fn(Python<'_>) -> &'static CStr, callable: &Bound<'_, PyAny>) {
+    Python::attach(|py| {
+        let callable = callable.clone().unbind();
+        write_unraisable(py, e, msg(py), Some(&callable));
+    });
+}
+
+/// Reports the exception the callable raised (set in the thread state).
+#[cold]
+#[inline(never)]
+fn report_raised(callable: &Bound<'_, PyAny>) {
+    Python::attach(|py| {
+        let e = PyErr::fetch(py);
+        let callable = callable.clone().unbind();
+        write_unraisable(py, e, msg_calling(py), Some(&callable));
+    });
+}
+
+/// A callback whose callable was cleared: nothing to call (checked mode reports it).
+#[cold]
+#[inline(never)]
+fn dead_call(checks: &checked::CallbackChecks) {
+    Python::attach(|py| checked::report_dead_call(py, checks));
+}
+
+/// A result whose conversion left an object the C caller relies on.
+#[cold]
+#[inline(never)]
+fn kept_result(keep: Py<PyAny>, is_object: bool, callable: &Bound<'_, PyAny>) {
+    Python::attach(|py| {
+        // A returned PyObject* is a new reference owned by the C caller.
+        let _ = keep.into_ptr();
+        if is_object {
+            return;
+        }
+        // The C caller sees memory owned by `keep` (the bytes of a `char *`): it must never
+        // be freed. CPython leaks it with a warning; so do we.
+        if let Err(e) = PyErr::warn(py, &py.get_type::<PyRuntimeWarning>(), c"memory leak in callback function.", 1) {
+            let callable = callable.clone().unbind();
+            write_unraisable(py, e, msg_converting(py), Some(&callable));
+        }
+    });
+}
+
+/// True for an exact `int` or `float` (never a ctypes instance).
+#[inline]
+fn is_exact_number(o: &Bound<'_, PyAny>) -> bool {
+    // SAFETY: reads the type pointer of a live object.
+    let t = unsafe { ffi::Py_TYPE(o.as_ptr()) };
+    t == std::ptr::addr_of_mut!(ffi::PyLong_Type) || t == std::ptr::addr_of_mut!(ffi::PyFloat_Type)
 }
 
 /// The buffer of `ret` when it is a ctypes instance whose type has exactly the simple kind
@@ -324,8 +433,8 @@ fn same_simple_instance(ret: &Bound<'_, PyAny>, kind: &'static SimpleKind, swapp
 ///
 /// # Safety
 /// `result` has room for `size` bytes.
-unsafe fn copy_result(py: Python<'_>, ret: &Bound<'_, PyAny>, restype: Option<&Py<PyAny>>, size: usize, result: *mut u8) -> PyResult<()> {
-    let restype = restype.ok_or_else(|| PyTypeError::new_err("the callback's result type is gone"))?.bind(py);
+unsafe fn copy_result(ret: &Bound<'_, PyAny>, restype: Option<&Bound<'_, PyAny>>, size: usize, result: *mut u8) -> PyResult<()> {
+    let restype = restype.ok_or_else(|| PyTypeError::new_err("the callback's result type is gone"))?;
     let data = match ret.cast::<CData>() {
         Ok(d) if ret.is_instance(restype)? && d.get().size() >= size => d,
         _ => {
@@ -342,17 +451,32 @@ unsafe fn copy_result(py: Python<'_>, ret: &Bound<'_, PyAny>, restype: Option<&P
     Ok(())
 }
 
-/// The decoded arguments of one callback invocation (on the stack for the usual few).
-type Arguments<'py> = SmallVec<[Bound<'py, PyAny>; 8]>;
+/// The decoded arguments of one callback invocation, as the vectorcall array wants them
+/// (on the stack for the usual few): strong references, released on drop.
+struct OwnedArgs(SmallVec<[*mut ffi::PyObject; 8]>);
 
-/// Calls `callable` with positional `args` through the vectorcall protocol, without building
-/// an argument tuple (as CPython 3.11's callbacks do).
-fn vectorcall<'py>(callable: &Bound<'py, PyAny>, args: &[Bound<'py, PyAny>]) -> PyResult<Bound<'py, PyAny>> {
-    let ptrs: SmallVec<[*mut ffi::PyObject; 8]> = args.iter().map(Bound::as_ptr).collect();
-    // SAFETY: `callable` and every argument are live references held for the duration of
-    // the call; the result is a new reference or NULL with an exception set.
-    unsafe {
-        let r = ffi::PyObject_Vectorcall(callable.as_ptr(), ptrs.as_ptr(), ptrs.len(), std::ptr::null_mut());
-        Bound::from_owned_ptr_or_err(callable.py(), r)
+impl OwnedArgs {
+    /// Calls `callable` with these positional arguments through the vectorcall protocol,
+    /// without building an argument tuple (as CPython's callbacks do from 3.11).
+    /// `None` when the call raised (the exception is set).
+    #[inline]
+    fn call<'py>(&self, callable: &Bound<'py, PyAny>) -> Option<Bound<'py, PyAny>> {
+        let args = if self.0.is_empty() { std::ptr::null() } else { self.0.as_ptr() };
+        // SAFETY: `callable` and every argument are live references held for the duration
+        // of the call; the result is a new reference or NULL with an exception set.
+        unsafe {
+            let r = ffi::PyObject_Vectorcall(callable.as_ptr(), args, self.0.len(), std::ptr::null_mut());
+            Bound::from_owned_ptr_or_opt(callable.py(), r)
+        }
+    }
+}
+
+impl Drop for OwnedArgs {
+    fn drop(&mut self) {
+        for &o in &self.0 {
+            // SAFETY: each pointer is a strong reference this array owns; the GIL is held
+            // (the arguments live inside the attached part of a callback).
+            unsafe { ffi::Py_DECREF(o) };
+        }
     }
 }

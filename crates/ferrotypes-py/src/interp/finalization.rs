@@ -65,19 +65,36 @@ fn admit() -> Option<Ticket> {
 /// Held while a callback runs.
 pub struct CallbackTicket {
     _inside: Ticket,
+    /// This thread's `CALLBACK_DEPTH` (a const-initialized thread-local without destructor:
+    /// its address is fixed for the thread's life), looked up once per callback.
+    depth: *const std::cell::Cell<usize>,
 }
 
 impl Drop for CallbackTicket {
     fn drop(&mut self) {
-        let _ = CALLBACK_DEPTH.try_with(|d| d.set(d.get().saturating_sub(1)));
+        // SAFETY: `depth` points to this thread's counter (the ticket is not `Send`, so it is
+        // dropped on the thread that made it, which is still running).
+        let depth = unsafe { &*self.depth };
+        depth.set(depth.get().saturating_sub(1));
     }
 }
 
-/// A callback from C may run Python code: `None` once the interpreter is going away.
+/// A callback from C may run Python code: `None` once the interpreter is going away. While
+/// the gate is open the interpreter cannot be finalizing (the exit hook runs before
+/// `Py_FinalizeEx` marks it so); once it is closed, a nested callback is admitted only
+/// while the interpreter is still whole.
 pub fn enter_callback() -> Option<CallbackTicket> {
-    let inside = admit()?;
-        let _ = CALLBACK_DEPTH.try_with(|d| d.set(d.get() + 1));
-    Some(CallbackTicket { _inside: inside })
+    // Counted before the gate is read (see `admit`).
+    IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
+    let inside = Ticket(());
+    let depth = CALLBACK_DEPTH.with(|d| d as *const std::cell::Cell<usize>);
+    // SAFETY: this thread's counter, alive as long as the thread (see `CallbackTicket`).
+    let current = unsafe { &*depth };
+    if CLOSING.load(Ordering::SeqCst) && (current.get() == 0 || crate::interp::private_api::interpreter_unavailable()) {
+        return None;
+    }
+    current.set(current.get() + 1);
+    Some(CallbackTicket { _inside: inside, depth })
 }
 
 /// Called on a thread that has just returned from a foreign call made with the GIL released,

@@ -53,6 +53,14 @@ impl GilCell<Option<Py<PyAny>>> {
         // SAFETY: GIL-serialised access; the clone takes a new reference while we hold the GIL.
         unsafe { (*self.0.get()).as_ref().map(|o| o.clone_ref(py)) }
     }
+    /// A new strong reference to the stored object, if any, as a `Bound`: released with a
+    /// plain decref when dropped, even where PyO3 does not count this thread as attached
+    /// (callbacks, see `callbacks::thunk`).
+    #[inline]
+    pub fn get_bound<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyAny>> {
+        // SAFETY: GIL-serialised access; the clone takes a new reference while we hold the GIL.
+        unsafe { (*self.0.get()).as_ref().map(|o| o.bind(py).clone()) }
+    }
     /// Whether an object is stored.
     pub fn is_some(&self) -> bool {
         // SAFETY: GIL-serialised access; only the discriminant is read.

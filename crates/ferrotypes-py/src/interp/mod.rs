@@ -18,6 +18,7 @@ pub mod names;
 pub mod object_api;
 pub mod private_api;
 pub mod recursion;
+pub mod thread_state;
 pub mod type_cache;
 pub mod vectorcall;
 pub mod version;

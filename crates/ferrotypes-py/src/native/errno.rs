@@ -14,7 +14,7 @@ fn errno_location() -> *mut i32 {
 
 /// Exchanges the real `errno` with ctypes' private copy (called just before and just after
 /// a foreign call; the GIL may be released: it touches only thread-local state).
-fn swap_errno() {
+pub fn swap_errno() {
     let loc = errno_location();
     CTYPES_ERRNO.with(|saved| {
         // SAFETY: `loc` is this thread's errno slot, valid for the thread's lifetime.

@@ -15,8 +15,18 @@
 //!
 //! Narrow integers are passed sign- or zero-extended to 64 bits (what GCC and Clang callers
 //! do, and what Clang callees rely on); `float` travels as its 32-bit pattern in the low half
-//! of the SSE register. Anything else — aggregates by value, `long double`, more arguments
-//! than registers, other platforms — goes through libffi (`call.rs`).
+//! of the SSE register.
+//!
+//! Aggregates by value ([`Frame`], [`call_frame`]) follow the classification their libffi
+//! descriptor already encodes (`ffi_type::SysvPassing`): an aggregate of one or two
+//! INTEGER/SSE eightbytes takes the next free registers of those classes (the caller checks
+//! that all of them are free, else the psABI would put the whole aggregate on the stack), a
+//! MEMORY one is copied onto the stack in argument order (eightbyte slots, 16-byte aligned
+//! for an aggregate that is), and a MEMORY result is written through a hidden pointer
+//! passed as the first integer argument; a register result comes back in `rax`/`rdx` and
+//! `xmm0`/`xmm1`. That call goes through a small assembly routine, as no Rust prototype
+//! can carry a stack area whose size is known only at run time. Anything else — `long
+//! double`, more scalars than registers, other platforms — goes through libffi (`call.rs`).
 use std::ffi::c_void;
 
 /// The register file of one direct call.
@@ -78,6 +88,130 @@ pub unsafe fn call(func: *const c_void, regs: &Registers, ret: ReturnClass) -> u
 /// Never called (it panics); it exists so callers compile everywhere.
 #[cfg(not(all(target_arch = "x86_64", unix)))]
 pub unsafe fn call(_func: *const c_void, _regs: &Registers, _ret: ReturnClass) -> u64 {
+    unreachable!("direct calls are only built for x86-64 System V")
+}
+
+/// Most eightbytes of stack arguments a [`Frame`] carries (aggregates passed in memory).
+pub const MAX_STACK_WORDS: usize = 32;
+
+/// Everything one [`call_frame`] call passes and gets back. The field order is the layout
+/// the assembly routine reads (offsets in its comments).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct Frame {
+    /// `rdi, rsi, rdx, rcx, r8, r9` (bytes 0–47).
+    pub ints: [u64; 6],
+    /// `xmm0`–`xmm7` (bytes 48–111).
+    pub sse: [u64; 8],
+    /// How many words of `stack` are passed (bytes 112–119).
+    pub stack_words: u64,
+    /// The function called (bytes 120–127).
+    pub func: u64,
+    /// After the call: `rax, rdx, xmm0, xmm1` (bytes 128–159).
+    pub ret: [u64; 4],
+    /// The stack arguments, lowest address first (bytes 160–).
+    pub stack: [u64; MAX_STACK_WORDS],
+}
+
+impl Default for Frame {
+    fn default() -> Self {
+        Frame { ints: [0; 6], sse: [0; 8], stack_words: 0, func: 0, ret: [0; 4], stack: [0; MAX_STACK_WORDS] }
+    }
+}
+
+#[cfg(all(target_arch = "x86_64", unix))]
+std::arch::global_asm!(
+    ".text",
+    ".p2align 4",
+    ".globl ferrotypes_direct_call_frame",
+    ".hidden ferrotypes_direct_call_frame",
+    ".type ferrotypes_direct_call_frame,@function",
+    "ferrotypes_direct_call_frame:",
+    ".cfi_startproc",
+    "push rbp",
+    ".cfi_def_cfa_offset 16",
+    ".cfi_offset rbp, -16",
+    "mov rbp, rsp",
+    ".cfi_def_cfa_register rbp",
+    "push rbx",
+    ".cfi_offset rbx, -24",
+    // rbx (callee-saved) keeps the frame across the call.
+    "mov rbx, rdi",
+    // The stack area: stack_words eightbytes, 16-byte aligned at the call.
+    "mov rcx, qword ptr [rbx + 112]",
+    "lea rax, [rcx*8]",
+    "sub rsp, rax",
+    "and rsp, -16",
+    "xor eax, eax",
+    "2:",
+    "cmp rax, rcx",
+    "jae 3f",
+    "mov rdx, qword ptr [rbx + rax*8 + 160]",
+    "mov qword ptr [rsp + rax*8], rdx",
+    "inc rax",
+    "jmp 2b",
+    "3:",
+    "movq xmm0, qword ptr [rbx + 48]",
+    "movq xmm1, qword ptr [rbx + 56]",
+    "movq xmm2, qword ptr [rbx + 64]",
+    "movq xmm3, qword ptr [rbx + 72]",
+    "movq xmm4, qword ptr [rbx + 80]",
+    "movq xmm5, qword ptr [rbx + 88]",
+    "movq xmm6, qword ptr [rbx + 96]",
+    "movq xmm7, qword ptr [rbx + 104]",
+    "mov rdi, qword ptr [rbx]",
+    "mov rsi, qword ptr [rbx + 8]",
+    "mov rdx, qword ptr [rbx + 16]",
+    "mov rcx, qword ptr [rbx + 24]",
+    "mov r8, qword ptr [rbx + 32]",
+    "mov r9, qword ptr [rbx + 40]",
+    "mov r11, qword ptr [rbx + 120]",
+    // al: an upper bound of the SSE registers used, for variadic callees.
+    "mov eax, 8",
+    "call r11",
+    "mov qword ptr [rbx + 128], rax",
+    "mov qword ptr [rbx + 136], rdx",
+    "movq qword ptr [rbx + 144], xmm0",
+    "movq qword ptr [rbx + 152], xmm1",
+    "lea rsp, [rbp - 8]",
+    "pop rbx",
+    "pop rbp",
+    ".cfi_def_cfa rsp, 8",
+    "ret",
+    ".cfi_endproc",
+    ".size ferrotypes_direct_call_frame, . - ferrotypes_direct_call_frame",
+);
+
+#[cfg(all(target_arch = "x86_64", unix))]
+extern "C" {
+    fn ferrotypes_direct_call_frame(frame: *mut Frame);
+}
+
+/// Calls `frame.func` with the registers and stack words of `frame`, leaving the result
+/// registers in `frame.ret`.
+///
+/// # Safety
+/// `frame.func` must be a C function (System V x86-64) whose parameters are laid out in
+/// `frame` as the module documentation describes (scalars and register aggregates in
+/// registers by class and order, MEMORY aggregates in `stack` in order, a hidden result
+/// pointer first among the integers for a MEMORY result), with `stack_words` at most
+/// [`MAX_STACK_WORDS`]. Any memory the arguments point to must be valid for the call.
+#[cfg(all(target_arch = "x86_64", unix))]
+#[inline]
+pub unsafe fn call_frame(frame: &mut Frame) {
+    debug_assert!(frame.stack_words as usize <= MAX_STACK_WORDS);
+    // SAFETY: the routine above reads the frame at the offsets of its #[repr(C)] layout,
+    // copies `stack_words` (bounded, contract) words onto a 16-byte aligned area, calls
+    // `func` per this function's contract and stores the four result registers back.
+    unsafe { ferrotypes_direct_call_frame(frame) }
+}
+
+/// Direct calls are not available on this target: callers check [`SUPPORTED`] first.
+///
+/// # Safety
+/// Never called (it panics); it exists so callers compile everywhere.
+#[cfg(not(all(target_arch = "x86_64", unix)))]
+pub unsafe fn call_frame(_frame: &mut Frame) {
     unreachable!("direct calls are only built for x86-64 System V")
 }
 
@@ -163,5 +297,96 @@ mod tests {
         let n = unsafe { call(snprintf as *const c_void, &r, ReturnClass::Integer) } as i32;
         let text = std::str::from_utf8(&buf[..n as usize]).unwrap();
         assert_eq!(text, "42 2.50 ok -1.0");
+    }
+
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct S3 {
+        a: i32,
+        b: f64,
+        c: i32,
+    }
+
+    #[repr(C)]
+    #[derive(Clone, Copy, PartialEq, Debug)]
+    struct Mixed {
+        x: f32,
+        n: i32,
+        d: f64,
+    }
+
+    #[repr(C)]
+    #[derive(Clone, Copy, PartialEq, Debug)]
+    struct Big {
+        v: [i64; 5],
+    }
+
+    extern "C" fn memory_arg(i: i32, s: S3, d: f64, t: S3) -> f64 {
+        i as f64 + s.a as f64 + s.b + s.c as f64 + d * 100.0 + (t.a as f64 + t.b + t.c as f64) * 1000.0
+    }
+
+    extern "C" fn mixed_roundtrip(m: Mixed, k: i32) -> Mixed {
+        Mixed { x: m.x * 2.0, n: m.n + k, d: m.d + 0.5 }
+    }
+
+    extern "C" fn big_result(seed: i64, s: S3) -> Big {
+        Big { v: [seed, s.a as i64, s.c as i64, s.b as i64, 5] }
+    }
+
+    fn words_of<T: Copy>(v: &T) -> Vec<u64> {
+        let n = std::mem::size_of::<T>().div_ceil(8);
+        let mut out = vec![0u64; n];
+        // SAFETY: copying the bytes of a live value into a buffer at least as large.
+        unsafe { std::ptr::copy_nonoverlapping(v as *const T as *const u8, out.as_mut_ptr() as *mut u8, std::mem::size_of::<T>()) };
+        out
+    }
+
+    #[test]
+    fn memory_aggregates_go_on_the_stack_in_order() {
+        let (s, t) = (S3 { a: 1, b: 2.0, c: 3 }, S3 { a: 4, b: 5.0, c: 6 });
+        let mut f = Frame { func: memory_arg as *const () as u64, ..Default::default() };
+        f.ints[0] = 7;
+        f.sse[0] = 0.5f64.to_bits();
+        let words: Vec<u64> = words_of(&s).into_iter().chain(words_of(&t)).collect();
+        f.stack[..words.len()].copy_from_slice(&words);
+        f.stack_words = words.len() as u64;
+        // SAFETY: the frame holds memory_arg's arguments as the psABI places them.
+        unsafe { call_frame(&mut f) };
+        assert_eq!(f64::from_bits(f.ret[2]), 7.0 + 6.0 + 50.0 + 15000.0);
+    }
+
+    #[test]
+    fn register_aggregates_in_and_out() {
+        let m = Mixed { x: 1.5, n: 4, d: 2.0 };
+        let w = words_of(&m);
+        // { float, int } is INTEGER (merged), { double } SSE.
+        let mut f = Frame { func: mixed_roundtrip as *const () as u64, ..Default::default() };
+        f.ints[0] = w[0];
+        f.sse[0] = w[1];
+        f.ints[1] = 10;
+        // SAFETY: as the psABI places mixed_roundtrip's arguments.
+        unsafe { call_frame(&mut f) };
+        // The result: eightbyte 0 (INTEGER) in rax, eightbyte 1 (SSE) in xmm0.
+        let mut out = Mixed { x: 0.0, n: 0, d: 0.0 };
+        let bytes = [f.ret[0], f.ret[2]];
+        // SAFETY: two eightbytes into a 16-byte value.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr() as *const u8, &mut out as *mut Mixed as *mut u8, 16) };
+        assert_eq!(out, Mixed { x: 3.0, n: 14, d: 2.5 });
+    }
+
+    #[test]
+    fn memory_result_through_the_hidden_pointer() {
+        let mut big = Big { v: [0; 5] };
+        let s = S3 { a: 8, b: 9.0, c: 10 };
+        let mut f = Frame { func: big_result as *const () as u64, ..Default::default() };
+        f.ints[0] = &mut big as *mut Big as u64;
+        f.ints[1] = 77;
+        let w = words_of(&s);
+        f.stack[..3].copy_from_slice(&w);
+        f.stack_words = 3;
+        // SAFETY: hidden result pointer first, then the arguments as the psABI places them.
+        unsafe { call_frame(&mut f) };
+        assert_eq!(big, Big { v: [77, 8, 10, 9, 5] });
+        assert_eq!(f.ret[0], &big as *const Big as u64);
     }
 }

@@ -179,6 +179,51 @@ impl FfiType {
     }
 }
 
+/// How x86-64 System V passes (and returns) an aggregate, read back from the descriptor
+/// [`FfiType::sysv_by_value`] built for it: what the fast lane needs to put its bytes into
+/// registers or onto the stack itself (`direct.rs`), as libffi would from the same descriptor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SysvPassing {
+    /// In `words` (1 or 2) eightbytes, each in the next free register of its class:
+    /// `sse[i]` for an SSE register, else a general-purpose one.
+    Registers { words: u8, sse: [bool; 2] },
+    /// In memory: copied onto the stack as an argument, through a hidden pointer as a result.
+    Memory,
+}
+
+impl FfiType {
+    /// The x86-64 System V passing of this aggregate, or `None` where the fast lane should
+    /// leave it to libffi: not a STRUCT descriptor (a lone `long double` aggregate), empty,
+    /// or with an eightbyte of padding only.
+    pub fn sysv_passing(&self) -> Option<SysvPassing> {
+        // SAFETY: `as_ptr` is valid while `self` lives.
+        let t = unsafe { &*self.as_ptr() };
+        if t.type_ != type_tag::STRUCT || t.size == 0 {
+            return None;
+        }
+        if t.size > 16 {
+            return Some(SysvPassing::Memory);
+        }
+        let mut words = Eightbytes::new(t.size);
+        // SAFETY: an `FfiType`'s descriptors are valid and NULL-terminated while it lives.
+        // The elements sit where libffi places them, which for the descriptors built here
+        // is where their bytes are.
+        unsafe { classify_into(t, 0, &mut words, false) };
+        if words.memory || words.classes.iter().any(|c| matches!(c, Class::Memory | Class::X87 | Class::X87Up)) {
+            return Some(SysvPassing::Memory);
+        }
+        let mut sse = [false; 2];
+        for (i, c) in words.classes.iter().enumerate() {
+            match c {
+                Class::Sse => sse[i] = true,
+                Class::Integer => {}
+                _ => return None,
+            }
+        }
+        Some(SysvPassing::Registers { words: words.classes.len() as u8, sse })
+    }
+}
+
 /// One declared member of an aggregate, for [`FfiType::sysv_by_value`].
 pub struct ByValueMember<'a> {
     /// The member's libffi type (not used for a bit field).
@@ -446,6 +491,31 @@ fn sysv_x86_64(size: usize, align: usize, parts: &[Part<'_>]) -> Option<FfiType>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sysv_passing_reads_the_classes_back() {
+        let (i, d, f) = (scalar(b'i'), scalar(b'd'), scalar(b'f'));
+        let by_value = |offsets: &[(usize, &FfiType)], size: usize, align: usize| {
+            let parts: Vec<Part<'_>> = offsets.iter().map(|&(offset, ty)| Part::Member { offset, ty }).collect();
+            FfiType::sysv_x86_64(size, align, &parts).unwrap_or_else(|| FfiType::in_memory(size, align))
+        };
+        // { int a; double b; }: INTEGER, SSE.
+        let t = by_value(&[(0, &i), (8, &d)], 16, 8);
+        assert_eq!(t.sysv_passing(), Some(SysvPassing::Registers { words: 2, sse: [false, true] }));
+        // { float x, y; }: one SSE eightbyte.
+        let t = by_value(&[(0, &f), (4, &f)], 8, 4);
+        assert_eq!(t.sysv_passing(), Some(SysvPassing::Registers { words: 1, sse: [true, false] }));
+        // { float x; int y; double z; }: INTEGER (merged), SSE.
+        let t = by_value(&[(0, &f), (4, &i), (8, &d)], 16, 8);
+        assert_eq!(t.sysv_passing(), Some(SysvPassing::Registers { words: 2, sse: [false, true] }));
+        // { int a; double b; int c; }: 24 bytes, MEMORY.
+        assert_eq!(FfiType::in_memory(24, 8).sysv_passing(), Some(SysvPassing::Memory));
+        // A misaligned (packed) double: MEMORY though small.
+        let t = by_value(&[(0, &i), (4, &d)], 12, 1);
+        assert_eq!(t.sysv_passing(), Some(SysvPassing::Memory));
+        // Scalars are not aggregates.
+        assert_eq!(i.sysv_passing(), None);
+    }
 
     #[test]
     fn aggregate_keeps_its_elements() {

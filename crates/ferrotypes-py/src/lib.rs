@@ -181,6 +181,7 @@ fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
     data::array::install_raw_subscript(py);
     data::cdata::remember_buffer_slots(py);
     carg::calibrate_direct_alloc(py)?;
+    carg::install_raw_slots(py);
     {
         let r = roots::roots(py);
         let metas = ["PyCSimpleType", "PyCStructType", "UnionType", "PyCArrayType", "PyCPointerType"]
@@ -278,7 +279,7 @@ fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("_cast_addr", c_entry_points::cast_impl as *const c_void as usize)?;
     m.add_function(wrap_pyfunction!(stginfo::sizeof, m)?)?;
     m.add_function(wrap_pyfunction!(stginfo::alignment, m)?)?;
-    m.add_function(wrap_pyfunction!(carg::byref, m)?)?;
+    interp::descriptors::add_fastcall_function(m, c"byref", carg::byref_doc(py), carg::byref_fastcall)?;
     m.add_function(wrap_pyfunction!(cdata::addressof, m)?)?;
     m.add_function(wrap_pyfunction!(cdata::resize, m)?)?;
     m.add_function(wrap_pyfunction!(native::libraries::dlopen, m)?)?;

@@ -8,6 +8,11 @@
 //! `_check_retval_` or `FUNCFLAG_PYTHONAPI`; and registers enough for every argument. Setting
 //! `argtypes`, `restype`, `errcheck` or `release_gil` resets it.
 //!
+//! Structures and unions passed or returned by value qualify too, as exact instances of
+//! their declared type: their bytes go into registers or onto the stack as the x86-64
+//! System V classification of their type says (`FfiType::sysv_passing`), through
+//! `direct::call_frame`; a result is copied into a new instance of the result type.
+//!
 //! A qualifying call converts only the argument objects whose conversion cannot fail or run
 //! Python code — exact `int`, `float`, `bytes`, `None`, `byref()` of an exact target
 //! instance, an exact pointer instance — and hands every other call
@@ -16,12 +21,12 @@
 //! itself goes through `ferrotypes_core::direct` where that exists, else through the cached
 //! libffi interface of the general path (not here: the plan is simply never made).
 use super::funcptr::{note_passed_to_c, CFuncPtr};
-use crate::data::carg::CArgObject;
 use crate::data::cdata::CData;
 use crate::data::simple;
 use crate::interp::finalization;
 use crate::native::errno;
-use ferrotypes_core::direct::{self, Registers, ReturnClass};
+use ferrotypes_core::direct::{self, Frame, Registers, ReturnClass, MAX_STACK_WORDS};
+use ferrotypes_core::ffi_type::SysvPassing;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use std::ffi::c_void;
@@ -52,13 +57,34 @@ pub enum FastArg {
     /// compared by identity): an exact instance passes the function address it holds, or
     /// the address of its elements.
     Instance { cls: usize, funcptr: bool },
+    /// A structure or union type with the stock `from_param`, passed by value (address of
+    /// the type, compared by identity): an exact instance passes its `size` bytes as `pass`
+    /// says; `align16` for a MEMORY one whose stack slot is 16-byte aligned.
+    Aggregate { cls: usize, size: u16, align16: bool, pass: SysvPassing },
 }
 
 impl FastArg {
     fn is_sse(self) -> bool {
         matches!(self, FastArg::F32 | FastArg::F64)
     }
+
+    /// (general-purpose registers, SSE registers) this argument takes.
+    fn registers(self) -> (usize, usize) {
+        match self {
+            FastArg::Aggregate { pass: SysvPassing::Registers { words, sse }, .. } => {
+                let sse = sse[..words as usize].iter().filter(|&&b| b).count();
+                (words as usize - sse, sse)
+            }
+            FastArg::Aggregate { pass: SysvPassing::Memory, .. } => (0, 0),
+            a if a.is_sse() => (0, 1),
+            _ => (1, 0),
+        }
+    }
 }
+
+/// Largest aggregate result the fast lane returns (a MEMORY result is written into a buffer
+/// of this many bytes on the caller's stack).
+pub const MAX_AGGREGATE_RESULT: usize = 256;
 
 /// How the result is converted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,6 +97,9 @@ pub enum FastRet {
     CharP,
     /// `int`, or `None` for NULL.
     VoidP,
+    /// A new instance of the structure or union type `cls` (its address; the configuration
+    /// holding the type is alive while the plan is) holding the `size` bytes returned.
+    Aggregate { cls: usize, size: u16, pass: SysvPassing },
 }
 
 /// A function object's fast-lane decision.
@@ -93,6 +122,8 @@ pub struct FastPlan {
     pub ret: FastRet,
     pub use_errno: bool,
     pub release_gil: bool,
+    /// The call needs `direct::call_frame` (an aggregate argument or result).
+    pub frame: bool,
 }
 
 impl FastPlan {
@@ -102,18 +133,46 @@ impl FastPlan {
             return None;
         }
         let mut args = [FastArg::VoidP; MAX_ARGS];
+        let ret_aggregate = match ret {
+            FastRet::Aggregate { size, pass, .. } => {
+                if usize::from(size) > MAX_AGGREGATE_RESULT {
+                    return None;
+                }
+                Some(pass)
+            }
+            _ => None,
+        };
+        // A MEMORY result's hidden pointer takes the first integer register.
+        let (mut ints, mut sse) = (usize::from(ret_aggregate == Some(SysvPassing::Memory)), 0);
+        let mut frame = ret_aggregate.is_some();
+        let mut stack = 0usize;
         let typed = match typed {
             Some(list) => {
-                let sse = list.iter().filter(|a| a.is_sse()).count();
-                if sse > 8 || list.len() - sse > 6 {
+                if list.len() > MAX_ARGS {
+                    return None;
+                }
+                for &a in list {
+                    let (i, s) = a.registers();
+                    ints += i;
+                    sse += s;
+                    if let FastArg::Aggregate { size, align16, pass, .. } = a {
+                        frame = true;
+                        if pass == SysvPassing::Memory {
+                            stack = stack.next_multiple_of(if align16 { 2 } else { 1 }) + usize::from(size).div_ceil(8);
+                        }
+                    }
+                }
+                if sse > 8 || ints > 6 || stack > MAX_STACK_WORDS {
                     return None;
                 }
                 args[..list.len()].copy_from_slice(list);
                 Some(list.len() as u8)
             }
+            // Untyped calls have no aggregates; a by-value result needs typed arguments here.
+            None if frame => return None,
             None => None,
         };
-        Some(FastPlan { typed, args, ret, use_errno, release_gil })
+        Some(FastPlan { typed, args, ret, use_errno, release_gil, frame })
     }
 }
 
@@ -172,10 +231,13 @@ unsafe fn double_of(obj: *mut ffi::PyObject) -> Option<f64> {
 /// # Safety
 /// `obj` is a live object; the GIL is held.
 #[inline]
-unsafe fn byref_address(py: Python<'_>, obj: *mut ffi::PyObject, target: Option<usize>) -> Option<u64> {
-    // SAFETY: a borrowed reference to a live object, for the duration of this function.
-    let any = unsafe { Bound::ref_from_ptr(py, &obj) };
-    let carg = any.cast::<CArgObject>().ok()?.get();
+unsafe fn byref_address(_py: Python<'_>, obj: *mut ffi::PyObject, target: Option<usize>) -> Option<u64> {
+    // SAFETY: a live object (contract).
+    if !unsafe { crate::data::carg::is_carg(obj) } {
+        return None;
+    }
+    // SAFETY: checked to be a CArgObject, alive for this function; the GIL is held.
+    let carg = unsafe { crate::data::carg::carg_of(obj) };
     if carg.tag != b'P' {
         return None;
     }
@@ -234,6 +296,8 @@ unsafe fn convert(py: Python<'_>, kind: FastArg, obj: *mut ffi::PyObject) -> Opt
                     Some(p as u64)
                 }
             }
+            // Only in framed calls (`place_aggregate`).
+            FastArg::Aggregate { .. } => None,
             FastArg::Pointer { cls, proto } => {
                 if obj == ffi::Py_None() {
                     Some(0)
@@ -299,6 +363,11 @@ unsafe fn result_object(ret: FastRet, raw: u64) -> *mut ffi::PyObject {
             }
             FastRet::CharP => ffi::PyBytes_FromString(raw as *const std::ffi::c_char),
             FastRet::VoidP => ffi::PyLong_FromUnsignedLongLong(raw),
+            // Made by `try_call_frame` from the result registers or buffer.
+            FastRet::Aggregate { .. } => {
+                ffi::PyErr_SetString(ffi::PyExc_SystemError, c"ferrotypes: aggregate result outside a framed call".as_ptr());
+                std::ptr::null_mut()
+            }
         }
     }
 }
@@ -332,6 +401,10 @@ pub unsafe fn try_call(py: Python<'_>, slf: &Bound<'_, CFuncPtr>, args: *const *
     // SAFETY: no Python code runs while the plan is borrowed (the conversions below only
     // inspect exact built-in objects), so nothing can replace it.
     let plan = unsafe { slf.get().fast_plan() }?;
+    if plan.frame {
+        // SAFETY: forwarded from this function's contract.
+        return unsafe { try_call_frame(py, slf, plan, args, nargs) };
+    }
     let mut regs = Registers::default();
     match plan.typed {
         Some(n) => {
@@ -384,6 +457,193 @@ pub unsafe fn try_call(py: Python<'_>, slf: &Bound<'_, CFuncPtr>, args: *const *
     note_lane_taken();
     // SAFETY: `raw` is the result register of a call returning `result_kind`'s type.
     Some(unsafe { result_object(result_kind, raw) })
+}
+
+/// Copies `size` bytes of an instance's memory into `words` (zero-padded to whole words).
+///
+/// # Safety
+/// `src` is readable for `size` bytes and `size <= 8 * words.len()`.
+#[inline]
+unsafe fn copy_words(src: *const u8, size: usize, words: &mut [u64]) {
+    // SAFETY: `words` has room for `size` bytes (contract), `src` is readable (contract);
+    // the two never overlap (one is a Python object's memory, the other a call frame).
+    unsafe { std::ptr::copy_nonoverlapping(src, words.as_mut_ptr().cast::<u8>(), size) };
+}
+
+/// Places one aggregate argument into `frame`: its eightbytes into the next registers of
+/// their classes, or its bytes onto the stack. `None`: `obj` is not an exact instance of
+/// the declared type (the general path decides), or the plan's bounds would be exceeded.
+///
+/// # Safety
+/// `obj` is a live object; the GIL is held.
+#[inline]
+unsafe fn place_aggregate(
+    py: Python<'_>,
+    kind: FastArg,
+    obj: *mut ffi::PyObject,
+    frame: &mut Frame,
+    at: &mut (usize, usize, usize),
+) -> Option<()> {
+    let FastArg::Aggregate { cls, size, align16, pass } = kind else { return None };
+    // SAFETY: reading the type of a live object (contract).
+    if unsafe { ffi::Py_TYPE(obj) } as usize != cls {
+        return None;
+    }
+    // SAFETY: an exact instance of a structure or union type holds a `CData` with at least
+    // `size` bytes of storage (its type's size); the object is alive for the call.
+    let src = unsafe { Bound::ref_from_ptr(py, &obj).cast_unchecked::<CData>().get().ptr() };
+    let size = usize::from(size);
+    let (ni, ns, sw) = at;
+    match pass {
+        SysvPassing::Registers { words, sse } => {
+            let mut w = [0u64; 2];
+            // SAFETY: a register aggregate has at most 16 bytes; `src` holds `size`.
+            unsafe { copy_words(src, size.min(16), &mut w) };
+            for (i, &word) in w[..usize::from(words)].iter().enumerate() {
+                if sse[i] {
+                    *frame.sse.get_mut(*ns)? = word;
+                    *ns += 1;
+                } else {
+                    *frame.ints.get_mut(*ni)? = word;
+                    *ni += 1;
+                }
+            }
+        }
+        SysvPassing::Memory => {
+            if align16 {
+                *sw = sw.next_multiple_of(2);
+            }
+            let n = size.div_ceil(8);
+            let slot = frame.stack.get_mut(*sw..*sw + n)?;
+            // SAFETY: `slot` has `n` words, room for `size` bytes; `src` holds `size`.
+            unsafe { copy_words(src, size, slot) };
+            *sw += n;
+        }
+    }
+    Some(())
+}
+
+/// The address of a call frame handed to the GIL-released section.
+struct FramePtr(*mut Frame);
+// SAFETY: the frame holds plain integers only and belongs to the calling thread's stack
+// frame, which waits for the call; no Python object is reachable through it.
+unsafe impl Send for FramePtr {}
+
+/// [`try_call`] for a plan with aggregates: arguments into a [`Frame`], the call through
+/// `direct::call_frame`, and an aggregate result copied into a new instance.
+///
+/// # Safety
+/// As [`try_call`]; `plan` is `slf`'s plan.
+#[inline(never)]
+unsafe fn try_call_frame(
+    py: Python<'_>,
+    slf: &Bound<'_, CFuncPtr>,
+    plan: &FastPlan,
+    args: *const *mut ffi::PyObject,
+    nargs: usize,
+) -> Option<*mut ffi::PyObject> {
+    let n = usize::from(plan.typed?);
+    if nargs != n {
+        return None;
+    }
+    let mut frame = Frame::default();
+    // Written by the callee (a MEMORY result) before it is read; left uninitialised
+    // otherwise.
+    let mut result_buf = std::mem::MaybeUninit::<[u64; MAX_AGGREGATE_RESULT / 8]>::uninit();
+    let memory_result = matches!(plan.ret, FastRet::Aggregate { pass: SysvPassing::Memory, .. });
+    // (next integer register, next SSE register, next stack word)
+    let mut at = (usize::from(memory_result), 0usize, 0usize);
+    for (i, &kind) in plan.args[..n].iter().enumerate() {
+        // SAFETY: `i < nargs`; each entry is a live reference (contract).
+        let obj = unsafe { *args.add(i) };
+        if matches!(kind, FastArg::Aggregate { .. }) {
+            // SAFETY: a live object, the GIL held (contract).
+            unsafe { place_aggregate(py, kind, obj, &mut frame, &mut at) }?;
+            continue;
+        }
+        // SAFETY: as above.
+        let v = unsafe { convert(py, kind, obj) }?;
+        if kind.is_sse() {
+            *frame.sse.get_mut(at.1)? = v;
+            at.1 += 1;
+        } else {
+            *frame.ints.get_mut(at.0)? = v;
+            at.0 += 1;
+        }
+    }
+    let func = CFuncPtr::function_address(slf);
+    if func == 0 {
+        return None;
+    }
+    frame.func = func as u64;
+    frame.stack_words = at.2 as u64;
+    if memory_result {
+        frame.ints[0] = result_buf.as_mut_ptr() as u64;
+    }
+    // Copied out, and the result type held: a callback during the call may reconfigure the
+    // function object and drop the configuration that holds it.
+    let (result_kind, release_gil, use_errno) = (plan.ret, plan.release_gil, plan.use_errno);
+    let result_type = match result_kind {
+        // SAFETY: the address of a live type object (the configuration holds it until now).
+        FastRet::Aggregate { cls, .. } => Some(unsafe { Bound::from_borrowed_ptr(py, cls as *mut ffi::PyObject) }),
+        _ => None,
+    };
+    let run = |frame: &mut Frame| {
+        // SAFETY: the plan matches the function's declared signature (argtypes/restype,
+        // which the user vouches for, as with every ctypes call) and the frame was filled
+        // as `direct::call_frame` requires; the result buffer outlives the call.
+        errno::swapped_around(use_errno, || unsafe { direct::call_frame(frame) })
+    };
+    if release_gil {
+        // The frame stays where it is (it is large): the detached section gets its address.
+        let sent = FramePtr(&mut frame);
+        // The ticket is held until the GIL is back (interp/finalization.rs).
+        let ((), _reattached) = py.detach(move || {
+            let sent = sent;
+            // SAFETY: the frame lives in this function's stack frame, which waits for the
+            // detached section to return; nothing else touches it meanwhile.
+            run(unsafe { &mut *sent.0 });
+            ((), finalization::before_reattach())
+        });
+    } else {
+        run(&mut frame);
+    }
+    note_lane_taken();
+    let pass = match result_kind {
+        FastRet::Aggregate { pass, .. } => pass,
+        FastRet::F32 | FastRet::F64 => {
+            // SAFETY: the result register of a call returning `result_kind`'s type.
+            return Some(unsafe { result_object(result_kind, frame.ret[2]) });
+        }
+        _ => {
+            // SAFETY: as above.
+            return Some(unsafe { result_object(result_kind, frame.ret[0]) });
+        }
+    };
+    let mut words = [0u64; 2];
+    let bytes: *const u8 = match pass {
+        SysvPassing::Memory => result_buf.as_ptr().cast(),
+        SysvPassing::Registers { words: count, sse } => {
+            let (mut int_next, mut sse_next) = (0, 2);
+            for (i, w) in words[..usize::from(count)].iter_mut().enumerate() {
+                let reg = if sse[i] { &mut sse_next } else { &mut int_next };
+                *w = frame.ret[*reg];
+                *reg += 1;
+            }
+            words.as_ptr().cast()
+        }
+    };
+    let cls = result_type?;
+    // SAFETY: `bytes` holds the `size` bytes of the returned aggregate (a MEMORY result in
+    // the buffer the callee wrote, a register one assembled above); `cls` is its type.
+    let made = unsafe { crate::data::roots::instantiate_copy(&cls, bytes) };
+    Some(match made {
+        Ok(obj) => obj.into_ptr(),
+        Err(err) => {
+            err.restore(py);
+            std::ptr::null_mut()
+        }
+    })
 }
 
 /// Calls that took the fast lane, for tests that must know which path a call took.

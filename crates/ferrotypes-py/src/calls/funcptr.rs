@@ -407,27 +407,34 @@ struct Effective<'a> {
     fixed_cif: Option<&'a Arc<CallInterface>>,
 }
 
+/// The fast-lane conversion of a scalar kind, if it has one.
+fn scalar(kind: &ferrotypes_core::simple::SimpleKind) -> Option<FastArg> {
+    use ferrotypes_core::simple::ValueClass;
+    let size = kind.size as u8;
+    match (kind.class, kind.size) {
+        (ValueClass::Signed, _) => Some(FastArg::Int { size, signed: true }),
+        (ValueClass::Unsigned, _) => Some(FastArg::Int { size, signed: false }),
+        (ValueClass::Float, 4) => Some(FastArg::F32),
+        (ValueClass::Float, 8) => Some(FastArg::F64),
+        _ => None,
+    }
+}
+
 /// Whether calls with this configuration can take the fast lane (`fastcall.rs`), and how.
 fn decide_fast(py: Python<'_>, eff: &Effective<'_>, flags: i32) -> FastState {
-    use ferrotypes_core::simple::{SimpleKind, ValueClass};
     if eff.checker.is_some() || flags & FUNCFLAG_PYTHONAPI != 0 {
         return FastState::Off;
-    }
-    fn scalar(kind: &SimpleKind) -> Option<FastArg> {
-        let size = kind.size as u8;
-        match (kind.class, kind.size) {
-            (ValueClass::Signed, _) => Some(FastArg::Int { size, signed: true }),
-            (ValueClass::Unsigned, _) => Some(FastArg::Int { size, signed: false }),
-            (ValueClass::Float, 4) => Some(FastArg::F32),
-            (ValueClass::Float, 8) => Some(FastArg::F64),
-            _ => None,
-        }
     }
     let ret = match eff.restype.map(|r| r.bind(py)) {
         None => FastRet::Int { size: 4, signed: true },
         Some(r) if r.is_none() => FastRet::Void,
         Some(r) => {
-            let kind = match stginfo_of_type(r).and_then(|i| i.get().simple_kind()) {
+            let info = stginfo_of_type(r);
+            if let Some(agg) = info.as_ref().and_then(|i| aggregate_by_value(i.get())) {
+                let FastArg::Aggregate { size, pass, .. } = agg else { return FastState::Off };
+                return finish_fast(eff, flags, FastRet::Aggregate { cls: r.as_ptr() as usize, size, pass }, py);
+            }
+            let kind = match info.and_then(|i| i.get().simple_kind()) {
                 Some((kind, false)) if !simple::is_simple_subclass(r) => kind,
                 _ => return FastState::Off,
             };
@@ -441,6 +448,23 @@ fn decide_fast(py: Python<'_>, eff: &Effective<'_>, flags: i32) -> FastState {
             }
         }
     };
+    finish_fast(eff, flags, ret, py)
+}
+
+/// How a structure or union type passes by value in the fast lane, if it can: a complete
+/// aggregate whose classification is known (`FastArg::Aggregate`, with `cls` 0: filled by
+/// the caller).
+fn aggregate_by_value(info: &StgInfo) -> Option<FastArg> {
+    if !matches!(info.kind, Kind::Struct | Kind::Union) || info.align > 16 {
+        return None;
+    }
+    let size = u16::try_from(info.size).ok().filter(|&s| s > 0)?;
+    let pass = info.ffi.sysv_passing()?;
+    Some(FastArg::Aggregate { cls: 0, size, align16: info.align > 8, pass })
+}
+
+/// The argument half of [`decide_fast`], once the result conversion is known.
+fn finish_fast(eff: &Effective<'_>, flags: i32, ret: FastRet, py: Python<'_>) -> FastState {
     let args: Option<SmallVec<[FastArg; 8]>> = match eff.converters {
         None => None,
         Some(convs) => {
@@ -459,6 +483,14 @@ fn decide_fast(py: Python<'_>, eff: &Effective<'_>, flags: i32) -> FastState {
                     ArgConv::Instance { cls, .. } => match stginfo_of_type(cls.bind(py)).map(|i| i.get().kind) {
                         Some(Kind::FuncPtr) => FastArg::Instance { cls: cls.as_ptr() as usize, funcptr: true },
                         Some(Kind::Array) => FastArg::Instance { cls: cls.as_ptr() as usize, funcptr: false },
+                        Some(Kind::Struct | Kind::Union) => {
+                            match stginfo_of_type(cls.bind(py)).and_then(|i| aggregate_by_value(i.get())) {
+                                Some(FastArg::Aggregate { size, align16, pass, .. }) => {
+                                    FastArg::Aggregate { cls: cls.as_ptr() as usize, size, align16, pass }
+                                }
+                                _ => return FastState::Off,
+                            }
+                        }
                         _ => return FastState::Off,
                     },
                     _ => return FastState::Off,

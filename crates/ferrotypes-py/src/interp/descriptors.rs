@@ -2,7 +2,7 @@
 //! shows them differently from older versions.
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::PyType;
+use pyo3::types::{PyModule, PyType};
 
 /// Makes the `__doc__` of the getset descriptor `name` of `ty` `None`, as CPython 3.14's
 /// `_SimpleCData.value` has it (earlier versions say "current value"). A missing attribute
@@ -53,6 +53,25 @@ pub fn install_fastcall_method(owner: &Bound<'_, PyType>, name: &'static std::ff
     // type.__setattr__, not the metaclass's own: the class may customise setattr.
     py.get_type::<PyType>().getattr("__setattr__")?.call1((owner, name.to_str().unwrap_or_default(), descr))?;
     Ok(())
+}
+
+/// Adds `f` to the module `m` as the built-in function `name`: a `METH_FASTCALL |
+/// METH_KEYWORDS` C function called by the interpreter without PyO3's trampoline or
+/// argument parser (the function checks its own arguments). The method definition is leaked
+/// on purpose: the function object points at it for as long as it lives.
+pub fn add_fastcall_function(m: &Bound<'_, PyModule>, name: &'static std::ffi::CStr, doc: &'static std::ffi::CStr, f: ffi::PyCFunctionFastWithKeywords) -> PyResult<()> {
+    let def: &'static mut ffi::PyMethodDef = Box::leak(Box::new(ffi::PyMethodDef {
+        ml_name: name.as_ptr(),
+        ml_meth: ffi::PyMethodDefPointer { PyCFunctionFastWithKeywords: f },
+        ml_flags: ffi::METH_FASTCALL | ffi::METH_KEYWORDS,
+        ml_doc: doc.as_ptr(),
+    }));
+    let py = m.py();
+    let module_name = m.name()?;
+    // SAFETY: `def` lives for good (leaked above), `m` and its name are live objects;
+    // PyCFunction_NewEx returns a new reference or NULL with an exception set.
+    let func = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyCFunction_NewEx(def, m.as_ptr(), module_name.as_ptr()))? };
+    m.add(name.to_str().unwrap_or_default(), func)
 }
 
 /// Runs the body of a raw C entry point: its error becomes the raised exception and a NULL

@@ -130,7 +130,9 @@ pub fn byref(py: Python<'_>, obj: &Bound<'_, PyAny>, offset: isize) -> PyResult<
 /// behaviour's version words it (3.14 made `byref` an Argument Clinic function).
 fn not_cdata_error(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyErr {
     if crate::interp::version::behaves_as(py, 14) {
-        PyTypeError::new_err(format!("byref() argument 1 must be _ctypes._CData, not {}", type_name(obj)))
+        // Argument Clinic names `None` itself, other objects by their type's tp_name.
+        let shown = if obj.is_none() { "None".to_owned() } else { type_name(obj) };
+        PyTypeError::new_err(format!("byref() argument 1 must be _ctypes._CData, not {shown}"))
     } else {
         PyTypeError::new_err(format!("byref() argument must be a ctypes instance, not '{}'", type_name(obj)))
     }

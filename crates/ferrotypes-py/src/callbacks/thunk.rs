@@ -46,8 +46,9 @@ fn msg_converting(py: Python<'_>) -> &'static CStr {
 enum ArgDecoder {
     /// A direct `_SimpleCData` subclass: its Python value.
     Value { kind: &'static SimpleKind, swapped: bool },
-    /// Any other ctypes type: a new instance of `converters[index]` holding a copy.
-    Instance { index: usize, kind: Kind, size: usize, length: usize },
+    /// Any other ctypes type: a new instance of `converters[index]` holding a copy
+    /// (`direct`: allocated directly, see `roots::allocates_directly`).
+    Instance { index: usize, kind: Kind, size: usize, length: usize, direct: bool },
     /// Not a ctypes type: the call fails ("cannot build parameter"), as in CPython.
     Unsupported,
 }
@@ -170,7 +171,7 @@ pub fn make_thunk(py: Python<'_>, callable: &Bound<'_, PyAny>, info: &StgInfo) -
                 arg_ffi.push(i.ffi.clone());
                 decoders.push(match i.kind {
                     Kind::Simple { kind, swapped } if !simple::is_simple_subclass(&t) => ArgDecoder::Value { kind, swapped },
-                    kind => ArgDecoder::Instance { index, kind, size: i.size, length: i.length },
+                    kind => ArgDecoder::Instance { index, kind, size: i.size, length: i.length, direct: roots::allocates_directly(&t, kind) },
                 });
             }
             // CPython passes such an argument as an int and fails when the callback runs.
@@ -343,15 +344,23 @@ impl PyCallback {
             let v = match *decoder {
                 // SAFETY: `p` points to a value of `kind` (contract).
                 ArgDecoder::Value { kind, swapped } => unsafe { simple::get_value(py, kind, swapped, p)? }.into_ptr(),
-                ArgDecoder::Instance { index, kind, size, length } => {
+                ArgDecoder::Instance { index, kind, size, length, direct } => {
                     if converters.is_none() {
                         converters = self.converters.get_bound(py);
                     }
                     let conv = converters.as_ref().ok_or_else(|| PyTypeError::new_err("cannot build parameter"))?;
                     let cls = conv.cast::<PyTuple>()?.get_borrowed_item(index)?;
                     // SAFETY: `p` points to a value of the type's size (contract); kind, size
-                    // and length were read from this class's storage info (immutable).
-                    unsafe { roots::instantiate_copy_kind(&cls, kind, size, length, p)? }.into_ptr()
+                    // and length were read from this class's storage info (immutable), and
+                    // `direct` was decided for this class when the thunk was made.
+                    unsafe {
+                        if direct {
+                            roots::instantiate_copy_direct(&cls, size, length, p)?
+                        } else {
+                            roots::instantiate_copy_kind(&cls, kind, size, length, p)?
+                        }
+                    }
+                    .into_ptr()
                 }
                 ArgDecoder::Unsupported => return Err(PyTypeError::new_err("cannot build parameter")),
             };

@@ -70,6 +70,7 @@ pub fn install(_py: Python<'_>, roots: &[&Bound<'_, PyType>; 5], metaclasses: &[
 pub fn enable_construct(cls: &Bound<'_, PyType>) {
     let tp = cls.as_type_ptr();
     super::array::enable_raw_subscript(tp);
+    super::pointer::enable_raw_subscript(tp);
     cdata::enable_raw_buffer(tp);
     if root_kind(cls.py(), tp).is_some() {
         // SAFETY: `cls` is a live heap type just created by one of our metaclasses.
@@ -240,10 +241,9 @@ fn fits(root: RootKind, i: &StgInfo) -> bool {
 /// type's layout final.
 fn allocate<'py>(py: Python<'py>, cls: &Bound<'py, PyAny>, i: &StgInfo) -> PyResult<Bound<'py, PyAny>> {
     i.mark_final();
-    let data = CData::owned(i.size, i.length)?;
     // SAFETY: direct allocation is calibrated (`install` ran before any class got this
     // entry) and `cls` keeps the constructor of a calibrated root, so it derives from it.
-    unsafe { cdata::alloc_direct(py, cls.as_ptr().cast(), data) }
+    unsafe { cdata::alloc_owned(py, cls.as_ptr().cast(), i.size, i.length) }
 }
 
 /// Which root's construction `tp` keeps (its constructor and initializer slots are exactly

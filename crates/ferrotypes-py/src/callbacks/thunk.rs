@@ -58,7 +58,7 @@ enum ArgDecoder {
 enum ResultEncoder {
     /// A simple type: the returned Python value is converted (an instance of the same
     /// simple type gives its own value).
-    Simple { kind: &'static SimpleKind, swapped: bool },
+    Simple { kind: &'static SimpleKind, swapped: bool, raw_set: Option<simple::RawSet> },
     /// A structure or union type, returned by value: the callable returns an instance of
     /// the result type, whose `size` bytes are copied.
     Copied { size: usize },
@@ -151,7 +151,10 @@ pub fn make_thunk(py: Python<'_>, callable: &Bound<'_, PyAny>, info: &StgInfo) -
             let info = stginfo_of_type(r).ok_or_else(invalid)?;
             let info = info.get();
             match info.kind {
-                Kind::Simple { kind, swapped } => (Some(ResultEncoder::Simple { kind, swapped }), Some(FfiType::Static(kind.ffi_type()))),
+                Kind::Simple { kind, swapped } => {
+                    let raw_set = simple::raw_accessors(kind, swapped).map(|(_, set)| set);
+                    (Some(ResultEncoder::Simple { kind, swapped, raw_set }), Some(FfiType::Static(kind.ffi_type())))
+                }
                 // Beyond CPython (which refuses them): structures and unions by value.
                 // Pointer types stay refused, as every version's own suite requires
                 // (test_callbacks.test_unsupported_restype_1).
@@ -272,9 +275,9 @@ impl PyCallback {
             Some(r) => r,
             None => return report_raised(&callable),
         };
-        let (kind, swapped) = match result_encoder {
+        let (kind, swapped, raw_set) = match result_encoder {
             None => return,
-            Some(ResultEncoder::Simple { kind, swapped }) => (kind, swapped),
+            Some(ResultEncoder::Simple { kind, swapped, raw_set }) => (kind, swapped, raw_set),
             Some(ResultEncoder::Copied { size }) => {
                 // SAFETY: libffi's result buffer holds `size` bytes (the result type's size).
                 if let Err(e) = unsafe { copy_result(&ret, restype.as_ref(), size, result) } {
@@ -291,6 +294,19 @@ impl PyCallback {
                 // SAFETY: the result buffer and the instance both hold one value of `kind`.
                 unsafe { std::ptr::copy_nonoverlapping(own, result, kind.size) };
                 return;
+            }
+        } else if let Some(set) = raw_set {
+            // A plain number into a native integer or floating kind: its C type's own
+            // setter, as a field or `c_int(5)` takes it (nothing to keep alive).
+            // SAFETY: libffi's result buffer holds one value of `kind`; `ret` is live.
+            match unsafe { set(result, ret.as_ptr()) } {
+                0 => return,
+                simple::RAW_DECLINED => {}
+                _ => {
+                    // SAFETY: as above; a failed conversion must not leave partial bytes.
+                    unsafe { std::ptr::write_bytes(result, 0, kind.size) };
+                    return report_pending(msg_converting, &callable);
+                }
             }
         }
         // SAFETY: libffi's result buffer holds a value of the result type, which is `kind`.
@@ -389,6 +405,17 @@ fn report_raised(callable: &Bound<'_, PyAny>) {
         let e = PyErr::fetch(py);
         let callable = callable.clone().unbind();
         write_unraisable(py, e, msg_calling(py), Some(&callable));
+    });
+}
+
+/// Reports the exception a conversion left set in the thread state.
+#[cold]
+#[inline(never)]
+fn report_pending(msg: fn(Python<'_>) -> &'static CStr, callable: &Bound<'_, PyAny>) {
+    Python::attach(|py| {
+        let e = PyErr::fetch(py);
+        let callable = callable.clone().unbind();
+        write_unraisable(py, e, msg(py), Some(&callable));
     });
 }
 

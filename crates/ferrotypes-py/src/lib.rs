@@ -179,6 +179,7 @@ fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
     data::cfield::install_descriptor_slots(py);
     data::stginfo::remember_types(py);
     data::array::install_raw_subscript(py);
+    data::pointer::install_raw_subscript(py);
     data::cdata::remember_buffer_slots(py);
     carg::calibrate_direct_alloc(py)?;
     carg::install_raw_slots(py);

@@ -46,8 +46,9 @@ fn msg_converting(py: Python<'_>) -> &'static CStr {
 enum ArgDecoder {
     /// A direct `_SimpleCData` subclass: its Python value.
     Value { kind: &'static SimpleKind, swapped: bool },
-    /// Any other ctypes type: a new instance of `converters[index]` holding a copy.
-    Instance { index: usize, kind: Kind, size: usize, length: usize },
+    /// Any other ctypes type: a new instance of `converters[index]` holding a copy
+    /// (`direct`: allocated directly, see `roots::allocates_directly`).
+    Instance { index: usize, kind: Kind, size: usize, length: usize, direct: bool },
     /// Not a ctypes type: the call fails ("cannot build parameter"), as in CPython.
     Unsupported,
 }
@@ -57,7 +58,7 @@ enum ArgDecoder {
 enum ResultEncoder {
     /// A simple type: the returned Python value is converted (an instance of the same
     /// simple type gives its own value).
-    Simple { kind: &'static SimpleKind, swapped: bool },
+    Simple { kind: &'static SimpleKind, swapped: bool, raw_set: Option<simple::RawSet> },
     /// A structure or union type, returned by value: the callable returns an instance of
     /// the result type, whose `size` bytes are copied.
     Copied { size: usize },
@@ -150,7 +151,10 @@ pub fn make_thunk(py: Python<'_>, callable: &Bound<'_, PyAny>, info: &StgInfo) -
             let info = stginfo_of_type(r).ok_or_else(invalid)?;
             let info = info.get();
             match info.kind {
-                Kind::Simple { kind, swapped } => (Some(ResultEncoder::Simple { kind, swapped }), Some(FfiType::Static(kind.ffi_type()))),
+                Kind::Simple { kind, swapped } => {
+                    let raw_set = simple::raw_accessors(kind, swapped).map(|(_, set)| set);
+                    (Some(ResultEncoder::Simple { kind, swapped, raw_set }), Some(FfiType::Static(kind.ffi_type())))
+                }
                 // Beyond CPython (which refuses them): structures and unions by value.
                 // Pointer types stay refused, as every version's own suite requires
                 // (test_callbacks.test_unsupported_restype_1).
@@ -170,7 +174,7 @@ pub fn make_thunk(py: Python<'_>, callable: &Bound<'_, PyAny>, info: &StgInfo) -
                 arg_ffi.push(i.ffi.clone());
                 decoders.push(match i.kind {
                     Kind::Simple { kind, swapped } if !simple::is_simple_subclass(&t) => ArgDecoder::Value { kind, swapped },
-                    kind => ArgDecoder::Instance { index, kind, size: i.size, length: i.length },
+                    kind => ArgDecoder::Instance { index, kind, size: i.size, length: i.length, direct: roots::allocates_directly(&t, kind) },
                 });
             }
             // CPython passes such an argument as an int and fails when the callback runs.
@@ -271,9 +275,9 @@ impl PyCallback {
             Some(r) => r,
             None => return report_raised(&callable),
         };
-        let (kind, swapped) = match result_encoder {
+        let (kind, swapped, raw_set) = match result_encoder {
             None => return,
-            Some(ResultEncoder::Simple { kind, swapped }) => (kind, swapped),
+            Some(ResultEncoder::Simple { kind, swapped, raw_set }) => (kind, swapped, raw_set),
             Some(ResultEncoder::Copied { size }) => {
                 // SAFETY: libffi's result buffer holds `size` bytes (the result type's size).
                 if let Err(e) = unsafe { copy_result(&ret, restype.as_ref(), size, result) } {
@@ -290,6 +294,19 @@ impl PyCallback {
                 // SAFETY: the result buffer and the instance both hold one value of `kind`.
                 unsafe { std::ptr::copy_nonoverlapping(own, result, kind.size) };
                 return;
+            }
+        } else if let Some(set) = raw_set {
+            // A plain number into a native integer or floating kind: its C type's own
+            // setter, as a field or `c_int(5)` takes it (nothing to keep alive).
+            // SAFETY: libffi's result buffer holds one value of `kind`; `ret` is live.
+            match unsafe { set(result, ret.as_ptr()) } {
+                0 => return,
+                simple::RAW_DECLINED => {}
+                _ => {
+                    // SAFETY: as above; a failed conversion must not leave partial bytes.
+                    unsafe { std::ptr::write_bytes(result, 0, kind.size) };
+                    return report_pending(msg_converting, &callable);
+                }
             }
         }
         // SAFETY: libffi's result buffer holds a value of the result type, which is `kind`.
@@ -343,15 +360,23 @@ impl PyCallback {
             let v = match *decoder {
                 // SAFETY: `p` points to a value of `kind` (contract).
                 ArgDecoder::Value { kind, swapped } => unsafe { simple::get_value(py, kind, swapped, p)? }.into_ptr(),
-                ArgDecoder::Instance { index, kind, size, length } => {
+                ArgDecoder::Instance { index, kind, size, length, direct } => {
                     if converters.is_none() {
                         converters = self.converters.get_bound(py);
                     }
                     let conv = converters.as_ref().ok_or_else(|| PyTypeError::new_err("cannot build parameter"))?;
                     let cls = conv.cast::<PyTuple>()?.get_borrowed_item(index)?;
                     // SAFETY: `p` points to a value of the type's size (contract); kind, size
-                    // and length were read from this class's storage info (immutable).
-                    unsafe { roots::instantiate_copy_kind(&cls, kind, size, length, p)? }.into_ptr()
+                    // and length were read from this class's storage info (immutable), and
+                    // `direct` was decided for this class when the thunk was made.
+                    unsafe {
+                        if direct {
+                            roots::instantiate_copy_direct(&cls, size, length, p)?
+                        } else {
+                            roots::instantiate_copy_kind(&cls, kind, size, length, p)?
+                        }
+                    }
+                    .into_ptr()
                 }
                 ArgDecoder::Unsupported => return Err(PyTypeError::new_err("cannot build parameter")),
             };
@@ -380,6 +405,17 @@ fn report_raised(callable: &Bound<'_, PyAny>) {
         let e = PyErr::fetch(py);
         let callable = callable.clone().unbind();
         write_unraisable(py, e, msg_calling(py), Some(&callable));
+    });
+}
+
+/// Reports the exception a conversion left set in the thread state.
+#[cold]
+#[inline(never)]
+fn report_pending(msg: fn(Python<'_>) -> &'static CStr, callable: &Bound<'_, PyAny>) {
+    Python::attach(|py| {
+        let e = PyErr::fetch(py);
+        let callable = callable.clone().unbind();
+        write_unraisable(py, e, msg(py), Some(&callable));
     });
 }
 

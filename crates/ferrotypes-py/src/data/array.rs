@@ -80,10 +80,10 @@ unsafe extern "C" fn array_subscript(obj: *mut pyo3::ffi::PyObject, key: *mut py
                 let py = Python::assume_attached();
                 // Borrowed: no Python code runs before the element is read.
                 if let Some(info) = stginfo_borrowed(py, ffi::Py_TYPE(obj)) {
-                    if let Some(ItemInfo { size, simple: Some((kind, swapped)) }) = info.item {
+                    if let Some(ItemInfo { size, raw_get: Some(get), .. }) = info.item {
                         let len = c.length() as isize;
                         let j = if i < 0 { i + len } else { i };
-                        if let (true, Some((get, _))) = ((0..len).contains(&j), simple::raw_accessors(kind, swapped)) {
+                        if (0..len).contains(&j) {
                             return get(c.ptr().add(j as usize * size));
                         }
                     }
@@ -340,7 +340,7 @@ pub fn array_init(slf: &Bound<'_, Array>, args: &[Bound<'_, PyAny>]) -> PyResult
 fn store_item(slf: &Bound<'_, Array>, j: usize, value: &Bound<'_, PyAny>) -> PyResult<()> {
     let cd = slf.as_super().get();
     let info = stginfo_of_instance(slf.as_any()).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
-    if let Some(ItemInfo { size, simple: Some((kind, swapped)) }) = info.get().item {
+    if let Some(ItemInfo { size, simple: Some((kind, swapped)), .. }) = info.get().item {
         if value.cast::<CData>().is_err() {
             // SAFETY: `j < len`: the element lies inside the array's memory.
             let keep = unsafe { simple::set_value(kind, swapped, cd.ptr().add(j * size), value)? };
@@ -382,7 +382,7 @@ impl Array {
         // Fast path: an integer index into an array of plain scalars.
         if let Some(i) = index_value {
             let info = stginfo_of_instance(slf.as_any()).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
-            if let Some(ItemInfo { size, simple: Some((kind, swapped)) }) = info.get().item {
+            if let Some(ItemInfo { size, simple: Some((kind, swapped)), .. }) = info.get().item {
                 let j = normalize_index(i, len)?;
                 // SAFETY: `j < len`: the element lies inside the array's memory.
                 return unsafe { simple::get_value(py, kind, swapped, cd.ptr().add(j * size)) };
@@ -566,10 +566,7 @@ pub fn array_type_info(cls: &Bound<'_, PyType>) -> PyResult<StgInfo> {
     }
     info.type_flags &= !flags::ISPOINTER;
     let plain_value = !simple::is_simple_subclass(&proto);
-    info.item = Some(ItemInfo {
-        size: it.size,
-        simple: it.simple_kind().filter(|_| plain_value),
-    });
+    info.item = Some(ItemInfo::new(it.size, it.simple_kind().filter(|_| plain_value)));
     info.proto = Some(proto.unbind());
     let _ = py;
     Ok(info)

@@ -41,7 +41,8 @@ pub enum Storage {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 #[repr(u8)]
 enum Place {
-    Inline,
+    /// Zero: an all-zero `CData` (what `tp_alloc` hands out) is an empty inline instance.
+    Inline = 0,
     Heap,
     Borrowed,
 }
@@ -114,26 +115,29 @@ pub fn install_dealloc(roots: &[*mut ffi::PyTypeObject]) {
 unsafe extern "C" fn cdata_dealloc(obj: *mut ffi::PyObject) {
     // SAFETY: CPython calls tp_dealloc with the GIL held on an object nobody references any
     // more, of a type deriving from a calibrated root, so its `CData` is at the calibrated
-    // offset and initialised. The two references are released by hand (dropping a `Py`
-    // outside PyO3's own entries would only queue the release) before the value is
-    // dropped in place (which frees owned heap memory, once). The object's type is a heap
-    // type that its instances reference: released after the memory is freed, as
-    // `subtype_dealloc` leaves it to the base whose dealloc is a heap type's.
+    // offset and initialised. The object's type is a heap type that its instances
+    // reference: released after the memory is freed, as `subtype_dealloc` leaves it to the
+    // base whose dealloc is a heap type's.
     unsafe {
         ffi::PyObject_GC_UnTrack(obj.cast());
         let tp = ffi::Py_TYPE(obj);
-        let value = (obj as *mut u8).add(DIRECT.offset()) as *mut CData;
-        for cell in [&(*value).base, &(*value).objects] {
-            if let Some(held) = cell.replace(None) {
-                ffi::Py_DECREF(held.into_ptr());
-            }
-        }
-        std::ptr::drop_in_place(value);
+        let value = (obj as *mut u8).add(DIRECT.offset()) as *const CData;
+        (*value).release_in_dealloc();
         let free = (*tp).tp_free.unwrap_or(ffi::PyObject_GC_Del);
         free(obj.cast());
         ffi::Py_DECREF(tp.cast());
     }
 }
+
+// `release_in_dealloc` releases everything a `CData` owns by hand and never runs its drop
+// glue: every field but the two references is plain data.
+const _: () = {
+    assert!(!std::mem::needs_drop::<GilCell<*mut u8>>());
+    assert!(!std::mem::needs_drop::<GilCell<Inline>>());
+    assert!(!std::mem::needs_drop::<GilCell<usize>>());
+    assert!(!std::mem::needs_drop::<GilCell<Place>>());
+    assert!(!std::mem::needs_drop::<GilCell<i32>>());
+};
 
 /// How a new instance gets its memory when created from Rust rather than by calling the class.
 pub enum RawInit {
@@ -160,6 +164,24 @@ pub fn take_pending() -> Option<RawInit> {
 /// Direct allocation of the roots with empty Rust parts (`_SimpleCData`, `Structure`,
 /// `Union`, `Array`, `_Pointer`): their `CData` sits right after the object header.
 pub static DIRECT: DirectLayout = DirectLayout::new();
+
+/// A new instance of `subtype` owning `size` zeroed bytes (inline up to 16), allocated with
+/// the type's `tp_alloc` and its `CData` written in place: what [`alloc_direct`] does with
+/// `CData::owned`, without building the value and copying it.
+///
+/// # Safety
+/// As [`alloc_direct`].
+#[inline]
+pub unsafe fn alloc_owned<'py>(py: Python<'py>, subtype: *mut ffi::PyTypeObject, size: usize, length: usize) -> PyResult<Bound<'py, PyAny>> {
+    // SAFETY: forwarded from this function's contract; an all-zero `CData` is valid (null
+    // pointer, zero sizes, `Place::Inline` = 0, `None` references).
+    let obj = unsafe { DIRECT.alloc_zeroed(py, subtype)? };
+    // SAFETY: the type derives from a calibrated root, so its instances hold a `CData` at
+    // the calibrated offset; the GIL is held and the object is ours alone.
+    let value = unsafe { &*((obj.as_ptr() as *const u8).add(DIRECT.offset()) as *const CData) };
+    value.init_owned_in_place(size, length)?;
+    Ok(obj)
+}
 
 /// A new instance of `subtype` holding `data`, allocated with the type's `tp_alloc` (as
 /// CPython's ctypes does) instead of through the root's `tp_new`: no constructor runs, no
@@ -202,6 +224,46 @@ impl CData {
         check(i)?;
         i.mark_final();
         CData::owned(i.size, i.length)
+    }
+
+    /// Makes the all-zero `CData` of a just-allocated instance (see
+    /// [`DirectLayout::alloc_zeroed`]) own `size` zeroed bytes: inline up to 16 bytes, else a
+    /// heap block. Only the fields that differ from zero are written. On failure the
+    /// instance stays an empty inline one (its deallocation frees nothing).
+    #[inline]
+    fn init_owned_in_place(&self, size: usize, length: usize) -> PyResult<()> {
+        if size > INLINE_SIZE {
+            self.data.set(alloc_zeroed(size)?);
+            self.place.set(Place::Heap);
+        }
+        self.size.set(size);
+        self.length.set(length);
+        Ok(())
+    }
+
+    /// What `cdata_dealloc` does in place of dropping: releases `_b_base_` and `_objects`
+    /// (by hand: dropping a `Py` outside PyO3's own entries would only queue the release)
+    /// and frees owned heap memory, once. The value must not be used or dropped afterwards.
+    ///
+    /// # Safety
+    /// The GIL is held and the instance is being deallocated (nobody references it).
+    #[inline]
+    unsafe fn release_in_dealloc(&self) {
+        for cell in [&self.base, &self.objects] {
+            if cell.is_some() {
+                if let Some(held) = cell.replace(None) {
+                    // SAFETY: a strong reference this instance owned; the GIL is held.
+                    unsafe { ffi::Py_DECREF(held.into_ptr()) };
+                }
+            }
+        }
+        if self.place.get() == Place::Heap {
+            // The instance no longer owns the block once it is freed here.
+            self.place.set(Place::Inline);
+            // SAFETY: heap storage is owned exclusively by this instance, from PyMem_Calloc
+            // or PyMem_Realloc, and freed once (the place was reset above).
+            unsafe { ffi::PyMem_Free(self.data.get().cast()) };
+        }
     }
 
     /// An instance owning `size` zeroed bytes.

@@ -70,6 +70,7 @@ pub fn install(_py: Python<'_>, roots: &[&Bound<'_, PyType>; 5], metaclasses: &[
 pub fn enable_construct(cls: &Bound<'_, PyType>) {
     let tp = cls.as_type_ptr();
     super::array::enable_raw_subscript(tp);
+    super::pointer::enable_raw_subscript(tp);
     cdata::enable_raw_buffer(tp);
     if root_kind(cls.py(), tp).is_some() {
         // SAFETY: `cls` is a live heap type just created by one of our metaclasses.
@@ -116,16 +117,18 @@ unsafe extern "C" fn construct_vectorcall(
 unsafe fn construct_plain(callable: *mut ffi::PyObject, args: *const *mut ffi::PyObject, nargs: ffi::Py_ssize_t) -> Option<*mut ffi::PyObject> {
     // SAFETY: the GIL is held (contract).
     let py = unsafe { Python::assume_attached() };
-    let root = root_kind(py, callable.cast())?;
+    // SAFETY: `callable` is a live class and the GIL is held (contract). `info` is last
+    // used in `allocate` before the object is allocated (the one step that may run Python
+    // code: a collection with finalizers); the setter is chosen before that too.
+    let info = unsafe { stginfo_borrowed(py, callable.cast()) }?;
+    // The storage kind names the one root whose construction the class must keep (what
+    // `root_kind` and `fits` decide together, without trying every root).
+    let root = root_of_kind(callable.cast(), info)?;
     if nargs == 1 && root != RootKind::Simple {
         return None;
     }
     // SAFETY: `callable` is live and borrowed for the call (contract).
     let cls = unsafe { pyo3::Borrowed::from_ptr(py, callable) };
-    // SAFETY: `callable` is a live class and the GIL is held (contract). `info` is last
-    // used in `allocate` before the object is allocated (the one step that may run Python
-    // code: a collection with finalizers); the setter is chosen before that too.
-    let info = unsafe { stginfo_borrowed(py, callable.cast()) }.filter(|info| fits(root, info))?;
     let setter = if nargs == 1 {
         let (kind, swapped) = info.simple_kind()?;
         Some(simple::raw_accessors(kind, swapped)?.1)
@@ -240,10 +243,9 @@ fn fits(root: RootKind, i: &StgInfo) -> bool {
 /// type's layout final.
 fn allocate<'py>(py: Python<'py>, cls: &Bound<'py, PyAny>, i: &StgInfo) -> PyResult<Bound<'py, PyAny>> {
     i.mark_final();
-    let data = CData::owned(i.size, i.length)?;
     // SAFETY: direct allocation is calibrated (`install` ran before any class got this
     // entry) and `cls` keeps the constructor of a calibrated root, so it derives from it.
-    unsafe { cdata::alloc_direct(py, cls.as_ptr().cast(), data) }
+    unsafe { cdata::alloc_owned(py, cls.as_ptr().cast(), i.size, i.length) }
 }
 
 /// Which root's construction `tp` keeps (its constructor and initializer slots are exactly
@@ -257,6 +259,29 @@ fn root_kind(_py: Python<'_>, tp: *mut ffi::PyTypeObject) -> Option<RootKind> {
     (0..ROOT_KINDS.len())
         .find(|&i| ROOT_NEW[i].load(Ordering::Relaxed) == new && ROOT_INIT[i].load(Ordering::Relaxed) == init)
         .map(|i| ROOT_KINDS[i])
+}
+
+/// The root of storage info `i`'s kind if `tp` keeps that root's constructor and
+/// initializer (and `i` fits it): `Some(r)` exactly when `root_kind` gives `r` and
+/// `fits(r, i)` holds.
+#[inline]
+fn root_of_kind(tp: *mut ffi::PyTypeObject, i: &StgInfo) -> Option<RootKind> {
+    let candidates: &[usize] = match i.kind {
+        Kind::Simple { .. } => &[0],
+        Kind::Struct | Kind::Union => &[1, 2],
+        Kind::Array => &[3],
+        Kind::Pointer if i.proto.is_some() => &[4],
+        _ => return None,
+    };
+    // SAFETY: reading slots of a live type object.
+    let (new, init) = unsafe { ((*tp).tp_new.map_or(0, |f| f as usize), (*tp).tp_init.map_or(0, |f| f as usize)) };
+    if new == 0 {
+        return None;
+    }
+    candidates
+        .iter()
+        .find(|&&k| ROOT_NEW[k].load(Ordering::Relaxed) == new && ROOT_INIT[k].load(Ordering::Relaxed) == init)
+        .map(|&k| ROOT_KINDS[k])
 }
 
 /// `type.__call__` semantics through the metaclass's `tp_call`, with a tuple and dict.

@@ -52,6 +52,27 @@ impl DirectLayout {
         self.offset.load(std::sync::atomic::Ordering::Relaxed) != 0
     }
 
+    /// A new instance of `subtype` whose value is left as `tp_alloc` made it: all zero
+    /// bytes. The caller writes its fields in place (no value built and copied).
+    ///
+    /// # Safety
+    /// As [`DirectLayout::alloc`], and all-zero bytes are a valid `T` (the caller's type
+    /// says so where it relies on it).
+    #[inline]
+    pub unsafe fn alloc_zeroed<'py>(&self, py: Python<'py>, subtype: *mut ffi::PyTypeObject) -> PyResult<Bound<'py, PyAny>> {
+        // SAFETY: `subtype` is a live type (contract); its tp_alloc returns a zeroed object
+        // of its basic size (GC-tracked if the type is a GC type) or NULL with an exception.
+        let obj = unsafe {
+            let alloc = (*subtype).tp_alloc.unwrap_or(ffi::PyType_GenericAlloc);
+            alloc(subtype, 0)
+        };
+        if obj.is_null() {
+            return Err(PyErr::fetch(py));
+        }
+        // SAFETY: `obj` is a new reference.
+        Ok(unsafe { Bound::from_owned_ptr(py, obj) })
+    }
+
     /// A new instance of `subtype` holding `value`.
     ///
     /// # Safety

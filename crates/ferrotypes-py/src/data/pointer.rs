@@ -15,6 +15,73 @@ use pyo3::types::{PyDict, PyString, PyTuple, PyType};
 #[pyclass(extends = CData, subclass, frozen, module = "_ctypes", name = "_Pointer")]
 pub struct Pointer;
 
+/// PyO3's `mp_subscript` of the `_Pointer` root, remembered by [`install_raw_subscript`] so
+/// the raw entry can hand every case it does not take back to it.
+static GENERAL_SUBSCRIPT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Remembers the `_Pointer` root's own `mp_subscript` (module set-up).
+pub fn install_raw_subscript(py: Python<'_>) {
+    let tp = py.get_type::<Pointer>().as_type_ptr();
+    // SAFETY: reading a slot of the live, ready `_Pointer` type.
+    let general = unsafe { (*tp).tp_as_mapping.as_ref().and_then(|m| m.mp_subscript) };
+    if let Some(f) = general {
+        GENERAL_SUBSCRIPT.store(f as usize, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Gives a new pointer class the raw `mp_subscript` if it inherited the root's (a class
+/// defining `__getitem__` in Python keeps its own), as `array::enable_raw_subscript` does
+/// for arrays.
+pub fn enable_raw_subscript(tp: *mut pyo3::ffi::PyTypeObject) {
+    let general = GENERAL_SUBSCRIPT.load(std::sync::atomic::Ordering::Relaxed);
+    // SAFETY: `tp` is a live heap type just created by one of our metaclasses; its mapping
+    // methods live in its own heap type object.
+    unsafe {
+        if let Some(m) = (*tp).tp_as_mapping.as_mut() {
+            if general != 0 && m.mp_subscript.map(|f| f as usize) == Some(general) {
+                m.mp_subscript = Some(pointer_subscript);
+            }
+        }
+    }
+}
+
+/// `p[i]` for an exact `int` index into a non-NULL pointer to native scalars (the
+/// comparator of a `qsort` reads `a[0]`): the target type's raw getter on element `i`, as
+/// CPython's `Pointer_item` calls its getfunc. Every other case (slices, NULL, checked
+/// mode, other targets) goes to PyO3's `__getitem__`, which raises or builds objects.
+unsafe extern "C" fn pointer_subscript(obj: *mut pyo3::ffi::PyObject, key: *mut pyo3::ffi::PyObject) -> *mut pyo3::ffi::PyObject {
+    use pyo3::ffi;
+    // SAFETY: CPython calls mp_subscript with the GIL held and `obj` (an instance of a
+    // class that got this slot, so a pointer) and `key` live and borrowed for the call. The
+    // storage info is borrowed from the type, which `obj` keeps alive, and no Python code
+    // runs while it is used. As for any ctypes pointer, the user vouches that element `i`
+    // of the pointee is readable; the raw getter reads one value of its kind and returns a
+    // new reference or NULL with an exception set.
+    unsafe {
+        if ffi::PyLong_CheckExact(key) != 0 && !checked::enabled() {
+            let i = ffi::PyLong_AsSsize_t(key);
+            if i == -1 && !ffi::PyErr_Occurred().is_null() {
+                ffi::PyErr_Clear(); // too big: the general path raises the right error
+            } else {
+                let py = Python::assume_attached();
+                if let Some(info) = super::stginfo::stginfo_borrowed(py, ffi::Py_TYPE(obj)) {
+                    if let Some(ItemInfo { size, raw_get: Some(get), .. }) = info.item {
+                        // Only pointer classes get this slot, and a heap type's slot is
+                        // called only on its instances: `obj` is a `_Pointer` instance.
+                        let c = pyo3::Borrowed::from_ptr(py, obj).cast_unchecked::<CData>();
+                        let addr = simple::read_ptr(c.get().ptr());
+                        if addr != 0 {
+                            return get((addr as isize).wrapping_add(i.wrapping_mul(size as isize)) as *mut u8);
+                        }
+                    }
+                }
+            }
+        }
+        let general: ffi::binaryfunc = std::mem::transmute(GENERAL_SUBSCRIPT.load(std::sync::atomic::Ordering::Relaxed));
+        general(obj, key)
+    }
+}
+
 fn target_type<'py>(slf: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     stginfo_of_instance(slf)
         .and_then(|i| i.get().proto.as_ref().map(|p| p.bind(slf.py()).clone()))
@@ -119,7 +186,7 @@ impl Pointer {
         let i = super::array::ssize_index(index)?.ok_or_else(|| PyTypeError::new_err("Pointer indices must be integer"))?;
         // Fast path: a pointer to plain scalars reads the value directly.
         if let Some(info) = stginfo_of_instance(slf.as_any()) {
-            if let Some(ItemInfo { size, simple: Some((kind, swapped)) }) = info.get().item {
+            if let Some(ItemInfo { size, simple: Some((kind, swapped)), .. }) = info.get().item {
                 let addr = pointee_address(slf);
                 if addr == 0 {
                     return Err(PyValueError::new_err("NULL pointer access"));

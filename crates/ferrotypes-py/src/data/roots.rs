@@ -64,6 +64,38 @@ pub fn instantiate<'py>(cls: &Bound<'py, PyAny>, init: RawInit) -> PyResult<Boun
     instantiate_kind(cls, kind, init)
 }
 
+/// Whether instances of `cls` (a class of storage kind `kind`) can be made by
+/// [`instantiate_copy_direct`]: direct allocation is calibrated and `cls` derives from the
+/// root of its kind, one of the calibrated roots (all but `CFuncPtr`). Decided once per
+/// class by callers that make many instances (callback arguments).
+pub fn allocates_directly(cls: &Bound<'_, PyAny>, kind: Kind) -> bool {
+    let py = cls.py();
+    let root = roots(py).for_kind(kind);
+    // SAFETY: PyType_IsSubtype reads MROs of live type objects only (checked to be types).
+    kind != Kind::FuncPtr
+        && cdata::DIRECT.ready()
+        && unsafe { ffi::PyType_Check(cls.as_ptr()) != 0 && ffi::PyType_IsSubtype(cls.as_ptr().cast(), root.as_ptr().cast()) != 0 }
+}
+
+/// A new owned instance of `cls` holding a copy of `size` bytes at `src`, allocated
+/// directly (no root lookup, no subtype check).
+///
+/// # Safety
+/// [`allocates_directly`] said true for `cls`; `src` is readable for `size` bytes and
+/// `size`/`length` are those of `cls`'s storage info.
+pub unsafe fn instantiate_copy_direct<'py>(cls: &Bound<'py, PyAny>, size: usize, length: usize, src: *const u8) -> PyResult<Bound<'py, PyAny>> {
+    // SAFETY: direct allocation is calibrated and `cls` derives from a calibrated root
+    // (contract).
+    let obj = unsafe { cdata::alloc_owned(cls.py(), cls.as_ptr().cast(), size, length)? };
+    // SAFETY: the new instance is a `CData` (as above) owning `size` bytes; `src` is
+    // readable for `size` (contract); distinct memory.
+    unsafe {
+        let cd = obj.cast_unchecked::<cdata::CData>();
+        std::ptr::copy_nonoverlapping(src, cd.get().ptr(), size);
+    }
+    Ok(obj)
+}
+
 /// As [`instantiate`], for a class whose storage kind the caller already knows (callbacks
 /// resolve it once, when the prototype is instantiated, instead of on every call).
 pub fn instantiate_kind<'py>(cls: &Bound<'py, PyAny>, kind: Kind, init: RawInit) -> PyResult<Bound<'py, PyAny>> {
@@ -73,6 +105,10 @@ pub fn instantiate_kind<'py>(cls: &Bound<'py, PyAny>, kind: Kind, init: RawInit)
         let tp: *mut ffi::PyTypeObject = cls.as_ptr().cast();
         // SAFETY: `cls` is a type (it has storage info); PyType_IsSubtype reads MROs only.
         if unsafe { ffi::PyType_Check(cls.as_ptr()) != 0 && ffi::PyType_IsSubtype(tp, root.as_ptr().cast()) != 0 } {
+            if let RawInit::Owned { size, length } = init {
+                // SAFETY: as below; the value is written in place.
+                return unsafe { cdata::alloc_owned(py, tp, size, length) };
+            }
             let data = cdata::CData::from_raw_init(init)?;
             // SAFETY: direct allocation is calibrated, and `cls` derives from the root of
             // its kind, which is one of the calibrated roots (all but CFuncPtr).

@@ -44,6 +44,16 @@ pub struct FuncTypeInfo {
 pub struct ItemInfo {
     pub size: usize,
     pub simple: Option<(&'static SimpleKind, bool)>,
+    /// The raw getter of `simple` (`simple::raw_accessors`), chosen once for the hand-written
+    /// `arr[i]` and `p[i]` slots.
+    pub raw_get: Option<super::simple::RawGet>,
+}
+
+impl ItemInfo {
+    pub fn new(size: usize, simple: Option<(&'static SimpleKind, bool)>) -> ItemInfo {
+        let raw_get = simple.and_then(|(kind, swapped)| super::simple::raw_accessors(kind, swapped)).map(|(get, _)| get);
+        ItemInfo { size, simple, raw_get }
+    }
 }
 
 /// `_flags_` of a function pointer type (`FuncTypeInfo::flags`), as CPython's FUNCFLAG_*.
@@ -208,7 +218,7 @@ impl StgInfo {
         info.item = proto.as_ref().and_then(|p| {
             let target = stginfo_of_type(p)?;
             let simple = target.get().simple_kind().filter(|_| !super::simple::is_simple_subclass(p))?;
-            Some(ItemInfo { size: target.get().size, simple: Some(simple) })
+            Some(ItemInfo::new(target.get().size, Some(simple)))
         });
         info.proto = proto.map(|p| p.unbind());
         info.type_flags |= flags::ISPOINTER;

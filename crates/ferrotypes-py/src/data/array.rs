@@ -30,34 +30,17 @@ pub fn get_item_at(py: Python<'_>, elem: &Bound<'_, PyAny>, p: *mut u8, base: &B
     Ok(roots::instantiate(elem, init)?.unbind())
 }
 
-/// PyO3's `mp_subscript` of the `Array` root, remembered by [`install_raw_subscript`] so the
-/// raw entry can hand every case it does not take back to it.
-static GENERAL_SUBSCRIPT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// The `Array` root's PyO3 `mp_subscript`, behind the raw entry.
+static SUBSCRIPT: super::raw_subscript::RawSubscript = super::raw_subscript::RawSubscript::new();
 
-/// Remembers the `Array` root's own `mp_subscript` (module set-up).
+/// Remembers the root's own `mp_subscript` (module set-up).
 pub fn install_raw_subscript(py: Python<'_>) {
-    let tp = py.get_type::<Array>().as_type_ptr();
-    // SAFETY: reading a slot of the live, ready `Array` type.
-    let general = unsafe { (*tp).tp_as_mapping.as_ref().and_then(|m| m.mp_subscript) };
-    if let Some(f) = general {
-        GENERAL_SUBSCRIPT.store(f as usize, std::sync::atomic::Ordering::Relaxed);
-    }
+    SUBSCRIPT.remember(py.get_type::<Array>().as_type_ptr());
 }
 
-/// Gives a new array class the raw `mp_subscript` if it inherited the root's (a class
-/// defining `__getitem__` in Python keeps its own). Each class needs it set: a heap
-/// subclass takes the slot from the root's `__getitem__` wrapper, i.e. PyO3's entry.
+/// Gives a new array class the raw `mp_subscript` if it inherited the root's.
 pub fn enable_raw_subscript(tp: *mut pyo3::ffi::PyTypeObject) {
-    let general = GENERAL_SUBSCRIPT.load(std::sync::atomic::Ordering::Relaxed);
-    // SAFETY: `tp` is a live heap type just created by one of our metaclasses; its mapping
-    // methods live in its own heap type object.
-    unsafe {
-        if let Some(m) = (*tp).tp_as_mapping.as_mut() {
-            if general != 0 && m.mp_subscript.map(|f| f as usize) == Some(general) {
-                m.mp_subscript = Some(array_subscript);
-            }
-        }
-    }
+    SUBSCRIPT.enable(tp, array_subscript);
 }
 
 /// `arr[i]` for an exact `int` index in range into an array of native scalars: the
@@ -90,8 +73,7 @@ unsafe extern "C" fn array_subscript(obj: *mut pyo3::ffi::PyObject, key: *mut py
                 }
             }
         }
-        let general: ffi::binaryfunc = std::mem::transmute(GENERAL_SUBSCRIPT.load(std::sync::atomic::Ordering::Relaxed));
-        general(obj, key)
+        SUBSCRIPT.general(obj, key)
     }
 }
 

@@ -25,6 +25,7 @@ pub mod direct_alloc;
 pub mod from_memory;
 pub mod from_param;
 pub mod pointer;
+pub mod raw_subscript;
 pub mod roots;
 pub mod simple;
 pub mod stginfo;

@@ -15,34 +15,17 @@ use pyo3::types::{PyDict, PyString, PyTuple, PyType};
 #[pyclass(extends = CData, subclass, frozen, module = "_ctypes", name = "_Pointer")]
 pub struct Pointer;
 
-/// PyO3's `mp_subscript` of the `_Pointer` root, remembered by [`install_raw_subscript`] so
-/// the raw entry can hand every case it does not take back to it.
-static GENERAL_SUBSCRIPT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// The `_Pointer` root's PyO3 `mp_subscript`, behind the raw entry.
+static SUBSCRIPT: super::raw_subscript::RawSubscript = super::raw_subscript::RawSubscript::new();
 
-/// Remembers the `_Pointer` root's own `mp_subscript` (module set-up).
+/// Remembers the root's own `mp_subscript` (module set-up).
 pub fn install_raw_subscript(py: Python<'_>) {
-    let tp = py.get_type::<Pointer>().as_type_ptr();
-    // SAFETY: reading a slot of the live, ready `_Pointer` type.
-    let general = unsafe { (*tp).tp_as_mapping.as_ref().and_then(|m| m.mp_subscript) };
-    if let Some(f) = general {
-        GENERAL_SUBSCRIPT.store(f as usize, std::sync::atomic::Ordering::Relaxed);
-    }
+    SUBSCRIPT.remember(py.get_type::<Pointer>().as_type_ptr());
 }
 
-/// Gives a new pointer class the raw `mp_subscript` if it inherited the root's (a class
-/// defining `__getitem__` in Python keeps its own), as `array::enable_raw_subscript` does
-/// for arrays.
+/// Gives a new pointer class the raw `mp_subscript` if it inherited the root's.
 pub fn enable_raw_subscript(tp: *mut pyo3::ffi::PyTypeObject) {
-    let general = GENERAL_SUBSCRIPT.load(std::sync::atomic::Ordering::Relaxed);
-    // SAFETY: `tp` is a live heap type just created by one of our metaclasses; its mapping
-    // methods live in its own heap type object.
-    unsafe {
-        if let Some(m) = (*tp).tp_as_mapping.as_mut() {
-            if general != 0 && m.mp_subscript.map(|f| f as usize) == Some(general) {
-                m.mp_subscript = Some(pointer_subscript);
-            }
-        }
-    }
+    SUBSCRIPT.enable(tp, pointer_subscript);
 }
 
 /// `p[i]` for an exact `int` index into a non-NULL pointer to native scalars (the
@@ -77,8 +60,7 @@ unsafe extern "C" fn pointer_subscript(obj: *mut pyo3::ffi::PyObject, key: *mut 
                 }
             }
         }
-        let general: ffi::binaryfunc = std::mem::transmute(GENERAL_SUBSCRIPT.load(std::sync::atomic::Ordering::Relaxed));
-        general(obj, key)
+        SUBSCRIPT.general(obj, key)
     }
 }
 

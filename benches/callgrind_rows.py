@@ -167,6 +167,16 @@ def is_libffi(obj: str, fn: str) -> bool:
     return bool(_LIBFFI_OBJECT.search(obj)) or fn.startswith("ffi_") or fn in _LIBFFI_STATIC
 
 
+def _decompress(line: str, table: dict) -> str:
+    """The name on a callgrind `ob=`/`cob=`/`fn=`/`cfn=` line. Names are compressed: one is
+    given once, with its number, on its first line; later lines give only the number."""
+    m = re.match(r"c?(?:ob|fn)=(\(\d+\))?\s*(.*)", line.rstrip("\n"))
+    key, name = m.group(1), m.group(2)
+    if key and name:
+        table[key] = name
+    return name or table.get(key, "")
+
+
 def split_costs(path: str, own_pattern: re.Pattern) -> tuple[int, int, int]:
     """(total, own, libffi) instructions of a callgrind output file; own = self cost of
     functions whose object file matches `own_pattern`, libffi's excepted; libffi = self cost
@@ -183,23 +193,14 @@ def split_costs(path: str, own_pattern: re.Pattern) -> tuple[int, int, int]:
                 after_calls = False
                 continue
             if line.startswith(("ob=", "cob=")):
-                # An object is named once, on its first ob= or cob= line; later lines
-                # give only its number.
-                m = re.match(r"c?ob=(\(\d+\))?\s*(.*)", line.rstrip("\n"))
-                key, name = m.group(1), m.group(2)
-                if key and name:
-                    names[key] = name
+                name = _decompress(line, names)
                 if line.startswith("ob="):
-                    current_ob = name or names.get(key, "")
+                    current_ob = name
             elif line.startswith(("fn=", "cfn=")):
-                # Function names are compressed the same way, on fn= or cfn= lines.
-                m = re.match(r"c?fn=(\(\d+\))?\s*(.*)", line.rstrip("\n"))
-                key, name = m.group(1), m.group(2)
-                if key and name:
-                    fn_names[key] = name
+                name = _decompress(line, fn_names)
                 if line.startswith("fn="):
                     fn_ob = current_ob
-                    fn_name = name or fn_names.get(key, "")
+                    fn_name = name
                     counted_libffi = is_libffi(fn_ob, fn_name)
             elif line.startswith("calls="):
                 after_calls = True

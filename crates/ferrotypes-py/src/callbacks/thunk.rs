@@ -273,7 +273,7 @@ impl PyCallback {
         };
         let ret = match ret {
             Some(r) => r,
-            None => return report_raised(&callable),
+            None => return report_pending(msg_calling, &callable),
         };
         let (kind, swapped, raw_set) = match result_encoder {
             None => return,
@@ -397,18 +397,8 @@ fn report(e: PyErr, msg: fn(Python<'_>) -> &'static CStr, callable: &Bound<'_, P
     });
 }
 
-/// Reports the exception the callable raised (set in the thread state).
-#[cold]
-#[inline(never)]
-fn report_raised(callable: &Bound<'_, PyAny>) {
-    Python::attach(|py| {
-        let e = PyErr::fetch(py);
-        let callable = callable.clone().unbind();
-        write_unraisable(py, e, msg_calling(py), Some(&callable));
-    });
-}
-
-/// Reports the exception a conversion left set in the thread state.
+/// Reports the exception the callable raised (`msg_calling`) or a conversion left set
+/// (its own message) in the thread state.
 #[cold]
 #[inline(never)]
 fn report_pending(msg: fn(Python<'_>) -> &'static CStr, callable: &Bound<'_, PyAny>) {

@@ -45,8 +45,10 @@ def _have(*cmd):
 
 def test_rust_fuzz_targets_run_clean():
     if os.environ.get("FERROTYPES_FUZZ_RUST") == "0":
-        pytest.skip("the Rust fuzz targets ran once in this scripts/test.sh run, with its "
-                    "first interpreter (they do not depend on Python)")
+        pytest.skip("the Rust fuzz targets ran once in this scripts/test.sh run, with the "
+                    "first interpreter that can build them (they do not depend on Python)")
+    if not _have("c++", "--version"):
+        pytest.skip("RUST FUZZ SMOKE NOT RUN: no C++ compiler here (libfuzzer-sys needs one)")
     if not _have("cargo", "+nightly", "--version"):
         pytest.skip("RUST FUZZ SMOKE NOT RUN: no nightly Rust toolchain (cargo +nightly)")
     if not _have("cargo", "+nightly", "fuzz", "--version"):

@@ -8,10 +8,12 @@
 //! 3. The trampoline zeroes the result storage, runs the handler under `catch_unwind` (no
 //!    panic ever unwinds into C), then widens a small integer result to a full `ffi_arg`, as
 //!    libffi requires of closures.
-//! 4. Dropping the [`Closure`] frees the libffi closure, then the handler. A call in
-//!    progress holds its own reference to the handler, so a handler that causes its own
-//!    closure to be dropped (a Python callback deleting the last reference to itself) stays
-//!    valid until it returns.
+//! 4. Dropping the [`Closure`] frees the libffi closure, then the handler. A handler may
+//!    cause its own closure to be dropped while it runs (a Python callback deleting the
+//!    last reference to itself): from then on it must not touch `self` (see
+//!    [`ClosureHandler::invoke`]). The trampoline reads nothing of the closure after the
+//!    handler returns, and libffi's code after it reads only its own stack frame, so no
+//!    call pays for a reference count on the handler (two atomic operations per call).
 use crate::call::CallInterface;
 use crate::CoreError;
 use libffi::low::{ffi_arg, ffi_cif, ffi_closure, ffi_type};
@@ -31,7 +33,9 @@ pub trait ClosureHandler: Send + Sync + 'static {
     ///
     /// # Safety
     /// Called only by the trampoline, with `args` and `result` as libffi supplies them for
-    /// the interface the closure was built with.
+    /// the interface the closure was built with. The implementation must not use `self`
+    /// after running anything that may drop the [`Closure`] (which frees the handler): it
+    /// copies what it needs afterwards (and holds its own references) before that.
     unsafe fn invoke(&self, result: *mut u8, args: &[*const u8]);
 }
 
@@ -50,6 +54,8 @@ struct State<H> {
 pub struct Closure<H: ClosureHandler> {
     raw: *mut ffi_closure,
     code: *const c_void,
+    /// libffi keeps its address as the closure's userdata (an `Arc` rather than a `Box`: a
+    /// `Box` asserts unique access when moved, which that shared pointer would contradict).
     state: Arc<State<H>>,
 }
 
@@ -182,13 +188,9 @@ unsafe extern "C" fn trampoline<H: ClosureHandler>(
 ) {
     // SAFETY: libffi passes the cif the closure was prepared with and the userdata pointer
     // given to ffi_prep_closure_loc: `Arc::as_ptr` of the state the live `Closure` holds.
-    // Taking our own strong reference keeps the state alive for this call even if the
-    // handler drops the `Closure`.
-    let (nargs, state) = unsafe {
-        let p = userdata as *const State<H>;
-        Arc::increment_strong_count(p);
-        ((*cif).nargs as usize, Arc::from_raw(p))
-    };
+    // The state may be freed during the handler's call (see `ClosureHandler::invoke`): it is
+    // read only before that.
+    let (nargs, state) = unsafe { ((*cif).nargs as usize, &*(userdata as *const State<H>)) };
     let (size, tag) = (state.result_size, state.result_tag);
     // SAFETY: libffi's result buffer holds the result type (at least an ffi_arg for integers).
     let zero = || unsafe {
@@ -199,13 +201,15 @@ unsafe extern "C" fn trampoline<H: ClosureHandler>(
         }
     };
     zero();
-    let args: &[*const u8] = if nargs == 0 || args.is_null() {
+    let args: &[*const u8] = if args.is_null() {
         &[]
     } else {
-        // SAFETY: libffi passes one pointer per argument of the interface.
+        // SAFETY: libffi passes an array of one pointer per argument of the interface (its
+        // own stack allocation: non-null and aligned even when there are none).
         unsafe { std::slice::from_raw_parts(args as *const *const u8, nargs) }
     };
     // SAFETY: arguments and result storage as libffi supplies them (the handler's contract).
+    // Nothing of `state` is read after this call.
     let outcome = catch_unwind(AssertUnwindSafe(|| unsafe { state.handler.invoke(result.cast(), args) }));
     match outcome {
         // SAFETY: the handler wrote a value of the result type.
@@ -216,9 +220,6 @@ unsafe extern "C" fn trampoline<H: ClosureHandler>(
             zero();
         }
     }
-    // Usually not the last reference; if it is (the closure was dropped during the call),
-    // a panicking handler destructor must not unwind into C either.
-    let _ = catch_unwind(AssertUnwindSafe(move || drop(state)));
 }
 
 #[cfg(test)]

@@ -22,5 +22,6 @@ pub mod layout;
 pub mod loader;
 pub mod memory;
 pub mod simple;
+pub mod thread_words;
 
 pub use error::CoreError;

@@ -74,6 +74,8 @@ pub struct PyCallback {
     decoders: Vec<ArgDecoder>,
     result: Option<ResultEncoder>,
     use_errno: bool,
+    /// No arguments, no result, no errno swap: the callback only calls (`call_plain`).
+    plain: bool,
     /// Checked mode's bookkeeping (creation site, collected-but-called reports).
     pub(crate) checks: checked::CallbackChecks,
 }
@@ -187,13 +189,16 @@ pub fn make_thunk(py: Python<'_>, callable: &Bound<'_, PyAny>, info: &StgInfo) -
 
     let interface = CallInterface::new(result_ffi, arg_ffi, None).map_err(core_err)?;
     let checks = checked::CallbackChecks::new(py, callable, argtypes.as_any(), restype.as_ref());
+    let use_errno = func.flags & FUNCFLAG_USE_ERRNO != 0;
+    let plain = decoders.is_empty() && result.is_none() && !use_errno;
     let handler = PyCallback {
         callable: GilCell::new(Some(callable.clone().unbind())),
         converters: GilCell::new(Some(argtypes.clone().into_any().unbind())),
         restype: GilCell::new(restype.map(Bound::unbind)),
         decoders,
         result,
-        use_errno: func.flags & FUNCFLAG_USE_ERRNO != 0,
+        use_errno,
+        plain,
         checks,
     };
     let closure = Closure::new(Arc::new(interface), handler).map_err(core_err)?;
@@ -215,6 +220,9 @@ impl ClosureHandler for PyCallback {
                 // PyO3's attach count is not raised: the body drops no `Py` (whose release
                 // would then be deferred), only `Bound`s, and cold paths attach through PyO3.
                 let py = unsafe { Python::assume_attached() };
+                if self.plain {
+                    return self.call_plain(py);
+                }
                 // SAFETY: forwarded from the trampoline (the handler's contract).
                 unsafe { self.call(py, result, args) }
             }
@@ -246,9 +254,31 @@ impl PyCallback {
         let _ = Python::try_attach(|py| unsafe { self.call(py, result, args) });
     }
 
+    /// A callback with no arguments and no result (`CFUNCTYPE(None)`, the C loop's kind):
+    /// call, report what it raised, drop what it returned. `self` is not used once the
+    /// callable has run.
+    #[inline(always)]
+    fn call_plain(&self, py: Python<'_>) {
+        // A strong reference (the callable may drop the last reference to the function
+        // object, freeing this handler).
+        let Some(callable) = self.callable.get_bound(py) else { return dead_call(&self.checks) };
+        // SAFETY: `callable` is a live reference; no arguments; the result is a new
+        // reference or NULL with an exception set.
+        let ret = unsafe { ffi::PyObject_Vectorcall(callable.as_ptr(), std::ptr::null(), 0, std::ptr::null_mut()) };
+        if ret.is_null() {
+            return report_pending(msg_calling, &callable);
+        }
+        // SAFETY: a new reference the call returned; the GIL is held.
+        unsafe { ffi::Py_DECREF(ret) };
+    }
+
+    /// Runs the callable and stores its result. `self` is not used once the callable has
+    /// run (it may have freed this handler, see `ClosureHandler::invoke`): what is needed
+    /// afterwards is copied, or held, before.
+    ///
     /// # Safety
     /// As [`ClosureHandler::invoke`], with the GIL held.
-    #[inline]
+    #[inline(always)]
     unsafe fn call(&self, py: Python<'_>, result: *mut u8, args: &[*const u8]) {
         // A strong reference (the callable may drop the last reference to the function
         // object, freeing this handler): copy what is needed after the call too.

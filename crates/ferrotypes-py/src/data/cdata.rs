@@ -29,7 +29,7 @@ const INLINE_SIZE: usize = 16;
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Storage {
     Inline,
-    /// Owned, allocated with `PyMem_Calloc` (pymalloc for small blocks, as CPython's
+    /// Owned, allocated with `PyMem_Malloc`/`PyMem_Calloc` (pymalloc for small blocks, as CPython's
     /// ctypes), freed on drop.
     Heap(*mut u8),
     /// Someone else's memory (`_b_base_` or a raw address).
@@ -171,7 +171,7 @@ pub static DIRECT: DirectLayout = DirectLayout::new();
 ///
 /// # Safety
 /// As [`alloc_direct`].
-#[inline]
+#[inline(always)]
 pub unsafe fn alloc_owned<'py>(py: Python<'py>, subtype: *mut ffi::PyTypeObject, size: usize, length: usize) -> PyResult<Bound<'py, PyAny>> {
     // SAFETY: forwarded from this function's contract; an all-zero `CData` is valid (null
     // pointer, zero sizes, `Place::Inline` = 0, `None` references).
@@ -196,10 +196,35 @@ pub unsafe fn alloc_direct<'py>(py: Python<'py>, subtype: *mut ffi::PyTypeObject
     unsafe { DIRECT.alloc(py, subtype, data) }
 }
 
+/// Blocks up to this many bytes (pymalloc's small-object limit) come from `PyMem_Malloc`
+/// and are zeroed with `memset`, as CPython's ctypes does: `PyMem_Calloc` is a second,
+/// slower entry into the same allocator. Larger ones come from `PyMem_Calloc`, which can
+/// hand out fresh pages without writing them.
+const SMALL_BLOCK: usize = 512;
+
+/// A zeroed block of `size` bytes (at least one), owned by the caller, freed with
+/// `PyMem_Free`.
+#[inline(always)]
 fn alloc_zeroed(size: usize) -> PyResult<*mut u8> {
-    // SAFETY: PyMem_Calloc with a non-zero size, called with the GIL held (every CData is
+    if size > SMALL_BLOCK {
+        return alloc_zeroed_large(size);
+    }
+    let size = size.max(1);
+    // SAFETY: PyMem_Malloc with a non-zero size, called with the GIL held (every CData is
     // made and dropped by Python-facing code); NULL is handled.
-    let p = unsafe { ffi::PyMem_Calloc(size.max(1), 1) } as *mut u8;
+    let p = unsafe { ffi::PyMem_Malloc(size) } as *mut u8;
+    if p.is_null() {
+        return Err(pyo3::exceptions::PyMemoryError::new_err(()));
+    }
+    // SAFETY: `p` is a fresh block of `size` bytes.
+    unsafe { std::ptr::write_bytes(p, 0, size) };
+    Ok(p)
+}
+
+#[inline(never)]
+fn alloc_zeroed_large(size: usize) -> PyResult<*mut u8> {
+    // SAFETY: as in `alloc_zeroed`.
+    let p = unsafe { ffi::PyMem_Calloc(size, 1) } as *mut u8;
     if p.is_null() {
         Err(pyo3::exceptions::PyMemoryError::new_err(()))
     } else {
@@ -260,7 +285,7 @@ impl CData {
         if self.place.get() == Place::Heap {
             // The instance no longer owns the block once it is freed here.
             self.place.set(Place::Inline);
-            // SAFETY: heap storage is owned exclusively by this instance, from PyMem_Calloc
+            // SAFETY: heap storage is owned exclusively by this instance, from `alloc_zeroed`
             // or PyMem_Realloc, and freed once (the place was reset above).
             unsafe { ffi::PyMem_Free(self.data.get().cast()) };
         }
@@ -370,7 +395,7 @@ impl CData {
         let old = self.size();
         let new = match storage {
             Storage::Heap(p) => {
-                // SAFETY: `p` came from PyMem_Calloc/PyMem_Realloc and is owned by this
+                // SAFETY: `p` came from `alloc_zeroed` or PyMem_Realloc and is owned by this
                 // object; the GIL is held.
                 let q = unsafe { ffi::PyMem_Realloc(p.cast(), size) } as *mut u8;
                 if q.is_null() {

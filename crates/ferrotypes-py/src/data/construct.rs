@@ -241,6 +241,7 @@ fn fits(root: RootKind, i: &StgInfo) -> bool {
 
 /// A new instance of `cls` owning zeroed memory of its type's size; creating it makes the
 /// type's layout final.
+#[inline(always)]
 fn allocate<'py>(py: Python<'py>, cls: &Bound<'py, PyAny>, i: &StgInfo) -> PyResult<Bound<'py, PyAny>> {
     i.mark_final();
     // SAFETY: direct allocation is calibrated (`install` ran before any class got this
@@ -266,22 +267,19 @@ fn root_kind(_py: Python<'_>, tp: *mut ffi::PyTypeObject) -> Option<RootKind> {
 /// `fits(r, i)` holds.
 #[inline]
 fn root_of_kind(tp: *mut ffi::PyTypeObject, i: &StgInfo) -> Option<RootKind> {
-    let candidates: &[usize] = match i.kind {
-        Kind::Simple { .. } => &[0],
-        Kind::Struct | Kind::Union => &[1, 2],
-        Kind::Array => &[3],
-        Kind::Pointer if i.proto.is_some() => &[4],
-        _ => return None,
-    };
     // SAFETY: reading slots of a live type object.
     let (new, init) = unsafe { ((*tp).tp_new.map_or(0, |f| f as usize), (*tp).tp_init.map_or(0, |f| f as usize)) };
-    if new == 0 {
-        return None;
-    }
-    candidates
-        .iter()
-        .find(|&&k| ROOT_NEW[k].load(Ordering::Relaxed) == new && ROOT_INIT[k].load(Ordering::Relaxed) == init)
-        .map(|&k| ROOT_KINDS[k])
+    let keeps = |k: usize| new != 0 && ROOT_NEW[k].load(Ordering::Relaxed) == new && ROOT_INIT[k].load(Ordering::Relaxed) == init;
+    let k = match i.kind {
+        Kind::Simple { .. } => 0,
+        Kind::Array => 3,
+        Kind::Pointer if i.proto.is_some() => 4,
+        Kind::Struct | Kind::Union => {
+            return [1, 2].into_iter().find(|&k| keeps(k)).map(|k| ROOT_KINDS[k]);
+        }
+        _ => return None,
+    };
+    keeps(k).then(|| ROOT_KINDS[k])
 }
 
 /// `type.__call__` semantics through the metaclass's `tp_call`, with a tuple and dict.

@@ -38,14 +38,15 @@ impl Drop for Ticket {
     }
 }
 
-thread_local! {
-    /// Callbacks this thread is inside. Only callbacks (already costly) keep it; a call's
-    /// return reads it only once the gate is closed.
-    static CALLBACK_DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+/// Callbacks this thread is inside: a per-thread word reached without `__tls_get_addr`
+/// (`ferrotypes_core::thread_words`). Only callbacks keep it; a call's return reads it only
+/// once the gate is closed.
+fn callback_depth() -> &'static std::cell::Cell<usize> {
+    ferrotypes_core::thread_words::callback_depth()
 }
 
 fn inside_a_callback() -> bool {
-    CALLBACK_DEPTH.try_with(|d| d.get() > 0).unwrap_or(false)
+    callback_depth().get() > 0
 }
 
 /// Takes a ticket, unless the gate is closed and this thread is not inside a callback
@@ -62,20 +63,17 @@ fn admit() -> Option<Ticket> {
     Some(ticket)
 }
 
-/// Held while a callback runs.
+/// Held while a callback runs (not `Send`: it is dropped on the thread that made it).
 pub struct CallbackTicket {
     _inside: Ticket,
-    /// This thread's `CALLBACK_DEPTH` (a const-initialized thread-local without destructor:
-    /// its address is fixed for the thread's life), looked up once per callback.
-    depth: *const std::cell::Cell<usize>,
+    /// This thread's callback depth, looked up once per callback.
+    depth: &'static std::cell::Cell<usize>,
 }
 
 impl Drop for CallbackTicket {
+    #[inline]
     fn drop(&mut self) {
-        // SAFETY: `depth` points to this thread's counter (the ticket is not `Send`, so it is
-        // dropped on the thread that made it, which is still running).
-        let depth = unsafe { &*self.depth };
-        depth.set(depth.get().saturating_sub(1));
+        self.depth.set(self.depth.get().saturating_sub(1));
     }
 }
 
@@ -87,13 +85,11 @@ pub fn enter_callback() -> Option<CallbackTicket> {
     // Counted before the gate is read (see `admit`).
     IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
     let inside = Ticket(());
-    let depth = CALLBACK_DEPTH.with(|d| d as *const std::cell::Cell<usize>);
-    // SAFETY: this thread's counter, alive as long as the thread (see `CallbackTicket`).
-    let current = unsafe { &*depth };
-    if CLOSING.load(Ordering::SeqCst) && (current.get() == 0 || crate::interp::private_api::interpreter_unavailable()) {
+    let depth = callback_depth();
+    if CLOSING.load(Ordering::SeqCst) && (depth.get() == 0 || crate::interp::private_api::interpreter_unavailable()) {
         return None;
     }
-    current.set(current.get() + 1);
+    depth.set(depth.get() + 1);
     Some(CallbackTicket { _inside: inside, depth })
 }
 

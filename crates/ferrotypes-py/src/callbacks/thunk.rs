@@ -234,8 +234,11 @@ impl ClosureHandler for PyCallback {
 
 impl PyCallback {
     /// A thread without a Python thread state (or attached with another one): the
-    /// interpreter's own `PyGILState_Ensure`, through PyO3; a foreign thread keeps the state
-    /// made for it (`foreign_threads.rs`), so only its first callback comes here.
+    /// interpreter's own `PyGILState_Ensure` and `PyGILState_Release`; a foreign thread
+    /// keeps the state made for it (`foreign_threads.rs`), so only its first callback comes
+    /// here. Raw calls, not PyO3's attach: a thread inside a fast-lane call made with the GIL
+    /// released (`thread_state::released`) still has PyO3's attach count at its attached
+    /// value, and PyO3 would take that for "the GIL is held" and skip taking it.
     ///
     /// # Safety
     /// As [`ClosureHandler::invoke`].
@@ -250,8 +253,25 @@ impl PyCallback {
         if !thread_state::this_thread_has_state() {
             pin_thread_state();
         }
-        // SAFETY: forwarded from the trampoline (the handler's contract).
-        let _ = Python::try_attach(|py| unsafe { self.call(py, result, args) });
+        /// Gives back what `PyGILState_Ensure` took, also if the call panics.
+        struct Ensured(ffi::PyGILState_STATE);
+        impl Drop for Ensured {
+            fn drop(&mut self) {
+                // SAFETY: pairs the Ensure below, on the same thread, with the GIL held.
+                unsafe { ffi::PyGILState_Release(self.0) };
+            }
+        }
+        // SAFETY: the interpreter is initialized and not finalizing (checked above, and the
+        // finalization gate admitted this thread).
+        let _ensured = Ensured(unsafe { ffi::PyGILState_Ensure() });
+        // SAFETY: this thread holds the GIL until `_ensured` drops.
+        let py = unsafe { Python::assume_attached() };
+        if self.plain {
+            self.call_plain(py);
+        } else {
+            // SAFETY: forwarded from the trampoline (the handler's contract).
+            unsafe { self.call(py, result, args) };
+        }
     }
 
     /// A callback with no arguments and no result (`CFUNCTYPE(None)`, the C loop's kind):

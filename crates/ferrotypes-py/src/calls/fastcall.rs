@@ -23,7 +23,7 @@
 use super::funcptr::{note_passed_to_c, CFuncPtr};
 use crate::data::cdata::CData;
 use crate::data::simple;
-use crate::interp::finalization;
+use crate::interp::{finalization, thread_state};
 use crate::native::errno;
 use ferrotypes_core::direct::{self, Frame, Registers, ReturnClass, MAX_STACK_WORDS};
 use ferrotypes_core::ffi_type::SysvPassing;
@@ -448,7 +448,8 @@ pub unsafe fn try_call(py: Python<'_>, slf: &Bound<'_, CFuncPtr>, args: *const *
         // SAFETY: the plan matches the function's declared signature (argtypes/restype,
         // which the user vouches for, as with every ctypes call); pointer arguments point
         // into the argument objects, which the caller keeps alive for the whole call.
-        let (raw, _reattached) = py.detach(|| (unsafe { pending.run() }, finalization::before_reattach()));
+        // `released`: `run` touches no Python object (registers and a C call).
+        let (raw, _reattached) = unsafe { thread_state::released(py, || (pending.run(), finalization::before_reattach())) };
         raw
     } else {
         // SAFETY: as above.
@@ -598,13 +599,16 @@ unsafe fn try_call_frame(
         // The frame stays where it is (it is large): the detached section gets its address.
         let sent = FramePtr(&mut frame);
         // The ticket is held until the GIL is back (interp/finalization.rs).
-        let ((), _reattached) = py.detach(move || {
-            let sent = sent;
-            // SAFETY: the frame lives in this function's stack frame, which waits for the
-            // detached section to return; nothing else touches it meanwhile.
-            run(unsafe { &mut *sent.0 });
-            ((), finalization::before_reattach())
-        });
+        // SAFETY (`released`): the section copies no Python object; it runs the C call.
+        let ((), _reattached) = unsafe {
+            thread_state::released(py, move || {
+                let sent = sent;
+                // SAFETY: the frame lives in this function's stack frame, which waits for the
+                // detached section to return; nothing else touches it meanwhile.
+                run(&mut *sent.0);
+                ((), finalization::before_reattach())
+            })
+        };
     } else {
         run(&mut frame);
     }

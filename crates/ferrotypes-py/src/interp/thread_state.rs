@@ -1,4 +1,5 @@
-//! Attaching a thread that C calls back on, without `PyGILState_Ensure`.
+//! Attaching a thread that C calls back on, without `PyGILState_Ensure`, and releasing the
+//! GIL around a fast-lane call without PyO3's bookkeeping.
 //!
 //! A callback usually arrives on a thread Python knows: the thread that released the GIL
 //! for the foreign call now calling back (the C loop, `qsort`), or one that still holds it
@@ -91,4 +92,33 @@ pub fn this_thread_has_state() -> bool {
     // SAFETY: reads this thread's gilstate slot; callable without the GIL once the runtime
     // is initialized (the only callers run after the module was imported).
     !unsafe { ffi::PyGILState_GetThisThreadState() }.is_null()
+}
+
+/// Runs `f` with the GIL released: `PyEval_SaveThread` before, `PyEval_RestoreThread`
+/// after (also when `f` panics), what CPython's `Py_BEGIN/END_ALLOW_THREADS` and cffi's
+/// compiled calls do. PyO3's `detach` also zeroes its thread-local attach count around `f`
+/// and looks at its deferred-release queue afterwards (two `__tls_get_addr` round trips and
+/// about 40 instructions a call); neither is needed here, because `f` runs no PyO3 code:
+/// callbacks arriving on this thread meanwhile take the GIL with its own thread state
+/// (`attach_for_callback`) or with a raw `PyGILState_Ensure` (`callbacks::thunk`), never
+/// through PyO3's attach, which would trust the count left at its attached value.
+///
+/// # Safety
+/// `f` touches no Python object and calls nothing that uses the C API or PyO3's attach;
+/// the thread state that `PyEval_RestoreThread` takes back must still be usable (the
+/// finalization gate's ticket, taken inside `f` before it returns, sees to that).
+#[inline(always)]
+pub unsafe fn released<R>(_py: pyo3::Python<'_>, f: impl FnOnce() -> R) -> R {
+    struct Reattach(*mut ffi::PyThreadState);
+    impl Drop for Reattach {
+        #[inline(always)]
+        fn drop(&mut self) {
+            // SAFETY: the state `PyEval_SaveThread` returned on this thread, which holds no
+            // GIL now (`released` gave it up and `f` took nothing it did not give back).
+            unsafe { ffi::PyEval_RestoreThread(self.0) };
+        }
+    }
+    // SAFETY: the GIL is held (the `Python` token); the state is taken back on drop.
+    let _reattach = Reattach(unsafe { ffi::PyEval_SaveThread() });
+    f()
 }

@@ -58,6 +58,7 @@ fn helper_namespace<'py>(py: Python<'py>, m: &Bound<'py, PyModule>) -> PyResult<
     rs.add_function(wrap_pyfunction!(funcptr::funcptr_type_info, &rs)?)?;
     rs.add_function(wrap_pyfunction!(funcptr::enable_vectorcall, &rs)?)?;
     rs.add_function(wrap_pyfunction!(calls::fastcall::fast_lane_calls, &rs)?)?;
+    rs.add_function(wrap_pyfunction!(interp::long_layout::int_layout_verified, &rs)?)?;
     rs.add_function(wrap_pyfunction!(from_param::pointer_from_param, &rs)?)?;
     rs.add_function(wrap_pyfunction!(pointer::pointer_setup, &rs)?)?;
     rs.add_function(wrap_pyfunction!(pointer::pointer_set_type, &rs)?)?;
@@ -106,6 +107,7 @@ fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     // Before any type is made: formats and messages follow the chosen behaviour.
     interp::version::init_behavior(py)?;
+    interp::long_layout::verify(py);
     m.add_class::<simple::SimpleCData>()?;
     if crate::interp::version::at_least(py, 14) {
         // 3.14's `_SimpleCData.value` has no docstring.

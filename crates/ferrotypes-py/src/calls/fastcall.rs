@@ -196,8 +196,14 @@ fn extend(v: u64, size: u8, signed: bool) -> u64 {
 /// `obj` is a live exact `int`.
 #[inline]
 unsafe fn int_bits(obj: *mut ffi::PyObject) -> u64 {
-    // SAFETY: per contract; for an exact int the mask conversion never raises.
-    unsafe { ffi::PyLong_AsUnsignedLongLongMask(obj) }
+    // SAFETY: per contract; for an exact int the mask conversion never raises. A one-digit
+    // value is read in place (its two's complement is what the mask gives).
+    unsafe {
+        match crate::interp::long_layout::compact_value(obj) {
+            Some(v) => v as u64,
+            None => ffi::PyLong_AsUnsignedLongLongMask(obj),
+        }
+    }
 }
 
 /// A double from an exact `float` or `int`; `None` for anything else or an overflowing int

@@ -147,10 +147,16 @@ macro_rules! raw_int_accessors {
                 if ffi::PyLong_CheckExact(v) == 0 {
                     return RAW_DECLINED;
                 }
-                let x = ffi::PyLong_AsUnsignedLongLongMask(v);
-                if x == u64::MAX && !ffi::PyErr_Occurred().is_null() {
-                    return -1;
-                }
+                let x = match crate::interp::long_layout::compact_value(v) {
+                    Some(small) => small as u64,
+                    None => {
+                        let x = ffi::PyLong_AsUnsignedLongLongMask(v);
+                        if x == u64::MAX && !ffi::PyErr_Occurred().is_null() {
+                            return -1;
+                        }
+                        x
+                    }
+                };
                 std::ptr::write_unaligned(p as *mut $t, x as $t);
             }
             0

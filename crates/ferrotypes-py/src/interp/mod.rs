@@ -14,6 +14,7 @@ pub mod descriptors;
 pub mod finalization;
 pub mod gil_cell;
 pub mod import_machinery;
+pub mod long_layout;
 pub mod names;
 pub mod object_api;
 pub mod private_api;

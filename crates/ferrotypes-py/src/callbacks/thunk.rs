@@ -218,13 +218,10 @@ impl ClosureHandler for PyCallback {
             Some(_attached) => {
                 // SAFETY: this thread holds the GIL until `_attached` drops, after the call.
                 // PyO3's attach count is not raised: the body drops no `Py` (whose release
-                // would then be deferred), only `Bound`s, and cold paths attach through PyO3.
+                // would then be deferred), only `Bound`s, and error reports attach through PyO3.
                 let py = unsafe { Python::assume_attached() };
-                if self.plain {
-                    return self.call_plain(py);
-                }
                 // SAFETY: forwarded from the trampoline (the handler's contract).
-                unsafe { self.call(py, result, args) }
+                unsafe { self.run(py, result, args) }
             }
             // SAFETY: forwarded.
             None => unsafe { self.invoke_attaching(result, args) },
@@ -266,11 +263,21 @@ impl PyCallback {
         let _ensured = Ensured(unsafe { ffi::PyGILState_Ensure() });
         // SAFETY: this thread holds the GIL until `_ensured` drops.
         let py = unsafe { Python::assume_attached() };
+        // SAFETY: forwarded from the trampoline (the handler's contract).
+        unsafe { self.run(py, result, args) }
+    }
+
+    /// The call, by the callback's shape, once the GIL is held.
+    ///
+    /// # Safety
+    /// As [`ClosureHandler::invoke`], with the GIL held.
+    #[inline(always)]
+    unsafe fn run(&self, py: Python<'_>, result: *mut u8, args: &[*const u8]) {
         if self.plain {
-            self.call_plain(py);
+            self.call_plain(py)
         } else {
-            // SAFETY: forwarded from the trampoline (the handler's contract).
-            unsafe { self.call(py, result, args) };
+            // SAFETY: forwarded.
+            unsafe { self.call(py, result, args) }
         }
     }
 

@@ -85,3 +85,27 @@ def test_finalizing_with_callers_running(shutdown_lib, case):
         assert proc.stdout.strip() == "end of main", proc.stdout
         assert "Fatal Python error" not in proc.stderr, proc.stderr[-3000:]
         assert took < 20, f"run {run} took {took:.1f} s"
+
+
+def test_exit_hooks_registered_before_import_still_call_c():
+    """`atexit` runs hooks last-registered first, so a hook the program registered before
+    `import ferrotypes` runs after ferrotypes closed its shutdown gate. The thread running
+    it is the finalizing thread itself: its foreign calls (GIL released) and callbacks must
+    work as before, not park it for good (which hung the process at exit)."""
+    source = textwrap.dedent("""
+        import atexit
+        def hook():
+            import ferrotypes as C
+            libc = C.CDLL(None)
+            print("abs", libc.abs(-3))
+            CMP = C.CFUNCTYPE(C.c_int, C.POINTER(C.c_int), C.POINTER(C.c_int))
+            arr = (C.c_int * 5)(3, 1, 4, 0, 2)
+            libc.qsort(arr, 5, C.sizeof(C.c_int), CMP(lambda a, b: a[0] - b[0]))
+            print("sorted", list(arr))
+        atexit.register(hook)
+        import ferrotypes
+        print("end of main")
+    """)
+    proc = subprocess.run([sys.executable, "-c", source], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split("\n")[:3] == ["end of main", "abs 3", "sorted [0, 1, 2, 3, 4]"], proc.stdout

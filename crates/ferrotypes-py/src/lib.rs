@@ -24,51 +24,26 @@ mod metaclasses;
 use calls::convert::ArgumentError;
 use calls::funcptr::{self, CFuncPtr};
 use data::carg::{self, CArgObject};
-use data::{array, c_entry_points, cdata, construct, from_memory, from_param, pointer, roots, simple, stginfo, structure};
-use pyo3::exceptions::PyValueError;
+use data::{array, c_entry_points, cdata, construct, from_param, pointer, roots, simple, stginfo, structure};
 use pyo3::prelude::*;
 use pyo3::types::PyModule;
 use std::ffi::c_void;
 
-/// Builds the helper namespace `_rs` that `_ctypes_meta.py` (the metaclasses) calls into.
-fn helper_namespace<'py>(py: Python<'py>, m: &Bound<'py, PyModule>) -> PyResult<Bound<'py, PyModule>> {
+/// Builds the helper namespace `_rs`: the newest API for `ferrotypes` to offer on every
+/// version, and counters the tests read.
+fn helper_namespace<'py>(py: Python<'py>) -> PyResult<Bound<'py, PyModule>> {
     let rs = PyModule::new(py, "_ctypes._rs")?;
     // PyModule::new marks a module GIL-free; `_rs` shares `_ctypes`' state, so it says the
     // same as `_ctypes` (only a free-threaded build records it).
     rs.gil_used(true)?;
-    rs.add_class::<stginfo::StgInfo>()?;
-    rs.add("SimpleCData", m.getattr("_SimpleCData")?)?;
-    rs.add("little_endian", cfg!(target_endian = "little"))?;
-    // libffi has C's _Complex types here (not in its Windows builds).
-    rs.add("complex_types", cfg!(not(windows)))?;
-    rs.add_function(wrap_pyfunction!(from_memory::from_address, &rs)?)?;
-    rs.add_function(wrap_pyfunction!(from_memory::from_buffer, &rs)?)?;
-    rs.add_function(wrap_pyfunction!(from_memory::from_buffer_copy, &rs)?)?;
-    rs.add_function(wrap_pyfunction!(from_memory::install_cdata_type_methods, &rs)?)?;
+    // `add` keeps `__all__`; made up front, so that no set-up step raises (and takes) the
+    // AttributeError of a first `add`.
+    rs.setattr("__all__", pyo3::types::PyList::empty(py))?;
     rs.add_function(wrap_pyfunction!(c_entry_points::string_at, &rs)?)?;
     rs.add_function(wrap_pyfunction!(c_entry_points::wstring_at, &rs)?)?;
     rs.add_function(wrap_pyfunction!(c_entry_points::set_string_at_fallbacks, &rs)?)?;
-    rs.add_function(wrap_pyfunction!(from_memory::in_dll, &rs)?)?;
-    rs.add_function(wrap_pyfunction!(array::array_type, &rs)?)?;
-    rs.add_function(wrap_pyfunction!(array::array_type_info, &rs)?)?;
-    rs.add_function(wrap_pyfunction!(simple::simple_code_swappable, &rs)?)?;
-    rs.add_function(wrap_pyfunction!(from_param::special_from_param, &rs)?)?;
-    rs.add_function(wrap_pyfunction!(from_param::simple_from_param, &rs)?)?;
-    rs.add_function(wrap_pyfunction!(stginfo::stginfo_of, &rs)?)?;
-    rs.add_function(wrap_pyfunction!(funcptr::funcptr_type_info, &rs)?)?;
-    rs.add_function(wrap_pyfunction!(funcptr::enable_vectorcall, &rs)?)?;
     rs.add_function(wrap_pyfunction!(calls::fastcall::fast_lane_calls, &rs)?)?;
     rs.add_function(wrap_pyfunction!(interp::long_layout::int_layout_verified, &rs)?)?;
-    rs.add_function(wrap_pyfunction!(from_param::pointer_from_param, &rs)?)?;
-    rs.add_function(wrap_pyfunction!(pointer::pointer_setup, &rs)?)?;
-    rs.add_function(wrap_pyfunction!(pointer::pointer_set_type, &rs)?)?;
-    rs.add_function(wrap_pyfunction!(pointer::pointer_type_get, &rs)?)?;
-    rs.add_function(wrap_pyfunction!(pointer::pointer_type_set, &rs)?)?;
-    rs.add_function(wrap_pyfunction!(pointer::pointer_type_del, &rs)?)?;
-    rs.add_function(wrap_pyfunction!(from_param::generic_from_param, &rs)?)?;
-    rs.add_function(wrap_pyfunction!(structure::aggregate_init, &rs)?)?;
-    rs.add_function(wrap_pyfunction!(structure::aggregate_set_fields, &rs)?)?;
-    rs.add_function(wrap_pyfunction!(construct::enable_construct, &rs)?)?;
     // The newest ctypes API on every version: what `_ctypes` exports only from a later
     // CPython, for `ferrotypes` (and full mode) to offer on this one, while `_ctypes` itself
     // keeps the running version's names (its stdlib `ctypes` imports them in core mode).
@@ -105,6 +80,9 @@ fn module_getattr(py: Python<'_>, name: &str) -> PyResult<&'static str> {
 #[pymodule(gil_used = true)]
 fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
+    // `add` keeps `__all__` (CPython's `_ctypes` has none, but PyO3 adds it); made up front,
+    // so that no set-up step raises (and takes) the AttributeError of a first `add`.
+    m.setattr("__all__", pyo3::types::PyList::empty(py))?;
     // Before any type is made: formats and messages follow the chosen behaviour.
     interp::version::init_behavior(py)?;
     interp::long_layout::verify(py);
@@ -141,23 +119,8 @@ fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
     ];
     let _ = from_param::STOCK_SPECIAL_FROM_PARAM.set(py, specials);
 
-    let rs = helper_namespace(py, m)?;
-    let globals = metaclasses::load(py, &rs)?;
-    let _ = data::caller_module::META_GLOBALS.set(py, globals.clone().unbind());
-    let meta = |name: &str| -> PyResult<Bound<'_, PyAny>> {
-        globals.get_item(name)?.ok_or_else(|| PyValueError::new_err(format!("meta.py lacks {name}")))
-    };
-    for (name, full) in metaclasses::NAMES {
-        metaclasses::set_c_name(&meta(name)?, full);
-    }
-    let simple_meta = meta("PyCSimpleType")?;
-    let _ = from_param::STOCK_SIMPLE_FROM_PARAM.set(py, simple_meta.getattr("__dict__")?.get_item("from_param")?.unbind());
-    let _ = from_param::STOCK_POINTER_FROM_PARAM.set(py, meta("PyCPointerType")?.getattr("__dict__")?.get_item("from_param")?.unbind());
-    let generic = ["PyCStructType", "PyCArrayType", "PyCFuncPtrType"]
-        .iter()
-        .map(|name| Ok(meta(name)?.getattr("from_param")?.unbind()))
-        .collect::<PyResult<Vec<_>>>()?;
-    let _ = from_param::STOCK_GENERIC_FROM_PARAM.set(py, generic);
+    let rs = helper_namespace(py)?;
+    let metas = metaclasses::create(m)?;
 
     let roots = roots::Roots {
         simple: py.get_type::<simple::SimpleCData>().unbind(),
@@ -167,12 +130,12 @@ fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
         pointer: py.get_type::<pointer::Pointer>().unbind(),
         funcptr: py.get_type::<CFuncPtr>().unbind(),
     };
-    metaclasses::adopt(roots.simple.bind(py), &simple_meta);
-    metaclasses::adopt(roots.structure.bind(py), &meta("PyCStructType")?);
-    metaclasses::adopt(roots.union.bind(py), &meta("UnionType")?);
-    metaclasses::adopt(roots.array.bind(py), &meta("PyCArrayType")?);
-    metaclasses::adopt(roots.pointer.bind(py), &meta("PyCPointerType")?);
-    metaclasses::adopt(roots.funcptr.bind(py), &meta("PyCFuncPtrType")?);
+    metaclasses::adopt(roots.simple.bind(py), &metas.simple);
+    metaclasses::adopt(roots.structure.bind(py), &metas.structure);
+    metaclasses::adopt(roots.union.bind(py), &metas.union);
+    metaclasses::adopt(roots.array.bind(py), &metas.array);
+    metaclasses::adopt(roots.pointer.bind(py), &metas.pointer);
+    metaclasses::adopt(roots.funcptr.bind(py), &metas.funcptr);
     let funcptr_root = roots.funcptr.clone_ref(py);
     let _ = roots::ROOTS.set(py, roots);
 
@@ -187,19 +150,11 @@ fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
     carg::install_raw_slots(py);
     {
         let r = roots::roots(py);
-        let metas = ["PyCSimpleType", "PyCStructType", "UnionType", "PyCArrayType", "PyCPointerType"]
-            .iter()
-            .map(|name| meta(name))
-            .collect::<PyResult<Vec<_>>>()?;
+        let constructed = [&metas.simple, &metas.structure, &metas.union, &metas.array, &metas.pointer].map(|m| m.clone().into_any());
         let kinds = [r.simple.bind(py), r.structure.bind(py), r.union.bind(py), r.array.bind(py), r.pointer.bind(py)];
-        construct::install(py, &kinds, &metas);
-        array::install_array_multiply(&metas);
-        array::install_array_multiply(&[meta("PyCFuncPtrType")?]);
+        construct::install(py, &kinds, &constructed);
     }
 
-    for (name, _) in metaclasses::NAMES {
-        rs.add(name, meta(name)?)?;
-    }
     if interp::version::at_least(py, 12) {
         // The types of CPython's `_ctypes` are immutable (its static types, from 3.13 its
         // heap types made with the flag); the version's suites check `__flags__`.
@@ -216,12 +171,7 @@ fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
             py.get_type::<CArgObject>().into_any(),
             py.get_type::<data::cfield::CField>().into_any(),
         ];
-        for name in ["_CDataType", "_AggregateType"] {
-            types.push(meta(name)?);
-        }
-        for (name, _) in metaclasses::NAMES {
-            types.push(meta(name)?);
-        }
+        types.extend(metas.all().map(|m| m.clone().into_any()));
         for ty in &types {
             metaclasses::add_type_flags(ty, Py_TPFLAGS_IMMUTABLETYPE);
         }

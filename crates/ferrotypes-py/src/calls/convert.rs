@@ -9,7 +9,7 @@ use super::funcptr::{note_passed_to_c, CTYPES_MAX_ARGCOUNT};
 use crate::data::carg::CArgObject;
 use crate::data::cdata::{CData, Inline};
 use crate::data::from_param::{
-    simple_conversion_error, ArgConv, STOCK_GENERIC_FROM_PARAM, STOCK_POINTER_FROM_PARAM, STOCK_SIMPLE_FROM_PARAM, STOCK_SPECIAL_FROM_PARAM,
+    simple_conversion_error, stock_from_param, ArgConv, StockFromParam, STOCK_SPECIAL_FROM_PARAM,
 };
 use crate::data::simple;
 use crate::data::stginfo::{stginfo_of_instance, stginfo_of_type, Kind};
@@ -89,35 +89,32 @@ pub fn make_converters(argtypes: &Bound<'_, PyAny>) -> PyResult<Vec<ArgConv>> {
         let from_param = item.getattr(pyo3::intern!(py, "from_param")).map_err(|_| {
             PyTypeError::new_err(format!("item {} in _argtypes_ has no from_param method", i + 1))
         })?;
-        let func = from_param.getattr(pyo3::intern!(py, "__func__")).ok();
         let info = stginfo_of_type(&item);
         if let Some(agg) = info.as_ref().filter(|s| matches!(s.get().kind, Kind::Struct | Kind::Union)) {
             refuse_overaligned_by_value(&item, agg.get().align, i + 1)?;
         }
         let simple = info.as_ref().and_then(|s| s.get().simple_kind());
-        let conv = match (func, simple) {
-            (Some(f), Some((kind, _)))
-                if STOCK_SIMPLE_FROM_PARAM.get(py).is_some_and(|s| s.is(&f)) =>
-            {
+        let kind = info.as_ref().map(|i| i.get().kind);
+        // The metaclasses' own methods are C methods; a class's special or overriding
+        // `from_param` is a class method with a `__func__`.
+        let stock = stock_from_param(&from_param, &item);
+        let func = if stock.is_none() { from_param.getattr(pyo3::intern!(py, "__func__")).ok() } else { None };
+        let conv = match (stock, simple) {
+            (Some(StockFromParam::Simple), Some((kind, _))) => {
                 // Arguments are passed in native byte order, whatever the type's storage.
                 ArgConv::Simple { kind, swapped: false, cls: item.clone().unbind() }
             }
-            (Some(f), Some((kind, _)))
-                if STOCK_SPECIAL_FROM_PARAM.get(py).is_some_and(|s| s.iter().any(|g| g.is(&f))) =>
+            (None, Some((kind, _)))
+                if func.as_ref().is_some_and(|f| STOCK_SPECIAL_FROM_PARAM.get(py).is_some_and(|s| s.iter().any(|g| g.is(f)))) =>
             {
                 ArgConv::Special { code: kind.code, cls: item.clone().unbind(), from_param: from_param.clone().unbind() }
             }
-            (Some(f), None)
-                if info.as_ref().is_some_and(|i| i.get().kind == Kind::Pointer)
-                    && STOCK_POINTER_FROM_PARAM.get(py).is_some_and(|s| s.is(&f)) =>
-            {
+            (Some(StockFromParam::Pointer), None) if matches!(kind, Some(Kind::Pointer)) => {
                 let proto = info.as_ref().and_then(|i| i.get().proto.as_ref().map(|p| p.clone_ref(py)));
                 ArgConv::Pointer { cls: item.clone().unbind(), proto, from_param: from_param.unbind() }
             }
-            (Some(f), None)
-                if info.as_ref().is_some_and(|i| {
-                    matches!(i.get().kind, Kind::Struct | Kind::Union | Kind::Array | Kind::FuncPtr)
-                }) && STOCK_GENERIC_FROM_PARAM.get(py).is_some_and(|s| s.iter().any(|g| g.is(&f))) =>
+            (Some(StockFromParam::Generic), None)
+                if matches!(kind, Some(Kind::Struct | Kind::Union | Kind::Array | Kind::FuncPtr)) =>
             {
                 ArgConv::Instance { cls: item.clone().unbind(), from_param: from_param.unbind() }
             }

@@ -842,7 +842,6 @@ pub fn setup_vectorcall(py: Python<'_>, root: &Bound<'_, PyType>) -> PyResult<()
 }
 
 /// Installs vectorcall on a function pointer subclass (called by its metaclass).
-#[pyfunction]
 pub fn enable_vectorcall(cls: &Bound<'_, PyType>) {
     install_vectorcall(cls, VECTORCALL_OFFSET.load(Ordering::Relaxed));
 }
@@ -876,11 +875,10 @@ fn install_vectorcall(cls: &Bound<'_, PyType>, offset: isize) {
 static OWN_TP_CALL: AtomicUsize = AtomicUsize::new(0);
 
 /// Builds the type-level storage info of a function pointer type from its class attributes.
-#[pyfunction]
 pub fn funcptr_type_info(cls: &Bound<'_, PyType>) -> PyResult<StgInfo> {
     let py = cls.py();
-    let d = cls.getattr(pyo3::intern!(cls.py(), "__dict__"))?;
-    let get = |name: &str| -> PyResult<Option<Bound<'_, PyAny>>> { d.get_item(name).map(Some).or_else(|_| Ok(None)) };
+    let d = crate::data::stginfo::own_dict(cls.as_any()).ok_or_else(|| PyTypeError::new_err("class has no namespace dict"))?;
+    let get = |name: &str| -> PyResult<Option<Bound<'_, PyAny>>> { d.get_item(name) };
     let size = std::mem::size_of::<usize>();
     let mut info = StgInfo::new(size, size, 1, Kind::FuncPtr, FfiType::Static(ferrotypes_core::simple::ffi_pointer()), "X{}");
     info.type_flags |= flags::ISPOINTER;

@@ -513,7 +513,6 @@ impl Array {
 }
 
 /// Validates `_type_`/`_length_` of a new array class and builds its storage info.
-#[pyfunction]
 pub fn array_type_info(cls: &Bound<'_, PyType>) -> PyResult<StgInfo> {
     let py = cls.py();
     let length = cls.getattr(pyo3::intern!(cls.py(), "_length_")).map_err(|_| pyo3::exceptions::PyAttributeError::new_err("class must define a '_length_' attribute"))?;
@@ -554,31 +553,10 @@ pub fn array_type_info(cls: &Bound<'_, PyType>) -> PyResult<StgInfo> {
     Ok(info)
 }
 
-/// `T * n`: the cached array type.
-#[pyfunction]
-pub fn array_type(py: Python<'_>, cls: &Bound<'_, PyAny>, length: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-    array_type_impl(py, cls, length)
-}
-
-/// `cls * n` and `n * cls` for classes of our metaclasses, as the metaclasses' C-level
-/// multiply slot: the same as their Python `__mul__`/`__rmul__` (kept for explicit calls and
-/// derived metaclasses), without running a Python frame per `c_int * 16`.
-pub fn install_array_multiply(metaclasses: &[Bound<'_, PyAny>]) {
-    let slot = multiply_slot();
-    for meta in metaclasses {
-        let tp: *mut pyo3::ffi::PyTypeObject = meta.as_ptr().cast();
-        // SAFETY: our metaclasses are heap types, whose number methods live in their own
-        // (writable) PyHeapTypeObject; the slot has the binaryfunc signature.
-        unsafe {
-            if !(*tp).tp_as_number.is_null() {
-                (*(*tp).tp_as_number).nb_multiply = Some(slot);
-            }
-        }
-    }
-}
-
-/// The one instantiation of the slot function (compared by address).
-fn multiply_slot() -> pyo3::ffi::binaryfunc {
+/// `cls * n` and `n * cls` for classes of our metaclasses: the multiply slot of their
+/// common base `_CDataType` (the one instantiation of the slot function, compared by
+/// address).
+pub fn multiply_slot() -> pyo3::ffi::binaryfunc {
     pyo3::impl_::trampoline::get_trampoline_function!(binaryfunc, metaclass_multiply)
 }
 

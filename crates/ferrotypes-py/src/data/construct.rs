@@ -66,7 +66,6 @@ pub fn install(_py: Python<'_>, roots: &[&Bound<'_, PyType>; 5], metaclasses: &[
 /// fast constructor entry, if it keeps the
 /// construction of one of the roots built here (function pointer classes, and classes
 /// defining `__new__`/`__init__` in Python, keep `type.__call__`).
-#[pyfunction]
 pub fn enable_construct(cls: &Bound<'_, PyType>) {
     let tp = cls.as_type_ptr();
     super::array::enable_raw_subscript(tp);

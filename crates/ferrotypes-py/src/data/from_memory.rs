@@ -2,7 +2,7 @@
 //! writable buffer), `from_buffer_copy`, and `in_dll` (a library's exported variable).
 use super::cdata::{keep_ref_fresh, CData, RawInit};
 use super::roots::{instantiate, instantiate_copy, instantiate_kind};
-use crate::interp::descriptors::{entry_result, install_fastcall_method};
+use crate::interp::descriptors::{entry_result, install_fastcall_method, install_o_method};
 use crate::interp::private_api::memoryview_facts;
 use super::simple::int_mask;
 use super::stginfo::stginfo_of_type;
@@ -14,7 +14,6 @@ use pyo3::prelude::*;
 use pyo3::types::PyString;
 
 /// `from_address(cls, address)`.
-#[pyfunction]
 pub fn from_address(cls: &Bound<'_, PyAny>, address: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
     if !address.is_instance_of::<pyo3::types::PyInt>() {
         return Err(PyTypeError::new_err("integer expected"));
@@ -104,16 +103,42 @@ unsafe extern "C" fn from_buffer_copy_method(cls: *mut ffi::PyObject, args: *mut
 
 /// Installs `from_buffer` and `from_buffer_copy` on `owner` (the metaclasses' common base)
 /// as C methods, so `cls.from_buffer(...)` runs no Python frame, as in CPython.
-#[pyfunction]
 pub fn install_cdata_type_methods(owner: &Bound<'_, pyo3::types::PyType>) -> PyResult<()> {
     install_fastcall_method(owner, c"from_buffer", c"C.from_buffer(object, offset=0) -> C instance\n\nCreate a C instance from a writeable buffer", from_buffer_method)?;
-    install_fastcall_method(owner, c"from_buffer_copy", c"C.from_buffer_copy(object, offset=0) -> C instance\n\nCreate a C instance from a readable buffer", from_buffer_copy_method)
+    install_fastcall_method(owner, c"from_buffer_copy", c"C.from_buffer_copy(object, offset=0) -> C instance\n\nCreate a C instance from a readable buffer", from_buffer_copy_method)?;
+    install_o_method(owner, c"from_address", c"C.from_address(integer) -> C instance\n\nAccess a C instance at the specified address", from_address_method)?;
+    install_fastcall_method(owner, c"in_dll", c"C.in_dll(dll, name) -> C instance\n\nAccess a C instance in a dll", in_dll_method)
 }
 
-/// `from_buffer(cls, obj, offset=0)`: shares a writable buffer's memory.
-#[pyfunction]
-pub fn from_buffer(cls: &Bound<'_, PyAny>, obj: &Bound<'_, PyAny>, offset: isize) -> PyResult<Py<PyAny>> {
-    from_buffer_impl(cls, obj, offset)
+/// `cls.from_address(address)` (METH_O).
+///
+/// # Safety
+/// Called by the interpreter as a `METH_O` method: GIL held, `cls` the bound class and
+/// `address` borrowed.
+unsafe extern "C" fn from_address_method(cls: *mut ffi::PyObject, address: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    // SAFETY: the interpreter calls this with the GIL held (the contract above).
+    unsafe { entry_result(|py| from_address(&Bound::from_borrowed_ptr(py, cls), &Bound::from_borrowed_ptr(py, address))) }
+}
+
+/// `cls.in_dll(dll, name)`, as [`from_buffer_method`].
+///
+/// # Safety
+/// As [`from_buffer_method`].
+unsafe extern "C" fn in_dll_method(cls: *mut ffi::PyObject, args: *mut *mut ffi::PyObject, nargs: ffi::Py_ssize_t) -> *mut ffi::PyObject {
+    // SAFETY: the interpreter calls this with the GIL held (the contract above).
+    unsafe {
+        entry_result(|py| {
+            if nargs != 2 {
+                return Err(PyTypeError::new_err(format!("in_dll() takes exactly 2 arguments ({nargs} given)")));
+            }
+            let cls = Bound::from_borrowed_ptr(py, cls);
+            let (dll, name) = (Bound::from_borrowed_ptr(py, *args), Bound::from_borrowed_ptr(py, *args.add(1)));
+            let name = name.cast_into::<PyString>().map_err(|e| {
+                PyTypeError::new_err(format!("in_dll() argument 2 must be str, not {}", crate::interp::names::type_name(e.into_inner().as_any())))
+            })?;
+            in_dll(py, &cls, &dll, &name)
+        })
+    }
 }
 
 fn from_buffer_impl(cls: &Bound<'_, PyAny>, obj: &Bound<'_, PyAny>, offset: isize) -> PyResult<Py<PyAny>> {
@@ -179,7 +204,6 @@ impl Drop for SimpleBuffer {
 }
 
 /// `from_buffer_copy(cls, obj, offset=0)`.
-#[pyfunction]
 pub fn from_buffer_copy(_py: Python<'_>, cls: &Bound<'_, PyAny>, obj: &Bound<'_, PyAny>, offset: isize) -> PyResult<Py<PyAny>> {
     let info = stginfo_of_type(cls).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
     let buffer = SimpleBuffer::get(obj)?;
@@ -197,7 +221,6 @@ pub fn from_buffer_copy(_py: Python<'_>, cls: &Bound<'_, PyAny>, obj: &Bound<'_,
 }
 
 /// `in_dll(cls, dll, name)`: the instance living at an exported symbol.
-#[pyfunction]
 pub fn in_dll(py: Python<'_>, cls: &Bound<'_, PyAny>, dll: &Bound<'_, PyAny>, name: &Bound<'_, PyString>) -> PyResult<Py<PyAny>> {
     let addr = symbol_address(dll, name)?;
     from_address(cls, &addr.into_pyobject(py)?.into_any())

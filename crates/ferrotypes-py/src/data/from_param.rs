@@ -7,21 +7,76 @@ use super::carg::{byref, CArgObject};
 use super::cdata::CData;
 use super::simple;
 use super::stginfo::{stginfo_of_instance, stginfo_of_type, Kind};
+use crate::interp::descriptors::entry_result;
 use crate::interp::names::{class_name, type_name};
 use crate::interp::recursion::recursion_guarded;
 use ferrotypes_core::simple::SimpleKind;
 use pyo3::exceptions::PyTypeError;
+use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyString, PyType};
 
-/// Stock `from_param` functions, registered when the metaclasses are built, so that
-/// converters can tell "not overridden" apart.
-pub static STOCK_SIMPLE_FROM_PARAM: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+/// The special `from_param` functions of `c_char_p`, `c_wchar_p` and `c_void_p`, registered
+/// at set-up, so that converters can tell "not overridden" apart.
 pub static STOCK_SPECIAL_FROM_PARAM: PyOnceLock<[Py<PyAny>; 3]> = PyOnceLock::new();
-pub static STOCK_POINTER_FROM_PARAM: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-/// The `from_param` of the structure/union, array and function pointer metaclasses.
-pub static STOCK_GENERIC_FROM_PARAM: PyOnceLock<Vec<Py<PyAny>>> = PyOnceLock::new();
+
+/// Which of the metaclasses' own `from_param` methods a bound `from_param` is.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum StockFromParam {
+    /// `PyCSimpleType.from_param`.
+    Simple,
+    /// `PyCPointerType.from_param`.
+    Pointer,
+    /// The `from_param` of the structure/union, array and function pointer metaclasses.
+    Generic,
+}
+
+/// `cls.from_param` is the stock method of `cls`'s metaclass (not overridden by the class
+/// or a derived metaclass) when it is one of the C methods below, bound to `cls` itself.
+pub fn stock_from_param(bound: &Bound<'_, PyAny>, cls: &Bound<'_, PyAny>) -> Option<StockFromParam> {
+    let p = bound.as_ptr();
+    // SAFETY: `bound` is a live object; the function pointer and `__self__` of a built-in
+    // method are only read (borrowed) after the type check.
+    let (func, owner) = unsafe {
+        if ffi::PyCFunction_Check(p) == 0 {
+            return None;
+        }
+        (ffi::PyCFunction_GetFunction(p)? as usize, ffi::PyCFunction_GetSelf(p))
+    };
+    if owner != cls.as_ptr() {
+        return None;
+    }
+    let is = |f: ffi::PyCFunction| func == f as usize;
+    if is(simple_from_param_method) {
+        Some(StockFromParam::Simple)
+    } else if is(pointer_from_param_method) {
+        Some(StockFromParam::Pointer)
+    } else if is(generic_from_param_method) {
+        Some(StockFromParam::Generic)
+    } else {
+        None
+    }
+}
+
+/// `PyCSimpleType.from_param(value)`, the metaclass method (METH_O).
+pub unsafe extern "C" fn simple_from_param_method(cls: *mut ffi::PyObject, value: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    // SAFETY: the interpreter calls a METH_O method with the GIL held and live borrowed
+    // `cls` (the class it is bound to) and `value`.
+    unsafe { entry_result(|py| simple_from_param(py, &Bound::from_borrowed_ptr(py, cls), &Bound::from_borrowed_ptr(py, value))) }
+}
+
+/// `PyCPointerType.from_param(value)`, the metaclass method (METH_O).
+pub unsafe extern "C" fn pointer_from_param_method(cls: *mut ffi::PyObject, value: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    // SAFETY: as for `simple_from_param_method`.
+    unsafe { entry_result(|py| pointer_from_param(py, &Bound::from_borrowed_ptr(py, cls), &Bound::from_borrowed_ptr(py, value))) }
+}
+
+/// `from_param(value)` of the structure/union, array and function pointer metaclasses (METH_O).
+pub unsafe extern "C" fn generic_from_param_method(cls: *mut ffi::PyObject, value: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    // SAFETY: as for `simple_from_param_method`.
+    unsafe { entry_result(|py| generic_from_param(py, &Bound::from_borrowed_ptr(py, cls), &Bound::from_borrowed_ptr(py, value))) }
+}
 
 /// A converter chosen when `argtypes` is set.
 pub enum ArgConv {
@@ -90,7 +145,6 @@ pub fn traverse_converters(converters: &Option<Vec<ArgConv>>, visit: &pyo3::PyVi
 }
 
 /// `PyCSimpleType.from_param` (generic: numbers, chars, bools, py_object).
-#[pyfunction]
 pub fn simple_from_param(py: Python<'_>, cls: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
     if value.is_instance(cls)? {
         return Ok(value.clone().unbind());
@@ -258,7 +312,6 @@ pub fn c_void_p_from_param(py: Python<'_>, cls: &Bound<'_, PyAny>, value: &Bound
 }
 
 /// The code-specific `from_param` for direct `_SimpleCData` subclasses, if any.
-#[pyfunction]
 pub fn special_from_param(py: Python<'_>, code: &str) -> Option<Py<PyAny>> {
     let fns = STOCK_SPECIAL_FROM_PARAM.get(py)?;
     match code {
@@ -270,7 +323,6 @@ pub fn special_from_param(py: Python<'_>, code: &str) -> Option<Py<PyAny>> {
 }
 
 /// `PyCPointerType.from_param`.
-#[pyfunction]
 pub fn pointer_from_param(py: Python<'_>, cls: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
     if value.is_none() {
         return Ok(value.clone().unbind());
@@ -294,7 +346,6 @@ pub fn pointer_from_param(py: Python<'_>, cls: &Bound<'_, PyAny>, value: &Bound<
 }
 
 /// `from_param` of structure, union, array and function pointer types (CDataType_from_param).
-#[pyfunction]
 pub fn generic_from_param(py: Python<'_>, cls: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
     if value.is_instance(cls)? {
         return Ok(value.clone().unbind());

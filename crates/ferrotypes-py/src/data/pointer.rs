@@ -225,7 +225,7 @@ fn install_target(cls: &Bound<'_, PyType>, proto: Option<&Bound<'_, PyAny>>) -> 
     if let Some(old) = own_stginfo(cls.as_any()) {
         drop(info.pointer_type.replace(old.get().pointer_type.get_ref(py)));
     }
-    py.get_type::<PyType>().call_method1(pyo3::intern!(py, "__setattr__"), (cls, STGINFO_KEY, Bound::new(py, info)?))?;
+    crate::interp::descriptors::type_setattr(cls, pyo3::intern!(py, STGINFO_KEY), Bound::new(py, info)?.as_any())?;
     if modern {
         if let Some(target) = proto.and_then(own_stginfo) {
             if !target.get().pointer_type.is_some() {
@@ -237,21 +237,18 @@ fn install_target(cls: &Bound<'_, PyType>, proto: Option<&Bound<'_, PyAny>>) -> 
 }
 
 /// The metaclass's set-up of a new `_Pointer` subclass (`_type_` from its namespace).
-#[pyfunction]
-#[pyo3(signature = (cls, proto=None))]
 pub fn pointer_setup(cls: &Bound<'_, PyType>, proto: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
     install_target(cls, proto.filter(|p| !p.is_none()))
 }
 
 /// `PyCPointerType.set_type(cls, type_)`: completes (or retargets) a pointer class.
-#[pyfunction]
 pub fn pointer_set_type(cls: &Bound<'_, PyType>, type_: &Bound<'_, PyAny>) -> PyResult<()> {
     let py = cls.py();
     if !version::at_least(py, 14) && stginfo_of_type(type_).is_none() {
         return Err(PyTypeError::new_err("_type_ must have storage info"));
     }
     install_target(cls, Some(type_))?;
-    py.get_type::<PyType>().call_method1(pyo3::intern!(py, "__setattr__"), (cls, "_type_", type_))?;
+    crate::interp::descriptors::type_setattr(cls, pyo3::intern!(py, "_type_"), type_)?;
     Ok(())
 }
 

@@ -772,7 +772,6 @@ impl SimpleCData {
 
 /// Whether `_type_` code `code` has a byte-swapped twin (from 3.14 also the one-byte
 /// integers and `_Bool`, whose twins read and write the same bytes).
-#[pyfunction]
 pub fn simple_code_swappable(py: Python<'_>, code: &str) -> bool {
     code.bytes().next().is_some_and(|c| swappable(c) || (crate::interp::version::behaves_as(py, 14) && b"bB?".contains(&c)))
 }

@@ -179,7 +179,7 @@ impl StgInfo {
 impl StgInfo {
     /// Storage info of a simple type with the given `_type_` code.
     #[staticmethod]
-    fn simple(py: Python<'_>, code: &str, swapped: bool) -> PyResult<Self> {
+    pub(crate) fn simple(py: Python<'_>, code: &str, swapped: bool) -> PyResult<Self> {
         let kind = code
             .bytes()
             .next()
@@ -361,6 +361,23 @@ pub fn remember_types(py: Python<'_>) {
     }
 }
 
+/// A type's own namespace dict (`tp_dict`, not the read-only `__dict__` proxy), if it has one.
+pub fn own_dict<'py>(ty: &Bound<'py, PyAny>) -> Option<Bound<'py, pyo3::types::PyDict>> {
+    // SAFETY: PyType_Check only reads the object's type flags.
+    if unsafe { ffi::PyType_Check(ty.as_ptr()) } == 0 {
+        return None;
+    }
+    let tp: *mut ffi::PyTypeObject = ty.as_ptr().cast();
+    // SAFETY: reading tp_dict of a live type object; the dict is borrowed from it and an
+    // owned reference is taken at once.
+    let dict = unsafe { (*tp).tp_dict };
+    if dict.is_null() {
+        return None;
+    }
+    // SAFETY: `dict` is the type's live namespace dict (see above).
+    unsafe { Bound::from_borrowed_ptr(ty.py(), dict) }.cast_into::<pyo3::types::PyDict>().ok()
+}
+
 /// The storage info stored in the class's own `__dict__` (not inherited): what CPython keeps
 /// with each type object itself.
 pub fn own_stginfo<'py>(cls: &Bound<'py, PyAny>) -> Option<Bound<'py, StgInfo>> {
@@ -426,8 +443,3 @@ pub fn buffer_info(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<Py<PyTupl
     .unbind())
 }
 
-/// The storage info of a ctypes class (for the metaclasses).
-#[pyfunction]
-pub fn stginfo_of(cls: &Bound<'_, PyAny>) -> Option<Py<StgInfo>> {
-    stginfo_of_type(cls).map(Bound::unbind)
-}

@@ -229,15 +229,17 @@ fn store_info(cls: &Bound<'_, PyType>, info: StgInfo) -> PyResult<()> {
 /// `type.__setattr__(cls, name, value)`, bypassing the metaclass's own `__setattr__`.
 fn type_setattr(cls: &Bound<'_, PyType>, name: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
     let py = cls.py();
-    py.get_type::<PyType>().call_method1(pyo3::intern!(py, "__setattr__"), (cls, name, value))?;
-    Ok(())
+    crate::interp::descriptors::type_setattr(cls, &pyo3::types::PyString::new(py, name), value)
 }
 
 /// Called by the metaclass for every new Structure/Union subclass.
-#[pyfunction]
 pub fn aggregate_init(cls: &Bound<'_, PyType>, is_union: bool, namespace: &Bound<'_, PyAny>) -> PyResult<()> {
     let py = cls.py();
-    if namespace.get_item("_abstract_").is_ok() {
+    let abstract_ = match namespace.cast::<pyo3::types::PyDict>() {
+        Ok(d) => d.contains(pyo3::intern!(py, "_abstract_"))?,
+        Err(_) => namespace.get_item("_abstract_").is_ok(),
+    };
+    if abstract_ {
         return Ok(());
     }
     let info = match base_info(cls)? {
@@ -252,7 +254,11 @@ pub fn aggregate_init(cls: &Bound<'_, PyType>, is_union: bool, namespace: &Bound
         }
     };
     store_info(cls, info)?;
-    if let Ok(fields) = namespace.get_item("_fields_") {
+    let fields = match namespace.cast::<pyo3::types::PyDict>() {
+        Ok(d) => d.get_item(pyo3::intern!(py, "_fields_"))?,
+        Err(_) => namespace.get_item("_fields_").ok(),
+    };
+    if let Some(fields) = fields {
         // Through the metaclass, so that e.g. `_endian`'s swapping metaclass sees it.
         cls.setattr(pyo3::intern!(cls.py(), "_fields_"), fields)?;
     }
@@ -478,7 +484,6 @@ fn aggregate_ffi(py: Python<'_>, base: Option<&StgInfo>, members: &[Member<'_>],
 }
 
 /// Called by the metaclass when `_fields_` is assigned.
-#[pyfunction]
 pub fn aggregate_set_fields(cls: &Bound<'_, PyType>, fields: &Bound<'_, PyAny>, is_union: bool) -> PyResult<()> {
     let py = cls.py();
     if crate::interp::version::at_least(py, 14) {
@@ -494,9 +499,7 @@ pub fn aggregate_set_fields(cls: &Bound<'_, PyType>, fields: &Bound<'_, PyAny>, 
         // 3.14 (opted in to here; from 3.14 `_layout.py` decides): `_pack_` without
         // `_layout_` means MSVC's rules, with a deprecation warning at the class.
         None if !cfg!(windows) && pack_attr.is_some_and(|p| p > 0) && crate::interp::version::behaves_as(py, 14) => {
-            if let Some(warn) = super::caller_module::META_GLOBALS.get(py).and_then(|g| g.bind(py).get_item("_warn_implicit_ms").ok().flatten()) {
-                warn.call1((cls, !is_union))?;
-            }
+            super::caller_module::warn_implicit_ms(cls, !is_union)?;
             LayoutKind::Ms
         }
         None => LayoutKind::GccSysv,

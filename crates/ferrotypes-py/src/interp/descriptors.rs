@@ -40,12 +40,16 @@ pub type FastcallFn = ffi::PyCFunctionFast;
 /// The method definition is leaked on purpose: a descriptor points at it for as long as the
 /// class lives, and this runs once per class at module set-up.
 pub fn install_fastcall_method(owner: &Bound<'_, PyType>, name: &'static std::ffi::CStr, doc: &'static std::ffi::CStr, f: FastcallFn) -> PyResult<()> {
-    let def: &'static mut ffi::PyMethodDef = Box::leak(Box::new(ffi::PyMethodDef {
-        ml_name: name.as_ptr(),
-        ml_meth: ffi::PyMethodDefPointer { PyCFunctionFast: f },
-        ml_flags: ffi::METH_FASTCALL,
-        ml_doc: doc.as_ptr(),
-    }));
+    install_method(owner, name, doc, ffi::PyMethodDefPointer { PyCFunctionFast: f }, ffi::METH_FASTCALL)
+}
+
+/// As [`install_fastcall_method`], for a one-argument (`METH_O`) C function.
+pub fn install_o_method(owner: &Bound<'_, PyType>, name: &'static std::ffi::CStr, doc: &'static std::ffi::CStr, f: ffi::PyCFunction) -> PyResult<()> {
+    install_method(owner, name, doc, ffi::PyMethodDefPointer { PyCFunction: f }, ffi::METH_O)
+}
+
+fn install_method(owner: &Bound<'_, PyType>, name: &'static std::ffi::CStr, doc: &'static std::ffi::CStr, meth: ffi::PyMethodDefPointer, flags: std::ffi::c_int) -> PyResult<()> {
+    let def: &'static mut ffi::PyMethodDef = Box::leak(Box::new(ffi::PyMethodDef { ml_name: name.as_ptr(), ml_meth: meth, ml_flags: flags, ml_doc: doc.as_ptr() }));
     let py = owner.py();
     // SAFETY: `owner` is a live type object and `def` lives for good (leaked above);
     // PyDescr_NewMethod returns a new reference or NULL with an exception set.
@@ -93,4 +97,26 @@ pub unsafe fn entry_result(body: impl FnOnce(Python<'_>) -> PyResult<Py<PyAny>>)
             std::ptr::null_mut()
         }
     }
+}
+
+/// `type.__setattr__(cls, name, value)` as C code calls it: `type`'s own `tp_setattro`,
+/// bypassing the class's metaclass (which may customise setattr, as the structure
+/// metaclasses do for `_fields_`) without the `type.__setattr__` wrapper's check against
+/// jumping over a metaclass's C-level setattr. `value` None-pointer semantics are not
+/// offered: this only sets.
+pub fn type_setattr(cls: &Bound<'_, PyAny>, name: &Bound<'_, pyo3::types::PyString>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+    // SAFETY: PyType_Check only reads the object's type flags.
+    if unsafe { ffi::PyType_Check(cls.as_ptr()) } == 0 {
+        return Err(pyo3::exceptions::PyTypeError::new_err("type_setattr needs a type"));
+    }
+    // SAFETY: reading a slot of the interpreter's static `type` object.
+    let Some(setattro) = (unsafe { (*std::ptr::addr_of!(ffi::PyType_Type)).tp_setattro }) else {
+        return Err(pyo3::exceptions::PySystemError::new_err("type has no tp_setattro"));
+    };
+    // SAFETY: `cls` is a live type (checked above), `name` a live str and `value` live, with
+    // the GIL held: what `type`'s setattr expects.
+    if unsafe { setattro(cls.as_ptr(), name.as_ptr(), value.as_ptr()) } < 0 {
+        return Err(PyErr::fetch(cls.py()));
+    }
+    Ok(())
 }

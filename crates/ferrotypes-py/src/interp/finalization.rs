@@ -15,6 +15,10 @@
 //! * a thread returning from a foreign call with the GIL released parks for good instead of
 //!   taking the GIL back, as 3.14 does for every thread — the process is ending anyway.
 //!
+//! The thread that closed the gate is the one that goes on to run the remaining `atexit`
+//! hooks (those registered before `import ferrotypes`, which run after ours) and then
+//! `Py_FinalizeEx` itself: CPython never ends that thread, so it is always let through.
+//!
 //! The cost: two atomic read-modify-writes per callback and per call made with the GIL
 //! released (about 4 ns here).
 use pyo3::prelude::*;
@@ -49,6 +53,16 @@ fn inside_a_callback() -> bool {
     callback_depth().get() > 0
 }
 
+std::thread_local! {
+    /// Set on the thread that ran the exit hook (read only once the gate is closed).
+    static CLOSED_THE_GATE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this thread closed the gate: the finalizing thread, never ended by CPython.
+fn closed_the_gate() -> bool {
+    CLOSED_THE_GATE.with(std::cell::Cell::get)
+}
+
 /// Takes a ticket, unless the gate is closed and this thread is not inside a callback
 /// (which the exit hook is waiting for: it may go on, deeper, and back).
 fn admit() -> Option<Ticket> {
@@ -56,7 +70,7 @@ fn admit() -> Option<Ticket> {
     // count, so either this thread sees the gate closed or the hook waits for it.
     IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
     let ticket = Ticket(());
-    if CLOSING.load(Ordering::SeqCst) && !inside_a_callback() {
+    if CLOSING.load(Ordering::SeqCst) && !inside_a_callback() && !closed_the_gate() {
         drop(ticket);
         return None;
     }
@@ -86,7 +100,9 @@ pub fn enter_callback() -> Option<CallbackTicket> {
     IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
     let inside = Ticket(());
     let depth = callback_depth();
-    if CLOSING.load(Ordering::SeqCst) && (depth.get() == 0 || crate::interp::private_api::interpreter_unavailable()) {
+    if CLOSING.load(Ordering::SeqCst)
+        && ((depth.get() == 0 && !closed_the_gate()) || crate::interp::private_api::interpreter_unavailable())
+    {
         return None;
     }
     depth.set(depth.get() + 1);
@@ -112,6 +128,7 @@ fn park_forever() -> ! {
 /// The `atexit` hook: closes the gate, then waits (GIL released) for the threads inside.
 #[pyfunction]
 fn close_before_finalization(py: Python<'_>) {
+    CLOSED_THE_GATE.with(|c| c.set(true));
     CLOSING.store(true, Ordering::SeqCst);
     let deadline = Instant::now() + GRACE;
     py.detach(|| {

@@ -6,14 +6,12 @@
 //! GIL-serialised cell of pyclass fields, the vectorcall argument array, recursion
 //! accounting, how messages name objects, the raw object API `_ctypes` exports, and the
 //! running interpreter's version (`version.rs`) for behaviour that differs between versions,
-//! the start-up import machinery (`import_machinery.rs`: no `importlib` package import), and
-//! a cache keyed by types' version tags (`type_cache.rs`).
+//! and a cache keyed by types' version tags (`type_cache.rs`).
 //!
 //! May use: PyO3 and `ferrotypes_core` only (the lowest room; every other room may use it).
 pub mod descriptors;
 pub mod finalization;
 pub mod gil_cell;
-pub mod import_machinery;
 pub mod long_layout;
 pub mod names;
 pub mod object_api;

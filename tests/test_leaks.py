@@ -211,3 +211,24 @@ def test_array_type_made_again_after_the_old_one_died():
     assert again._length_ == 7 and again._type_ is ft.c_short
     assert (ft.c_short * 7) is again
     assert isinstance(first_id, int)
+
+
+@pytest.mark.parametrize("root", ["c_int", "Structure", "Union", "Array", "_Pointer", "_CFuncPtr"])
+def test_cycle_through_a_derived_metaclass_is_collected(root):
+    """A class refers to its metaclass; when that is a Python subclass of one of ours and
+    refers back to the class (here through its namespace, in CPython 3.14's suite through a
+    closure of its ``__new__``), the collector must see both edges to free the cycle."""
+    base = getattr(ft, root)
+    body = {"Structure": {"_fields_": [("x", ft.c_int)]}, "Union": {"_fields_": [("x", ft.c_int)]},
+            "Array": {"_type_": ft.c_int, "_length_": 2}, "_Pointer": {"_type_": ft.c_int},
+            "_CFuncPtr": {"_flags_": ft._FUNCFLAG_CDECL, "_restype_": ft.c_int, "_argtypes_": ()}}.get(root, {})
+
+    def make():
+        meta = type("Meta", (type(base),), {})
+        cls = meta("Derived", (base,), dict(body))
+        meta.made = cls
+        return weakref.ref(meta), weakref.ref(cls)
+
+    meta_ref, cls_ref = make()
+    gc.collect()
+    assert cls_ref() is None and meta_ref() is None

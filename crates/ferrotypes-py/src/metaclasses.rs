@@ -113,6 +113,15 @@ fn kind_slots<const K: u8>(py: Python<'_>, setattro: Option<ffi::setattrofunc>) 
 /// A heap subclass of `base` (`type` or one of ours) with the same C layout as `type`.
 fn new_metaclass<'py>(py: Python<'py>, name: &'static CStr, doc: &'static CStr, base: &Bound<'py, PyType>, extra: &[ffi::PyType_Slot]) -> PyResult<Bound<'py, PyType>> {
     let mut slots: Vec<ffi::PyType_Slot> = extra.to_vec();
+    // With a traverse function of its own, a type inherits neither the GC flag nor `tp_clear`
+    // (CPython copies both only together with `tp_traverse`): all three are given here, the
+    // clear function being `type`'s own, which breaks cycles through classes.
+    slots.push(slot(ffi::Py_tp_traverse, meta_traverse as *mut c_void));
+    // SAFETY: reading a slot of the interpreter's static `type` object.
+    if let Some(type_clear) = unsafe { (*std::ptr::addr_of!(ffi::PyType_Type)).tp_clear } {
+        slots.push(slot(ffi::Py_tp_clear, type_clear as *mut c_void));
+    }
+    slots.push(slot(ffi::Py_tp_dealloc, meta_dealloc as *mut c_void));
     slots.push(slot(ffi::Py_tp_doc, doc.as_ptr() as *mut c_void));
     slots.push(slot(0, std::ptr::null_mut()));
     let mut spec = ffi::PyType_Spec {
@@ -120,7 +129,7 @@ fn new_metaclass<'py>(py: Python<'py>, name: &'static CStr, doc: &'static CStr, 
         // 0: `type`'s own sizes (a class object of these metaclasses is a plain heap type).
         basicsize: 0,
         itemsize: 0,
-        flags: (ffi::Py_TPFLAGS_DEFAULT | ffi::Py_TPFLAGS_BASETYPE) as std::ffi::c_uint,
+        flags: (ffi::Py_TPFLAGS_DEFAULT | ffi::Py_TPFLAGS_BASETYPE | ffi::Py_TPFLAGS_HAVE_GC) as std::ffi::c_uint,
         slots: slots.as_mut_ptr(),
     };
     let bases = PyTuple::new(py, [base])?;
@@ -129,6 +138,50 @@ fn new_metaclass<'py>(py: Python<'py>, name: &'static CStr, doc: &'static CStr, 
     // is a live tuple of types. The result is a new reference or NULL with an error set.
     let ty = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyType_FromSpecWithBases(&mut spec, bases.as_ptr()))? };
     Ok(ty.cast_into::<PyType>()?)
+}
+
+/// `tp_traverse` of the metaclasses: a class refers to its metaclass, a heap type here, and
+/// the collector must see that reference (`type`'s own traverse does not visit it: a class
+/// of `type` refers to a static type). Without it a cycle through a metaclass derived in
+/// Python (its methods' closures, a cache in its namespace) was never collected.
+///
+/// # Safety
+/// Called by the collector as a `tp_traverse` slot on a live class of one of these
+/// metaclasses.
+unsafe extern "C" fn meta_traverse(cls: *mut ffi::PyObject, visit: ffi::visitproc, arg: *mut c_void) -> c_int {
+    // SAFETY: `cls` is live (contract); its type is a live heap type it holds a reference to.
+    let meta = unsafe { ffi::Py_TYPE(cls) };
+    // SAFETY: visiting a live object with the collector's own callback.
+    let found = unsafe { visit(meta.cast(), arg) };
+    if found != 0 {
+        return found;
+    }
+    // SAFETY: reading a slot of the interpreter's static `type` object, which has it, and
+    // calling it on a class (a heap type object) as the collector does.
+    match unsafe { (*std::ptr::addr_of!(ffi::PyType_Type)).tp_traverse } {
+        Some(type_traverse) => unsafe { type_traverse(cls, visit, arg) },
+        None => 0,
+    }
+}
+
+/// `tp_dealloc` of the metaclasses: `type`'s own, then the class's reference to its
+/// metaclass goes. `type`'s deallocator leaves that to the metaclass (a class of `type`
+/// refers to a static type), and `subtype_dealloc` leaves it to the first heap base, which
+/// for a metaclass derived in Python is this one.
+///
+/// # Safety
+/// Called by the interpreter as a `tp_dealloc` slot on a class nobody references.
+unsafe extern "C" fn meta_dealloc(cls: *mut ffi::PyObject) {
+    // SAFETY: `cls` is live until `type`'s deallocator frees it; its type is read first.
+    let meta = unsafe { ffi::Py_TYPE(cls) };
+    // SAFETY: reading a slot of the interpreter's static `type` object, which has it.
+    if let Some(type_dealloc) = unsafe { (*std::ptr::addr_of!(ffi::PyType_Type)).tp_dealloc } {
+        // SAFETY: `cls` is a heap type object being deallocated, as `type`'s deallocator
+        // expects.
+        unsafe { type_dealloc(cls) };
+    }
+    // SAFETY: the reference the class held on its (heap) metaclass since it was allocated.
+    unsafe { ffi::Py_DECREF(meta.cast()) };
 }
 
 fn setup_in_init(py: Python<'_>) -> bool {

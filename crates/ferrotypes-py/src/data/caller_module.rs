@@ -45,7 +45,16 @@ pub fn stacklevel_outside(py: Python<'_>, package_dir: &str) -> PyResult<i32> {
 }
 
 /// The directory this extension was loaded from (the `ferrotypes` package directory, in
+/// both modes), found from the address of one of our own functions. (Elsewhere than on
+/// Unix: not looked up; warnings then point at the innermost Python frame.)
+#[cfg(not(unix))]
+pub fn package_dir() -> Option<std::path::PathBuf> {
+    None
+}
+
+/// The directory this extension was loaded from (the `ferrotypes` package directory, in
 /// both modes), found from the address of one of our own functions.
+#[cfg(unix)]
 pub fn package_dir() -> Option<std::path::PathBuf> {
     // SAFETY: an all-zero Dl_info is a valid out-parameter for dladdr.
     let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };

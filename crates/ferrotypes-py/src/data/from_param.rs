@@ -159,7 +159,7 @@ pub fn simple_from_param(py: Python<'_>, cls: &Bound<'_, PyAny>, value: &Bound<'
     let _ = swapped;
     // SAFETY: 16 bytes hold any scalar.
     match unsafe { simple::set_value(kind, false, buf.as_mut_ptr(), value) } {
-        Ok(keep) => Ok(Py::new(py, CArgObject::new(kind.code, buf, ferrotypes_core::ffi_type::FfiType::Static(kind.ffi_type()), keep))?.into_any()),
+        Ok(keep) => Ok(CArgObject::new(kind.code, buf, ferrotypes_core::ffi_type::FfiType::Static(kind.ffi_type()), keep).into_object(py)?.into_any().unbind()),
         Err(err) => match value.getattr_opt(pyo3::intern!(value.py(), "_as_parameter_"))? {
             Some(inner) => recursion_guarded(py, || simple_from_param(py, cls, &inner)),
             None => Err(simple_conversion_error(py, err)),

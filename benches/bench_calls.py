@@ -538,14 +538,16 @@ def calibrate(case: Case, min_time: float) -> tuple[timeit.Timer, int]:
             number *= 10
 
 
-def import_time(module: str) -> int:
+def import_time(module: str) -> float:
     """Cumulative import time of `module` in a fresh interpreter, in nanoseconds."""
     proc = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import {module}"],
                           capture_output=True, text=True, check=True)
     for line in proc.stderr.splitlines():
         match = re.match(r"import time:\s*(\d+)\s*\|\s*(\d+)\s*\|\s*(\S.*)$", line)
         if match and match.group(3).strip() == module:
-            return int(match.group(2)) * 1000
+            # A float, as every cell under measurement is: `measure` takes the best of its
+            # runs only while the cell is a float (an int here ended the series after one).
+            return float(int(match.group(2)) * 1000)
     raise RuntimeError(f"no -X importtime line for {module}")
 
 

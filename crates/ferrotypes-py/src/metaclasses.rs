@@ -513,16 +513,9 @@ pub fn add_type_flags(ty: &Bound<'_, PyAny>, flags: std::ffi::c_ulong) {
 /// immutable (PyO3 makes its classes so): what CPython's C code does to its types' dicts
 /// before handing them out.
 pub fn set_type_dict_item(ty: &Bound<'_, PyType>, name: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
-    let tp = ty.as_type_ptr();
-    // SAFETY: reading tp_dict of a live, ready heap type; the dict is borrowed from it.
-    let dict = unsafe { (*tp).tp_dict };
-    if dict.is_null() {
-        return Err(PySystemError::new_err("type has no dict"));
-    }
-    // SAFETY: `dict` is the type's live namespace dict (see above).
-    let dict = unsafe { Bound::from_borrowed_ptr(ty.py(), dict) }.cast_into::<PyDict>()?;
+    let dict = own_dict(ty.as_any()).ok_or_else(|| PySystemError::new_err("type has no dict"))?;
     dict.set_item(name, value)?;
-    // SAFETY: `tp` is a live type whose dict just changed: its attribute caches must go.
-    unsafe { ffi::PyType_Modified(tp) };
+    // SAFETY: `ty` is a live type whose dict just changed: its attribute caches must go.
+    unsafe { ffi::PyType_Modified(ty.as_type_ptr()) };
     Ok(())
 }

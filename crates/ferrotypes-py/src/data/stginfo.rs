@@ -381,21 +381,7 @@ pub fn own_dict<'py>(ty: &Bound<'py, PyAny>) -> Option<Bound<'py, pyo3::types::P
 /// The storage info stored in the class's own `__dict__` (not inherited): what CPython keeps
 /// with each type object itself.
 pub fn own_stginfo<'py>(cls: &Bound<'py, PyAny>) -> Option<Bound<'py, StgInfo>> {
-    // SAFETY: PyType_Check only reads the object's type flags.
-    if unsafe { ffi::PyType_Check(cls.as_ptr()) } == 0 {
-        return None;
-    }
-    let tp: *mut ffi::PyTypeObject = cls.as_ptr().cast();
-    // SAFETY: reading tp_dict of a live type object; a borrowed dict, from which we take an
-    // owned reference to the item before any Python code runs.
-    let dict = unsafe { (*tp).tp_dict };
-    if dict.is_null() {
-        return None;
-    }
-    // SAFETY: `dict` is the type's live namespace dict (see above).
-    let dict = unsafe { Bound::from_borrowed_ptr(cls.py(), dict) };
-    let dict = dict.cast_into::<pyo3::types::PyDict>().ok()?;
-    dict.get_item(pyo3::intern!(cls.py(), STGINFO_KEY)).ok()??.cast_into::<StgInfo>().ok()
+    own_dict(cls)?.get_item(pyo3::intern!(cls.py(), STGINFO_KEY)).ok()??.cast_into::<StgInfo>().ok()
 }
 
 /// The storage info of an object's type.

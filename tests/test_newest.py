@@ -230,9 +230,10 @@ def test_full_mode_has_the_newest_api():
         import ferrotypes, json
         ferrotypes.install()
         import ctypes, ctypes.util
+        # memoryview_at does not keep the memory alive: the buffer must outlive the view.
+        buf = ctypes.create_string_buffer(b"ab")
         print(json.dumps([ctypes.c_double_complex(1j).value.imag, ctypes.sizeof(ctypes.c_time_t),
-                          ctypes.CField.__name__, bytes(ctypes.memoryview_at(
-                              ctypes.create_string_buffer(b"ab"), 2)).decode(),
+                          ctypes.CField.__name__, bytes(ctypes.memoryview_at(buf, 2)).decode(),
                           callable(ctypes.util.dllist), str(ctypes.py_object[int])]))
     """)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

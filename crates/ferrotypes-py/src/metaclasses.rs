@@ -11,9 +11,9 @@
 //! layer (with `lib.rs`): it runs during set-up and may use every room.
 use crate::calls::funcptr;
 use crate::data::from_param::{generic_from_param_method, pointer_from_param_method, simple_from_param_method};
-use crate::data::stginfo::{own_dict, StgInfo};
+use crate::data::stginfo::{namespace_item, own_dict, own_stginfo, store, StgInfo};
 use crate::data::{array, construct, from_memory, from_param, pointer, roots, simple, structure};
-use crate::interp::descriptors::{entry_result, install_o_method, type_setattr};
+use crate::interp::descriptors::{entry_result, install_o_method, type_setattr, type_setattro};
 use crate::interp::version;
 use pyo3::exceptions::{PyAttributeError, PySystemError, PyTypeError, PyValueError};
 use pyo3::ffi;
@@ -224,7 +224,7 @@ unsafe extern "C" fn meta_init<const K: u8>(cls: *mut ffi::PyObject, args: *mut 
     unsafe {
         entry_status(|py| {
             let cls = Bound::from_borrowed_ptr(py, cls).cast_into::<PyType>()?;
-            if own_dict(cls.as_any()).is_some_and(|d| d.contains(pyo3::intern!(py, STGINFO_KEY)).unwrap_or(false)) {
+            if own_stginfo(cls.as_any()).is_some() {
                 return Err(PySystemError::new_err(format!("StgInfo of '{}' is already initialized.", cls.name()?)));
             }
             setup(K, &cls, &namespace_arg(py, args)?)
@@ -275,18 +275,12 @@ fn setup(kind: u8, cls: &Bound<'_, PyType>, namespace: &Bound<'_, PyAny>) -> PyR
     match kind {
         SIMPLE => setup_simple(cls, namespace),
         FUNCPTR => {
-            set_stginfo(cls, funcptr::funcptr_type_info(cls)?)?;
+            store(cls, funcptr::funcptr_type_info(cls)?)?;
             funcptr::enable_vectorcall(cls);
             Ok(())
         }
-        POINTER => {
-            let proto = match namespace.cast::<PyDict>() {
-                Ok(d) => d.get_item(pyo3::intern!(py, "_type_"))?,
-                Err(_) => namespace.get_item("_type_").ok(),
-            };
-            pointer::pointer_setup(cls, proto.as_ref())
-        }
-        ARRAY => set_stginfo(cls, array::array_type_info(cls)?),
+        POINTER => pointer::pointer_setup(cls, namespace_item(namespace, pyo3::intern!(py, "_type_"))?.as_ref()),
+        ARRAY => store(cls, array::array_type_info(cls)?),
         _ => {
             // `_fields_` (and `_abstract_`) as the class has them: from 3.13, set up in
             // `__init__`, that is the class's own dict, whatever a derived metaclass's
@@ -315,7 +309,7 @@ fn setup_simple(cls: &Bound<'_, PyType>, namespace: &Bound<'_, PyAny>) -> PyResu
         Err(e) => return Err(e),
     };
     let code = simple_code(py, &code)?;
-    set_stginfo(cls, StgInfo::simple(py, &code, false)?)?;
+    store(cls, StgInfo::simple(py, &code, false)?)?;
     let bases = cls.getattr(pyo3::intern!(py, "__bases__"))?;
     let first_base = bases.cast::<PyTuple>()?.get_item(0).ok();
     if first_base.is_some_and(|b| b.as_ptr() == roots::simple_root(py).cast()) {
@@ -348,7 +342,7 @@ fn setup_simple(cls: &Bound<'_, PyType>, namespace: &Bound<'_, PyAny>) -> PyResu
     // SAFETY: `type.__new__(meta, twin_name, bases, namespace)`: `meta` is the live
     // metaclass of `cls`, `args` a live 3-tuple, no keywords.
     let twin = unsafe { type_new(py, meta.as_type_ptr(), args.as_ptr(), std::ptr::null_mut())? };
-    set_stginfo(&twin, StgInfo::simple(py, &code, true)?)?;
+    store(&twin, StgInfo::simple(py, &code, true)?)?;
     construct::enable_construct(&twin);
     let (le, be) = if little { (cls, &twin) } else { (&twin, cls) };
     for class in [cls, &twin] {
@@ -415,28 +409,6 @@ fn simple_code(py: Python<'_>, code: &Bound<'_, PyAny>) -> PyResult<String> {
         }
     }
     Ok(code)
-}
-
-/// The key of a class's storage info in its own dict.
-const STGINFO_KEY: &str = "_stginfo_";
-
-fn set_stginfo(cls: &Bound<'_, PyType>, info: StgInfo) -> PyResult<()> {
-    let py = cls.py();
-    type_setattr(cls.as_any(), pyo3::intern!(py, STGINFO_KEY), Bound::new(py, info)?.as_any())
-}
-
-/// `type`'s own `tp_setattro`.
-///
-/// # Safety
-/// GIL held; `cls` a live type, `name` live, `value` live or NULL.
-unsafe fn type_setattro(cls: *mut ffi::PyObject, name: *mut ffi::PyObject, value: *mut ffi::PyObject) -> c_int {
-    // SAFETY: reading a slot of the interpreter's static `type` object, which has it.
-    match unsafe { (*std::ptr::addr_of!(ffi::PyType_Type)).tp_setattro } {
-        // SAFETY: the caller's contract.
-        Some(f) => unsafe { f(cls, name, value) },
-        // SAFETY: setting an error with the GIL held.
-        None => unsafe { ffi::PyObject_GenericSetAttr(cls, name, value) },
-    }
 }
 
 /// `type.__new__(mcls, *args, **kwds)`.

@@ -3,7 +3,7 @@ use super::caller_module::caller_module;
 use super::cdata::{self, CData, RawInit};
 use super::roots;
 use super::simple;
-use super::stginfo::{own_stginfo, stginfo_of_instance, stginfo_of_type, ItemInfo, StgInfo, STGINFO_KEY};
+use super::stginfo::{own_stginfo, stginfo_of_instance, stginfo_of_type, ItemInfo, StgInfo};
 use crate::interp::version;
 use crate::checked;
 use crate::interp::names::{class_name, type_name};
@@ -225,7 +225,7 @@ fn install_target(cls: &Bound<'_, PyType>, proto: Option<&Bound<'_, PyAny>>) -> 
     if let Some(old) = own_stginfo(cls.as_any()) {
         drop(info.pointer_type.replace(old.get().pointer_type.get_ref(py)));
     }
-    crate::interp::descriptors::type_setattr(cls, pyo3::intern!(py, STGINFO_KEY), Bound::new(py, info)?.as_any())?;
+    super::stginfo::store(cls, info)?;
     if modern {
         if let Some(target) = proto.and_then(own_stginfo) {
             if !target.get().pointer_type.is_some() {

@@ -361,6 +361,22 @@ pub fn remember_types(py: Python<'_>) {
     }
 }
 
+/// Stores `info` as `cls`'s own storage info, with `type`'s own setattr (the class's
+/// metaclass may customise setattr).
+pub fn store(cls: &Bound<'_, pyo3::types::PyType>, info: StgInfo) -> PyResult<()> {
+    let py = cls.py();
+    crate::interp::descriptors::type_setattr(cls.as_any(), pyo3::intern!(py, STGINFO_KEY), Bound::new(py, info)?.as_any())
+}
+
+/// `namespace[key]`, or `None` if missing, for the class namespace a metaclass is given (a
+/// dict: read without raising `KeyError`; any other mapping through `__getitem__`).
+pub fn namespace_item<'py>(namespace: &Bound<'py, PyAny>, key: &Bound<'py, pyo3::types::PyString>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    match namespace.cast::<pyo3::types::PyDict>() {
+        Ok(d) => d.get_item(key),
+        Err(_) => Ok(namespace.get_item(key).ok()),
+    }
+}
+
 /// A type's own namespace dict (`tp_dict`, not the read-only `__dict__` proxy), if it has one.
 pub fn own_dict<'py>(ty: &Bound<'py, PyAny>) -> Option<Bound<'py, pyo3::types::PyDict>> {
     // SAFETY: PyType_Check only reads the object's type flags.

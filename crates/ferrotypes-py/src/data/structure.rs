@@ -11,7 +11,7 @@
 //!    `_anonymous_` members.
 use super::cdata::CData;
 use super::cfield::{Access, CField};
-use super::stginfo::{flags, stginfo_of_type, Kind, StgInfo, STGINFO_KEY};
+use super::stginfo::{flags, namespace_item, stginfo_of_type, store, Kind, StgInfo, STGINFO_KEY};
 use crate::interp::names::class_name;
 use crate::interp::private_api::type_lookup;
 use crate::interp::GilCell;
@@ -220,12 +220,6 @@ fn inherit(py: Python<'_>, base: &StgInfo) -> StgInfo {
     }
 }
 
-fn store_info(cls: &Bound<'_, PyType>, info: StgInfo) -> PyResult<()> {
-    let py = cls.py();
-    let info = Bound::new(py, info)?;
-    type_setattr(cls, STGINFO_KEY, info.as_any())
-}
-
 /// `type.__setattr__(cls, name, value)`, bypassing the metaclass's own `__setattr__`.
 fn type_setattr(cls: &Bound<'_, PyType>, name: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
     let py = cls.py();
@@ -235,11 +229,7 @@ fn type_setattr(cls: &Bound<'_, PyType>, name: &str, value: &Bound<'_, PyAny>) -
 /// Called by the metaclass for every new Structure/Union subclass.
 pub fn aggregate_init(cls: &Bound<'_, PyType>, is_union: bool, namespace: &Bound<'_, PyAny>) -> PyResult<()> {
     let py = cls.py();
-    let abstract_ = match namespace.cast::<pyo3::types::PyDict>() {
-        Ok(d) => d.contains(pyo3::intern!(py, "_abstract_"))?,
-        Err(_) => namespace.get_item("_abstract_").is_ok(),
-    };
-    if abstract_ {
+    if namespace_item(namespace, pyo3::intern!(py, "_abstract_"))?.is_some() {
         return Ok(());
     }
     let info = match base_info(cls)? {
@@ -253,12 +243,8 @@ pub fn aggregate_init(cls: &Bound<'_, PyType>, is_union: bool, namespace: &Bound
             StgInfo::new(0, 1, 0, kind, FfiType::aggregate(0, 1, vec![]), "B")
         }
     };
-    store_info(cls, info)?;
-    let fields = match namespace.cast::<pyo3::types::PyDict>() {
-        Ok(d) => d.get_item(pyo3::intern!(py, "_fields_"))?,
-        Err(_) => namespace.get_item("_fields_").ok(),
-    };
-    if let Some(fields) = fields {
+    store(cls, info)?;
+    if let Some(fields) = namespace_item(namespace, pyo3::intern!(py, "_fields_"))? {
         // Through the metaclass, so that e.g. `_endian`'s swapping metaclass sees it.
         cls.setattr(pyo3::intern!(cls.py(), "_fields_"), fields)?;
     }
@@ -593,7 +579,7 @@ pub fn aggregate_set_fields(cls: &Bound<'_, PyType>, fields: &Bound<'_, PyAny>, 
     info.type_flags = type_flags;
     info.pointer_type = GilCell::new(own.get().pointer_type.get_ref(py));
     info.mark_final();
-    store_info(cls, info)?;
+    store(cls, info)?;
 
     // 4. The descriptors.
     for (i, (m, fl)) in members.iter().zip(&layout.fields).enumerate() {
@@ -749,7 +735,7 @@ fn set_fields_from_layout(cls: &Bound<'_, PyType>, fields: &Bound<'_, PyAny>, is
     info.type_flags = type_flags;
     info.pointer_type = GilCell::new(own.get().pointer_type.get_ref(py));
     info.mark_final();
-    store_info(cls, info)?;
+    store(cls, info)?;
     for field in &fields_made {
         type_setattr(cls, field.get().name.bind(py).to_str()?, field.as_any())?;
     }

@@ -109,14 +109,25 @@ pub fn type_setattr(cls: &Bound<'_, PyAny>, name: &Bound<'_, pyo3::types::PyStri
     if unsafe { ffi::PyType_Check(cls.as_ptr()) } == 0 {
         return Err(pyo3::exceptions::PyTypeError::new_err("type_setattr needs a type"));
     }
-    // SAFETY: reading a slot of the interpreter's static `type` object.
-    let Some(setattro) = (unsafe { (*std::ptr::addr_of!(ffi::PyType_Type)).tp_setattro }) else {
-        return Err(pyo3::exceptions::PySystemError::new_err("type has no tp_setattro"));
-    };
     // SAFETY: `cls` is a live type (checked above), `name` a live str and `value` live, with
     // the GIL held: what `type`'s setattr expects.
-    if unsafe { setattro(cls.as_ptr(), name.as_ptr(), value.as_ptr()) } < 0 {
+    if unsafe { type_setattro(cls.as_ptr(), name.as_ptr(), value.as_ptr()) } < 0 {
         return Err(PyErr::fetch(cls.py()));
     }
     Ok(())
+}
+
+/// `type`'s own `tp_setattro` (what [`type_setattr`] calls; a metaclass's own setattr slot
+/// hands everything it does not handle itself to it).
+///
+/// # Safety
+/// GIL held; `cls` a live type, `name` live, `value` live or NULL (a deletion).
+pub unsafe fn type_setattro(cls: *mut ffi::PyObject, name: *mut ffi::PyObject, value: *mut ffi::PyObject) -> std::ffi::c_int {
+    // SAFETY: reading a slot of the interpreter's static `type` object, which has it.
+    match unsafe { (*std::ptr::addr_of!(ffi::PyType_Type)).tp_setattro } {
+        // SAFETY: the caller's contract.
+        Some(f) => unsafe { f(cls, name, value) },
+        // SAFETY: the generic setattr, with the same arguments and the GIL held.
+        None => unsafe { ffi::PyObject_GenericSetAttr(cls, name, value) },
+    }
 }

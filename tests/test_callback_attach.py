@@ -126,3 +126,85 @@ def test_callbacks_with_instance_arguments_release_them(lib):
     caller(PTR_CB(cb), 100)
     assert len(counts) == 100
     assert len(set(counts)) == 1
+
+
+ENSURE_C = r"""
+#include <dlfcn.h>
+typedef int (*cb_t)(int);
+typedef int (*ensure_t)(void);
+typedef void (*release_t)(int);
+/* Python-aware C code: takes the GIL itself before it calls back. */
+int call_holding_gil(cb_t cb, int v) {
+    ensure_t ensure = (ensure_t)dlsym(RTLD_DEFAULT, "PyGILState_Ensure");
+    release_t release = (release_t)dlsym(RTLD_DEFAULT, "PyGILState_Release");
+    if (!ensure || !release) return -1;
+    int state = ensure();
+    int r = cb(v);
+    release(state);
+    return r;
+}
+"""
+
+ENSURE_SCRIPT = r"""
+import sys, threading
+import ferrotypes as ct
+CB = ct.CFUNCTYPE(ct.c_int, ct.c_int)
+f = ct.CDLL(sys.argv[1]).call_holding_gil
+f.argtypes, f.restype = (CB, ct.c_int), ct.c_int
+assert f.release_gil is True
+local = threading.local()
+local.tag = "main"
+seen = []
+def cb(v):
+    seen.append(local.tag)
+    return v * 2
+cb_obj = CB(cb)
+for i in range(200):
+    assert f(cb_obj, i) == 2 * i
+assert seen == ["main"] * 200, seen[:3]
+print("ok")
+"""
+
+
+def test_callback_when_c_code_took_the_gil_itself(tmp_path):
+    # The call released the GIL (its thread state is stashed for callbacks), but the C
+    # function took the GIL back with PyGILState_Ensure before calling back: the callback
+    # must see it held and run as it is. Taking it again would deadlock, hence the
+    # subprocess and its timeout.
+    import subprocess
+
+    (tmp_path / "ensure.c").write_text(ENSURE_C)
+    so = compile_shared(tmp_path / "ensure.c", tmp_path / "libensure.so", "-O1", "-ldl")
+    done = subprocess.run([sys.executable, "-c", ENSURE_SCRIPT, str(so)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+
+
+def test_callbacks_on_a_c_thread_during_a_released_call(tmp_path):
+    # The calling thread is inside a fast-lane call with its state stashed; callbacks from
+    # a thread C started must not take that state: they run on their own.
+    src = r"""
+    #include <pthread.h>
+    typedef int (*cb_t)(int);
+    static cb_t g_cb; static int g_sum;
+    static void *body(void *arg) { for (int i = 0; i < 50; i++) g_sum += g_cb(i); return 0; }
+    int run_on_thread(cb_t cb) {
+        pthread_t t; g_cb = cb; g_sum = 0;
+        if (pthread_create(&t, 0, body, 0)) return -1;
+        pthread_join(t, 0);
+        return g_sum;
+    }
+    """
+    (tmp_path / "thr.c").write_text(src)
+    lib = ct.CDLL(compile_shared(tmp_path / "thr.c", tmp_path / "libthr.so", "-O1", "-pthread"))
+    f = lib.run_on_thread
+    f.argtypes, f.restype = (CB,), ct.c_int
+    me = threading.get_ident()
+    idents = set()
+
+    def cb(i):
+        idents.add(threading.get_ident())
+        return i
+
+    assert f(CB(cb)) == sum(range(50))
+    assert len(idents) == 1 and me not in idents

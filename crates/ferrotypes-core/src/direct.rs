@@ -82,6 +82,44 @@ pub unsafe fn call(func: *const c_void, regs: &Registers, ret: ReturnClass) -> u
     }
 }
 
+/// [`call`] for a call whose arguments are all of integer class (`regs.sse` unused): only
+/// the six integer registers are loaded, and `al` (the vector-register count a variadic
+/// callee reads) is 0, which is exact for such a call.
+///
+/// # Safety
+/// As [`call`], with no SSE-class parameter.
+#[cfg(all(target_arch = "x86_64", unix))]
+#[inline]
+pub unsafe fn call_int_args(func: *const c_void, ints: &[u64; 6], ret: ReturnClass) -> u64 {
+    type IntFn = unsafe extern "C" fn(u64, u64, u64, u64, u64, u64, ...) -> u64;
+    type SseFn = unsafe extern "C" fn(u64, u64, u64, u64, u64, u64, ...) -> f64;
+    let [a, b, c, d, e, f] = *ints;
+    match ret {
+        ReturnClass::Integer => {
+            // SAFETY: a C function pointer reinterpreted at a prototype the ABI makes
+            // equivalent for the callee (module docs; the caller's contract).
+            let fp: IntFn = unsafe { std::mem::transmute::<*const c_void, IntFn>(func) };
+            // SAFETY: per this function's contract.
+            unsafe { fp(a, b, c, d, e, f) }
+        }
+        ReturnClass::Sse => {
+            // SAFETY: as above, for a function returning in xmm0.
+            let fp: SseFn = unsafe { std::mem::transmute::<*const c_void, SseFn>(func) };
+            // SAFETY: per this function's contract.
+            unsafe { fp(a, b, c, d, e, f) }.to_bits()
+        }
+    }
+}
+
+/// Direct calls are not available on this target: callers check [`SUPPORTED`] first.
+///
+/// # Safety
+/// Never called (it panics); it exists so callers compile everywhere.
+#[cfg(not(all(target_arch = "x86_64", unix)))]
+pub unsafe fn call_int_args(_func: *const c_void, _ints: &[u64; 6], _ret: ReturnClass) -> u64 {
+    unreachable!("direct calls are only built for x86-64 System V")
+}
+
 /// Direct calls are not available on this target: callers check [`SUPPORTED`] first.
 ///
 /// # Safety
@@ -258,6 +296,33 @@ mod tests {
         // SAFETY: four integer-class arguments, integer result.
         let raw = unsafe { call(narrow as *const c_void, &r, ReturnClass::Integer) };
         assert_eq!(raw as u32 as i32, (-1i32 + 255 - 300).wrapping_add(4_000_000_000u32 as i32));
+    }
+
+    #[test]
+    fn integer_arguments_only() {
+        let ints = [(-1i64) as u64, 255, (-300i64) as u64, 4_000_000_000, 0, 0];
+        // SAFETY: four integer-class arguments, integer result.
+        let raw = unsafe { call_int_args(narrow as *const c_void, &ints, ReturnClass::Integer) };
+        assert_eq!(raw as u32 as i32, (-1i32 + 255 - 300).wrapping_add(4_000_000_000u32 as i32));
+        extern "C" fn ratio(a: i64, b: i64) -> f64 {
+            a as f64 / b as f64
+        }
+        // SAFETY: two integer-class arguments, SSE result.
+        let raw = unsafe { call_int_args(ratio as *const c_void, &[3, 4, 0, 0, 0, 0], ReturnClass::Sse) };
+        assert_eq!(f64::from_bits(raw), 0.75);
+    }
+
+    #[test]
+    fn variadic_callee_with_integer_arguments_only() {
+        extern "C" {
+            fn snprintf(buf: *mut u8, n: usize, fmt: *const u8, ...) -> i32;
+        }
+        let mut buf = [0u8; 32];
+        let fmt = b"%d-%ld\0";
+        let ints = [buf.as_mut_ptr() as u64, buf.len() as u64, fmt.as_ptr() as u64, (-7i64) as u64, 123, 0];
+        // SAFETY: snprintf with integer-class arguments only (al = 0 is exact).
+        let n = unsafe { call_int_args(snprintf as *const c_void, &ints, ReturnClass::Integer) };
+        assert_eq!(&buf[..n as usize], b"-7-123");
     }
 
     #[test]

@@ -5,12 +5,20 @@
  * initial-exec, where an access is one load relative to %fs, at the price of a few bytes of
  * the static TLS surplus that glibc keeps for libraries loaded with dlopen (guard_shim.c
  * already takes two words of it). Only the address is handed out: the caller keeps it for
- * as long as it needs the word on this thread. */
+ * as long as it needs the words on this thread. The layout is mirrored by `ThreadWords` in
+ * thread_words.rs. */
 #include <stddef.h>
 
-static __thread size_t callback_depth __attribute__((tls_model("initial-exec")));
+struct ferro_thread_words {
+    /* The callbacks this thread is inside (ferrotypes' interp/finalization.rs). */
+    size_t callback_depth;
+    /* The thread state this thread gave up for a foreign call it is inside, while it does
+     * not hold the GIL; NULL otherwise (ferrotypes' interp/thread_state.rs). */
+    void *released_state;
+};
 
-/* This thread's count of callbacks it is inside (see ferrotypes' interp/finalization.rs). */
-size_t *ferro_callback_depth(void) {
-    return &callback_depth;
+static __thread struct ferro_thread_words words __attribute__((tls_model("initial-exec")));
+
+struct ferro_thread_words *ferro_thread_words(void) {
+    return &words;
 }

@@ -1,37 +1,56 @@
-//! Per-thread counters read on hot paths, at the cost of one load where the platform allows.
+//! Per-thread words read on hot paths, at the cost of one load where the platform allows.
 //!
 //! Rust's own thread-locals in a shared library (which a Python extension is) are reached
 //! through `__tls_get_addr` on every access. On Unix the words live in `thread_words.c`,
 //! declared in the initial-exec TLS model; elsewhere a Rust thread-local stands in (same
 //! behaviour, the usual cost).
 use std::cell::Cell;
+use std::ffi::c_void;
+
+/// One thread's words (the layout of `struct ferro_thread_words` in `thread_words.c`).
+#[repr(C)]
+pub struct ThreadWords {
+    /// The callbacks this thread is inside.
+    pub callback_depth: Cell<usize>,
+    /// The thread state this thread gave up for a foreign call it is inside, while it does
+    /// not hold the GIL; null otherwise. Its user keeps it so (see ferrotypes' thread_state).
+    pub released_state: Cell<*mut c_void>,
+}
 
 #[cfg(unix)]
 extern "C" {
-    fn ferro_callback_depth() -> *mut usize;
+    fn ferro_thread_words() -> *mut ThreadWords;
 }
 
-/// This thread's "callbacks I am inside" counter. The address is fixed for the thread's
-/// life and the word is never touched by another thread: keep it while on this thread.
+/// This thread's words. The address is fixed for the thread's life and the words are never
+/// touched by another thread: keep the reference while on this thread.
 #[cfg(unix)]
 #[inline]
-pub fn callback_depth() -> &'static Cell<usize> {
+pub fn this_thread() -> &'static ThreadWords {
     // SAFETY: the C function returns the address of this thread's own initial-exec TLS
-    // word, valid (and zero-initialised) for as long as the thread runs; `Cell<usize>` has
-    // the layout of `usize`. The `'static` reference must stay on this thread: `Cell` is
-    // not `Sync`, so safe code cannot send it to another one.
-    unsafe { &*(ferro_callback_depth() as *const Cell<usize>) }
+    // struct, valid (and zero-initialised: 0 and NULL) for as long as the thread runs, with
+    // `ThreadWords`' layout (`Cell<T>` has `T`'s). The `'static` reference must stay on
+    // this thread: `Cell` is not `Sync`, so safe code cannot send it to another one.
+    unsafe { &*ferro_thread_words() }
 }
 
 #[cfg(not(unix))]
 #[inline]
-pub fn callback_depth() -> &'static Cell<usize> {
+pub fn this_thread() -> &'static ThreadWords {
     thread_local! {
-        static DEPTH: Cell<usize> = const { Cell::new(0) };
+        static WORDS: ThreadWords = const {
+            ThreadWords { callback_depth: Cell::new(0), released_state: Cell::new(std::ptr::null_mut()) }
+        };
     }
     // SAFETY: a const-initialised thread-local without destructor lives as long as its
     // thread; the reference stays on this thread (as above).
-    DEPTH.with(|d| unsafe { &*(d as *const Cell<usize>) })
+    WORDS.with(|w| unsafe { &*(w as *const ThreadWords) })
+}
+
+/// This thread's "callbacks I am inside" counter (see [`this_thread`]).
+#[inline]
+pub fn callback_depth() -> &'static Cell<usize> {
+    &this_thread().callback_depth
 }
 
 #[cfg(test)]
@@ -54,5 +73,16 @@ mod tests {
         assert_ne!(there.1, here as *const Cell<usize> as usize);
         assert_eq!(callback_depth().get(), 3);
         here.set(0);
+    }
+
+    #[test]
+    fn released_state_starts_null_on_every_thread() {
+        let words = this_thread();
+        assert!(words.released_state.get().is_null());
+        words.released_state.set(words as *const ThreadWords as *mut c_void);
+        let there = std::thread::spawn(|| this_thread().released_state.get().is_null()).join().unwrap();
+        assert!(there);
+        assert!(!this_thread().released_state.get().is_null());
+        words.released_state.set(std::ptr::null_mut());
     }
 }

@@ -209,12 +209,13 @@ pub fn make_thunk(py: Python<'_>, callable: &Bound<'_, PyAny>, info: &StgInfo) -
 
 impl ClosureHandler for PyCallback {
     unsafe fn invoke(&self, result: *mut u8, args: &[*const u8]) {
+        let words = ferrotypes_core::thread_words::this_thread();
         // Once the interpreter is about to finalize, the result stays zeroed.
-        let Some(_inside) = finalization::enter_callback() else { return };
+        let Some(_inside) = finalization::enter_callback(words) else { return };
         // Python code run here is not the foreign function: its faults are not caught.
         let _unguarded = ferrotypes_core::guard::armed().then(ferrotypes_core::guard::suspend);
         // SAFETY: the finalization gate admitted this thread, so the interpreter is whole.
-        match unsafe { thread_state::attach_for_callback() } {
+        match unsafe { thread_state::attach_for_callback(words) } {
             Some(_attached) => {
                 // SAFETY: this thread holds the GIL until `_attached` drops, after the call.
                 // PyO3's attach count is not raised: the body drops no `Py` (whose release

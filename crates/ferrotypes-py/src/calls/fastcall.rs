@@ -262,10 +262,10 @@ unsafe fn byref_address(_py: Python<'_>, obj: *mut ffi::PyObject, target: Option
 /// # Safety
 /// `obj` is a live object; the GIL is held.
 #[inline]
-unsafe fn convert(py: Python<'_>, kind: FastArg, obj: *mut ffi::PyObject) -> Option<u64> {
+unsafe fn convert(py: Python<'_>, kind: &FastArg, obj: *mut ffi::PyObject) -> Option<u64> {
     // SAFETY: type checks and reads of a live object under the GIL (this function's contract).
     unsafe {
-        match kind {
+        match *kind {
             FastArg::Int { size, signed } => {
                 (ffi::PyLong_CheckExact(obj) != 0).then(|| extend(int_bits(obj), size, signed))
             }
@@ -384,14 +384,23 @@ struct Pending {
     regs: Registers,
     ret: ReturnClass,
     use_errno: bool,
+    /// No SSE-class argument: only the integer registers are loaded.
+    ints_only: bool,
 }
 
 impl Pending {
     /// # Safety
     /// As [`direct::call`].
+    #[inline(always)]
     unsafe fn run(&self) -> u64 {
         // SAFETY: forwarded from this function's contract.
-        errno::swapped_around(self.use_errno, || unsafe { direct::call(self.func as *const c_void, &self.regs, self.ret) })
+        errno::swapped_around(self.use_errno, || unsafe {
+            if self.ints_only {
+                direct::call_int_args(self.func as *const c_void, &self.regs.ints, self.ret)
+            } else {
+                direct::call(self.func as *const c_void, &self.regs, self.ret)
+            }
+        })
     }
 }
 
@@ -411,44 +420,58 @@ pub unsafe fn try_call(py: Python<'_>, slf: &Bound<'_, CFuncPtr>, args: *const *
         // SAFETY: forwarded from this function's contract.
         return unsafe { try_call_frame(py, slf, plan, args, nargs) };
     }
-    let mut regs = Registers::default();
+    // Built in place: the arguments are converted straight into the registers the call
+    // reads (a `Registers` built first and moved in cost a copy of all fourteen words).
+    let mut pending = Pending { func: 0, regs: Registers::default(), ret: ReturnClass::Integer, use_errno: plan.use_errno, ints_only: true };
     match plan.typed {
         Some(n) => {
             if nargs != n as usize {
                 return None;
             }
             let (mut ni, mut ns) = (0, 0);
-            for (i, &kind) in plan.args[..nargs].iter().enumerate() {
+            for (i, kind) in plan.args[..nargs].iter().enumerate() {
                 // SAFETY: `i < nargs`; each entry is a live reference (contract).
-                let v = unsafe { convert(py, kind, *args.add(i)) }?;
+                let obj = unsafe { *args.add(i) };
+                // An integer of an exact `int` inline (the usual argument); the rest in `convert`.
+                let v = match *kind {
+                    // SAFETY: a live object (contract).
+                    FastArg::Int { size, signed } if unsafe { ffi::PyLong_CheckExact(obj) } != 0 => {
+                        // SAFETY: an exact int (checked).
+                        extend(unsafe { int_bits(obj) }, size, signed)
+                    }
+                    // SAFETY: a live object, the GIL held (contract).
+                    _ => unsafe { convert(py, kind, obj) }?,
+                };
                 // The plan was only made when every class fits its registers.
                 if kind.is_sse() {
-                    *regs.sse.get_mut(ns)? = v;
+                    *pending.regs.sse.get_mut(ns)? = v;
                     ns += 1;
                 } else {
-                    *regs.ints.get_mut(ni)? = v;
+                    *pending.regs.ints.get_mut(ni)? = v;
                     ni += 1;
                 }
             }
+            pending.ints_only = ns == 0;
         }
         None => {
-            if nargs > regs.ints.len() {
+            if nargs > pending.regs.ints.len() {
                 return None;
             }
             for i in 0..nargs {
                 // SAFETY: `i < nargs`; each entry is a live reference (contract).
-                regs.ints[i] = unsafe { convert_untyped(py, *args.add(i)) }?;
+                pending.regs.ints[i] = unsafe { convert_untyped(py, *args.add(i)) }?;
             }
         }
     }
-    let func = CFuncPtr::function_address(slf);
-    if func == 0 {
+    pending.func = CFuncPtr::function_address(slf);
+    if pending.func == 0 {
         return None;
     }
     // Copied out: a callback during the call may reconfigure the function object.
     let (result_kind, release_gil) = (plan.ret, plan.release_gil);
-    let ret = if matches!(result_kind, FastRet::F32 | FastRet::F64) { ReturnClass::Sse } else { ReturnClass::Integer };
-    let pending = Pending { func, regs, ret, use_errno: plan.use_errno };
+    if matches!(result_kind, FastRet::F32 | FastRet::F64) {
+        pending.ret = ReturnClass::Sse;
+    }
     let raw = if release_gil {
         // The ticket is held until the GIL is back (interp/finalization.rs).
         // SAFETY: the plan matches the function's declared signature (argtypes/restype,
@@ -462,8 +485,13 @@ pub unsafe fn try_call(py: Python<'_>, slf: &Bound<'_, CFuncPtr>, args: *const *
         unsafe { pending.run() }
     };
     note_lane_taken();
-    // SAFETY: `raw` is the result register of a call returning `result_kind`'s type.
-    Some(unsafe { result_object(result_kind, raw) })
+    Some(match result_kind {
+        // The usual C `int` result, inline.
+        // SAFETY: a CPython constructor called under the GIL.
+        FastRet::Int { size, signed: true } => unsafe { ffi::PyLong_FromLongLong(extend(raw, size, true) as i64) },
+        // SAFETY: `raw` is the result register of a call returning `result_kind`'s type.
+        _ => unsafe { result_object(result_kind, raw) },
+    })
 }
 
 /// Copies `size` bytes of an instance's memory into `words` (zero-padded to whole words).
@@ -569,7 +597,7 @@ unsafe fn try_call_frame(
             continue;
         }
         // SAFETY: as above.
-        let v = unsafe { convert(py, kind, obj) }?;
+        let v = unsafe { convert(py, &kind, obj) }?;
         if kind.is_sse() {
             *frame.sse.get_mut(at.1)? = v;
             at.1 += 1;

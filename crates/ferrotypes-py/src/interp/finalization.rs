@@ -21,6 +21,7 @@
 //!
 //! The cost: two atomic read-modify-writes per callback and per call made with the GIL
 //! released (about 4 ns here).
+use ferrotypes_core::thread_words::ThreadWords;
 use pyo3::prelude::*;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -95,11 +96,11 @@ impl Drop for CallbackTicket {
 /// the gate is open the interpreter cannot be finalizing (the exit hook runs before
 /// `Py_FinalizeEx` marks it so); once it is closed, a nested callback is admitted only
 /// while the interpreter is still whole.
-pub fn enter_callback() -> Option<CallbackTicket> {
+pub fn enter_callback(words: &'static ThreadWords) -> Option<CallbackTicket> {
     // Counted before the gate is read (see `admit`).
     IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
     let inside = Ticket(());
-    let depth = callback_depth();
+    let depth = &words.callback_depth;
     if CLOSING.load(Ordering::SeqCst)
         && ((depth.get() == 0 && !closed_the_gate()) || crate::interp::private_api::interpreter_unavailable())
     {

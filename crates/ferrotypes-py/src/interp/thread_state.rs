@@ -7,7 +7,9 @@
 //! the thread state up, asks whether it is the current one, takes the GIL with
 //! `PyEval_RestoreThread` and bumps a counter; `PyGILState_Release` repeats the look-up and
 //! the check before `PyEval_SaveThread`. Here the look-up is done once and the GIL is taken
-//! and dropped with the two thread-state calls directly. The counter is left alone: it is
+//! and dropped with the two thread-state calls directly; a thread inside a fast-lane call
+//! does not even look up: the call left the state it gave up in the thread's word
+//! (`ferrotypes_core::thread_words`), where the callback finds it with one load. The counter is left alone: it is
 //! at least 1 for every thread this path serves (Python's own threads, and foreign threads
 //! pinned by `callbacks::foreign_threads`), so balanced `PyGILState` pairs inside the
 //! callback never reach 0 and delete the state.
@@ -17,6 +19,7 @@
 //! per thread. Both answer "is *this* thread's state the current one" the same way, which
 //! is the only question asked; anything else (a thread attached with another state, a
 //! thread Python never saw) goes back to `PyGILState_Ensure` through PyO3.
+use ferrotypes_core::thread_words::{self, ThreadWords};
 use pyo3::ffi;
 
 /// The thread state that is current, or NULL (no exception, no GIL needed). 3.11/3.12:
@@ -29,44 +32,67 @@ fn current_thread_state() -> *mut ffi::PyThreadState {
 }
 
 /// How a callback got the GIL; dropping it gives back what was taken.
-pub enum CallbackAttach {
-    /// The thread already held the GIL (a call made with it held, a nested callback).
-    AlreadyHeld,
-    /// The GIL was taken for this callback with the thread's own state.
-    Restored,
+pub struct CallbackAttach {
+    /// The state the GIL was taken with for this callback; null when the thread already
+    /// held it (a call made with the GIL held, a nested callback).
+    taken: *mut ffi::PyThreadState,
+    /// Set when `taken` is the state this thread gave up for the fast-lane call it is inside
+    /// ([`released`]): it goes back into the thread's word afterwards.
+    restash: Option<&'static ThreadWords>,
 }
 
 impl Drop for CallbackAttach {
     #[inline]
     fn drop(&mut self) {
-        if let CallbackAttach::Restored = self {
-            // SAFETY: this thread took the GIL with `PyEval_RestoreThread` in `attach` and
-            // everything it ran since has given back whatever it took: it holds the GIL
-            // with its own state, which SaveThread detaches (the state itself stays).
-            unsafe {
-                ffi::PyEval_SaveThread();
-            }
+        if self.taken.is_null() {
+            return;
+        }
+        // SAFETY: this thread took the GIL with `PyEval_RestoreThread(taken)` in `attach`
+        // and everything it ran since has given back whatever it took: it holds the GIL with
+        // that state, which SaveThread detaches (the state itself stays).
+        unsafe { ffi::PyEval_SaveThread() };
+        if let Some(words) = self.restash {
+            // The thread is back inside the foreign call, without the GIL.
+            words.released_state.set(self.taken.cast());
         }
     }
 }
 
 /// Attaches this thread for a callback when Python already has a thread state for it;
 /// `None` when it has none or is attached with another state (the caller then goes
-/// through `PyGILState_Ensure`).
+/// through `PyGILState_Ensure`). `words` are this thread's.
+///
+/// A thread inside a fast-lane call made with the GIL released ([`released`]) finds the
+/// state it gave up in its word, one load, where `PyGILState_GetThisThreadState` looks it
+/// up in a pthread key (about 25 instructions). The word is null whenever the thread holds
+/// the GIL, so a callback nested inside this one (made by a call with the GIL held) does not
+/// find it; if C code inside the call took the GIL itself (`PyGILState_Ensure`) and then
+/// calls back, the state is already current and the look-up below sees that.
 ///
 /// # Safety
 /// The interpreter is initialized and not finalizing (the finalization gate is open or this
 /// thread is inside a callback already).
 #[inline]
-pub unsafe fn attach_for_callback() -> Option<CallbackAttach> {
+pub unsafe fn attach_for_callback(words: &'static ThreadWords) -> Option<CallbackAttach> {
+    let stashed = words.released_state.get().cast::<ffi::PyThreadState>();
+    let current = current_thread_state();
+    if !stashed.is_null() && current != stashed {
+        words.released_state.set(std::ptr::null_mut());
+        // SAFETY: the state this thread gave up in `released` and takes back only when the
+        // foreign call returns, after this callback: alive, and this thread holds no GIL
+        // (it is not current; 3.11: not the global current one either, which is what
+        // `PyGILState_Ensure` concludes from the same test). The interpreter is not
+        // finalizing (contract), so taking the GIL returns.
+        unsafe { ffi::PyEval_RestoreThread(stashed) };
+        return Some(CallbackAttach { taken: stashed, restash: Some(words) });
+    }
     // SAFETY: reads this thread's gilstate slot; the runtime is initialized (contract).
     let own = unsafe { ffi::PyGILState_GetThisThreadState() };
     if own.is_null() {
         return None;
     }
-    let current = current_thread_state();
     if current == own {
-        return Some(CallbackAttach::AlreadyHeld);
+        return Some(CallbackAttach { taken: std::ptr::null_mut(), restash: None });
     }
     if !current.is_null() && current_is_per_thread() {
         return None;
@@ -76,7 +102,7 @@ pub unsafe fn attach_for_callback() -> Option<CallbackAttach> {
     // `PyGILState_Ensure` concludes too). The interpreter is not finalizing (contract), so
     // taking the GIL returns.
     unsafe { ffi::PyEval_RestoreThread(own) };
-    Some(CallbackAttach::Restored)
+    Some(CallbackAttach { taken: own, restash: None })
 }
 
 /// Whether the current thread state is per thread (3.12+) rather than one global value
@@ -109,16 +135,22 @@ pub fn this_thread_has_state() -> bool {
 /// finalization gate's ticket, taken inside `f` before it returns, sees to that).
 #[inline(always)]
 pub unsafe fn released<R>(_py: pyo3::Python<'_>, f: impl FnOnce() -> R) -> R {
-    struct Reattach(*mut ffi::PyThreadState);
+    struct Reattach(*mut ffi::PyThreadState, &'static ThreadWords);
     impl Drop for Reattach {
         #[inline(always)]
         fn drop(&mut self) {
+            // The thread is about to hold the GIL: its word is null again.
+            self.1.released_state.set(std::ptr::null_mut());
             // SAFETY: the state `PyEval_SaveThread` returned on this thread, which holds no
             // GIL now (`released` gave it up and `f` took nothing it did not give back).
             unsafe { ffi::PyEval_RestoreThread(self.0) };
         }
     }
+    let words = thread_words::this_thread();
     // SAFETY: the GIL is held (the `Python` token); the state is taken back on drop.
-    let _reattach = Reattach(unsafe { ffi::PyEval_SaveThread() });
+    let state = unsafe { ffi::PyEval_SaveThread() };
+    // Callbacks on this thread during `f` take the GIL back with it (`attach_for_callback`).
+    words.released_state.set(state.cast());
+    let _reattach = Reattach(state, words);
     f()
 }

@@ -201,13 +201,9 @@ unsafe extern "C" fn trampoline<H: ClosureHandler>(
         }
     };
     zero();
-    let args: &[*const u8] = if args.is_null() {
-        &[]
-    } else {
-        // SAFETY: libffi passes an array of one pointer per argument of the interface (its
-        // own stack allocation: non-null and aligned even when there are none).
-        unsafe { std::slice::from_raw_parts(args as *const *const u8, nargs) }
-    };
+    // SAFETY: libffi passes an array of one pointer per argument of the interface (its own
+    // stack allocation: non-null and aligned even when there are none).
+    let args: &[*const u8] = unsafe { std::slice::from_raw_parts(args as *const *const u8, nargs) };
     // SAFETY: arguments and result storage as libffi supplies them (the handler's contract).
     // Nothing of `state` is read after this call.
     let outcome = catch_unwind(AssertUnwindSafe(|| unsafe { state.handler.invoke(result.cast(), args) }));

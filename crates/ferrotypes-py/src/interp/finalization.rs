@@ -88,7 +88,8 @@ pub struct CallbackTicket {
 impl Drop for CallbackTicket {
     #[inline]
     fn drop(&mut self) {
-        self.depth.set(self.depth.get().saturating_sub(1));
+        // Paired with the increment in `enter_callback` on this thread: never below 1 here.
+        self.depth.set(self.depth.get().wrapping_sub(1));
     }
 }
 
@@ -106,7 +107,8 @@ pub fn enter_callback(words: &'static ThreadWords) -> Option<CallbackTicket> {
     {
         return None;
     }
-    depth.set(depth.get() + 1);
+    // Nesting depth: bounded by the thread's stack long before a word could overflow.
+    depth.set(depth.get().wrapping_add(1));
     Some(CallbackTicket { _inside: inside, depth })
 }
 

@@ -121,7 +121,7 @@ unsafe extern "C" fn cdata_dealloc(obj: *mut ffi::PyObject) {
     unsafe {
         ffi::PyObject_GC_UnTrack(obj.cast());
         let tp = ffi::Py_TYPE(obj);
-        let value = (obj as *mut u8).add(DIRECT.offset()) as *const CData;
+        let value = (obj as *mut u8).add(VALUE_OFFSET) as *const CData;
         (*value).release_in_dealloc();
         let free = (*tp).tp_free.unwrap_or(ffi::PyObject_GC_Del);
         free(obj.cast());
@@ -165,6 +165,9 @@ pub fn take_pending() -> Option<RawInit> {
 /// `Union`, `Array`, `_Pointer`): their `CData` sits right after the object header.
 pub static DIRECT: DirectLayout = DirectLayout::new();
 
+/// `DIRECT.offset()` once calibrated (the only offset it accepts), as a constant.
+const VALUE_OFFSET: usize = super::direct_alloc::value_offset::<CData>();
+
 /// A new instance of `subtype` owning `size` zeroed bytes (inline up to 16), allocated with
 /// the type's `tp_alloc` and its `CData` written in place: what [`alloc_direct`] does with
 /// `CData::owned`, without building the value and copying it.
@@ -173,14 +176,51 @@ pub static DIRECT: DirectLayout = DirectLayout::new();
 /// As [`alloc_direct`].
 #[inline(always)]
 pub unsafe fn alloc_owned<'py>(py: Python<'py>, subtype: *mut ffi::PyTypeObject, size: usize, length: usize) -> PyResult<Bound<'py, PyAny>> {
-    // SAFETY: forwarded from this function's contract; an all-zero `CData` is valid (null
-    // pointer, zero sizes, `Place::Inline` = 0, `None` references).
-    let obj = unsafe { DIRECT.alloc_zeroed(py, subtype)? };
+    // SAFETY: forwarded from this function's contract; the result is a new reference or
+    // NULL with an exception set.
+    unsafe { Bound::from_owned_ptr_or_err(py, alloc_owned_raw(subtype, size, length)) }
+}
+
+/// [`alloc_owned`] as C code returns it: a new reference, or NULL with an exception set.
+/// Only C API calls and plain stores: nothing here can panic, so the hottest entries (class
+/// calls) call it without a guard.
+///
+/// # Safety
+/// As [`alloc_direct`], with the GIL held.
+#[inline(always)]
+pub unsafe fn alloc_owned_raw(subtype: *mut ffi::PyTypeObject, size: usize, length: usize) -> *mut ffi::PyObject {
+    // SAFETY: `subtype` is a live type (contract); its tp_alloc returns a zeroed object of
+    // its basic size (GC-tracked if the type is a GC type) or NULL with an exception set.
+    let obj = unsafe {
+        let alloc = (*subtype).tp_alloc.unwrap_or(ffi::PyType_GenericAlloc);
+        alloc(subtype, 0)
+    };
+    if obj.is_null() {
+        return obj;
+    }
     // SAFETY: the type derives from a calibrated root, so its instances hold a `CData` at
-    // the calibrated offset; the GIL is held and the object is ours alone.
-    let value = unsafe { &*((obj.as_ptr() as *const u8).add(DIRECT.offset()) as *const CData) };
-    value.init_owned_in_place(size, length)?;
-    Ok(obj)
+    // the calibrated offset; all-zero bytes are a valid `CData` (null pointer, zero sizes,
+    // `Place::Inline` = 0, `None` references); the GIL is held and the object is ours alone.
+    let value = unsafe { &*((obj as *const u8).add(VALUE_OFFSET) as *const CData) };
+    // Written first, so that fewer values live across the calls below (an instance whose
+    // block could not be allocated stays inline: its deallocation frees nothing).
+    value.size.set(size);
+    value.length.set(length);
+    if size > INLINE_SIZE {
+        let data = alloc_zeroed_raw(size);
+        if data.is_null() {
+            // SAFETY: `obj` is our new reference, an empty inline instance whose
+            // deallocation frees nothing; the GIL is held.
+            unsafe {
+                ffi::Py_DECREF(obj);
+                ffi::PyErr_NoMemory();
+            }
+            return std::ptr::null_mut();
+        }
+        value.data.set(data);
+        value.place.set(Place::Heap);
+    }
+    obj
 }
 
 /// A new instance of `subtype` holding `data`, allocated with the type's `tp_alloc` (as
@@ -206,6 +246,16 @@ const SMALL_BLOCK: usize = 512;
 /// `PyMem_Free`.
 #[inline(always)]
 fn alloc_zeroed(size: usize) -> PyResult<*mut u8> {
+    let p = alloc_zeroed_raw(size);
+    if p.is_null() {
+        return Err(pyo3::exceptions::PyMemoryError::new_err(()));
+    }
+    Ok(p)
+}
+
+/// [`alloc_zeroed`], NULL when memory runs out (no exception set).
+#[inline(always)]
+fn alloc_zeroed_raw(size: usize) -> *mut u8 {
     if size > SMALL_BLOCK {
         return alloc_zeroed_large(size);
     }
@@ -213,23 +263,17 @@ fn alloc_zeroed(size: usize) -> PyResult<*mut u8> {
     // SAFETY: PyMem_Malloc with a non-zero size, called with the GIL held (every CData is
     // made and dropped by Python-facing code); NULL is handled.
     let p = unsafe { ffi::PyMem_Malloc(size) } as *mut u8;
-    if p.is_null() {
-        return Err(pyo3::exceptions::PyMemoryError::new_err(()));
+    if !p.is_null() {
+        // SAFETY: `p` is a fresh block of `size` bytes.
+        unsafe { std::ptr::write_bytes(p, 0, size) };
     }
-    // SAFETY: `p` is a fresh block of `size` bytes.
-    unsafe { std::ptr::write_bytes(p, 0, size) };
-    Ok(p)
+    p
 }
 
 #[inline(never)]
-fn alloc_zeroed_large(size: usize) -> PyResult<*mut u8> {
-    // SAFETY: as in `alloc_zeroed`.
-    let p = unsafe { ffi::PyMem_Calloc(size, 1) } as *mut u8;
-    if p.is_null() {
-        Err(pyo3::exceptions::PyMemoryError::new_err(()))
-    } else {
-        Ok(p)
-    }
+fn alloc_zeroed_large(size: usize) -> *mut u8 {
+    // SAFETY: as in `alloc_zeroed_raw`.
+    unsafe { ffi::PyMem_Calloc(size, 1) as *mut u8 }
 }
 
 impl CData {
@@ -251,21 +295,6 @@ impl CData {
         CData::owned(i.size, i.length)
     }
 
-    /// Makes the all-zero `CData` of a just-allocated instance (see
-    /// [`DirectLayout::alloc_zeroed`]) own `size` zeroed bytes: inline up to 16 bytes, else a
-    /// heap block. Only the fields that differ from zero are written. On failure the
-    /// instance stays an empty inline one (its deallocation frees nothing).
-    #[inline]
-    fn init_owned_in_place(&self, size: usize, length: usize) -> PyResult<()> {
-        if size > INLINE_SIZE {
-            self.data.set(alloc_zeroed(size)?);
-            self.place.set(Place::Heap);
-        }
-        self.size.set(size);
-        self.length.set(length);
-        Ok(())
-    }
-
     /// What `cdata_dealloc` does in place of dropping: releases `_b_base_` and `_objects`
     /// (by hand: dropping a `Py` outside PyO3's own entries would only queue the release)
     /// and frees owned heap memory, once. The value must not be used or dropped afterwards.
@@ -283,10 +312,9 @@ impl CData {
             }
         }
         if self.place.get() == Place::Heap {
-            // The instance no longer owns the block once it is freed here.
-            self.place.set(Place::Inline);
             // SAFETY: heap storage is owned exclusively by this instance, from `alloc_zeroed`
-            // or PyMem_Realloc, and freed once (the place was reset above).
+            // or PyMem_Realloc, and freed once: the instance itself is freed right after
+            // (the only caller is `cdata_dealloc`), so its place needs no reset.
             unsafe { ffi::PyMem_Free(self.data.get().cast()) };
         }
     }

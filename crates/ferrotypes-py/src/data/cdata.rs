@@ -223,6 +223,33 @@ pub unsafe fn alloc_owned_raw(subtype: *mut ffi::PyTypeObject, size: usize, leng
     obj
 }
 
+/// A new instance of `subtype` over `size` bytes at `ptr` that belong to no ctypes
+/// instance (memory `from_buffer` borrows from a buffer export), with no `_b_base_`, as C
+/// code returns it: a new reference, or NULL with an exception set.
+///
+/// # Safety
+/// As [`alloc_direct`], with the GIL held; the caller keeps the memory alive for as long as
+/// the instance (in its `_objects`).
+#[inline(always)]
+pub unsafe fn alloc_borrowed_raw(subtype: *mut ffi::PyTypeObject, ptr: *mut u8, size: usize, length: usize) -> *mut ffi::PyObject {
+    // SAFETY: `subtype` is a live type (contract); its tp_alloc returns a zeroed object of
+    // its basic size (GC-tracked if the type is a GC type) or NULL with an exception set.
+    let obj = unsafe {
+        let alloc = (*subtype).tp_alloc.unwrap_or(ffi::PyType_GenericAlloc);
+        alloc(subtype, 0)
+    };
+    if !obj.is_null() {
+        // SAFETY: as in `alloc_owned_raw`: a valid all-zero `CData` at the calibrated
+        // offset, ours alone; index 0 and no base are what the zero bytes already say.
+        let value = unsafe { &*((obj as *const u8).add(VALUE_OFFSET) as *const CData) };
+        value.data.set(ptr);
+        value.place.set(Place::Borrowed);
+        value.size.set(size);
+        value.length.set(length);
+    }
+    obj
+}
+
 /// A new instance of `subtype` holding `data`, allocated with the type's `tp_alloc` (as
 /// CPython's ctypes does) instead of through the root's `tp_new`: no constructor runs, no
 /// argument tuple or thread-local hand-over is needed, and the instance dictionary stays
@@ -502,21 +529,45 @@ fn keeped_objects<'py>(obj: &Bound<'py, CData>) -> Option<Bound<'py, PyAny>> {
 /// [`keep_ref`] at slot -1 of an instance that is its own container and keeps nothing yet
 /// (one just made over foreign memory, as `from_buffer` makes): `_objects` becomes what
 /// KeepRef would make of it (`{'ffffffff': keep}` for aggregates, `keep` itself otherwise)
-/// without looking up the container or formatting the key.
-pub fn keep_ref_fresh(obj: &Bound<'_, CData>, keep: Py<PyAny>) -> PyResult<()> {
+/// without looking up the container or formatting the key. Takes over `keep`.
+#[inline(always)]
+pub fn keep_ref_fresh<'py>(obj: &Bound<'py, CData>, keep: Bound<'py, PyAny>) -> PyResult<()> {
     let py = obj.py();
     let c = obj.get();
-    if c.objects.is_some() || c.base(py).is_some() {
-        return keep_ref(obj, -1, Some(keep));
+    if c.objects.is_some() || c.base.is_some() {
+        return keep_ref(obj, -1, Some(keep.unbind()));
     }
-    if c.length() != 0 {
-        let d = PyDict::new(py);
-        d.set_item(pyo3::intern!(py, "ffffffff"), keep)?;
-        c.set_objects(Some(d.into_any().unbind()));
+    let kept = if c.length() != 0 {
+        // SAFETY: the GIL is held; PyDict_New returns a new reference or NULL with an
+        // exception set; the key is a live str (`fresh_slot_key`), `keep` a live object,
+        // and PyDict_SetItem takes its own references.
+        unsafe {
+            let d = Bound::from_owned_ptr_or_err(py, ffi::PyDict_New())?;
+            if ffi::PyDict_SetItem(d.as_ptr(), fresh_slot_key(py)?, keep.as_ptr()) < 0 {
+                return Err(PyErr::fetch(py));
+            }
+            d
+        }
     } else {
-        c.set_objects(Some(keep));
-    }
+        keep
+    };
+    // The cell held nothing (checked above): nothing is dropped here.
+    let _none = c.objects.replace(Some(kept.unbind()));
     Ok(())
+}
+
+/// The interned `'ffffffff'`, the key of a top-level instance's own slot -1 (`from_buffer`,
+/// `cast`), made once and kept for good (one strong reference, never released), borrowed.
+fn fresh_slot_key(py: Python<'_>) -> PyResult<*mut ffi::PyObject> {
+    static KEY: std::sync::atomic::AtomicPtr<ffi::PyObject> = std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+    let key = KEY.load(std::sync::atomic::Ordering::Relaxed);
+    if !key.is_null() {
+        return Ok(key);
+    }
+    let key = pyo3::intern!(py, "ffffffff").clone().into_ptr();
+    // Under the GIL nobody else stores meanwhile: the reference just taken stays there.
+    KEY.store(key, std::sync::atomic::Ordering::Relaxed);
+    Ok(key)
 }
 
 /// Records that `obj`'s memory at slot `index` refers to `keep` (CPython's KeepRef).

@@ -123,7 +123,8 @@ unsafe extern "C" fn cdata_dealloc(obj: *mut ffi::PyObject) {
         let tp = ffi::Py_TYPE(obj);
         let value = (obj as *mut u8).add(VALUE_OFFSET) as *const CData;
         (*value).release_in_dealloc();
-        let free = (*tp).tp_free.unwrap_or(ffi::PyObject_GC_Del);
+        // Every ready type has a tp_free (inherited from `object` at worst).
+        let free = (*tp).tp_free.unwrap_unchecked();
         free(obj.cast());
         ffi::Py_DECREF(tp.cast());
     }
@@ -189,12 +190,8 @@ pub unsafe fn alloc_owned<'py>(py: Python<'py>, subtype: *mut ffi::PyTypeObject,
 /// As [`alloc_direct`], with the GIL held.
 #[inline(always)]
 pub unsafe fn alloc_owned_raw(subtype: *mut ffi::PyTypeObject, size: usize, length: usize) -> *mut ffi::PyObject {
-    // SAFETY: `subtype` is a live type (contract); its tp_alloc returns a zeroed object of
-    // its basic size (GC-tracked if the type is a GC type) or NULL with an exception set.
-    let obj = unsafe {
-        let alloc = (*subtype).tp_alloc.unwrap_or(ffi::PyType_GenericAlloc);
-        alloc(subtype, 0)
-    };
+    // SAFETY: `subtype` is a live type (contract).
+    let obj = unsafe { tp_alloc(subtype) };
     if obj.is_null() {
         return obj;
     }
@@ -223,6 +220,18 @@ pub unsafe fn alloc_owned_raw(subtype: *mut ffi::PyTypeObject, size: usize, leng
     obj
 }
 
+/// `subtype->tp_alloc(subtype, 0)`: a zeroed object of the type's basic size (GC-tracked
+/// if the type is a GC type), or NULL with an exception set.
+///
+/// # Safety
+/// `subtype` is a live, ready type object; the GIL is held.
+#[inline(always)]
+unsafe fn tp_alloc(subtype: *mut ffi::PyTypeObject) -> *mut ffi::PyObject {
+    // SAFETY: a ready type has a tp_alloc (inherited from `object` at worst), which takes
+    // the type and an item count (contract).
+    unsafe { ((*subtype).tp_alloc.unwrap_unchecked())(subtype, 0) }
+}
+
 /// A new instance of `subtype` over `size` bytes at `ptr` that belong to no ctypes
 /// instance (memory `from_buffer` borrows from a buffer export), with no `_b_base_`, as C
 /// code returns it: a new reference, or NULL with an exception set.
@@ -232,12 +241,8 @@ pub unsafe fn alloc_owned_raw(subtype: *mut ffi::PyTypeObject, size: usize, leng
 /// the instance (in its `_objects`).
 #[inline(always)]
 pub unsafe fn alloc_borrowed_raw(subtype: *mut ffi::PyTypeObject, ptr: *mut u8, size: usize, length: usize) -> *mut ffi::PyObject {
-    // SAFETY: `subtype` is a live type (contract); its tp_alloc returns a zeroed object of
-    // its basic size (GC-tracked if the type is a GC type) or NULL with an exception set.
-    let obj = unsafe {
-        let alloc = (*subtype).tp_alloc.unwrap_or(ffi::PyType_GenericAlloc);
-        alloc(subtype, 0)
-    };
+    // SAFETY: `subtype` is a live type (contract).
+    let obj = unsafe { tp_alloc(subtype) };
     if !obj.is_null() {
         // SAFETY: as in `alloc_owned_raw`: a valid all-zero `CData` at the calibrated
         // offset, ours alone; index 0 and no base are what the zero bytes already say.
@@ -543,7 +548,7 @@ pub fn keep_ref_fresh<'py>(obj: &Bound<'py, CData>, keep: Bound<'py, PyAny>) -> 
         // and PyDict_SetItem takes its own references.
         unsafe {
             let d = Bound::from_owned_ptr_or_err(py, ffi::PyDict_New())?;
-            if ffi::PyDict_SetItem(d.as_ptr(), fresh_slot_key(py)?, keep.as_ptr()) < 0 {
+            if ffi::PyDict_SetItem(d.as_ptr(), fresh_slot_key(py), keep.as_ptr()) < 0 {
                 return Err(PyErr::fetch(py));
             }
             d
@@ -551,23 +556,32 @@ pub fn keep_ref_fresh<'py>(obj: &Bound<'py, CData>, keep: Bound<'py, PyAny>) -> 
     } else {
         keep
     };
-    // The cell held nothing (checked above): nothing is dropped here.
-    let _none = c.objects.replace(Some(kept.unbind()));
+    // SAFETY: the cell holds `None` (checked above), so overwriting it drops nothing; GIL-
+    // serialised access, no reference into the cell is live.
+    unsafe { c.objects.as_ptr().write(Some(kept.unbind())) };
     Ok(())
 }
 
 /// The interned `'ffffffff'`, the key of a top-level instance's own slot -1 (`from_buffer`,
 /// `cast`), made once and kept for good (one strong reference, never released), borrowed.
-fn fresh_slot_key(py: Python<'_>) -> PyResult<*mut ffi::PyObject> {
-    static KEY: std::sync::atomic::AtomicPtr<ffi::PyObject> = std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
-    let key = KEY.load(std::sync::atomic::Ordering::Relaxed);
+#[inline(always)]
+fn fresh_slot_key(py: Python<'_>) -> *mut ffi::PyObject {
+    let key = FRESH_SLOT_KEY.load(std::sync::atomic::Ordering::Relaxed);
     if !key.is_null() {
-        return Ok(key);
+        return key;
     }
+    make_fresh_slot_key(py)
+}
+
+static FRESH_SLOT_KEY: std::sync::atomic::AtomicPtr<ffi::PyObject> = std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+
+#[cold]
+#[inline(never)]
+fn make_fresh_slot_key(py: Python<'_>) -> *mut ffi::PyObject {
     let key = pyo3::intern!(py, "ffffffff").clone().into_ptr();
     // Under the GIL nobody else stores meanwhile: the reference just taken stays there.
-    KEY.store(key, std::sync::atomic::Ordering::Relaxed);
-    Ok(key)
+    FRESH_SLOT_KEY.store(key, std::sync::atomic::Ordering::Relaxed);
+    key
 }
 
 /// Records that `obj`'s memory at slot `index` refers to `keep` (CPython's KeepRef).

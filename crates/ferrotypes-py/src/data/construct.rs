@@ -233,6 +233,13 @@ unsafe fn constructible_uncached<'a>(py: Python<'_>, tp: *mut ffi::PyTypeObject)
         // The storage kind names the one root whose construction the class must keep (what
         // `root_kind` and `fits` decide together, without trying every root).
         let keeps = root_of_kind(tp, info).is_some();
+        if keeps {
+            // Every call served from the cache goes on to make an instance (the general
+            // path too, when `construct_one` declines): the layout is final from here, as
+            // CPython's constructor makes it before allocating. Marked once per version
+            // here rather than on every call.
+            info.mark_final();
+        }
         // SAFETY: as above; the lookup just made gave the class a version if it can have one.
         unsafe { CONSTRUCT_BY_VERSION.put_word(tp, if keeps { info as *const StgInfo as usize } else { 0 }) };
         keeps.then_some(info)
@@ -250,7 +257,7 @@ unsafe fn constructible_uncached<'a>(py: Python<'_>, tp: *mut ffi::PyTypeObject)
 /// [`constructible`], with no Python code run since.
 #[inline(never)]
 unsafe extern "C" fn construct_empty(tp: *mut ffi::PyTypeObject, info: &StgInfo) -> *mut ffi::PyObject {
-    info.mark_final();
+    // The layout is final: `constructible_uncached` marked it.
     // SAFETY: direct allocation is calibrated (`install` ran before any class got this
     // entry) and `tp` keeps the constructor of a calibrated root, so it derives from it.
     unsafe { cdata::alloc_owned_raw(tp, info.size, info.length) }
@@ -268,7 +275,6 @@ unsafe fn construct_one(py: Python<'_>, tp: *mut ffi::PyTypeObject, info: &StgIn
     // One argument: only a simple class's (the setter is chosen before allocating).
     let (kind, swapped) = info.simple_kind()?;
     let set = simple::raw_accessors(kind, swapped)?.1;
-    info.mark_final();
     // SAFETY: as in `construct_empty`.
     let obj = match unsafe { cdata::alloc_owned(py, tp, info.size, info.length) } {
         Ok(obj) => obj,

@@ -121,9 +121,10 @@ unsafe extern "C" fn cdata_dealloc(obj: *mut ffi::PyObject) {
     unsafe {
         ffi::PyObject_GC_UnTrack(obj.cast());
         let tp = ffi::Py_TYPE(obj);
-        let value = (obj as *mut u8).add(DIRECT.offset()) as *const CData;
+        let value = (obj as *mut u8).add(VALUE_OFFSET) as *const CData;
         (*value).release_in_dealloc();
-        let free = (*tp).tp_free.unwrap_or(ffi::PyObject_GC_Del);
+        // Every ready type has a tp_free (inherited from `object` at worst).
+        let free = (*tp).tp_free.unwrap_unchecked();
         free(obj.cast());
         ffi::Py_DECREF(tp.cast());
     }
@@ -165,6 +166,9 @@ pub fn take_pending() -> Option<RawInit> {
 /// `Union`, `Array`, `_Pointer`): their `CData` sits right after the object header.
 pub static DIRECT: DirectLayout = DirectLayout::new();
 
+/// `DIRECT.offset()` once calibrated (the only offset it accepts), as a constant.
+const VALUE_OFFSET: usize = super::direct_alloc::value_offset::<CData>();
+
 /// A new instance of `subtype` owning `size` zeroed bytes (inline up to 16), allocated with
 /// the type's `tp_alloc` and its `CData` written in place: what [`alloc_direct`] does with
 /// `CData::owned`, without building the value and copying it.
@@ -173,14 +177,82 @@ pub static DIRECT: DirectLayout = DirectLayout::new();
 /// As [`alloc_direct`].
 #[inline(always)]
 pub unsafe fn alloc_owned<'py>(py: Python<'py>, subtype: *mut ffi::PyTypeObject, size: usize, length: usize) -> PyResult<Bound<'py, PyAny>> {
-    // SAFETY: forwarded from this function's contract; an all-zero `CData` is valid (null
-    // pointer, zero sizes, `Place::Inline` = 0, `None` references).
-    let obj = unsafe { DIRECT.alloc_zeroed(py, subtype)? };
+    // SAFETY: forwarded from this function's contract; the result is a new reference or
+    // NULL with an exception set.
+    unsafe { Bound::from_owned_ptr_or_err(py, alloc_owned_raw(subtype, size, length)) }
+}
+
+/// [`alloc_owned`] as C code returns it: a new reference, or NULL with an exception set.
+/// Only C API calls and plain stores: nothing here can panic, so the hottest entries (class
+/// calls) call it without a guard.
+///
+/// # Safety
+/// As [`alloc_direct`], with the GIL held.
+#[inline(always)]
+pub unsafe fn alloc_owned_raw(subtype: *mut ffi::PyTypeObject, size: usize, length: usize) -> *mut ffi::PyObject {
+    // SAFETY: `subtype` is a live type (contract).
+    let obj = unsafe { tp_alloc(subtype) };
+    if obj.is_null() {
+        return obj;
+    }
     // SAFETY: the type derives from a calibrated root, so its instances hold a `CData` at
-    // the calibrated offset; the GIL is held and the object is ours alone.
-    let value = unsafe { &*((obj.as_ptr() as *const u8).add(DIRECT.offset()) as *const CData) };
-    value.init_owned_in_place(size, length)?;
-    Ok(obj)
+    // the calibrated offset; all-zero bytes are a valid `CData` (null pointer, zero sizes,
+    // `Place::Inline` = 0, `None` references); the GIL is held and the object is ours alone.
+    let value = unsafe { &*((obj as *const u8).add(VALUE_OFFSET) as *const CData) };
+    // Written first, so that fewer values live across the calls below (an instance whose
+    // block could not be allocated stays inline: its deallocation frees nothing).
+    value.size.set(size);
+    value.length.set(length);
+    if size > INLINE_SIZE {
+        let data = alloc_zeroed_raw(size);
+        if data.is_null() {
+            // SAFETY: `obj` is our new reference, an empty inline instance whose
+            // deallocation frees nothing; the GIL is held.
+            unsafe {
+                ffi::Py_DECREF(obj);
+                ffi::PyErr_NoMemory();
+            }
+            return std::ptr::null_mut();
+        }
+        value.data.set(data);
+        value.place.set(Place::Heap);
+    }
+    obj
+}
+
+/// `subtype->tp_alloc(subtype, 0)`: a zeroed object of the type's basic size (GC-tracked
+/// if the type is a GC type), or NULL with an exception set.
+///
+/// # Safety
+/// `subtype` is a live, ready type object; the GIL is held.
+#[inline(always)]
+unsafe fn tp_alloc(subtype: *mut ffi::PyTypeObject) -> *mut ffi::PyObject {
+    // SAFETY: a ready type has a tp_alloc (inherited from `object` at worst), which takes
+    // the type and an item count (contract).
+    unsafe { ((*subtype).tp_alloc.unwrap_unchecked())(subtype, 0) }
+}
+
+/// A new instance of `subtype` over `size` bytes at `ptr` that belong to no ctypes
+/// instance (memory `from_buffer` borrows from a buffer export), with no `_b_base_`, as C
+/// code returns it: a new reference, or NULL with an exception set.
+///
+/// # Safety
+/// As [`alloc_direct`], with the GIL held; the caller keeps the memory alive for as long as
+/// the instance (in its `_objects`).
+#[inline(always)]
+pub unsafe fn alloc_borrowed_raw(subtype: *mut ffi::PyTypeObject, ptr: *mut u8, size: usize, length: usize) -> *mut ffi::PyObject {
+    // SAFETY: `subtype` is a live type (contract).
+    let obj = unsafe { tp_alloc(subtype) };
+    if !obj.is_null() {
+        // SAFETY: as in `alloc_owned_raw`: a valid all-zero `CData` at the calibrated
+        // offset, ours alone; index 0 and no base are what the zero bytes already say.
+        let value = unsafe { &*((obj as *const u8).add(VALUE_OFFSET) as *const CData) };
+        value.data.set(ptr);
+        value.place.set(Place::Borrowed);
+        value.size.set(size);
+        value.length.set(length);
+    }
+    obj
 }
 
 /// A new instance of `subtype` holding `data`, allocated with the type's `tp_alloc` (as
@@ -206,6 +278,16 @@ const SMALL_BLOCK: usize = 512;
 /// `PyMem_Free`.
 #[inline(always)]
 fn alloc_zeroed(size: usize) -> PyResult<*mut u8> {
+    let p = alloc_zeroed_raw(size);
+    if p.is_null() {
+        return Err(pyo3::exceptions::PyMemoryError::new_err(()));
+    }
+    Ok(p)
+}
+
+/// [`alloc_zeroed`], NULL when memory runs out (no exception set).
+#[inline(always)]
+fn alloc_zeroed_raw(size: usize) -> *mut u8 {
     if size > SMALL_BLOCK {
         return alloc_zeroed_large(size);
     }
@@ -213,23 +295,17 @@ fn alloc_zeroed(size: usize) -> PyResult<*mut u8> {
     // SAFETY: PyMem_Malloc with a non-zero size, called with the GIL held (every CData is
     // made and dropped by Python-facing code); NULL is handled.
     let p = unsafe { ffi::PyMem_Malloc(size) } as *mut u8;
-    if p.is_null() {
-        return Err(pyo3::exceptions::PyMemoryError::new_err(()));
+    if !p.is_null() {
+        // SAFETY: `p` is a fresh block of `size` bytes.
+        unsafe { std::ptr::write_bytes(p, 0, size) };
     }
-    // SAFETY: `p` is a fresh block of `size` bytes.
-    unsafe { std::ptr::write_bytes(p, 0, size) };
-    Ok(p)
+    p
 }
 
 #[inline(never)]
-fn alloc_zeroed_large(size: usize) -> PyResult<*mut u8> {
-    // SAFETY: as in `alloc_zeroed`.
-    let p = unsafe { ffi::PyMem_Calloc(size, 1) } as *mut u8;
-    if p.is_null() {
-        Err(pyo3::exceptions::PyMemoryError::new_err(()))
-    } else {
-        Ok(p)
-    }
+fn alloc_zeroed_large(size: usize) -> *mut u8 {
+    // SAFETY: as in `alloc_zeroed_raw`.
+    unsafe { ffi::PyMem_Calloc(size, 1) as *mut u8 }
 }
 
 impl CData {
@@ -251,21 +327,6 @@ impl CData {
         CData::owned(i.size, i.length)
     }
 
-    /// Makes the all-zero `CData` of a just-allocated instance (see
-    /// [`DirectLayout::alloc_zeroed`]) own `size` zeroed bytes: inline up to 16 bytes, else a
-    /// heap block. Only the fields that differ from zero are written. On failure the
-    /// instance stays an empty inline one (its deallocation frees nothing).
-    #[inline]
-    fn init_owned_in_place(&self, size: usize, length: usize) -> PyResult<()> {
-        if size > INLINE_SIZE {
-            self.data.set(alloc_zeroed(size)?);
-            self.place.set(Place::Heap);
-        }
-        self.size.set(size);
-        self.length.set(length);
-        Ok(())
-    }
-
     /// What `cdata_dealloc` does in place of dropping: releases `_b_base_` and `_objects`
     /// (by hand: dropping a `Py` outside PyO3's own entries would only queue the release)
     /// and frees owned heap memory, once. The value must not be used or dropped afterwards.
@@ -283,10 +344,9 @@ impl CData {
             }
         }
         if self.place.get() == Place::Heap {
-            // The instance no longer owns the block once it is freed here.
-            self.place.set(Place::Inline);
             // SAFETY: heap storage is owned exclusively by this instance, from `alloc_zeroed`
-            // or PyMem_Realloc, and freed once (the place was reset above).
+            // or PyMem_Realloc, and freed once: the instance itself is freed right after
+            // (the only caller is `cdata_dealloc`), so its place needs no reset.
             unsafe { ffi::PyMem_Free(self.data.get().cast()) };
         }
     }
@@ -474,21 +534,54 @@ fn keeped_objects<'py>(obj: &Bound<'py, CData>) -> Option<Bound<'py, PyAny>> {
 /// [`keep_ref`] at slot -1 of an instance that is its own container and keeps nothing yet
 /// (one just made over foreign memory, as `from_buffer` makes): `_objects` becomes what
 /// KeepRef would make of it (`{'ffffffff': keep}` for aggregates, `keep` itself otherwise)
-/// without looking up the container or formatting the key.
-pub fn keep_ref_fresh(obj: &Bound<'_, CData>, keep: Py<PyAny>) -> PyResult<()> {
+/// without looking up the container or formatting the key. Takes over `keep`.
+#[inline(always)]
+pub fn keep_ref_fresh<'py>(obj: &Bound<'py, CData>, keep: Bound<'py, PyAny>) -> PyResult<()> {
     let py = obj.py();
     let c = obj.get();
-    if c.objects.is_some() || c.base(py).is_some() {
-        return keep_ref(obj, -1, Some(keep));
+    if c.objects.is_some() || c.base.is_some() {
+        return keep_ref(obj, -1, Some(keep.unbind()));
     }
-    if c.length() != 0 {
-        let d = PyDict::new(py);
-        d.set_item(pyo3::intern!(py, "ffffffff"), keep)?;
-        c.set_objects(Some(d.into_any().unbind()));
+    let kept = if c.length() != 0 {
+        // SAFETY: the GIL is held; PyDict_New returns a new reference or NULL with an
+        // exception set; the key is a live str (`fresh_slot_key`), `keep` a live object,
+        // and PyDict_SetItem takes its own references.
+        unsafe {
+            let d = Bound::from_owned_ptr_or_err(py, ffi::PyDict_New())?;
+            if ffi::PyDict_SetItem(d.as_ptr(), fresh_slot_key(py), keep.as_ptr()) < 0 {
+                return Err(PyErr::fetch(py));
+            }
+            d
+        }
     } else {
-        c.set_objects(Some(keep));
-    }
+        keep
+    };
+    // SAFETY: the cell holds `None` (checked above), so overwriting it drops nothing; GIL-
+    // serialised access, no reference into the cell is live.
+    unsafe { c.objects.as_ptr().write(Some(kept.unbind())) };
     Ok(())
+}
+
+/// The interned `'ffffffff'`, the key of a top-level instance's own slot -1 (`from_buffer`,
+/// `cast`), made once and kept for good (one strong reference, never released), borrowed.
+#[inline(always)]
+fn fresh_slot_key(py: Python<'_>) -> *mut ffi::PyObject {
+    let key = FRESH_SLOT_KEY.load(std::sync::atomic::Ordering::Relaxed);
+    if !key.is_null() {
+        return key;
+    }
+    make_fresh_slot_key(py)
+}
+
+static FRESH_SLOT_KEY: std::sync::atomic::AtomicPtr<ffi::PyObject> = std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+
+#[cold]
+#[inline(never)]
+fn make_fresh_slot_key(py: Python<'_>) -> *mut ffi::PyObject {
+    let key = pyo3::intern!(py, "ffffffff").clone().into_ptr();
+    // Under the GIL nobody else stores meanwhile: the reference just taken stays there.
+    FRESH_SLOT_KEY.store(key, std::sync::atomic::Ordering::Relaxed);
+    key
 }
 
 /// Records that `obj`'s memory at slot `index` refers to `keep` (CPython's KeepRef).

@@ -77,6 +77,11 @@ pub fn enable_construct(cls: &Bound<'_, PyType>) {
     }
 }
 
+/// The class's vectorcall entry. `cls()` for a class that keeps its root's construction,
+/// the commonest call, takes the shortest way: a cache probe, then [`construct_empty`]
+/// (which cannot panic, so needs no guard), without a stack frame of its own here. The
+/// functions this entry calls are `extern "C"` (each catches or cannot raise a panic), so
+/// that the calls need no unwinding edge and are made as tail calls.
 unsafe extern "C" fn construct_vectorcall(
     callable: *mut ffi::PyObject,
     args: *const *mut ffi::PyObject,
@@ -85,74 +90,212 @@ unsafe extern "C" fn construct_vectorcall(
 ) -> *mut ffi::PyObject {
     // SAFETY: decoding the argument count CPython passed.
     let nargs = unsafe { ffi::PyVectorcall_NARGS(nargsf) };
-    if kwnames.is_null() && nargs <= 1 {
-        // SAFETY: CPython calls vectorcall entries with the GIL held, `callable` the live
-        // class and `nargs` borrowed arguments in `args`. A panic must not unwind into C.
-        let plain = std::panic::catch_unwind(|| unsafe { construct_plain(callable, args, nargs) });
-        match plain {
-            Ok(Some(result)) => return result,
-            Ok(None) => {}
-            Err(_) => {
-                // SAFETY: as above: the GIL is held.
-                let py = unsafe { Python::assume_attached() };
-                PyTypeError::new_err("ferrotypes: panic while constructing an instance").restore(py);
-                return std::ptr::null_mut();
+    if kwnames.is_null() {
+        if nargs == 0 {
+            // SAFETY: CPython calls vectorcall entries with the GIL held and `callable` the
+            // live class. Every way out is a call in tail position, so that this entry
+            // keeps nothing across a call.
+            unsafe {
+                match CONSTRUCT_BY_VERSION.get_word(callable.cast()) {
+                    // The class's `StgInfo` (see the cache), used before anything can run
+                    // Python code.
+                    Some(found) if found != 0 => return construct_empty(callable.cast(), &*(found as *const StgInfo)),
+                    Some(_) => {}
+                    None => return construct_empty_uncached(callable, args, nargs, kwnames),
+                }
             }
+        } else if nargs == 1 {
+            // SAFETY: as above, with one borrowed argument in `args`.
+            return unsafe { construct_one_or_general(callable, args, nargs, kwnames) };
         }
     }
+    // SAFETY: forwarded: CPython's vectorcall arguments, with the GIL held.
+    unsafe { construct_general(callable, args, nargs, kwnames) }
+}
+
+/// `cls()` for a class not in [`CONSTRUCT_BY_VERSION`]: decides (and remembers), then
+/// [`construct_empty`] or the general path.
+///
+/// # Safety
+/// As [`construct_body`], with `nargs` 0 and `kwnames` NULL.
+#[cold]
+#[inline(never)]
+unsafe extern "C" fn construct_empty_uncached(
+    callable: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: CPython calls vectorcall entries with the GIL held and `callable` the live
+    // class; `info` is used before anything can run Python code.
+    unsafe {
+        let py = Python::assume_attached();
+        match constructible_uncached(py, callable.cast()) {
+            Some(info) => construct_empty(callable.cast(), info),
+            None => construct_general(callable, args, nargs, kwnames),
+        }
+    }
+}
+
+/// `cls(value)`: [`construct_one`] under a panic guard, else the general path.
+///
+/// # Safety
+/// As [`construct_body`], with `nargs` 1 and `kwnames` NULL.
+#[inline(never)]
+unsafe extern "C" fn construct_one_or_general(
+    callable: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: CPython calls vectorcall entries with the GIL held, `callable` the live class
+    // and one borrowed argument in `args`; `info` is used before anything can run Python
+    // code. A panic must not unwind into C.
+    let plain = std::panic::catch_unwind(|| unsafe {
+        let py = Python::assume_attached();
+        let info = constructible(py, callable.cast())?;
+        construct_one(py, callable.cast(), info, *args)
+    });
+    match plain {
+        Ok(Some(result)) => result,
+        // SAFETY: forwarded from this function's contract.
+        Ok(None) => unsafe { construct_general(callable, args, nargs, kwnames) },
+        Err(_) => construct_panicked(),
+    }
+}
+
+/// Reports a panic in a class call's fast path (out of the hot entry).
+#[cold]
+#[inline(never)]
+fn construct_panicked() -> *mut ffi::PyObject {
+    // SAFETY: only called from the class call entries, with the GIL held.
+    let py = unsafe { Python::assume_attached() };
+    PyTypeError::new_err("ferrotypes: panic while constructing an instance").restore(py);
+    std::ptr::null_mut()
+}
+
+/// The calls the fast paths do not serve, through PyO3's trampoline; kept out of the hot
+/// entry so that its frame stays small.
+///
+/// # Safety
+/// As [`construct_body`].
+#[inline(never)]
+unsafe extern "C" fn construct_general(
+    callable: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
     let entry = pyo3::impl_::trampoline::get_trampoline_function!(fastcall_cfunction_with_keywords, construct_body);
     // SAFETY: CPython calls vectorcall entries with the GIL held and the fastcall layout.
     unsafe { entry(callable, args, nargs, kwnames) }
 }
 
-/// The commonest class calls without PyO3's trampoline: `c_int(5)` (a plain number for a
-/// native scalar kind), `c_int()`, `Point()`, `(c_int * 16)()`. `None` means "not this
-/// case, nothing done": the general path runs. Nothing here drops a `Py<T>` (released
-/// through PyO3's queue outside its own entries): only `Bound`s, released at once.
+/// The classes whose plain calls the fast paths serve, by version tag (see
+/// `interp::type_cache`): the address of the class's `StgInfo` value when the class keeps
+/// the construction of the root of its storage kind ([`root_of_kind`]), 0 when it does not.
+/// What decides it — the class's `tp_new`/`tp_init`, its MRO, its `_stginfo_` — changes
+/// only together with the version: assigning `__new__`/`__init__` (to the class or a
+/// base), `__bases__` or `_stginfo_` gives the class a new one. The `StgInfo` lives in
+/// the class's dicts as long as the version stays.
+static CONSTRUCT_BY_VERSION: crate::interp::type_cache::TypeVersionCache = crate::interp::type_cache::TypeVersionCache::new();
+
+/// The storage info of class `tp` if its plain calls may be served by the fast paths
+/// ([`construct_empty`], [`construct_one`]).
 ///
 /// # Safety
-/// Called by `construct_vectorcall` with the GIL held, `callable` a live class and `nargs`
-/// (0 or 1) borrowed arguments in `args`.
-unsafe fn construct_plain(callable: *mut ffi::PyObject, args: *const *mut ffi::PyObject, nargs: ffi::Py_ssize_t) -> Option<*mut ffi::PyObject> {
-    // SAFETY: the GIL is held (contract).
-    let py = unsafe { Python::assume_attached() };
-    // SAFETY: `callable` is a live class and the GIL is held (contract). `info` is last
-    // used in `allocate` before the object is allocated (the one step that may run Python
-    // code: a collection with finalizers); the setter is chosen before that too.
-    let info = unsafe { stginfo_borrowed(py, callable.cast()) }?;
-    // The storage kind names the one root whose construction the class must keep (what
-    // `root_kind` and `fits` decide together, without trying every root).
-    let root = root_of_kind(callable.cast(), info)?;
-    if nargs == 1 && root != RootKind::Simple {
-        return None;
+/// As [`stginfo_borrowed`]: `tp` is a live type, the GIL is held, and no Python code runs
+/// while the result is used.
+#[inline(always)]
+unsafe fn constructible<'a>(py: Python<'_>, tp: *mut ffi::PyTypeObject) -> Option<&'a StgInfo> {
+    // SAFETY: `tp` is live with the GIL held (contract).
+    match unsafe { CONSTRUCT_BY_VERSION.get_word(tp) } {
+        // SAFETY: a nonzero entry is the address of the class's `StgInfo` value, stored at
+        // its current version, which its dicts keep alive while that version lasts (and no
+        // Python code runs meanwhile: contract); `StgInfo` is frozen, so sharing it is sound.
+        Some(found) => unsafe { (found as *const StgInfo).as_ref() },
+        // SAFETY: forwarded from this function's contract.
+        None => unsafe { constructible_uncached(py, tp) },
     }
-    // SAFETY: `callable` is live and borrowed for the call (contract).
-    let cls = unsafe { pyo3::Borrowed::from_ptr(py, callable) };
-    let setter = if nargs == 1 {
-        let (kind, swapped) = info.simple_kind()?;
-        Some(simple::raw_accessors(kind, swapped)?.1)
-    } else {
-        None
-    };
-    let obj = match allocate(py, &cls, info) {
+}
+
+/// [`constructible`] for a class not in the cache: decides and remembers.
+///
+/// # Safety
+/// As [`constructible`].
+#[cold]
+#[inline(never)]
+unsafe fn constructible_uncached<'a>(py: Python<'_>, tp: *mut ffi::PyTypeObject) -> Option<&'a StgInfo> {
+    // Called outside any panic guard: a panic (none is expected) means "not served here".
+    std::panic::catch_unwind(|| {
+        // SAFETY: forwarded from this function's contract.
+        let info: &'a StgInfo = unsafe { stginfo_borrowed(py, tp) }?;
+        // The storage kind names the one root whose construction the class must keep (what
+        // `root_kind` and `fits` decide together, without trying every root).
+        let keeps = root_of_kind(tp, info).is_some();
+        if keeps {
+            // Every call served from the cache goes on to make an instance (the general
+            // path too, when `construct_one` declines): the layout is final from here, as
+            // CPython's constructor makes it before allocating. Marked once per version
+            // here rather than on every call.
+            info.mark_final();
+        }
+        // SAFETY: as above; the lookup just made gave the class a version if it can have one.
+        unsafe { CONSTRUCT_BY_VERSION.put_word(tp, if keeps { info as *const StgInfo as usize } else { 0 }) };
+        keeps.then_some(info)
+    })
+    .ok()
+    .flatten()
+}
+
+/// `cls()` for a class that keeps its root's construction (`c_int()`, `Point()`,
+/// `(c_int * 16)()`): a new instance over zeroed memory, or NULL with an exception set.
+/// Only C API calls (no Rust error values, nothing that can panic).
+///
+/// # Safety
+/// Called with the GIL held; `tp` is a live class and `info` its storage info, from
+/// [`constructible`], with no Python code run since.
+#[inline(never)]
+unsafe extern "C" fn construct_empty(tp: *mut ffi::PyTypeObject, info: &StgInfo) -> *mut ffi::PyObject {
+    // The layout is final: `constructible_uncached` marked it.
+    // SAFETY: direct allocation is calibrated (`install` ran before any class got this
+    // entry) and `tp` keeps the constructor of a calibrated root, so it derives from it.
+    unsafe { cdata::alloc_owned_raw(tp, info.size, info.length) }
+}
+
+/// `cls(value)` for a simple class that keeps its root's construction (`c_int(5)`), when
+/// `value` is a plain number its kind's raw setter takes; `None` (nothing done) otherwise.
+/// Nothing here drops a `Py<T>` (released through PyO3's queue outside its own entries):
+/// only `Bound`s, released at once.
+///
+/// # Safety
+/// As [`construct_empty`], and `value` a live borrowed argument.
+#[inline(always)]
+unsafe fn construct_one(py: Python<'_>, tp: *mut ffi::PyTypeObject, info: &StgInfo, value: *mut ffi::PyObject) -> Option<*mut ffi::PyObject> {
+    // One argument: only a simple class's (the setter is chosen before allocating).
+    let (kind, swapped) = info.simple_kind()?;
+    let set = simple::raw_accessors(kind, swapped)?.1;
+    // SAFETY: as in `construct_empty`.
+    let obj = match unsafe { cdata::alloc_owned(py, tp, info.size, info.length) } {
         Ok(obj) => obj,
-        Err(err) => {
-            err.restore(py);
-            return Some(std::ptr::null_mut());
-        }
+        Err(err) => return Some(restore_null(py, err)),
     };
-    if let Some(set) = setter {
-        // SAFETY: `obj` was just allocated with the CData layout, owning its type's size,
-        // one value of the setter's kind; `args` holds one live argument (contract).
-        let done = unsafe { set(obj.cast_unchecked::<CData>().get().ptr(), *args) };
-        match done {
-            0 => {}
-            // Not a plain number: the general path converts it (on a new instance).
-            simple::RAW_DECLINED => return None,
-            _ => return Some(std::ptr::null_mut()),
-        }
+    // SAFETY: `obj` was just allocated with the CData layout, owning its type's size, one
+    // value of the setter's kind; `value` is live (contract).
+    match unsafe { set(obj.cast_unchecked::<CData>().get().ptr(), value) } {
+        0 => Some(obj.into_ptr()),
+        // Not a plain number: the general path converts it (on a new instance).
+        simple::RAW_DECLINED => None,
+        _ => Some(std::ptr::null_mut()),
     }
-    Some(obj.into_ptr())
+}
+
+/// Raises `err`, for a C entry's NULL result (out of the hot paths).
+#[cold]
+#[inline(never)]
+fn restore_null(py: Python<'_>, err: PyErr) -> *mut ffi::PyObject {
+    err.restore(py);
+    std::ptr::null_mut()
 }
 
 /// # Safety

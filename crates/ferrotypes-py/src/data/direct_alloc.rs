@@ -13,6 +13,12 @@ pub struct DirectLayout {
     offset: std::sync::atomic::AtomicUsize,
 }
 
+/// Where a calibrated layout keeps a `T`: right after the object header (the one offset
+/// [`DirectLayout::calibrate`] accepts), as a constant for the hottest slots.
+pub const fn value_offset<T>() -> usize {
+    std::mem::size_of::<ffi::PyObject>().next_multiple_of(std::mem::align_of::<T>())
+}
+
 impl Default for DirectLayout {
     fn default() -> Self {
         DirectLayout::new()
@@ -31,7 +37,7 @@ impl DirectLayout {
         T: pyo3::PyClass<Frozen = pyo3::pyclass::boolean_struct::True> + Sync,
     {
         let offset = probe.get() as *const T as usize - probe.as_ptr() as usize;
-        let header = std::mem::size_of::<ffi::PyObject>().next_multiple_of(std::mem::align_of::<T>());
+        let header = value_offset::<T>();
         let end = (offset + std::mem::size_of::<T>()).next_multiple_of(std::mem::align_of::<T>());
         // SAFETY: reading the size fields of live type objects.
         let sizes_fit = types.iter().all(|&tp| unsafe { (*tp).tp_basicsize as usize <= end && (*tp).tp_itemsize == 0 });
@@ -50,27 +56,6 @@ impl DirectLayout {
     #[inline]
     pub fn ready(&self) -> bool {
         self.offset.load(std::sync::atomic::Ordering::Relaxed) != 0
-    }
-
-    /// A new instance of `subtype` whose value is left as `tp_alloc` made it: all zero
-    /// bytes. The caller writes its fields in place (no value built and copied).
-    ///
-    /// # Safety
-    /// As [`DirectLayout::alloc`], and all-zero bytes are a valid `T` (the caller's type
-    /// says so where it relies on it).
-    #[inline]
-    pub unsafe fn alloc_zeroed<'py>(&self, py: Python<'py>, subtype: *mut ffi::PyTypeObject) -> PyResult<Bound<'py, PyAny>> {
-        // SAFETY: `subtype` is a live type (contract); its tp_alloc returns a zeroed object
-        // of its basic size (GC-tracked if the type is a GC type) or NULL with an exception.
-        let obj = unsafe {
-            let alloc = (*subtype).tp_alloc.unwrap_or(ffi::PyType_GenericAlloc);
-            alloc(subtype, 0)
-        };
-        if obj.is_null() {
-            return Err(PyErr::fetch(py));
-        }
-        // SAFETY: `obj` is a new reference.
-        Ok(unsafe { Bound::from_owned_ptr(py, obj) })
     }
 
     /// A new instance of `subtype` holding `value`.

@@ -1,7 +1,7 @@
 //! Instances over memory that already exists: `from_address`, `from_buffer` (sharing a
 //! writable buffer), `from_buffer_copy`, and `in_dll` (a library's exported variable).
-use super::cdata::{keep_ref_fresh, CData, RawInit};
-use super::roots::{instantiate, instantiate_copy, instantiate_kind};
+use super::cdata::{alloc_borrowed_raw, keep_ref_fresh, CData, RawInit};
+use super::roots::{direct_stginfo, instantiate, instantiate_copy, instantiate_kind};
 use crate::interp::descriptors::{entry_result, install_fastcall_method, install_o_method};
 use crate::interp::private_api::memoryview_facts;
 use super::simple::int_mask;
@@ -28,30 +28,41 @@ pub fn from_address(cls: &Bound<'_, PyAny>, address: &Bound<'_, PyAny>) -> PyRes
 }
 
 /// The positional arguments `(obj, offset=0)` of `from_buffer`/`from_buffer_copy`, as
-/// CPython parses them (positional only; `offset` through `__index__`).
+/// CPython parses them (positional only; `offset` through `__index__`), `obj` borrowed
+/// from the argument array.
 ///
 /// # Safety
-/// `args` points at `nargs` live borrowed references (the interpreter's fastcall array).
-unsafe fn buffer_args<'py>(py: Python<'py>, what: &str, args: *const *mut ffi::PyObject, nargs: ffi::Py_ssize_t) -> PyResult<(Bound<'py, PyAny>, isize)> {
+/// `args` points at `nargs` live borrowed references (the interpreter's fastcall array),
+/// which outlive `'a`.
+#[inline(always)]
+unsafe fn buffer_args<'a, 'py>(py: Python<'py>, what: &str, args: *const *mut ffi::PyObject, nargs: ffi::Py_ssize_t) -> PyResult<(&'a Bound<'py, PyAny>, isize)> {
     if !(1..=2).contains(&nargs) {
-        let msg = match (crate::interp::version::behaves_as(py, 13), nargs) {
-            (true, 0) => format!("{what} expected at least 1 argument, got 0"),
-            (true, n) => format!("{what} expected at most 2 arguments, got {n}"),
-            (false, 0) => format!("{what}() takes at least 1 argument (0 given)"),
-            (false, n) => format!("{what}() takes at most 2 arguments ({n} given)"),
-        };
-        return Err(PyTypeError::new_err(msg));
+        return Err(buffer_args_count_error(py, what, nargs));
     }
-    // SAFETY: `args[0]` (and `args[1]` when nargs is 2) are live borrowed references.
-    let obj = unsafe { Bound::from_borrowed_ptr(py, *args) };
+    // SAFETY: `args[0]` (and `args[1]` when nargs is 2) are live borrowed references,
+    // valid for `'a` (contract).
+    let obj = unsafe { Bound::ref_from_ptr(py, &*args) };
     let offset = if nargs == 2 {
         // SAFETY: as above.
-        let arg = unsafe { Bound::from_borrowed_ptr(py, *args.add(1)) };
-        index_as_ssize(&arg)?
+        let arg = unsafe { Bound::ref_from_ptr(py, &*args.add(1)) };
+        index_as_ssize(arg)?
     } else {
         0
     };
     Ok((obj, offset))
+}
+
+/// The TypeError for a wrong argument count of `from_buffer`/`from_buffer_copy`.
+#[cold]
+#[inline(never)]
+fn buffer_args_count_error(py: Python<'_>, what: &str, nargs: ffi::Py_ssize_t) -> PyErr {
+    let msg = match (crate::interp::version::behaves_as(py, 13), nargs) {
+        (true, 0) => format!("{what} expected at least 1 argument, got 0"),
+        (true, n) => format!("{what} expected at most 2 arguments, got {n}"),
+        (false, 0) => format!("{what}() takes at least 1 argument (0 given)"),
+        (false, n) => format!("{what}() takes at most 2 arguments ({n} given)"),
+    };
+    PyTypeError::new_err(msg)
 }
 
 /// `operator.index(arg)` as a Py_ssize_t (OverflowError when it does not fit).
@@ -79,9 +90,9 @@ unsafe extern "C" fn from_buffer_method(cls: *mut ffi::PyObject, args: *mut *mut
     // SAFETY: the interpreter calls this with the GIL held (the contract above).
     unsafe {
         entry_result(|py| {
-            let cls = Bound::from_borrowed_ptr(py, cls);
+            let cls = Bound::ref_from_ptr(py, &cls);
             let (obj, offset) = buffer_args(py, "from_buffer", args, nargs)?;
-            from_buffer_impl(&cls, &obj, offset)
+            from_buffer_impl(cls, obj, offset)
         })
     }
 }
@@ -96,7 +107,7 @@ unsafe extern "C" fn from_buffer_copy_method(cls: *mut ffi::PyObject, args: *mut
         entry_result(|py| {
             let cls = Bound::from_borrowed_ptr(py, cls);
             let (obj, offset) = buffer_args(py, "from_buffer_copy", args, nargs)?;
-            from_buffer_copy(py, &cls, &obj, offset)
+            from_buffer_copy(py, &cls, obj, offset)
         })
     }
 }
@@ -141,9 +152,23 @@ unsafe extern "C" fn in_dll_method(cls: *mut ffi::PyObject, args: *mut *mut ffi:
     }
 }
 
+#[inline(always)]
 fn from_buffer_impl(cls: &Bound<'_, PyAny>, obj: &Bound<'_, PyAny>, offset: isize) -> PyResult<Py<PyAny>> {
     let py = cls.py();
-    let info = stginfo_of_type(cls).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
+    let tp: *mut ffi::PyTypeObject = cls.as_ptr().cast();
+    // What is needed of the storage info, copied out before the buffer export (which may
+    // run Python code). A class allocated directly is found with one cache probe.
+    // SAFETY: `cls` is a live type (the method is bound to a class of our metaclasses)
+    // and the GIL is held; the info is only read here.
+    // `kind`: `None` when the instance is allocated directly, else how to make it.
+    let (size, length, kind) = match unsafe { direct_stginfo(py, tp) } {
+        Some(info) => (info.size as isize, info.length, None),
+        None => {
+            let info = stginfo_of_type(cls).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
+            let info = info.get();
+            (info.size as isize, info.length, Some(info.kind))
+        }
+    };
     // A memoryview holds the export for as long as the new instance keeps it (in
     // `_objects`), which also stops the exporter (a bytearray) from resizing under it.
     // SAFETY: `obj` is a live object; the result is a new reference or NULL with an error.
@@ -158,19 +183,28 @@ fn from_buffer_impl(cls: &Bound<'_, PyAny>, obj: &Bound<'_, PyAny>, offset: isiz
     if offset < 0 {
         return Err(PyValueError::new_err("offset cannot be negative"));
     }
-    let (size, length, kind) = {
-        let info = info.get();
-        (info.size as isize, info.length, info.kind)
-    };
     if size > view.len - offset {
-        return Err(PyValueError::new_err(format!("Buffer size too small ({} instead of at least {} bytes)", view.len, size + offset)));
+        return Err(buffer_too_small(view.len, size + offset));
     }
     // `offset + size <= len`, so the address stays inside the exported memory.
     let ptr = view.buf.wrapping_add(offset as usize);
-    let result = instantiate_kind(cls, kind, RawInit::Borrowed { ptr, size: size as usize, length, base: None, index: 0 })?;
-    // SAFETY: `instantiate_kind` makes an instance of a C-data class, a CData.
-    keep_ref_fresh(unsafe { result.cast_unchecked::<CData>() }, mv.into_any().unbind())?;
+    let result = match kind {
+        // SAFETY: direct allocation holds for the class (`direct_stginfo`); the memory is
+        // kept alive by `mv`, which goes into the instance's `_objects` below. The result
+        // is a new reference or NULL with an exception set.
+        None => unsafe { Bound::from_owned_ptr_or_err(py, alloc_borrowed_raw(tp, ptr, size as usize, length))? },
+        Some(kind) => instantiate_kind(cls, kind, RawInit::Borrowed { ptr, size: size as usize, length, base: None, index: 0 })?,
+    };
+    // SAFETY: both ways make an instance of a C-data class, a CData.
+    keep_ref_fresh(unsafe { result.cast_unchecked::<CData>() }, mv)?;
     Ok(result.unbind())
+}
+
+/// The ValueError of a buffer shorter than the class's size past the offset.
+#[cold]
+#[inline(never)]
+fn buffer_too_small(len: isize, needed: isize) -> PyErr {
+    PyValueError::new_err(format!("Buffer size too small ({len} instead of at least {needed} bytes)"))
 }
 
 /// A simple (contiguous, byte) buffer export, released when dropped.

@@ -6,11 +6,12 @@
 //! subclass: the memory to use is handed over in a thread-local that the root constructor
 //! takes first thing (`cdata::set_pending`).
 use super::cdata::{self, RawInit};
-use super::stginfo::{stginfo_of_type, Kind};
+use super::stginfo::{stginfo_borrowed, stginfo_of_type, Kind, StgInfo};
 use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
+use pyo3::Borrowed;
 use pyo3::types::{PyTuple, PyType};
 
 // Direct allocation (`cdata::alloc_direct`) writes only the `CData` part: the Rust parts
@@ -75,6 +76,49 @@ pub fn allocates_directly(cls: &Bound<'_, PyAny>, kind: Kind) -> bool {
     kind != Kind::FuncPtr
         && cdata::DIRECT.ready()
         && unsafe { ffi::PyType_Check(cls.as_ptr()) != 0 && ffi::PyType_IsSubtype(cls.as_ptr().cast(), root.as_ptr().cast()) != 0 }
+}
+
+/// The classes whose instances [`allocates_directly`] says are allocated directly, by
+/// version tag (see `interp::type_cache`): the address of the class's `StgInfo` value if
+/// so, 0 if not. What decides it (the class's MRO and `_stginfo_`) changes only together
+/// with the version, and the `StgInfo` lives in the class's dicts as long as the version
+/// stays.
+static DIRECT_BY_VERSION: crate::interp::type_cache::TypeVersionCache = crate::interp::type_cache::TypeVersionCache::new();
+
+/// The storage info of class `tp` if [`allocates_directly`] holds for it (and it has
+/// storage info): one cache probe for the hot class methods (`from_buffer`).
+///
+/// # Safety
+/// As `stginfo::stginfo_borrowed`: `tp` is a live type, the GIL is held, and no Python
+/// code runs while the result is used.
+#[inline(always)]
+pub unsafe fn direct_stginfo<'a>(py: Python<'_>, tp: *mut ffi::PyTypeObject) -> Option<&'a StgInfo> {
+    // SAFETY: `tp` is live with the GIL held (contract).
+    match unsafe { DIRECT_BY_VERSION.get_word(tp) } {
+        // SAFETY: a nonzero entry is the address of the class's `StgInfo` value, stored at
+        // its current version, which its dicts keep alive while that version lasts (and no
+        // Python code runs meanwhile: contract); `StgInfo` is frozen, so sharing it is sound.
+        Some(found) => unsafe { (found as *const StgInfo).as_ref() },
+        // SAFETY: forwarded from this function's contract.
+        None => unsafe { direct_stginfo_uncached(py, tp) },
+    }
+}
+
+/// [`direct_stginfo`] for a class not in the cache: decides and remembers.
+///
+/// # Safety
+/// As [`direct_stginfo`].
+#[cold]
+#[inline(never)]
+unsafe fn direct_stginfo_uncached<'a>(py: Python<'_>, tp: *mut ffi::PyTypeObject) -> Option<&'a StgInfo> {
+    // SAFETY: forwarded from this function's contract.
+    let info: &'a StgInfo = unsafe { stginfo_borrowed(py, tp) }?;
+    // SAFETY: `tp` is a live object (contract), borrowed for this call.
+    let cls = unsafe { Borrowed::from_ptr(py, tp.cast::<ffi::PyObject>()) };
+    let direct = allocates_directly(&cls, info.kind);
+    // SAFETY: as above; the lookup just made gave the class a version if it can have one.
+    unsafe { DIRECT_BY_VERSION.put_word(tp, if direct { info as *const StgInfo as usize } else { 0 }) };
+    direct.then_some(info)
 }
 
 /// A new owned instance of `cls` holding a copy of `size` bytes at `src`, allocated

@@ -52,9 +52,7 @@ impl TypeVersionCache {
     #[inline]
     pub unsafe fn get(&self, tp: *mut ffi::PyTypeObject) -> Option<*mut ffi::PyObject> {
         // SAFETY: forwarded from this function's contract.
-        let tag = unsafe { Self::tag(tp) }?;
-        let (stored, value) = self.entries[tag as usize % SLOTS].get();
-        (stored == tag).then_some(value as *mut ffi::PyObject)
+        unsafe { self.get_word(tp) }.map(|value| value as *mut ffi::PyObject)
     }
 
     /// Remembers `value` for `tp`'s current version (nothing if it has none): `value` must
@@ -65,8 +63,32 @@ impl TypeVersionCache {
     #[inline]
     pub unsafe fn put(&self, tp: *mut ffi::PyTypeObject, value: *mut ffi::PyObject) {
         // SAFETY: forwarded from this function's contract.
+        unsafe { self.put_word(tp, value as usize) }
+    }
+
+    /// As [`TypeVersionCache::get`], for a cache whose values are not object pointers (a
+    /// decision about the class, or the address of a Rust value its dicts keep alive).
+    ///
+    /// # Safety
+    /// `tp` is a live type object; the GIL is held.
+    #[inline]
+    pub unsafe fn get_word(&self, tp: *mut ffi::PyTypeObject) -> Option<usize> {
+        // SAFETY: forwarded from this function's contract.
+        let tag = unsafe { Self::tag(tp) }?;
+        let (stored, value) = self.entries[tag as usize % SLOTS].get();
+        (stored == tag).then_some(value)
+    }
+
+    /// As [`TypeVersionCache::put`], for [`TypeVersionCache::get_word`]'s values: what
+    /// `value` stands for must stay true while the type keeps its version.
+    ///
+    /// # Safety
+    /// `tp` is a live type object; the GIL is held.
+    #[inline]
+    pub unsafe fn put_word(&self, tp: *mut ffi::PyTypeObject, value: usize) {
+        // SAFETY: forwarded from this function's contract.
         if let Some(tag) = unsafe { Self::tag(tp) } {
-            self.entries[tag as usize % SLOTS].set((tag, value as usize));
+            self.entries[tag as usize % SLOTS].set((tag, value));
         }
     }
 }

@@ -159,6 +159,7 @@ unsafe extern "C" fn meta_traverse(cls: *mut ffi::PyObject, visit: ffi::visitpro
     // SAFETY: reading a slot of the interpreter's static `type` object, which has it, and
     // calling it on a class (a heap type object) as the collector does.
     match unsafe { (*std::ptr::addr_of!(ffi::PyType_Type)).tp_traverse } {
+        // SAFETY: `type`'s own traverse on a class object, with the collector's arguments.
         Some(type_traverse) => unsafe { type_traverse(cls, visit, arg) },
         None => 0,
     }

@@ -633,7 +633,8 @@ unsafe fn try_call_frame(
         // The frame stays where it is (it is large): the detached section gets its address.
         let sent = FramePtr(&mut frame);
         // The ticket is held until the GIL is back (interp/finalization.rs).
-        // SAFETY (`released`): the section copies no Python object; it runs the C call.
+        // SAFETY: `released`'s contract: the section touches no Python object; it runs the
+        // C call only.
         let ((), _reattached) = unsafe {
             thread_state::released(py, move || {
                 let sent = sent;

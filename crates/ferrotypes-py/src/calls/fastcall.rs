@@ -436,8 +436,9 @@ pub unsafe fn try_call(py: Python<'_>, slf: &Bound<'_, CFuncPtr>, args: *const *
     if func == 0 {
         return None;
     }
-    // SAFETY: the GIL is held and `args` holds `nargs` live references (contract).
-    if unsafe { audit::call_function(func, args, nargs) } < 0 {
+    // SAFETY: the GIL is held and `args` holds `nargs` live references (contract), for as
+    // long as the event is raised.
+    if unsafe { audit::call_function(func, move || audit::tuple_of_array(args, nargs)) } < 0 {
         return Some(std::ptr::null_mut());
     }
     *audited = true;

@@ -663,12 +663,9 @@ fn call_impl(py: Python<'_>, slf: &Bound<'_, CFuncPtr>, args: &[Bound<'_, PyAny>
     // The event at CPython's moment: after the argument count is known to suffice, before
     // any argument is converted; `arguments` is what the C function gets (output parameters
     // included, with paramflags).
-    if !audited {
-        let objects: SmallVec<[*mut ffi::PyObject; 8]> = call_args.iter().map(Bound::as_ptr).collect();
-        // SAFETY: the GIL is held; `call_args` holds every object for the whole call.
-        if unsafe { audit::call_function(func, objects.as_ptr(), objects.len()) } < 0 {
-            return Err(PyErr::fetch(py));
-        }
+    // SAFETY: the GIL is held.
+    if !audited && unsafe { audit::call_function(func, || audit::tuple_of(call_args)) } < 0 {
+        return Err(PyErr::fetch(py));
     }
     if nargs > CTYPES_MAX_ARGCOUNT {
         return Err(ArgumentError::new_err(format!("too many arguments ({nargs}), maximum is {CTYPES_MAX_ARGCOUNT}")));

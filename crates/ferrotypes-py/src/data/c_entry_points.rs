@@ -188,9 +188,8 @@ fn audit_entry_call(py: Python<'_>, entry: usize, ptr: &Bound<'_, PyAny>, size: 
             &default
         }
     };
-    let args = [ptr.as_ptr(), size.as_ptr()];
-    // SAFETY: the GIL is held; both objects are alive for the whole call.
-    if unsafe { audit::call_function(entry, args.as_ptr(), args.len()) } < 0 {
+    // SAFETY: the GIL is held.
+    if unsafe { audit::call_function(entry, || audit::tuple_of(&[ptr.clone(), size.clone()])) } < 0 {
         return Err(PyErr::fetch(py));
     }
     Ok(())

@@ -10,14 +10,13 @@
 //! undocumented `_ctypes.call_function` before; ferrotypes raises it on every version, so
 //! that a gate watching it is never bypassed). Its `arguments` is a tuple of the Python
 //! arguments, and the fast lane has them only as a vectorcall array: [`call_function`]
-//! fills a cached tuple of the right arity instead of making one per call (see there).
+//! makes that tuple only when a hook is there to see it (see there).
 //!
 //! Events raised by `python/ferrotypes/__init__.py` itself: `ctypes.create_string_buffer`
 //! and `ctypes.create_unicode_buffer`. Windows-only events (`ctypes.set_last_error`,
 //! `ctypes.get_last_error`, `ctypes.seh_exception`) have no site here yet; a Windows port
 //! adds them as further functions of this module.
 use super::private_api::PySys_Audit;
-use super::GilCell;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
@@ -125,199 +124,85 @@ pub fn call_function_tuple(py: Python<'_>, func: usize, arguments: &Bound<'_, Py
     status(py, unsafe { PySys_Audit(c"ctypes.call_function".as_ptr(), c"nO".as_ptr(), func as ffi::Py_ssize_t, arguments.as_ptr()) })
 }
 
-/// Arities with a cached `arguments` tuple: 0 up to the fast lane's most arguments.
-const CACHED_ARITIES: usize = 15;
-
-/// The cached `arguments` tuples, by arity (NULL: none made yet, or one is in use).
+/// `ctypes.call_function(func_pointer, arguments)`, the `arguments` tuple built by `build`
+/// (a new reference, or NULL with an exception set) only if a hook is installed. Returns
+/// `PySys_Audit`'s status: negative with an exception set when a hook raised (or `build`
+/// failed).
 ///
-/// Each is a tuple the cache owns, whose items are NULL between calls. They are kept out
-/// of the garbage collector (untracked), so that nothing can find one with NULL items
-/// (`gc.get_objects()`), nor count its borrowed items (below) as references it owns.
-/// Slot 0 holds the empty tuple and is never emptied.
-static CALL_ARGS: GilCell<[*mut ffi::PyObject; CACHED_ARITIES]> = GilCell::new([null_mut(); CACHED_ARITIES]);
-
-/// `ctypes.call_function(func_pointer, arguments)` for a call whose `nargs` arguments are
-/// the array `args` (a vectorcall array, or any array of live objects). Returns
-/// `PySys_Audit`'s status: negative with an exception set when a hook raised.
-///
-/// No tuple is made per call: the cached tuple of this arity is taken out of the cache
-/// (so that a call made by a hook, or by another thread while a hook has released the GIL,
-/// finds none and makes its own), its items are set to the arguments as *borrowed*
-/// references, and after the event:
-/// - if nobody else holds the tuple (reference count 1, always the case without hooks),
-///   its items go back to NULL and it goes back into the cache;
-/// - if a hook kept it, it becomes an ordinary tuple: it takes its own references to the
-///   items and joins the garbage collector, and the cache lets go of it.
-///
-/// Borrowing is sound because the caller holds every argument for the whole call and the
-/// tuple cannot die before the cache lets go of it (the cache's own reference); the GC
-/// never traverses it while it borrows. It saves a reference count increment and decrement
-/// per argument per call.
-///
-/// The hot part is inlined into the fast lane (whose frame already saves the registers it
-/// needs), and the items are stored by [`store_items`].
-///
-/// # Safety
-/// The GIL is held; `args` points at `nargs` live objects that stay alive until this
-/// returns.
-#[inline(always)]
-pub unsafe fn call_function(func: usize, args: *const *mut ffi::PyObject, nargs: usize) -> c_int {
-    if nargs >= CACHED_ARITIES {
-        // SAFETY: forwarded from this function's contract.
-        return unsafe { call_function_fresh(func, args, nargs) };
-    }
-    let slots = CALL_ARGS.as_ptr().cast::<*mut ffi::PyObject>();
-    // SAFETY: `nargs < CACHED_ARITIES`, inside the array; the GIL serialises access to it.
-    let slot = unsafe { slots.add(nargs) };
-    // SAFETY: as above.
-    let mut tuple = unsafe { slot.replace(null_mut()) };
-    if tuple.is_null() {
-        // SAFETY: the GIL is held (contract).
-        tuple = unsafe { new_cached_tuple(nargs) };
-        if tuple.is_null() {
-            return -1;
-        }
-    }
-    if nargs == 0 {
-        // SAFETY: slot 0 keeps the empty tuple (immutable, no items to manage).
-        unsafe { slot.write(tuple) };
-        // SAFETY: "nO" takes a Py_ssize_t and a live object pointer; the GIL is held.
-        return unsafe { PySys_Audit(c"ctypes.call_function".as_ptr(), c"nO".as_ptr(), func as ffi::Py_ssize_t, tuple) };
-    }
-    let items = tuple_items(tuple);
-    // SAFETY: `tuple` has `nargs` items, all NULL (a cached tuple); each `args[i]` is live
-    // (contract) and borrowed, as explained above.
-    unsafe { store_items(items, nargs, |i| *args.add(i)) };
-    // SAFETY: "nO" takes a Py_ssize_t and a live object pointer; the GIL is held.
-    let rc = unsafe { PySys_Audit(c"ctypes.call_function".as_ptr(), c"nO".as_ptr(), func as ffi::Py_ssize_t, tuple) };
-    // SAFETY: `tuple` is alive: the cache's reference is still held.
-    if unsafe { ffi::Py_REFCNT(tuple) } == 1 {
-        // SAFETY: the tuple's `nargs` items; the borrowed items are simply forgotten.
-        unsafe { store_items(items, nargs, |_| null_mut()) };
-        // From 3.14 a tuple caches its hash: a hook may have hashed this one.
-        #[cfg(Py_3_14)]
-        // SAFETY: a live tuple nobody else holds; -1 is "not computed yet".
-        unsafe {
-            (*tuple.cast::<ffi::PyTupleObject>()).ob_hash = -1
-        };
-        // SAFETY: the slot is inside the array (above); a hook's own foreign call may
-        // have put a tuple there meanwhile, and then this one is freed instead.
-        unsafe {
-            if slot.read().is_null() {
-                slot.write(tuple);
-            } else {
-                ffi::Py_DECREF(tuple);
-            }
-        }
-    } else {
-        // SAFETY: the GIL is held and `tuple` is alive (the cache's reference).
-        unsafe { hand_over(tuple, nargs) };
-    }
-    rc
-}
-
-/// Stores `value(i)` into `dst[i]` for `i < n`: straight-line code for the usual few
-/// arguments, a plain loop beyond. (Left to itself the compiler makes a loop this short a
-/// `memset` call, or unrolls and vectorises it behind checks that cost more than the
-/// stores at these counts; volatile stores keep the loop a loop.)
-///
-/// # Safety
-/// `dst` is writable for `n` pointers; `value` is valid for every `i < n`.
-#[inline(always)]
-unsafe fn store_items(dst: *mut *mut ffi::PyObject, n: usize, value: impl Fn(usize) -> *mut ffi::PyObject) {
-    // SAFETY: every index is below `n` (contract).
-    unsafe {
-        match n {
-            1 => dst.write(value(0)),
-            2 => {
-                dst.write(value(0));
-                dst.add(1).write(value(1));
-            }
-            3 => {
-                dst.write(value(0));
-                dst.add(1).write(value(1));
-                dst.add(2).write(value(2));
-            }
-            _ => {
-                for i in 0..n {
-                    dst.add(i).write_volatile(value(i));
-                }
-            }
-        }
-    }
-}
-
-/// The item array of a tuple (`PyTuple_SET_ITEM`'s target, which pyo3-ffi only offers per
-/// item).
-#[inline(always)]
-fn tuple_items(tuple: *mut ffi::PyObject) -> *mut *mut ffi::PyObject {
-    let tuple = tuple.cast::<ffi::PyTupleObject>();
-    // SAFETY: only the field's address is computed (no read), of a live tuple.
-    unsafe { std::ptr::addr_of_mut!((*tuple).ob_item).cast() }
-}
-
-/// A new empty-itemed tuple of `nargs` items for the cache, out of the garbage collector;
-/// NULL with an exception set on failure.
+/// This is what keeps the event cheap: `PySys_Audit` builds the hooks' arguments from the
+/// format only after finding a hook, and the format's `O&` hands the building of the
+/// tuple to a converter function (`build_arguments`, running `build`). Without hooks no
+/// tuple, no reference count and no item is touched; a call only passes three more
+/// words. With hooks each event gets a new tuple of its own, which a hook may keep.
 ///
 /// # Safety
 /// The GIL is held.
+#[inline(always)]
+pub unsafe fn call_function<F: Fn() -> *mut ffi::PyObject>(func: usize, build: F) -> c_int {
+    let convert: unsafe extern "C" fn(*mut c_void) -> *mut ffi::PyObject = build_arguments::<F>;
+    // SAFETY: "nO&" takes a Py_ssize_t, then a converter function and the pointer it is
+    // called with: `build_arguments::<F>` with `build`, which outlives the call. The GIL
+    // is held (contract).
+    unsafe {
+        PySys_Audit(
+            c"ctypes.call_function".as_ptr(),
+            c"nO&".as_ptr(),
+            func as ffi::Py_ssize_t,
+            convert,
+            &build as *const F as *mut c_void,
+        )
+    }
+}
+
+/// The `O&` converter of [`call_function`]: runs the closure `build` points at.
+///
+/// # Safety
+/// `build` points at a live `F`; called by `Py_BuildValue` with the GIL held.
+unsafe extern "C" fn build_arguments<F: Fn() -> *mut ffi::PyObject>(build: *mut c_void) -> *mut ffi::PyObject {
+    // SAFETY: `call_function` passes the address of its `F` (contract).
+    let build = unsafe { &*(build as *const F) };
+    build()
+}
+
+/// A new tuple of the `nargs` objects at `args` (new references), for
+/// [`call_function`]'s `build`: NULL with an exception set on failure.
+///
+/// # Safety
+/// The GIL is held; `args` points at `nargs` live objects.
 #[cold]
 #[inline(never)]
-unsafe fn new_cached_tuple(nargs: usize) -> *mut ffi::PyObject {
-    // SAFETY: the GIL is held (contract).
+pub unsafe fn tuple_of_array(args: *const *mut ffi::PyObject, nargs: usize) -> *mut ffi::PyObject {
+    // SAFETY: forwarded from this function's contract; the tuple takes a new reference to
+    // each item.
     unsafe {
         let tuple = ffi::PyTuple_New(nargs as ffi::Py_ssize_t);
-        if !tuple.is_null() && nargs > 0 && ffi::PyObject_GC_IsTracked(tuple) != 0 {
-            ffi::PyObject_GC_UnTrack(tuple.cast());
+        if !tuple.is_null() {
+            for i in 0..nargs {
+                let item = *args.add(i);
+                ffi::Py_INCREF(item);
+                ffi::PyTuple_SET_ITEM(tuple, i as ffi::Py_ssize_t, item);
+            }
         }
         tuple
     }
 }
 
-/// A hook kept the cached tuple: it takes references to its (borrowed) items, joins the
-/// garbage collector as any tuple, and the cache's reference is dropped.
-///
-/// # Safety
-/// The GIL is held; `tuple` is a cached tuple whose `nargs` items are borrowed from live
-/// objects, with the cache's reference still held.
+/// A new tuple of `items`, for [`call_function`]'s `build`: NULL with an exception set on
+/// failure.
 #[cold]
 #[inline(never)]
-unsafe fn hand_over(tuple: *mut ffi::PyObject, nargs: usize) {
-    // SAFETY: forwarded from this function's contract; the items are live (the caller
-    // still holds them), so the tuple owns a reference to each from now on.
-    unsafe {
-        for i in 0..nargs {
-            ffi::Py_INCREF(ffi::PyTuple_GET_ITEM(tuple, i as ffi::Py_ssize_t));
+pub fn tuple_of(items: &[Bound<'_, PyAny>]) -> *mut ffi::PyObject {
+    let py = match items.first() {
+        Some(first) => first.py(),
+        // SAFETY: the GIL is held (`call_function`'s callers hold it); an empty tuple is
+        // a new reference to the interpreter's empty tuple.
+        None => return unsafe { ffi::PyTuple_New(0) },
+    };
+    match PyTuple::new(py, items) {
+        Ok(t) => t.into_ptr(),
+        Err(e) => {
+            e.restore(py);
+            null_mut()
         }
-        if ffi::PyObject_GC_IsTracked(tuple) == 0 {
-            ffi::PyObject_GC_Track(tuple.cast());
-        }
-        ffi::Py_DECREF(tuple);
-    }
-}
-
-/// [`call_function`] for more arguments than the cache covers (the general path only): a
-/// new tuple for this call.
-///
-/// # Safety
-/// As [`call_function`].
-#[cold]
-#[inline(never)]
-unsafe fn call_function_fresh(func: usize, args: *const *mut ffi::PyObject, nargs: usize) -> c_int {
-    // SAFETY: the GIL is held and `args` has `nargs` live objects (contract); the tuple
-    // takes a new reference to each.
-    unsafe {
-        let tuple = ffi::PyTuple_New(nargs as ffi::Py_ssize_t);
-        if tuple.is_null() {
-            return -1;
-        }
-        for i in 0..nargs {
-            let item = *args.add(i);
-            ffi::Py_INCREF(item);
-            ffi::PyTuple_SET_ITEM(tuple, i as ffi::Py_ssize_t, item);
-        }
-        let rc = PySys_Audit(c"ctypes.call_function".as_ptr(), c"nO".as_ptr(), func as ffi::Py_ssize_t, tuple);
-        ffi::Py_DECREF(tuple);
-        rc
     }
 }

@@ -331,7 +331,7 @@ def test_refused_memory_access():
 
 def test_hook_keeping_arguments_and_reentering():
     """A hook may keep the arguments tuple, inspect every object (gc.get_objects) and make
-    foreign calls itself: the reused tuples stay intact and hidden."""
+    foreign calls itself: what it kept stays intact."""
     out = run_child(textwrap.dedent('''
         import gc, sys
         import ferrotypes as ctypes

@@ -23,7 +23,7 @@
 use super::funcptr::{note_passed_to_c, CFuncPtr};
 use crate::data::cdata::CData;
 use crate::data::simple;
-use crate::interp::{finalization, thread_state};
+use crate::interp::{audit, finalization, thread_state};
 use crate::native::errno;
 use ferrotypes_core::direct::{self, Frame, Registers, ReturnClass, MAX_STACK_WORDS};
 use ferrotypes_core::ffi_type::SysvPassing;
@@ -34,6 +34,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Most arguments a direct call can carry (6 integer-class + 8 SSE-class registers).
 pub const MAX_ARGS: usize = 14;
+
+/// Integer-class argument registers: the most arguments of an untyped call.
+const INT_REGISTERS: usize = 6;
 
 /// How one argument is converted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -177,7 +180,7 @@ impl FastPlan {
 }
 
 /// Sign- or zero-extends the low `size` bytes of `v` to 64 bits.
-#[inline]
+#[inline(always)]
 fn extend(v: u64, size: u8, signed: bool) -> u64 {
     match (size, signed) {
         (1, true) => v as i8 as i64 as u64,
@@ -194,7 +197,7 @@ fn extend(v: u64, size: u8, signed: bool) -> u64 {
 ///
 /// # Safety
 /// `obj` is a live exact `int`.
-#[inline]
+#[inline(always)]
 unsafe fn int_bits(obj: *mut ffi::PyObject) -> u64 {
     // SAFETY: per contract; for an exact int the mask conversion never raises. A one-digit
     // value is read in place (its two's complement is what the mask gives).
@@ -404,21 +407,48 @@ impl Pending {
     }
 }
 
-/// Tries the fast lane. `None`: the call is not for it and nothing happened (the caller
-/// takes the general path). `Some(result)`: the call was made; `result` is a new reference,
-/// or NULL with an exception set.
+/// Tries the fast lane. `None`: the call is not for it and no call was made (the caller
+/// takes the general path); `*audited` then says whether `ctypes.call_function` was already
+/// raised for it. `Some(result)`: the call was made, or a hook refused it; `result` is a new
+/// reference, or NULL with an exception set.
 ///
 /// # Safety
 /// `args` holds `nargs` live borrowed references; the GIL is held; `slf` is the function
 /// object being called.
 #[inline]
-pub unsafe fn try_call(py: Python<'_>, slf: &Bound<'_, CFuncPtr>, args: *const *mut ffi::PyObject, nargs: usize) -> Option<*mut ffi::PyObject> {
-    // SAFETY: no Python code runs while the plan is borrowed (the conversions below only
+pub unsafe fn try_call(py: Python<'_>, slf: &Bound<'_, CFuncPtr>, args: *const *mut ffi::PyObject, nargs: usize, audited: &mut bool) -> Option<*mut ffi::PyObject> {
+    // The event comes first, before any argument is converted (a hook may run Python code:
+    // converted addresses could go stale), and only for calls the lane can take: where
+    // the general path would refuse the call (a wrong argument count, a NULL function), it
+    // raises no event either.
+    {
+        // SAFETY: the plan is only read here, before the event runs any Python code.
+        let plan = unsafe { slf.get().fast_plan() }?;
+        let fits = match plan.typed {
+            Some(n) => nargs == usize::from(n),
+            None => nargs <= INT_REGISTERS,
+        };
+        if !fits {
+            return None;
+        }
+    }
+    let func = CFuncPtr::function_address(slf);
+    if func == 0 {
+        return None;
+    }
+    // SAFETY: the GIL is held and `args` holds `nargs` live references (contract), for as
+    // long as the event is raised.
+    if unsafe { audit::call_function(func, move || audit::tuple_of_array(args, nargs)) } < 0 {
+        return Some(std::ptr::null_mut());
+    }
+    *audited = true;
+    // SAFETY: borrowed again after the event (a hook may have reconfigured the function);
+    // no Python code runs while it is borrowed from here on (the conversions below only
     // inspect exact built-in objects), so nothing can replace it.
     let plan = unsafe { slf.get().fast_plan() }?;
     if plan.frame {
         // SAFETY: forwarded from this function's contract.
-        return unsafe { try_call_frame(py, slf, plan, args, nargs) };
+        return unsafe { try_call_frame(py, plan, func, args, nargs) };
     }
     // Built in place: the arguments are converted straight into the registers the call
     // reads (a `Registers` built first and moved in cost a copy of all fourteen words).
@@ -454,7 +484,7 @@ pub unsafe fn try_call(py: Python<'_>, slf: &Bound<'_, CFuncPtr>, args: *const *
             pending.ints_only = ns == 0;
         }
         None => {
-            if nargs > pending.regs.ints.len() {
+            if nargs > INT_REGISTERS {
                 return None;
             }
             for i in 0..nargs {
@@ -463,10 +493,8 @@ pub unsafe fn try_call(py: Python<'_>, slf: &Bound<'_, CFuncPtr>, args: *const *
             }
         }
     }
-    pending.func = CFuncPtr::function_address(slf);
-    if pending.func == 0 {
-        return None;
-    }
+    // The address the event announced (as CPython, which reads it before raising).
+    pending.func = func;
     // Copied out: a callback during the call may reconfigure the function object.
     let (result_kind, release_gil) = (plan.ret, plan.release_gil);
     if matches!(result_kind, FastRet::F32 | FastRet::F64) {
@@ -568,12 +596,12 @@ unsafe impl Send for FramePtr {}
 /// `direct::call_frame`, and an aggregate result copied into a new instance.
 ///
 /// # Safety
-/// As [`try_call`]; `plan` is `slf`'s plan.
+/// As [`try_call`]; `plan` is the called function's plan and `func` its (non-NULL) address.
 #[inline(never)]
 unsafe fn try_call_frame(
     py: Python<'_>,
-    slf: &Bound<'_, CFuncPtr>,
     plan: &FastPlan,
+    func: usize,
     args: *const *mut ffi::PyObject,
     nargs: usize,
 ) -> Option<*mut ffi::PyObject> {
@@ -605,10 +633,6 @@ unsafe fn try_call_frame(
             *frame.ints.get_mut(at.0)? = v;
             at.0 += 1;
         }
-    }
-    let func = CFuncPtr::function_address(slf);
-    if func == 0 {
-        return None;
     }
     frame.func = func as u64;
     frame.stack_words = at.2 as u64;

@@ -21,7 +21,7 @@ use crate::data::stginfo::{
     FUNCFLAG_USE_ERRNO,
 };
 use crate::data::{roots, simple};
-use crate::interp::finalization;
+use crate::interp::{audit, finalization};
 use crate::interp::vectorcall::vectorcall_args;
 use crate::interp::GilCell;
 use crate::native::core_error::core_err;
@@ -284,7 +284,7 @@ impl CFuncPtr {
             Some(d) if !d.is_empty() => Some(PyTuple::new(py, [d.clone().into_any()])?),
             _ => None,
         };
-        call_impl(py, slf, &positional, keywords.as_ref())
+        call_impl(py, slf, &positional, keywords.as_ref(), false)
     }
 
     fn __bool__(slf: &Bound<'_, Self>) -> bool {
@@ -613,7 +613,9 @@ pub unsafe fn ffi_call_with_flags(py: Python<'_>, cif: &CallInterface, func: usi
 #[repr(C, align(16))]
 struct ResultBuf([u8; 32]);
 
-fn call_impl(py: Python<'_>, slf: &Bound<'_, CFuncPtr>, args: &[Bound<'_, PyAny>], kwnames: Option<&Bound<'_, PyTuple>>) -> PyResult<Py<PyAny>> {
+/// The general call path. `audited`: the fast lane already raised `ctypes.call_function`
+/// for this call (and then handed it over).
+fn call_impl(py: Python<'_>, slf: &Bound<'_, CFuncPtr>, args: &[Bound<'_, PyAny>], kwnames: Option<&Bound<'_, PyTuple>>, audited: bool) -> PyResult<Py<PyAny>> {
     let this = slf.get();
     let info = stginfo_of_instance(slf.as_any()).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
     let tinfo = type_func_info(info.get());
@@ -657,6 +659,13 @@ fn call_impl(py: Python<'_>, slf: &Bound<'_, CFuncPtr>, args: &[Bound<'_, PyAny>
             "this function takes at least {required} argument{} ({nargs} given)",
             if required == 1 { "" } else { "s" }
         )));
+    }
+    // The event at CPython's moment: after the argument count is known to suffice, before
+    // any argument is converted; `arguments` is what the C function gets (output parameters
+    // included, with paramflags).
+    // SAFETY: the GIL is held.
+    if !audited && unsafe { audit::call_function(func, || audit::tuple_of(call_args)) } < 0 {
+        return Err(PyErr::fetch(py));
     }
     if nargs > CTYPES_MAX_ARGCOUNT {
         return Err(ArgumentError::new_err(format!("too many arguments ({nargs}), maximum is {CTYPES_MAX_ARGCOUNT}")));
@@ -791,6 +800,8 @@ unsafe extern "C" fn funcptr_vectorcall(
     nargsf: usize,
     kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
+    // Whether the fast lane raised the call's audit event before handing the call over.
+    let mut audited = false;
     // Checked mode takes the general path, where calls are guarded and examined.
     if kwnames.is_null() && !checked::enabled() {
         // SAFETY: CPython calls vectorcall functions with the GIL held.
@@ -799,11 +810,15 @@ unsafe extern "C" fn funcptr_vectorcall(
         // CFuncPtr types), borrowed for the duration of the call.
         let slf = unsafe { Bound::ref_from_ptr(py, &callable).cast_unchecked::<CFuncPtr>() };
         // SAFETY: `args` holds the positional arguments as borrowed references.
-        if let Some(result) = unsafe { super::fastcall::try_call(py, slf, args, ffi::PyVectorcall_NARGS(nargsf) as usize) } {
+        if let Some(result) = unsafe { super::fastcall::try_call(py, slf, args, ffi::PyVectorcall_NARGS(nargsf) as usize, &mut audited) } {
             return result;
         }
     }
-    let entry = pyo3::impl_::trampoline::get_trampoline_function!(fastcall_cfunction_with_keywords, vectorcall_body);
+    let entry = if audited {
+        pyo3::impl_::trampoline::get_trampoline_function!(fastcall_cfunction_with_keywords, vectorcall_body_audited)
+    } else {
+        pyo3::impl_::trampoline::get_trampoline_function!(fastcall_cfunction_with_keywords, vectorcall_body)
+    };
     // SAFETY: CPython calls vectorcall functions with the GIL held and the arguments the
     // fastcall convention describes (nargs extracted from nargsf).
     unsafe { entry(callable, args, ffi::PyVectorcall_NARGS(nargsf), kwnames) }
@@ -818,6 +833,35 @@ unsafe fn vectorcall_body(
     nargs: ffi::Py_ssize_t,
     kwnames: *mut ffi::PyObject,
 ) -> PyResult<*mut ffi::PyObject> {
+    // SAFETY: forwarded from this function's contract.
+    unsafe { general_path(py, callable, args, nargs, kwnames, false) }
+}
+
+/// `vectorcall_body` for a call whose audit event the fast lane already raised.
+///
+/// # Safety
+/// As `vectorcall_body`.
+unsafe fn vectorcall_body_audited(
+    py: Python<'_>,
+    callable: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> PyResult<*mut ffi::PyObject> {
+    // SAFETY: forwarded from this function's contract.
+    unsafe { general_path(py, callable, args, nargs, kwnames, true) }
+}
+
+/// # Safety
+/// As `vectorcall_body`.
+unsafe fn general_path(
+    py: Python<'_>,
+    callable: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+    audited: bool,
+) -> PyResult<*mut ffi::PyObject> {
     // SAFETY: `callable` is a live CFuncPtr instance (this entry is only installed on
     // CFuncPtr types).
     let slf = unsafe { Bound::from_borrowed_ptr(py, callable) }.cast_into::<CFuncPtr>().map_err(PyErr::from)?;
@@ -825,7 +869,7 @@ unsafe fn vectorcall_body(
     let (pos, kwargs) = unsafe { vectorcall_args(py, args, nargs as usize, kwnames)? };
     // call_impl takes keywords as a one-element tuple holding the dict.
     let kwargs = kwargs.map(|d| PyTuple::new(py, [d.into_any()])).transpose()?;
-    call_impl(py, &slf, &pos, kwargs.as_ref()).map(Py::into_ptr)
+    call_impl(py, &slf, &pos, kwargs.as_ref(), audited).map(Py::into_ptr)
 }
 
 /// Where instances keep their vectorcall entry, measured once at module init.
@@ -918,6 +962,7 @@ pub fn funcptr_type_info(cls: &Bound<'_, PyType>) -> PyResult<StgInfo> {
 /// default conversions and an int result.
 #[pyfunction]
 pub fn call_function(py: Python<'_>, address: usize, args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
+    audit::call_function_tuple(py, address, args)?;
     let mut slots: SmallVec<[ArgSlot; 8]> = SmallVec::new();
     let mut keep: KeepAlive = SmallVec::new();
     for (i, a) in args.iter().enumerate() {

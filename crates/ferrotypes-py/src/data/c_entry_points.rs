@@ -6,6 +6,7 @@ use super::cdata::{keeped_objects_pub, CData};
 use super::simple::write_ptr;
 use super::stginfo::{stginfo_of_type, Kind};
 use crate::checked;
+use crate::interp::audit;
 use crate::interp::names::{class_name, type_name};
 use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
@@ -16,6 +17,10 @@ use std::ffi::{c_int, c_void};
 
 /// `string_at(ptr, size)`: bytes at an address (size -1: up to the NUL).
 pub unsafe extern "C" fn string_at_impl(ptr: *const u8, size: c_int) -> *mut ffi::PyObject {
+    // SAFETY: GIL held (PYFUNCTYPE).
+    if unsafe { audit::string_at(false, ptr.cast(), size) } < 0 {
+        return std::ptr::null_mut();
+    }
     if checked::enabled() {
         // SAFETY: GIL held (PYFUNCTYPE).
         return unsafe { checked::string_at(ptr, size) };
@@ -33,6 +38,10 @@ pub unsafe extern "C" fn string_at_impl(ptr: *const u8, size: c_int) -> *mut ffi
 
 /// `wstring_at(ptr, size)`.
 pub unsafe extern "C" fn wstring_at_impl(ptr: *const libc::wchar_t, size: c_int) -> *mut ffi::PyObject {
+    // SAFETY: GIL held (PYFUNCTYPE).
+    if unsafe { audit::string_at(true, ptr.cast(), size) } < 0 {
+        return std::ptr::null_mut();
+    }
     if checked::enabled() {
         // SAFETY: GIL held (PYFUNCTYPE).
         return unsafe { checked::wstring_at(ptr, size) };
@@ -48,6 +57,10 @@ pub unsafe extern "C" fn wstring_at_impl(ptr: *const libc::wchar_t, size: c_int)
 /// read-only when `readonly` is non-zero. The prototype's `c_ssize_t` wraps an overflowing
 /// size around, so a negative size is refused here.
 pub unsafe extern "C" fn memoryview_at_impl(ptr: *mut c_void, size: isize, readonly: c_int) -> *mut ffi::PyObject {
+    // SAFETY: GIL held (PYFUNCTYPE).
+    if unsafe { audit::memoryview_at(ptr, size, readonly) } < 0 {
+        return std::ptr::null_mut();
+    }
     if size < 0 {
         // SAFETY: called through a PYFUNCTYPE prototype, so with the GIL held.
         let py = unsafe { Python::assume_attached() };
@@ -163,6 +176,25 @@ fn fallback_call(py: Python<'_>, wide: bool, ptr: &Bound<'_, PyAny>, size: SizeA
     };
     Ok(f.bind(py).call1((ptr, size))?.unbind())
 }
+/// The `ctypes.call_function` event of a direct `string_at`/`wstring_at` call: the one
+/// the PYFUNCTYPE wrapper's call would raise, with the entry point's address and the
+/// arguments as the wrapper gets them (`size` -1 when not given).
+fn audit_entry_call(py: Python<'_>, entry: usize, ptr: &Bound<'_, PyAny>, size: &SizeArg<'_>) -> PyResult<()> {
+    let default;
+    let size = match size {
+        SizeArg::Given(s) => s,
+        SizeArg::Default => {
+            default = (-1i32).into_pyobject(py)?.into_any();
+            &default
+        }
+    };
+    // SAFETY: the GIL is held.
+    if unsafe { audit::call_function(entry, || audit::tuple_of(&[ptr.clone(), size.clone()])) } < 0 {
+        return Err(PyErr::fetch(py));
+    }
+    Ok(())
+}
+
 /// Turns an entry point's new reference or NULL (with an exception set) into a result.
 fn owned_or_err(py: Python<'_>, obj: *mut ffi::PyObject) -> PyResult<Py<PyAny>> {
     // SAFETY: `obj` is a new reference or NULL with an exception set.
@@ -176,8 +208,11 @@ fn owned_or_err(py: Python<'_>, obj: *mut ffi::PyObject) -> PyResult<Py<PyAny>> 
 #[pyo3(signature = (ptr, size = SizeArg::Default), text_signature = "(ptr, size=-1)")]
 pub fn string_at(py: Python<'_>, ptr: &Bound<'_, PyAny>, size: SizeArg<'_>) -> PyResult<Py<PyAny>> {
     match plain_int_args(ptr, &size) {
-        // SAFETY: GIL held; as through PYFUNCTYPE, the caller vouches for the address.
-        Some((addr, n)) => owned_or_err(py, unsafe { string_at_impl(addr as *const u8, n) }),
+        Some((addr, n)) => {
+            audit_entry_call(py, string_at_impl as *const c_void as usize, ptr, &size)?;
+            // SAFETY: GIL held; as through PYFUNCTYPE, the caller vouches for the address.
+            owned_or_err(py, unsafe { string_at_impl(addr as *const u8, n) })
+        }
         None => fallback_call(py, false, ptr, size),
     }
 }
@@ -188,8 +223,11 @@ pub fn string_at(py: Python<'_>, ptr: &Bound<'_, PyAny>, size: SizeArg<'_>) -> P
 #[pyo3(signature = (ptr, size = SizeArg::Default), text_signature = "(ptr, size=-1)")]
 pub fn wstring_at(py: Python<'_>, ptr: &Bound<'_, PyAny>, size: SizeArg<'_>) -> PyResult<Py<PyAny>> {
     match plain_int_args(ptr, &size) {
-        // SAFETY: as `string_at`.
-        Some((addr, n)) => owned_or_err(py, unsafe { wstring_at_impl(addr as *const libc::wchar_t, n) }),
+        Some((addr, n)) => {
+            audit_entry_call(py, wstring_at_impl as *const c_void as usize, ptr, &size)?;
+            // SAFETY: as `string_at`.
+            owned_or_err(py, unsafe { wstring_at_impl(addr as *const libc::wchar_t, n) })
+        }
         None => fallback_call(py, true, ptr, size),
     }
 }

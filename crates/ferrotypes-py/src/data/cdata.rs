@@ -853,7 +853,9 @@ fn cdata_arg<'a, 'py>(obj: &'a Bound<'py, PyAny>, msg: &str) -> PyResult<&'a Bou
 /// `addressof(obj)`.
 #[pyfunction]
 pub fn addressof(obj: &Bound<'_, PyAny>) -> PyResult<usize> {
-    Ok(cdata_arg(obj, "invalid type")?.get().ptr() as usize)
+    let c = cdata_arg(obj, "invalid type")?;
+    crate::interp::audit::addressof(obj.py(), obj)?;
+    Ok(c.get().ptr() as usize)
 }
 
 /// `resize(obj, size)`: grows the memory an instance owns.

@@ -7,6 +7,7 @@ use crate::interp::private_api::memoryview_facts;
 use super::simple::int_mask;
 use super::stginfo::stginfo_of_type;
 use crate::checked;
+use crate::interp::audit;
 use crate::native::libraries::symbol_address;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::ffi;
@@ -19,6 +20,7 @@ pub fn from_address(cls: &Bound<'_, PyAny>, address: &Bound<'_, PyAny>) -> PyRes
         return Err(PyTypeError::new_err("integer expected"));
     }
     let addr = int_mask(address)? as usize;
+    audit::cdata(cls.py(), addr)?;
     let info = stginfo_of_type(cls).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
     let (size, length) = (info.get().size, info.get().length);
     if checked::enabled() {
@@ -186,8 +188,11 @@ fn from_buffer_impl(cls: &Bound<'_, PyAny>, obj: &Bound<'_, PyAny>, offset: isiz
     if size > view.len - offset {
         return Err(buffer_too_small(view.len, size + offset));
     }
+    audit::cdata_buffer(py, view.buf.cast(), view.len, offset)?;
     // `offset + size <= len`, so the address stays inside the exported memory.
     let ptr = view.buf.wrapping_add(offset as usize);
+    // CPython makes the instance as `from_address` does, event included.
+    audit::cdata(py, ptr as usize)?;
     let result = match kind {
         // SAFETY: direct allocation holds for the class (`direct_stginfo`); the memory is
         // kept alive by `mv`, which goes into the instance's `_objects` below. The result
@@ -238,7 +243,7 @@ impl Drop for SimpleBuffer {
 }
 
 /// `from_buffer_copy(cls, obj, offset=0)`.
-pub fn from_buffer_copy(_py: Python<'_>, cls: &Bound<'_, PyAny>, obj: &Bound<'_, PyAny>, offset: isize) -> PyResult<Py<PyAny>> {
+pub fn from_buffer_copy(py: Python<'_>, cls: &Bound<'_, PyAny>, obj: &Bound<'_, PyAny>, offset: isize) -> PyResult<Py<PyAny>> {
     let info = stginfo_of_type(cls).ok_or_else(|| PyTypeError::new_err("abstract class"))?;
     let buffer = SimpleBuffer::get(obj)?;
     if offset < 0 {
@@ -249,6 +254,7 @@ pub fn from_buffer_copy(_py: Python<'_>, cls: &Bound<'_, PyAny>, obj: &Bound<'_,
     if (size as isize) > len - offset {
         return Err(PyValueError::new_err(format!("Buffer size too small ({} instead of at least {} bytes)", len, size as isize + offset)));
     }
+    audit::cdata_buffer(py, buffer.0.buf, len, offset)?;
     // SAFETY: `offset + size <= len` was checked above and the export lives until `buffer`
     // is dropped, after the copy.
     Ok(unsafe { instantiate_copy(cls, buffer.0.buf.cast::<u8>().add(offset as usize))? }.unbind())
@@ -256,6 +262,7 @@ pub fn from_buffer_copy(_py: Python<'_>, cls: &Bound<'_, PyAny>, obj: &Bound<'_,
 
 /// `in_dll(cls, dll, name)`: the instance living at an exported symbol.
 pub fn in_dll(py: Python<'_>, cls: &Bound<'_, PyAny>, dll: &Bound<'_, PyAny>, name: &Bound<'_, PyString>) -> PyResult<Py<PyAny>> {
+    audit::dlsym(py, dll, name.as_any())?;
     let addr = symbol_address(dll, name)?;
     from_address(cls, &addr.into_pyobject(py)?.into_any())
 }

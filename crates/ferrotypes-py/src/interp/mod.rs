@@ -6,9 +6,11 @@
 //! GIL-serialised cell of pyclass fields, the vectorcall argument array, recursion
 //! accounting, how messages name objects, the raw object API `_ctypes` exports, and the
 //! running interpreter's version (`version.rs`) for behaviour that differs between versions,
+//! the PEP 578 audit events of `_ctypes` (`audit.rs`, every `ctypes.*` event is raised there),
 //! and a cache keyed by types' version tags (`type_cache.rs`).
 //!
 //! May use: PyO3 and `ferrotypes_core` only (the lowest room; every other room may use it).
+pub mod audit;
 pub mod descriptors;
 pub mod finalization;
 pub mod gil_cell;

@@ -11,7 +11,9 @@ pub fn pyobj_from_ptr(py: Python<'_>, address: usize) -> PyResult<Py<PyAny>> {
         return Err(PyValueError::new_err("PyObj_FromPtr: NULL pointer"));
     }
     // SAFETY: as CPython's, this trusts the caller that `address` is a live object.
-    Ok(unsafe { Bound::from_borrowed_ptr(py, address as *mut ffi::PyObject) }.unbind())
+    let obj = unsafe { Bound::from_borrowed_ptr(py, address as *mut ffi::PyObject) };
+    super::audit::pyobj_from_ptr(py, &obj)?;
+    Ok(obj.unbind())
 }
 
 #[pyfunction(name = "Py_INCREF")]

@@ -17,6 +17,14 @@ unsafe extern "C" {
     fn _PyType_Lookup(ty: *mut ffi::PyTypeObject, name: *mut ffi::PyObject) -> *mut ffi::PyObject;
 }
 
+unsafe extern "C" {
+    /// PEP 578's event raiser: builds the hooks' argument tuple from `format` (as
+    /// `Py_BuildValue`) only when a hook is installed, else returns 0 at once. Public API
+    /// since 3.8, not declared by pyo3-ffi. Used only through `interp::audit`, which gives
+    /// each `ctypes.*` event a typed wrapper (the variadic arguments must match the format).
+    pub(super) fn PySys_Audit(event: *const c_char, format: *const c_char, ...) -> c_int;
+}
+
 #[cfg(not(Py_3_13))]
 unsafe extern "C" {
     /// Up to 3.12: the unraisable-exception reporter with a custom message ("Exception

@@ -42,12 +42,16 @@ pub fn swapped_around<T>(use_errno: bool, f: impl FnOnce() -> T) -> T {
 
 /// `_ctypes.get_errno()`.
 #[pyfunction]
-pub fn get_errno() -> i32 {
-    CTYPES_ERRNO.with(Cell::get)
+pub fn get_errno(py: Python<'_>) -> PyResult<i32> {
+    crate::interp::audit::get_errno(py)?;
+    Ok(CTYPES_ERRNO.with(Cell::get))
 }
 
 /// `_ctypes.set_errno(value)`: sets the private copy, returns the old value.
 #[pyfunction]
-pub fn set_errno(value: i32) -> i32 {
-    CTYPES_ERRNO.with(|c| c.replace(value))
+pub fn set_errno(value: &Bound<'_, PyAny>) -> PyResult<i32> {
+    // The event sees the argument as passed, before it is converted (as CPython's).
+    crate::interp::audit::set_errno(value.py(), value)?;
+    let value: i32 = value.extract()?;
+    Ok(CTYPES_ERRNO.with(|c| c.replace(value)))
 }

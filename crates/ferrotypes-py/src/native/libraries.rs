@@ -1,6 +1,7 @@
 //! Shared libraries: `dlopen`/`dlclose`/`dlsym`, and finding a symbol through a library
 //! object's `_handle` (`in_dll`, and function pointers made from `(name, dll)`).
 use super::core_error::core_err;
+use crate::interp::audit;
 use pyo3::exceptions::{PyAttributeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString, PyTuple};
@@ -9,7 +10,7 @@ use std::ffi::{c_void, CString};
 /// `dlopen(name, mode=RTLD_NOW|RTLD_LOCAL)` → handle.
 #[pyfunction]
 #[pyo3(signature = (name = None, mode = libc::RTLD_NOW | libc::RTLD_LOCAL))]
-pub fn dlopen(name: Option<&Bound<'_, PyAny>>, mode: i32) -> PyResult<usize> {
+pub fn dlopen(py: Python<'_>, name: Option<&Bound<'_, PyAny>>, mode: i32) -> PyResult<usize> {
     let path = match name {
         Some(n) if !n.is_none() => {
             let os = n.py().import("os")?.call_method1(pyo3::intern!(n.py(), "fsencode"), (n,))?;
@@ -18,6 +19,11 @@ pub fn dlopen(name: Option<&Bound<'_, PyAny>>, mode: i32) -> PyResult<usize> {
         }
         _ => None,
     };
+    // After the name is converted (a name that is no path raises first, as in CPython).
+    match name {
+        Some(n) => audit::dlopen(py, n)?,
+        None => audit::dlopen(py, &py.None().into_bound(py))?,
+    }
     ferrotypes_core::loader::open(path.as_deref(), mode | libc::RTLD_NOW).map(|h| h as usize).map_err(core_err)
 }
 
@@ -36,6 +42,7 @@ fn null_is_missing(py: Python<'_>) -> bool {
 /// `dlsym(handle, name)` → address.
 #[pyfunction]
 pub fn dlsym(py: Python<'_>, handle: usize, name: &str) -> PyResult<usize> {
+    audit::dlsym_handle(py, &handle.into_pyobject(py)?.into_any(), PyString::new(py, name).as_any())?;
     let addr = ferrotypes_core::loader::symbol(handle as *mut c_void, name)
         .map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))?;
     if addr.is_null() && null_is_missing(py) {
@@ -74,6 +81,8 @@ pub fn resolve_in_dll(spec: &Bound<'_, PyTuple>) -> PyResult<usize> {
     } else {
         return Err(PyTypeError::new_err("function name must be string, bytes object or integer"));
     };
+    // As CPython's: the name as the C string it looks up (a str, also for a bytes name).
+    audit::dlsym(py, &dll, PyString::new(py, &name).as_any())?;
     ferrotypes_core::loader::symbol(handle as *mut c_void, &name).map_err(|e| PyAttributeError::new_err(e.to_string()))
         .and_then(|p| if p.is_null() { Err(PyAttributeError::new_err(format!("function '{name}' not found"))) } else { Ok(p as usize) })
 }

@@ -9,12 +9,15 @@ can be compared.
 
 The stock comparison runs the same case with the stdlib ctypes in the same interpreter.
 Before 3.14 CPython raises ``ctypes.call_function`` only from ``_ctypes.call_function``;
-from 3.14 on (gh-115322) from every foreign call. ferrotypes raises it from every call on
-every version (a gate watching it must not be bypassed), so on older versions the
-comparison leaves that event out, except where it comes from ``_ctypes.call_function``.
+from 3.14 on (gh-115322) from every foreign call. A change in behaviour: ferrotypes
+follows the process's behaviour version, so before 3.14 ordinary calls raise no event (as
+stock), and with ``FERROTYPES_BEHAVIOR=3.14`` (the opt-in to newer behaviour) every call
+does, on every version. The per-call cases therefore run twice: as the interpreter's own
+behaviour, compared with stock, and opted in to 3.14's, against the expected events.
 """
 
 import ast
+import os
 import subprocess
 import sys
 import textwrap
@@ -24,6 +27,10 @@ import pytest
 from support import compile_shared
 
 STOCK_CALLS_AUDITED = sys.version_info >= (3, 14)
+# The environment of a child that behaves as 3.14 (every call audited) on any version.
+AS_314 = {**os.environ, "FERROTYPES_BEHAVIOR": "3.14"}
+# The environment of a child with the interpreter's own behaviour.
+OWN = {k: v for k, v in os.environ.items() if k != "FERROTYPES_BEHAVIOR"}
 
 # Runs in the child: `MODULE`, `SETUP` and `ACTION` are filled in.
 CHILD = r'''
@@ -55,16 +62,17 @@ print(repr([(e, _norm(a)) for e, a in events]))
 '''
 
 
-def events(action, setup="", stock=False):
+def events(action, setup="", stock=False, env=None):
     """The normalised events of `action` (after `setup`), with ferrotypes or the stdlib
-    ctypes; None when the stdlib module is ferrotypes itself (installed)."""
+    ctypes (the interpreter's own behaviour unless `env` says otherwise); None when the
+    stdlib module is ferrotypes itself (installed)."""
     code = CHILD.format(
         import_line="import ctypes" if stock else "import ferrotypes as ctypes",
         want_stock=stock,
         setup=textwrap.dedent(setup),
         action=textwrap.dedent(action),
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env or OWN)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout.strip().splitlines()
     if out and out[-1] == "NOT-STOCK":
@@ -77,8 +85,9 @@ def without_calls(evs):
 
 
 # (name, setup, action, expected ferrotypes events, how to compare with stock)
-# compare: "all" (every event), "no-calls" (call_function left out before 3.14),
-# "3.14" (stock has the API only from 3.14), None (no comparison).
+# compare: "all" (every event), "no-calls" (per-call call_function events, raised from
+# behaviour 3.14 on), "3.14" (the same, and stock has the API only from 3.14), None (no
+# comparison).
 CASES = [
     ("cdll", "", "ctypes.CDLL(None)", [("ctypes.dlopen", (None,))], "all"),
     ("dlopen-path", "import os; name = os.path.realpath('/proc/self/exe')",
@@ -153,30 +162,35 @@ CASES = [
 
 @pytest.mark.parametrize("name,setup,action,expected,compare", CASES, ids=[c[0] for c in CASES])
 def test_event(name, setup, action, expected, compare):
-    mine = events(action, setup)
+    # Behaving as 3.14 or newer: every event listed.
     if expected is not None:
-        assert mine == expected
+        assert events(action, setup, env=AS_314) == expected
+    # The interpreter's own behaviour: before 3.14 ordinary calls raise no event.
+    mine = events(action, setup)
+    per_call = compare in ("no-calls", "3.14")
+    if expected is not None:
+        assert mine == (without_calls(expected) if per_call and not STOCK_CALLS_AUDITED else expected)
     if compare is None or (compare == "3.14" and not STOCK_CALLS_AUDITED):
         return
     stock = events(action, setup, stock=True)
     if stock is None:
         pytest.skip("the stdlib ctypes is ferrotypes here (installed)")
-    if compare == "no-calls" and not STOCK_CALLS_AUDITED:
-        mine = without_calls(mine)
     assert mine == stock
 
 
 def test_cast_memmove_memset_like_stock():
     """cast(), memmove() and memset() are foreign calls of helper functions, in CPython
-    too: their events match 3.14's (the type's metaclass aside)."""
-    mine = events("cast(a, POINTER(c_int)); memmove(a, a, 0); memset(a, 0, 0)",
-                  "c = c_int(7); a = addressof(c)")
+    too: their events match 3.14's (the type's metaclass aside); before 3.14, none."""
+    action, setup = "cast(a, POINTER(c_int)); memmove(a, a, 0); memset(a, 0, 0)", "c = c_int(7); a = addressof(c)"
+    mine = events(action, setup, env=AS_314)
     assert [e[0] for e in mine] == ["ctypes.call_function"] * 3
     if STOCK_CALLS_AUDITED:
-        stock = events("cast(a, POINTER(c_int)); memmove(a, a, 0); memset(a, 0, 0)",
-                       "c = c_int(7); a = addressof(c)", stock=True)
+        assert events(action, setup) == mine
+        stock = events(action, setup, stock=True)
         if stock is not None:
             assert [(e, a[1][:2]) for e, a in mine] == [(e, a[1][:2]) for e, a in stock]
+    else:
+        assert events(action, setup) == []
 
 
 def test_exact_arguments():
@@ -204,7 +218,7 @@ def test_exact_arguments():
         assert buf[1][1:] == (8, 4) and cdata2[1][0] == buf[1][0] + 4, (buf, cdata2)
         print("ok")
     """)
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=AS_314)
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
 
 
@@ -242,8 +256,8 @@ def counter_lib(tmp_path_factory):
     return compile_shared(src, d / "libcounter.so")
 
 
-def run_child(code):
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+def run_child(code, env=None):
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env or OWN)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.strip()
 
@@ -298,6 +312,29 @@ def test_refused_call_is_not_made(counter_lib):
         assert typed(2) == 2 and typed(c_int(3)) == 5 and untyped(4) == 9
         assert by_value(Pair(1, 2)) == 3 and counter.value == 10
         assert ctypes._ctypes._rs.fast_lane_calls() > lanes  # still the fast lane
+        print("ok")
+    '''), env=AS_314)
+    assert out == "ok"
+
+
+def test_calls_before_314_raise_no_event(counter_lib):
+    """The interpreter's own behaviour before 3.14: ordinary calls raise no event (a hook
+    refusing it does not stop them), `_ctypes.call_function` does, as in stock."""
+    if STOCK_CALLS_AUDITED:
+        pytest.skip("every call raises ctypes.call_function from 3.14 on")
+    out = run_child(REFUSING + textwrap.dedent(f'''
+        import ferrotypes._ctypes as _ctypes
+        lib = ctypes.CDLL({counter_lib!r})
+        counter = c_int.in_dll(lib, "counter")
+        typed = lib.bump
+        typed.argtypes = [c_int]
+        typed.restype = c_int
+        untyped = lib["bump"]
+        address = ctypes.cast(untyped, ctypes.c_void_p).value
+        refuse.add("ctypes.call_function")
+        assert typed(1) == 1 and typed(c_int(1)) == 2 and untyped(1) == 3
+        assert refused(_ctypes.call_function, address, (1,))
+        assert counter.value == 3, counter.value
         print("ok")
     '''))
     assert out == "ok"
@@ -365,7 +402,7 @@ def test_hook_keeping_arguments_and_reentering():
         assert all(len(t) == 1 for t in kept)
         gc.collect()
         print("ok")
-    '''))
+    '''), env=AS_314)
     assert out == "ok"
 
 

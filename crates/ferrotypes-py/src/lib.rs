@@ -85,6 +85,7 @@ fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.setattr("__all__", pyo3::types::PyList::empty(py))?;
     // Before any type is made: formats and messages follow the chosen behaviour.
     interp::version::init_behavior(py)?;
+    interp::audit::init(py);
     interp::long_layout::verify(py);
     m.add_class::<simple::SimpleCData>()?;
     if crate::interp::version::at_least(py, 14) {

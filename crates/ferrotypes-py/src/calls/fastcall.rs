@@ -417,31 +417,34 @@ impl Pending {
 /// object being called.
 #[inline]
 pub unsafe fn try_call(py: Python<'_>, slf: &Bound<'_, CFuncPtr>, args: *const *mut ffi::PyObject, nargs: usize, audited: &mut bool) -> Option<*mut ffi::PyObject> {
-    // The event comes first, before any argument is converted (a hook may run Python code:
-    // converted addresses could go stale), and only for calls the lane can take: where
-    // the general path would refuse the call (a wrong argument count, a NULL function), it
-    // raises no event either.
-    {
-        // SAFETY: the plan is only read here, before the event runs any Python code.
-        let plan = unsafe { slf.get().fast_plan() }?;
-        let fits = match plan.typed {
-            Some(n) => nargs == usize::from(n),
-            None => nargs <= INT_REGISTERS,
-        };
-        if !fits {
-            return None;
-        }
-    }
     let func = CFuncPtr::function_address(slf);
     if func == 0 {
         return None;
     }
-    // SAFETY: the GIL is held and `args` holds `nargs` live references (contract), for as
-    // long as the event is raised.
-    if unsafe { audit::call_function(func, move || audit::tuple_of_array(args, nargs)) } < 0 {
-        return Some(std::ptr::null_mut());
+    // From behaviour 3.14 every call raises `ctypes.call_function` (interp/audit.rs). The
+    // event comes first, before any argument is converted (a hook may run Python code:
+    // converted addresses could go stale), and only for calls the lane can take: where the
+    // general path would refuse the call (a wrong argument count), it raises no event
+    // either.
+    if audit::every_call() {
+        {
+            // SAFETY: the plan is only read here, before the event runs any Python code.
+            let plan = unsafe { slf.get().fast_plan() }?;
+            let fits = match plan.typed {
+                Some(n) => nargs == usize::from(n),
+                None => nargs <= INT_REGISTERS,
+            };
+            if !fits {
+                return None;
+            }
+        }
+        // SAFETY: the GIL is held and `args` holds `nargs` live references (contract), for
+        // as long as the event is raised.
+        if unsafe { audit::call_function(func, move || audit::tuple_of_array(args, nargs)) } < 0 {
+            return Some(std::ptr::null_mut());
+        }
+        *audited = true;
     }
-    *audited = true;
     // SAFETY: borrowed again after the event (a hook may have reconfigured the function);
     // no Python code runs while it is borrowed from here on (the conversions below only
     // inspect exact built-in objects), so nothing can replace it.

@@ -4,13 +4,16 @@
 //! raises stops the action, and its exception is the operation's.
 //!
 //! There is no API to ask whether a hook is installed: `PySys_Audit` itself answers that
-//! (in about fifty instructions on 3.11) and builds the hooks' arguments only when one is. The cost that is
-//! ours is in what we pass it, which matters for `ctypes.call_function`, raised on every
-//! foreign call (CPython raises it from every call from 3.14 on, and only from the
-//! undocumented `_ctypes.call_function` before; ferrotypes raises it on every version, so
-//! that a gate watching it is never bypassed). Its `arguments` is a tuple of the Python
-//! arguments, and the fast lane has them only as a vectorcall array: [`call_function`]
-//! makes that tuple only when a hook is there to see it (see there).
+//! (in about fifty instructions on 3.11) and builds the hooks' arguments only when one is.
+//! The cost that is ours is in what we pass it, which matters for `ctypes.call_function`:
+//! CPython raises it from every foreign call from 3.14 on (gh-115322), and before that
+//! only from the undocumented `_ctypes.call_function`. A change in behaviour, so it
+//! follows the process's behaviour version (`interp::version::behaves_as`, the running
+//! interpreter's unless `FERROTYPES_BEHAVIOR` opts in to a newer one): from 3.14, every
+//! call raises it ([`call_function`]); before, only `_ctypes.call_function` does
+//! ([`call_function_tuple`]), as in the stock `ctypes` of that version. Its `arguments` is
+//! a tuple of the Python arguments, and the fast lane has them only as a vectorcall array:
+//! [`call_function`] makes that tuple only when a hook is there to see it (see there).
 //!
 //! Events raised by `python/ferrotypes/__init__.py` itself: `ctypes.create_string_buffer`
 //! and `ctypes.create_unicode_buffer`. Windows-only events (`ctypes.set_last_error`,
@@ -22,6 +25,23 @@ use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use std::ffi::{c_int, c_void, CStr};
 use std::ptr::null_mut;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Whether every foreign call raises `ctypes.call_function` (behaviour 3.14 and newer);
+/// fixed once at import by [`init`].
+static EVERY_CALL: AtomicBool = AtomicBool::new(false);
+
+/// Fixes, from the process's behaviour version, whether every call raises
+/// `ctypes.call_function`. Called once at module set-up, after the behaviour is known.
+pub fn init(py: Python<'_>) {
+    EVERY_CALL.store(super::version::behaves_as(py, 14), Ordering::Relaxed);
+}
+
+/// Whether foreign calls raise `ctypes.call_function` in this process.
+#[inline(always)]
+pub fn every_call() -> bool {
+    EVERY_CALL.load(Ordering::Relaxed)
+}
 
 /// `PySys_Audit`'s status as a result: a hook raised (its exception is fetched).
 #[inline]
@@ -124,10 +144,11 @@ pub fn call_function_tuple(py: Python<'_>, func: usize, arguments: &Bound<'_, Py
     status(py, unsafe { PySys_Audit(c"ctypes.call_function".as_ptr(), c"nO".as_ptr(), func as ffi::Py_ssize_t, arguments.as_ptr()) })
 }
 
-/// `ctypes.call_function(func_pointer, arguments)`, the `arguments` tuple built by `build`
-/// (a new reference, or NULL with an exception set) only if a hook is installed. Returns
-/// `PySys_Audit`'s status: negative with an exception set when a hook raised (or `build`
-/// failed).
+/// `ctypes.call_function(func_pointer, arguments)` for a foreign call, when the process
+/// behaves as 3.14 or newer ([`every_call`]; otherwise nothing is raised and 0 returned),
+/// the `arguments` tuple built by `build` (a new reference, or NULL with an exception set)
+/// only if a hook is installed. Returns `PySys_Audit`'s status: negative with an exception
+/// set when a hook raised (or `build` failed).
 ///
 /// This is what keeps the event cheap: `PySys_Audit` builds the hooks' arguments from the
 /// format only after finding a hook, and the format's `O&` hands the building of the
@@ -139,6 +160,9 @@ pub fn call_function_tuple(py: Python<'_>, func: usize, arguments: &Bound<'_, Py
 /// The GIL is held.
 #[inline(always)]
 pub unsafe fn call_function<F: Fn() -> *mut ffi::PyObject>(func: usize, build: F) -> c_int {
+    if !every_call() {
+        return 0;
+    }
     let convert: unsafe extern "C" fn(*mut c_void) -> *mut ffi::PyObject = build_arguments::<F>;
     // SAFETY: "nO&" takes a Py_ssize_t, then a converter function and the pointer it is
     // called with: `build_arguments::<F>` with `build`, which outlives the call. The GIL

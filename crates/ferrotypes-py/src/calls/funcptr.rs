@@ -815,52 +815,26 @@ unsafe extern "C" fn funcptr_vectorcall(
         }
     }
     let entry = if audited {
-        pyo3::impl_::trampoline::get_trampoline_function!(fastcall_cfunction_with_keywords, vectorcall_body_audited)
+        pyo3::impl_::trampoline::get_trampoline_function!(fastcall_cfunction_with_keywords, vectorcall_body::<true>)
     } else {
-        pyo3::impl_::trampoline::get_trampoline_function!(fastcall_cfunction_with_keywords, vectorcall_body)
+        pyo3::impl_::trampoline::get_trampoline_function!(fastcall_cfunction_with_keywords, vectorcall_body::<false>)
     };
     // SAFETY: CPython calls vectorcall functions with the GIL held and the arguments the
     // fastcall convention describes (nargs extracted from nargsf).
     unsafe { entry(callable, args, ffi::PyVectorcall_NARGS(nargsf), kwnames) }
 }
 
-/// # Safety
-/// Called only by `funcptr_vectorcall` with CPython's vectorcall arguments.
-unsafe fn vectorcall_body(
-    py: Python<'_>,
-    callable: *mut ffi::PyObject,
-    args: *const *mut ffi::PyObject,
-    nargs: ffi::Py_ssize_t,
-    kwnames: *mut ffi::PyObject,
-) -> PyResult<*mut ffi::PyObject> {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { general_path(py, callable, args, nargs, kwnames, false) }
-}
-
-/// `vectorcall_body` for a call whose audit event the fast lane already raised.
+/// The general path of a call through vectorcall. `AUDITED`: the fast lane already raised
+/// `ctypes.call_function` for this call before handing it over.
 ///
 /// # Safety
-/// As `vectorcall_body`.
-unsafe fn vectorcall_body_audited(
+/// Called only by `funcptr_vectorcall` with CPython's vectorcall arguments.
+unsafe fn vectorcall_body<const AUDITED: bool>(
     py: Python<'_>,
     callable: *mut ffi::PyObject,
     args: *const *mut ffi::PyObject,
     nargs: ffi::Py_ssize_t,
     kwnames: *mut ffi::PyObject,
-) -> PyResult<*mut ffi::PyObject> {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { general_path(py, callable, args, nargs, kwnames, true) }
-}
-
-/// # Safety
-/// As `vectorcall_body`.
-unsafe fn general_path(
-    py: Python<'_>,
-    callable: *mut ffi::PyObject,
-    args: *const *mut ffi::PyObject,
-    nargs: ffi::Py_ssize_t,
-    kwnames: *mut ffi::PyObject,
-    audited: bool,
 ) -> PyResult<*mut ffi::PyObject> {
     // SAFETY: `callable` is a live CFuncPtr instance (this entry is only installed on
     // CFuncPtr types).
@@ -869,7 +843,7 @@ unsafe fn general_path(
     let (pos, kwargs) = unsafe { vectorcall_args(py, args, nargs as usize, kwnames)? };
     // call_impl takes keywords as a one-element tuple holding the dict.
     let kwargs = kwargs.map(|d| PyTuple::new(py, [d.into_any()])).transpose()?;
-    call_impl(py, &slf, &pos, kwargs.as_ref(), audited).map(Py::into_ptr)
+    call_impl(py, &slf, &pos, kwargs.as_ref(), AUDITED).map(Py::into_ptr)
 }
 
 /// Where instances keep their vectorcall entry, measured once at module init.

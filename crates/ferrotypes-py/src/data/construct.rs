@@ -12,7 +12,7 @@ use super::array::Array;
 use super::cdata::{self, CData};
 use super::pointer::Pointer;
 use super::simple;
-use super::stginfo::{stginfo_borrowed, stginfo_of_type, Kind, StgInfo};
+use super::stginfo::{stginfo_borrowed, stginfo_of_type, Kind, StgInfo, StgInfoByVersion};
 use crate::interp::vectorcall::vectorcall_args;
 use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
@@ -96,11 +96,11 @@ unsafe extern "C" fn construct_vectorcall(
             // live class. Every way out is a call in tail position, so that this entry
             // keeps nothing across a call.
             unsafe {
-                match CONSTRUCT_BY_VERSION.get_word(callable.cast()) {
+                match CONSTRUCT_BY_VERSION.cached(callable.cast()) {
                     // The class's `StgInfo` (see the cache), used before anything can run
                     // Python code.
-                    Some(found) if found != 0 => return construct_empty(callable.cast(), &*(found as *const StgInfo)),
-                    Some(_) => {}
+                    Some(Some(info)) => return construct_empty(callable.cast(), info),
+                    Some(None) => {}
                     None => return construct_empty_uncached(callable, args, nargs, kwnames),
                 }
             }
@@ -198,7 +198,7 @@ unsafe extern "C" fn construct_general(
 /// only together with the version: assigning `__new__`/`__init__` (to the class or a
 /// base), `__bases__` or `_stginfo_` gives the class a new one. The `StgInfo` lives in
 /// the class's dicts as long as the version stays.
-static CONSTRUCT_BY_VERSION: crate::interp::type_cache::TypeVersionCache = crate::interp::type_cache::TypeVersionCache::new();
+static CONSTRUCT_BY_VERSION: StgInfoByVersion = StgInfoByVersion::new();
 
 /// The storage info of class `tp` if its plain calls may be served by the fast paths
 /// ([`construct_empty`], [`construct_one`]).
@@ -208,12 +208,9 @@ static CONSTRUCT_BY_VERSION: crate::interp::type_cache::TypeVersionCache = crate
 /// while the result is used.
 #[inline(always)]
 unsafe fn constructible<'a>(py: Python<'_>, tp: *mut ffi::PyTypeObject) -> Option<&'a StgInfo> {
-    // SAFETY: `tp` is live with the GIL held (contract).
-    match unsafe { CONSTRUCT_BY_VERSION.get_word(tp) } {
-        // SAFETY: a nonzero entry is the address of the class's `StgInfo` value, stored at
-        // its current version, which its dicts keep alive while that version lasts (and no
-        // Python code runs meanwhile: contract); `StgInfo` is frozen, so sharing it is sound.
-        Some(found) => unsafe { (found as *const StgInfo).as_ref() },
+    // SAFETY: forwarded from this function's contract.
+    match unsafe { CONSTRUCT_BY_VERSION.cached(tp) } {
+        Some(decided) => decided,
         // SAFETY: forwarded from this function's contract.
         None => unsafe { constructible_uncached(py, tp) },
     }
@@ -240,9 +237,8 @@ unsafe fn constructible_uncached<'a>(py: Python<'_>, tp: *mut ffi::PyTypeObject)
             // here rather than on every call.
             info.mark_final();
         }
-        // SAFETY: as above; the lookup just made gave the class a version if it can have one.
-        unsafe { CONSTRUCT_BY_VERSION.put_word(tp, if keeps { info as *const StgInfo as usize } else { 0 }) };
-        keeps.then_some(info)
+        // SAFETY: as above; `info` is the class's own, just looked up.
+        unsafe { CONSTRUCT_BY_VERSION.remember(tp, keeps.then_some(info)) }
     })
     .ok()
     .flatten()

@@ -6,7 +6,7 @@
 //! subclass: the memory to use is handed over in a thread-local that the root constructor
 //! takes first thing (`cdata::set_pending`).
 use super::cdata::{self, RawInit};
-use super::stginfo::{stginfo_borrowed, stginfo_of_type, Kind, StgInfo};
+use super::stginfo::{stginfo_borrowed, stginfo_of_type, Kind, StgInfo, StgInfoByVersion};
 use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -83,7 +83,7 @@ pub fn allocates_directly(cls: &Bound<'_, PyAny>, kind: Kind) -> bool {
 /// so, 0 if not. What decides it (the class's MRO and `_stginfo_`) changes only together
 /// with the version, and the `StgInfo` lives in the class's dicts as long as the version
 /// stays.
-static DIRECT_BY_VERSION: crate::interp::type_cache::TypeVersionCache = crate::interp::type_cache::TypeVersionCache::new();
+static DIRECT_BY_VERSION: StgInfoByVersion = StgInfoByVersion::new();
 
 /// The storage info of class `tp` if [`allocates_directly`] holds for it (and it has
 /// storage info): one cache probe for the hot class methods (`from_buffer`).
@@ -93,12 +93,9 @@ static DIRECT_BY_VERSION: crate::interp::type_cache::TypeVersionCache = crate::i
 /// code runs while the result is used.
 #[inline(always)]
 pub unsafe fn direct_stginfo<'a>(py: Python<'_>, tp: *mut ffi::PyTypeObject) -> Option<&'a StgInfo> {
-    // SAFETY: `tp` is live with the GIL held (contract).
-    match unsafe { DIRECT_BY_VERSION.get_word(tp) } {
-        // SAFETY: a nonzero entry is the address of the class's `StgInfo` value, stored at
-        // its current version, which its dicts keep alive while that version lasts (and no
-        // Python code runs meanwhile: contract); `StgInfo` is frozen, so sharing it is sound.
-        Some(found) => unsafe { (found as *const StgInfo).as_ref() },
+    // SAFETY: forwarded from this function's contract.
+    match unsafe { DIRECT_BY_VERSION.cached(tp) } {
+        Some(decided) => decided,
         // SAFETY: forwarded from this function's contract.
         None => unsafe { direct_stginfo_uncached(py, tp) },
     }
@@ -116,9 +113,8 @@ unsafe fn direct_stginfo_uncached<'a>(py: Python<'_>, tp: *mut ffi::PyTypeObject
     // SAFETY: `tp` is a live object (contract), borrowed for this call.
     let cls = unsafe { Borrowed::from_ptr(py, tp.cast::<ffi::PyObject>()) };
     let direct = allocates_directly(&cls, info.kind);
-    // SAFETY: as above; the lookup just made gave the class a version if it can have one.
-    unsafe { DIRECT_BY_VERSION.put_word(tp, if direct { info as *const StgInfo as usize } else { 0 }) };
-    direct.then_some(info)
+    // SAFETY: as above; `info` is the class's own, just looked up.
+    unsafe { DIRECT_BY_VERSION.remember(tp, direct.then_some(info)) }
 }
 
 /// A new owned instance of `cls` holding a copy of `size` bytes at `src`, allocated

@@ -309,6 +309,46 @@ pub fn stginfo_of_type<'py>(ty: &Bound<'py, PyAny>) -> Option<Bound<'py, StgInfo
     }
 }
 
+/// Per class, by version tag (`interp::type_cache`): the class's storage info if a
+/// decision about the class holds, or "it does not". For decisions that depend only on
+/// what changes together with the class's version (its `tp_new`/`tp_init`, MRO,
+/// `_stginfo_`), so that a hit is the answer. The value kept is the address of the
+/// class's `StgInfo`, which its dicts keep alive while the version lasts.
+pub struct StgInfoByVersion(crate::interp::type_cache::TypeVersionCache);
+
+impl StgInfoByVersion {
+    pub const fn new() -> Self {
+        StgInfoByVersion(crate::interp::type_cache::TypeVersionCache::new())
+    }
+
+    /// `Some(decision)` for a class decided at its current version (`Some(info)`: it
+    /// holds; `None`: it does not); `None` for a class not decided yet.
+    ///
+    /// # Safety
+    /// As [`stginfo_borrowed`]: `tp` is a live type, the GIL is held, and no Python code
+    /// runs while the result is used.
+    #[inline(always)]
+    pub unsafe fn cached<'a>(&self, tp: *mut ffi::PyTypeObject) -> Option<Option<&'a StgInfo>> {
+        // SAFETY: `tp` is live with the GIL held (contract). A nonzero entry is the address
+        // of the class's `StgInfo` value, stored at its current version, which its dicts
+        // keep alive while that version lasts (and no Python code runs meanwhile:
+        // contract); `StgInfo` is frozen, so sharing it is sound.
+        unsafe { self.0.get_word(tp).map(|found| (found as *const StgInfo).as_ref()) }
+    }
+
+    /// Remembers the decision for `tp`'s current version and returns it.
+    ///
+    /// # Safety
+    /// `tp` is a live type, the GIL is held; `info`, if any, is `tp`'s own storage info,
+    /// just looked up (which gave the class a version if it can have one).
+    #[inline]
+    pub unsafe fn remember<'a>(&self, tp: *mut ffi::PyTypeObject, info: Option<&'a StgInfo>) -> Option<&'a StgInfo> {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { self.0.put_word(tp, info.map_or(0, |i| i as *const StgInfo as usize)) };
+        info
+    }
+}
+
 /// [`stginfo_of_type`] for the hot slots (`arr[i]`, class calls): the storage info of the
 /// type `tp` borrowed, without taking a reference, or `None` (also before set-up).
 ///

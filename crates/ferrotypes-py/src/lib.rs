@@ -44,6 +44,7 @@ fn helper_namespace<'py>(py: Python<'py>) -> PyResult<Bound<'py, PyModule>> {
     rs.add_function(wrap_pyfunction!(c_entry_points::set_string_at_fallbacks, &rs)?)?;
     rs.add_function(wrap_pyfunction!(calls::fastcall::fast_lane_calls, &rs)?)?;
     rs.add_function(wrap_pyfunction!(interp::long_layout::int_layout_verified, &rs)?)?;
+    rs.add_function(wrap_pyfunction!(panic_for_tests, &rs)?)?;
     // The newest ctypes API on every version: what `_ctypes` exports only from a later
     // CPython, for `ferrotypes` (and full mode) to offer on this one, while `_ctypes` itself
     // keeps the running version's names (its stdlib `ctypes` imports them in core mode).
@@ -53,6 +54,13 @@ fn helper_namespace<'py>(py: Python<'py>) -> PyResult<Bound<'py, PyModule>> {
     rs.add("CField", py.get_type::<data::cfield::CField>())?;
     rs.add("memoryview_at_addr", c_entry_points::memoryview_at_impl as *const c_void as usize)?;
     Ok(rs)
+}
+
+/// Panics (`_rs.panic_for_tests()`, for the tests): the unwinder linked into the extension
+/// (build.rs) must carry a panic back to PyO3, which raises it as `PanicException`.
+#[pyfunction]
+fn panic_for_tests(message: &str) {
+    panic!("{message}");
 }
 
 /// The module's `__getattr__` from 3.15, where `_ctypes.__version__` is deprecated: it

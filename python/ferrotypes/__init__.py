@@ -16,8 +16,9 @@ script.py`` does that for a script.
 
 import os as _os
 import sys as _sys
-import types as _types
-from struct import calcsize as _calcsize
+# The interpreter's own struct module (its C half, without the `struct` wrapper): what the
+# sizes of the C types are checked against (`_check_size`).
+from _struct import calcsize as _calcsize
 
 from ._ctypes import Union, Structure, Array
 from ._ctypes import _Pointer
@@ -61,6 +62,10 @@ if _sys.platform == "win32":
     from ._ctypes import FUNCFLAG_STDCALL as _FUNCFLAG_STDCALL
 else:
     from ._ctypes import dlopen as _dlopen
+
+# `types.GenericAlias` (what `types` defines it as), without importing `types`: the two
+# classes that take subscripts (`py_object[T]`, `LibraryLoader[T]`) make their aliases with it.
+_GenericAlias = type(list[int])
 
 DEFAULT_MODE = RTLD_LOCAL
 # Darwin 7 (Mac OS X 10.3) and older could not resolve symbols across
@@ -241,7 +246,7 @@ class py_object(_SimpleCData):
             text = "%s(<NULL>)" % type(self).__name__
         return text
 
-    __class_getitem__ = classmethod(_types.GenericAlias)  # py_object[T] (3.14; every version)
+    __class_getitem__ = classmethod(_GenericAlias)  # py_object[T] (3.14; every version)
 
 
 # Integers.  int and long long have classes of their own only where their size
@@ -639,7 +644,7 @@ if _sys.platform == "win32":
 class LibraryLoader(object):
     """Load libraries of one class by attribute access: ``cdll.libc``."""
 
-    __class_getitem__ = classmethod(_types.GenericAlias)
+    __class_getitem__ = classmethod(_GenericAlias)
 
     def __init__(self, dlltype):
         self._dlltype = dlltype

@@ -255,3 +255,32 @@ def callback_results(m, restype):
                                      lambda m: m.c_float, lambda m: m.c_bool])
 def test_callback_plain_number_results(restype):
     assert callback_results(ctypes, restype) == callback_results(ferrotypes, restype)
+
+
+def test_instance_check_of_fields_and_items_with_a_python_buffer_method():
+    """Field access and ``arr[i]`` recognise a ctypes instance by its type's buffer entry
+    (``cdata.rs`` ``instance_of``); a subclass that defines ``__buffer__`` (a slot of its
+    own from 3.12) is still one, found by the subtype walk, and a non-ctypes object is
+    refused as by ctypes."""
+    for m in MODULES:
+        class P(m.Structure):
+            _fields_ = [("x", m.c_int), ("y", m.c_double)]
+
+        class Q(P):
+            def __buffer__(self, flags):
+                return memoryview(b"not the instance's memory")
+
+        q = Q(3, 4.5)
+        q.x += 1
+        assert (q.x, q.y) == (4, 4.5)
+
+        class A(m.c_int * 4):
+            def __buffer__(self, flags):
+                return memoryview(b"")
+
+        a = A(1, 2, 3, 4)
+        assert (a[0], a[3], a[-1]) == (1, 4, 4)
+        with pytest.raises(TypeError):
+            P.x.__get__(object())
+        with pytest.raises(TypeError):
+            P.x.__set__(object(), 1)

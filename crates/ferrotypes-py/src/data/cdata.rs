@@ -75,16 +75,24 @@ pub fn remember_type(py: Python<'_>) {
 /// `obj`'s `CData` part, if `obj` is a ctypes instance (`PyObject_TypeCheck` against the
 /// remembered `_CData` type; `None` before set-up recorded it).
 ///
+/// Before the subtype walk, one cheap test settles the usual case: every class made by our
+/// metaclasses, and every subclass of one, has [`raw_getbuffer`] as its buffer entry
+/// ([`enable_raw_buffer`]), and nothing else can (the function is private to this module
+/// and only reaches a type by inheritance from one of ours). A class that replaced the
+/// entry (a Python `__buffer__`) takes the walk. That saves about 25 instructions on every
+/// field access and `arr[i]`.
+///
 /// # Safety
 /// `obj` is a live object the caller holds for `'a`, with the GIL held.
 #[inline]
 pub unsafe fn instance_of<'a>(obj: *mut ffi::PyObject) -> Option<&'a CData> {
     let tp = CDATA_TYPE.load(std::sync::atomic::Ordering::Relaxed);
-    // SAFETY: `obj` is live (contract), so its type is; `tp` is the ready `_CData` type,
-    // which the module keeps alive, or NULL (checked first).
+    // SAFETY: `obj` is live (contract), so its type is, with its buffer procs (NULL or
+    // owned by the type); `tp` is the ready `_CData` type, which the module keeps alive, or
+    // NULL (checked first).
     let is_instance = !tp.is_null() && unsafe {
         let own = ffi::Py_TYPE(obj);
-        own == tp || ffi::PyType_IsSubtype(own, tp) != 0
+        own == tp || has_raw_buffer_entry(own) || ffi::PyType_IsSubtype(own, tp) != 0
     };
     if !is_instance {
         return None;
@@ -809,6 +817,17 @@ pub fn enable_raw_buffer(tp: *mut ffi::PyTypeObject) {
             }
         }
     }
+}
+
+/// Whether `tp`'s buffer entry is [`raw_getbuffer`] (see [`instance_of`]).
+///
+/// # Safety
+/// `tp` is a live type object.
+#[inline(always)]
+unsafe fn has_raw_buffer_entry(tp: *mut ffi::PyTypeObject) -> bool {
+    let ours: ffi::getbufferproc = raw_getbuffer;
+    // SAFETY: a live type's `tp_as_buffer` is NULL or points to procs the type owns.
+    unsafe { (*tp).tp_as_buffer.as_ref() }.is_some_and(|b| b.bf_getbuffer.map(|f| f as usize) == Some(ours as usize))
 }
 
 /// `bf_getbuffer` without PyO3's trampoline (`bytes(arr)`, `memoryview(x)`).

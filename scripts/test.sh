@@ -89,6 +89,25 @@ else
     status=1
 fi
 
+# Clippy over both crates (the extension's build needs an interpreter: the first one found).
+# It enforces the workspace lints, among them a `// SAFETY:` comment on every unsafe block.
+# A toolchain without clippy cannot get it from here: said loudly, not failed.
+if ! cargo clippy --version >/dev/null 2>&1; then
+    outcome[clippy]="NOT RUN (no clippy in this Rust toolchain)"
+    echo "!!! test.sh: cargo clippy is not installed: the lint run is skipped !!!" >&2
+elif ((${#pythons[@]} == 0)); then
+    outcome[clippy]="NOT RUN (no interpreter to build the extension against)"
+else
+    echo "== cargo clippy (both crates, against ${versions[0]})"
+    if PYO3_PYTHON=${pythons[0]} CARGO_TARGET_DIR=$PWD/target/clippy \
+            cargo clippy --workspace --all-targets -- -D warnings; then
+        outcome[clippy]="passed"
+    else
+        outcome[clippy]="FAILED"
+        status=1
+    fi
+fi
+
 # cargo-fuzz for the bounded fuzz runs of tests/test_fuzz_smoke.py (scripts/fuzz.sh): from
 # crates.io, built once per machine (about 3 minutes); it needs the nightly toolchain, which
 # cannot be installed from here when it is missing (the smoke test then says so and skips).
@@ -212,6 +231,7 @@ done
 echo
 echo "================ summary ($(( (SECONDS - started) / 60 )) min $(( (SECONDS - started) % 60 )) s)"
 echo "cargo (core crate): ${outcome[cargo]}"
+echo "clippy: ${outcome[clippy]}"
 for v in "${all_versions[@]}"; do
     if [[ -n ${outcome[$v]:-} ]]; then
         echo "CPython $v: ${outcome[$v]}"

@@ -116,7 +116,7 @@ pub fn assign(ty: &Bound<'_, PyAny>, p: *mut u8, value: &Bound<'_, PyAny>) -> Py
         // SAFETY: both are instances of the same type: `size` bytes each; memmove tolerates
         // assigning an object to (part of) itself.
         unsafe { std::ptr::copy(src.get().ptr(), p, i.size) };
-        return Ok(cdata::keeped_objects_pub(src).map(Bound::unbind));
+        return Ok(cdata::keeped_objects_pub(src)?.map(Bound::unbind));
     }
     if i.kind == Kind::Pointer {
         if let Some(vi) = stginfo_of_instance(value) {
@@ -134,7 +134,7 @@ pub fn assign(ty: &Bound<'_, PyAny>, p: *mut u8, value: &Bound<'_, PyAny>) -> Py
                 }
                 // SAFETY: a pointer field holds one pointer.
                 unsafe { simple::write_ptr(p, src.get().ptr() as usize) };
-                let keep = cdata::keeped_objects_pub(src).map(Bound::unbind).unwrap_or_else(|| py.None());
+                let keep = cdata::keeped_objects_pub(src)?.map(Bound::unbind).unwrap_or_else(|| py.None());
                 return Ok(Some(PyTuple::new(py, [keep, value.clone().unbind()])?.into_any().unbind()));
             }
         }

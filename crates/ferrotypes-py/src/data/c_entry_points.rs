@@ -104,11 +104,11 @@ fn cast_rust(py: Python<'_>, ptr: usize, src: &Bound<'_, PyAny>, ctype: &Bound<'
     let result = ctype.call0()?;
     let rc = result.cast::<CData>()?;
     if let Ok(s) = src.cast::<CData>() {
-        let _ = keeped_objects_pub(s);
-        if s.get().objects(py).is_some_and(|o| o.is_none(py)) {
+        keeped_objects_pub(s)?;
+        if s.get().objects(py)?.is_some_and(|o| o.is_none(py)) {
             s.get().set_objects(Some(PyDict::new(py).into_any().unbind()));
         }
-        let objs = s.get().objects(py);
+        let objs = s.get().objects(py)?;
         rc.get().set_objects(objs.as_ref().map(|o| o.clone_ref(py)));
         if let Some(o) = objs {
             if let Ok(d) = o.bind(py).cast::<PyDict>() {

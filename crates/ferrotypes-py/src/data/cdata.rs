@@ -61,6 +61,13 @@ pub struct CData {
     length: GilCell<usize>,
     base: GilCell<Option<Py<PyAny>>>,
     objects: GilCell<Option<Py<PyAny>>>,
+    /// `objects` holds, by itself, the one keep-alive of a top-level aggregate's slot -1
+    /// (what `from_buffer` keeps: its memoryview), so `_objects` is `{'ffffffff': it}`;
+    /// that dict is made when something first asks for `_objects` ([`CData::objects`]).
+    /// Most such instances are read and dropped without anyone looking: a dict made and
+    /// freed per `from_buffer` was a fifth of its cost. (Packs into the padding beside
+    /// `place` and `index`: the instance does not grow.)
+    lone_keep: GilCell<bool>,
 }
 
 /// The `_CData` type object, remembered at module set-up ([`remember_type`]) so hand-written
@@ -371,6 +378,7 @@ impl CData {
             length: GilCell::new(length),
             base: GilCell::new(None),
             objects: GilCell::new(None),
+            lone_keep: GilCell::new(false),
         })
     }
 
@@ -386,6 +394,7 @@ impl CData {
                 length: GilCell::new(length),
                 base: GilCell::new(base),
                 objects: GilCell::new(None),
+                lone_keep: GilCell::new(false),
             }),
         }
     }
@@ -429,12 +438,40 @@ impl CData {
         self.base.get_ref(py)
     }
 
-    pub fn objects(&self, py: Python<'_>) -> Option<Py<PyAny>> {
-        self.objects.get_ref(py)
+    /// `_objects` (CPython's `b_objects`): None, the one object kept, or the dict of them.
+    pub fn objects(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        if self.lone_keep.get() {
+            self.make_lone_keep_dict(py)?;
+        }
+        Ok(self.objects.get_ref(py))
     }
 
     pub fn set_objects(&self, v: Option<Py<PyAny>>) {
+        self.lone_keep.set(false);
         drop(self.objects.replace(v));
+    }
+
+    /// Puts the lone keep-alive of slot -1 into the dict `_objects` shows
+    /// (`{'ffffffff': keep}`; see `lone_keep`).
+    #[cold]
+    #[inline(never)]
+    fn make_lone_keep_dict(&self, py: Python<'_>) -> PyResult<()> {
+        let Some(keep) = self.objects.get_ref(py) else {
+            self.lone_keep.set(false);
+            return Ok(());
+        };
+        // SAFETY: the GIL is held; PyDict_New returns a new reference or NULL with an
+        // exception set; the key is a live str (`fresh_slot_key`), `keep` a live object, and
+        // PyDict_SetItem takes its own references.
+        let dict = unsafe {
+            let d = Bound::from_owned_ptr_or_err(py, ffi::PyDict_New())?;
+            if ffi::PyDict_SetItem(d.as_ptr(), fresh_slot_key(py), keep.as_ptr()) < 0 {
+                return Err(PyErr::fetch(py));
+            }
+            d
+        };
+        self.set_objects(Some(dict.into_any().unbind()));
+        Ok(())
     }
 
     /// The bytes as a slice.
@@ -526,7 +563,7 @@ fn unique_key(obj: &Bound<'_, CData>, index: isize) -> String {
 }
 
 /// `_objects` of a container, created on first use (a dict for aggregates, None otherwise).
-fn keeped_objects<'py>(obj: &Bound<'py, CData>) -> Option<Bound<'py, PyAny>> {
+fn keeped_objects<'py>(obj: &Bound<'py, CData>) -> PyResult<Option<Bound<'py, PyAny>>> {
     let py = obj.py();
     let c = obj.get();
     if !c.objects.is_some() {
@@ -536,37 +573,24 @@ fn keeped_objects<'py>(obj: &Bound<'py, CData>) -> Option<Bound<'py, PyAny>> {
             c.set_objects(Some(py.None()));
         }
     }
-    c.objects(py).map(|o| o.into_bound(py))
+    Ok(c.objects(py)?.map(|o| o.into_bound(py)))
 }
 
 /// [`keep_ref`] at slot -1 of an instance that is its own container and keeps nothing yet
 /// (one just made over foreign memory, as `from_buffer` makes): `_objects` becomes what
 /// KeepRef would make of it (`{'ffffffff': keep}` for aggregates, `keep` itself otherwise)
-/// without looking up the container or formatting the key. Takes over `keep`.
+/// without looking up the container or formatting the key. For an aggregate the dict
+/// itself waits until `_objects` is asked for (`lone_keep`). Takes over `keep`.
 #[inline(always)]
 pub fn keep_ref_fresh<'py>(obj: &Bound<'py, CData>, keep: Bound<'py, PyAny>) -> PyResult<()> {
-    let py = obj.py();
     let c = obj.get();
     if c.objects.is_some() || c.base.is_some() {
         return keep_ref(obj, -1, Some(keep.unbind()));
     }
-    let kept = if c.length() != 0 {
-        // SAFETY: the GIL is held; PyDict_New returns a new reference or NULL with an
-        // exception set; the key is a live str (`fresh_slot_key`), `keep` a live object,
-        // and PyDict_SetItem takes its own references.
-        unsafe {
-            let d = Bound::from_owned_ptr_or_err(py, ffi::PyDict_New())?;
-            if ffi::PyDict_SetItem(d.as_ptr(), fresh_slot_key(py), keep.as_ptr()) < 0 {
-                return Err(PyErr::fetch(py));
-            }
-            d
-        }
-    } else {
-        keep
-    };
+    c.lone_keep.set(c.length() != 0);
     // SAFETY: the cell holds `None` (checked above), so overwriting it drops nothing; GIL-
     // serialised access, no reference into the cell is live.
-    unsafe { c.objects.as_ptr().write(Some(kept.unbind())) };
+    unsafe { c.objects.as_ptr().write(Some(keep.unbind())) };
     Ok(())
 }
 
@@ -598,7 +622,7 @@ pub fn keep_ref(obj: &Bound<'_, CData>, index: isize, keep: Option<Py<PyAny>>) -
     // Nothing to keep: CPython does not store None either.
     let Some(keep) = keep.filter(|k| !k.is_none(py)) else { return Ok(()) };
     let cont = container(obj);
-    let ob = keeped_objects(&cont);
+    let ob = keeped_objects(&cont)?;
     match ob.as_ref().and_then(|o| o.cast::<PyDict>().ok()) {
         Some(d) if d.is_exact_instance_of::<PyDict>() => {
             // The key of a top-level instance's own slot -1 (`from_buffer`, `cast`): one
@@ -644,8 +668,8 @@ impl CData {
     }
 
     #[getter(_objects)]
-    fn get_objects(&self, py: Python<'_>) -> Py<PyAny> {
-        self.objects(py).unwrap_or_else(|| py.None())
+    fn get_objects(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        Ok(self.objects(py)?.unwrap_or_else(|| py.None()))
     }
 
     fn __ctypes_from_outparam__(slf: &Bound<'_, Self>) -> Py<PyAny> {
@@ -746,7 +770,7 @@ impl CData {
     }
 
     fn __clear__(&self) {
-        drop(self.objects.replace(None));
+        self.set_objects(None);
         // `_b_base_` stays: the memory this object reads may belong to it.
     }
 }
@@ -857,7 +881,7 @@ unsafe extern "C" fn raw_getbuffer(obj: *mut ffi::PyObject, view: *mut ffi::Py_b
 unsafe extern "C" fn raw_releasebuffer(_obj: *mut ffi::PyObject, _view: *mut ffi::Py_buffer) {}
 
 /// `_objects` of an instance's container, initialising it (CPython's GetKeepedObjects).
-pub fn keeped_objects_pub<'py>(obj: &Bound<'py, CData>) -> Option<Bound<'py, PyAny>> {
+pub fn keeped_objects_pub<'py>(obj: &Bound<'py, CData>) -> PyResult<Option<Bound<'py, PyAny>>> {
     keeped_objects(&container(obj))
 }
 

@@ -103,7 +103,7 @@ pub fn set_contents(slf: &Bound<'_, Pointer>, value: &Bound<'_, PyAny>) -> PyRes
     unsafe { simple::write_ptr(slf.as_super().get().ptr(), cd.get().ptr() as usize) };
     // Keep the pointee (slot 1) and what it keeps (slot 0), as CPython does.
     cdata::keep_ref(slf.as_super(), 1, Some(value.clone().unbind()))?;
-    let objs = cdata::keeped_objects_pub(cd);
+    let objs = cdata::keeped_objects_pub(cd)?;
     cdata::keep_ref(slf.as_super(), 0, objs.map(Bound::unbind))?;
     let _ = py;
     Ok(())

@@ -61,13 +61,28 @@ pub struct CData {
     length: GilCell<usize>,
     base: GilCell<Option<Py<PyAny>>>,
     objects: GilCell<Option<Py<PyAny>>>,
-    /// `objects` holds, by itself, the one keep-alive of a top-level aggregate's slot -1
-    /// (what `from_buffer` keeps: its memoryview), so `_objects` is `{'ffffffff': it}`;
-    /// that dict is made when something first asks for `_objects` ([`CData::objects`]).
-    /// Most such instances are read and dropped without anyone looking: a dict made and
-    /// freed per `from_buffer` was a fifth of its cost. (Packs into the padding beside
-    /// `place` and `index`: the instance does not grow.)
-    lone_keep: GilCell<bool>,
+    /// What `objects` stands for when `_objects` has not been asked for yet ([`Keep`]).
+    /// (Packs into the padding beside `place` and `index`: the instance does not grow.)
+    keep: GilCell<Keep>,
+}
+
+/// How an instance holds what `_objects` shows, when that is not simply `objects`.
+///
+/// `from_buffer` keeps the buffer it was made over; CPython keeps a memoryview of it in
+/// `_objects` (`{'ffffffff': <memory>}` for arrays and structures, the memoryview itself
+/// for simple types). Most such instances are read and dropped without anyone looking at
+/// `_objects`, and the memoryview (two GC objects) and the dict were most of the cost, so
+/// they are made when `_objects` is first asked for ([`CData::objects`]), or when a second
+/// object must be kept beside the first.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+enum Keep {
+    /// Zero (what `tp_alloc` hands out): `objects` is `_objects`.
+    Plain = 0,
+    /// `objects` is empty and the instance holds a buffer export of its own (a
+    /// `PyMem_Malloc`ed `Py_buffer`, its pointer in the unused inline bytes of this
+    /// borrowed instance): `_objects` is a memoryview of the exporter, kept as above.
+    HeldView,
 }
 
 /// The `_CData` type object, remembered at module set-up ([`remember_type`]) so hand-written
@@ -350,6 +365,10 @@ impl CData {
     /// The GIL is held and the instance is being deallocated (nobody references it).
     #[inline]
     unsafe fn release_in_dealloc(&self) {
+        if self.keep.get() == Keep::HeldView {
+            // SAFETY: the GIL is held and the state says the export is held.
+            unsafe { self.release_held_view() };
+        }
         for cell in [&self.base, &self.objects] {
             if cell.is_some() {
                 if let Some(held) = cell.replace(None) {
@@ -378,7 +397,7 @@ impl CData {
             length: GilCell::new(length),
             base: GilCell::new(None),
             objects: GilCell::new(None),
-            lone_keep: GilCell::new(false),
+            keep: GilCell::new(Keep::Plain),
         })
     }
 
@@ -394,7 +413,7 @@ impl CData {
                 length: GilCell::new(length),
                 base: GilCell::new(base),
                 objects: GilCell::new(None),
-                lone_keep: GilCell::new(false),
+                keep: GilCell::new(Keep::Plain),
             }),
         }
     }
@@ -440,38 +459,65 @@ impl CData {
 
     /// `_objects` (CPython's `b_objects`): None, the one object kept, or the dict of them.
     pub fn objects(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        if self.lone_keep.get() {
-            self.make_lone_keep_dict(py)?;
-        }
+        self.settle_keep(py)?;
         Ok(self.objects.get_ref(py))
     }
 
+    /// Replaces `_objects` (releasing a held buffer export).
     pub fn set_objects(&self, v: Option<Py<PyAny>>) {
-        self.lone_keep.set(false);
+        if self.keep.get() == Keep::HeldView {
+            // SAFETY: the GIL is held; the state says the export is there.
+            unsafe { self.release_held_view() };
+        }
+        self.keep.set(Keep::Plain);
         drop(self.objects.replace(v));
     }
 
-    /// Puts the lone keep-alive of slot -1 into the dict `_objects` shows
-    /// (`{'ffffffff': keep}`; see `lone_keep`).
+    /// Makes what `_objects` stands for real ([`Keep`]): the memoryview, the dict.
+    #[inline]
+    fn settle_keep(&self, py: Python<'_>) -> PyResult<()> {
+        match self.keep.get() {
+            Keep::Plain => Ok(()),
+            Keep::HeldView => self.settle_held_view(py),
+        }
+    }
+
+    /// The held export becomes the memoryview CPython would have kept: a new export of the
+    /// same exporter (the one held is released once the memoryview exists), in the dict for
+    /// an aggregate.
     #[cold]
     #[inline(never)]
-    fn make_lone_keep_dict(&self, py: Python<'_>) -> PyResult<()> {
-        let Some(keep) = self.objects.get_ref(py) else {
-            self.lone_keep.set(false);
-            return Ok(());
-        };
-        // SAFETY: the GIL is held; PyDict_New returns a new reference or NULL with an
-        // exception set; the key is a live str (`fresh_slot_key`), `keep` a live object, and
-        // PyDict_SetItem takes its own references.
-        let dict = unsafe {
-            let d = Bound::from_owned_ptr_or_err(py, ffi::PyDict_New())?;
-            if ffi::PyDict_SetItem(d.as_ptr(), fresh_slot_key(py), keep.as_ptr()) < 0 {
-                return Err(PyErr::fetch(py));
-            }
-            d
-        };
-        self.set_objects(Some(dict.into_any().unbind()));
+    fn settle_held_view(&self, py: Python<'_>) -> PyResult<()> {
+        // SAFETY: the state says a live export is held.
+        let mv = unsafe { memoryview_of_export(py, self.held_view())? };
+        let kept = if self.length() != 0 { slot_dict(py, &mv)?.into_any() } else { mv };
+        // Releases the held export.
+        self.set_objects(Some(kept.unbind()));
         Ok(())
+    }
+
+    /// The held export (state `HeldView`).
+    ///
+    /// # Safety
+    /// The state is `HeldView`.
+    unsafe fn held_view(&self) -> *mut ffi::Py_buffer {
+        // SAFETY: in state HeldView the (16-aligned, unused) inline bytes hold the pointer.
+        unsafe { self.inline.as_ptr().cast::<*mut ffi::Py_buffer>().read() }
+    }
+
+    /// Releases and frees the held export, leaving the state `Plain`.
+    ///
+    /// # Safety
+    /// The GIL is held and the state is `HeldView`.
+    unsafe fn release_held_view(&self) {
+        self.keep.set(Keep::Plain);
+        // SAFETY: the export is live and owned by this instance (the state, checked by the
+        // caller); released and freed once (the state is reset first).
+        unsafe {
+            let view = self.held_view();
+            ffi::PyBuffer_Release(view);
+            ffi::PyMem_Free(view.cast());
+        }
     }
 
     /// The bytes as a slice.
@@ -566,6 +612,7 @@ fn unique_key(obj: &Bound<'_, CData>, index: isize) -> String {
 fn keeped_objects<'py>(obj: &Bound<'py, CData>) -> PyResult<Option<Bound<'py, PyAny>>> {
     let py = obj.py();
     let c = obj.get();
+    c.settle_keep(py)?;
     if !c.objects.is_some() {
         if c.length() != 0 {
             c.set_objects(Some(PyDict::new(py).into_any().unbind()));
@@ -576,22 +623,75 @@ fn keeped_objects<'py>(obj: &Bound<'py, CData>) -> PyResult<Option<Bound<'py, Py
     Ok(c.objects(py)?.map(|o| o.into_bound(py)))
 }
 
-/// [`keep_ref`] at slot -1 of an instance that is its own container and keeps nothing yet
-/// (one just made over foreign memory, as `from_buffer` makes): `_objects` becomes what
-/// KeepRef would make of it (`{'ffffffff': keep}` for aggregates, `keep` itself otherwise)
-/// without looking up the container or formatting the key. For an aggregate the dict
-/// itself waits until `_objects` is asked for (`lone_keep`). Takes over `keep`.
-#[inline(always)]
-pub fn keep_ref_fresh<'py>(obj: &Bound<'py, CData>, keep: Bound<'py, PyAny>) -> PyResult<()> {
+/// `from_buffer`'s keep-alive for an instance just made over the buffer `view` exports:
+/// the instance takes over the export (a `PyMem_Malloc`ed `Py_buffer` from
+/// `PyObject_GetBuffer`) and shows it in `_objects` as a memoryview once asked
+/// ([`Keep::HeldView`]). An instance that already keeps something, or has a base, gets the
+/// memoryview at once, through [`keep_ref`]. Takes over the export either way.
+///
+/// # Safety
+/// `view` is a live export this call may take over, and `obj` a `Place::Borrowed`
+/// instance (its inline bytes unused) over that buffer's memory.
+pub unsafe fn hold_view_fresh(obj: &Bound<'_, CData>, view: *mut ffi::Py_buffer) -> PyResult<()> {
+    let py = obj.py();
     let c = obj.get();
-    if c.objects.is_some() || c.base.is_some() {
-        return keep_ref(obj, -1, Some(keep.unbind()));
+    if c.keep.get() != Keep::Plain || c.objects.is_some() || c.base.is_some() {
+        // Already keeping: the memoryview goes in with the rest, as KeepRef does.
+        // SAFETY: `view` is a live export the caller handed over; released once, here.
+        let mv = unsafe { memoryview_of_export(py, view) };
+        // SAFETY: as above.
+        unsafe { release_view(view) };
+        return keep_ref(obj, -1, Some(mv?.unbind()));
     }
-    c.lone_keep.set(c.length() != 0);
-    // SAFETY: the cell holds `None` (checked above), so overwriting it drops nothing; GIL-
-    // serialised access, no reference into the cell is live.
-    unsafe { c.objects.as_ptr().write(Some(keep.unbind())) };
+    // SAFETY: the pointer goes into the unused, 16-aligned inline bytes (contract); from
+    // here the instance owns the export (released by `release_held_view`).
+    unsafe { c.inline.as_ptr().cast::<*mut ffi::Py_buffer>().write(view) };
+    c.keep.set(Keep::HeldView);
     Ok(())
+}
+
+/// A memoryview of the exporter behind `view` (a new export of the same object, as
+/// `memoryview(exporter)` makes).
+///
+/// # Safety
+/// `view` is a live export; the GIL is held.
+unsafe fn memoryview_of_export<'py>(py: Python<'py>, view: *mut ffi::Py_buffer) -> PyResult<Bound<'py, PyAny>> {
+    // SAFETY: a live export's `obj` is NULL or a strong reference to its exporter;
+    // PyMemoryView_FromObject returns a new reference or NULL with an exception set.
+    unsafe {
+        let exporter = (*view).obj;
+        if exporter.is_null() {
+            return Err(pyo3::exceptions::PySystemError::new_err("the buffer's exporter gave no object to keep"));
+        }
+        Bound::from_owned_ptr_or_err(py, ffi::PyMemoryView_FromObject(exporter))
+    }
+}
+
+/// Releases and frees an export made for [`hold_view_fresh`] that no instance took.
+///
+/// # Safety
+/// `view` is a live export from `PyObject_GetBuffer` in a `PyMem_Malloc`ed `Py_buffer`,
+/// owned by the caller; the GIL is held.
+pub unsafe fn release_view(view: *mut ffi::Py_buffer) {
+    // SAFETY: as the contract says; released and freed once, here.
+    unsafe {
+        ffi::PyBuffer_Release(view);
+        ffi::PyMem_Free(view.cast());
+    }
+}
+
+/// `{'ffffffff': keep}`: the `_objects` of a top-level aggregate keeping one object.
+fn slot_dict<'py>(py: Python<'py>, keep: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
+    // SAFETY: the GIL is held; PyDict_New returns a new reference or NULL with an exception
+    // set; the key is a live str (`fresh_slot_key`), `keep` a live object, and
+    // PyDict_SetItem takes its own references.
+    unsafe {
+        let d = Bound::from_owned_ptr_or_err(py, ffi::PyDict_New())?;
+        if ffi::PyDict_SetItem(d.as_ptr(), fresh_slot_key(py), keep.as_ptr()) < 0 {
+            return Err(PyErr::fetch(py));
+        }
+        Ok(d.cast_into_unchecked())
+    }
 }
 
 /// The interned `'ffffffff'`, the key of a top-level instance's own slot -1 (`from_buffer`,
@@ -766,6 +866,18 @@ impl CData {
 
     fn __traverse__(&self, visit: pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
         self.base.traverse(&visit)?;
+        if self.keep.get() == Keep::HeldView {
+            // SAFETY: the state says a live export is held; its `obj` (a strong reference,
+            // or NULL for an exporter that gives none) is visited, not taken.
+            let exporter = unsafe { (*self.held_view()).obj };
+            if !exporter.is_null() {
+                // SAFETY: `Py<PyAny>` is `repr(transparent)` over a non-null object pointer,
+                // so a reference to the (non-null, live) pointer is one to a `Py<PyAny>`
+                // borrowed for this call; nothing takes or drops it.
+                let borrowed = unsafe { &*(&exporter as *const *mut ffi::PyObject).cast::<Py<PyAny>>() };
+                visit.call(borrowed)?;
+            }
+        }
         self.objects.traverse(&visit)
     }
 

@@ -1,9 +1,8 @@
 //! Instances over memory that already exists: `from_address`, `from_buffer` (sharing a
 //! writable buffer), `from_buffer_copy`, and `in_dll` (a library's exported variable).
-use super::cdata::{alloc_borrowed_raw, keep_ref_fresh, CData, RawInit};
+use super::cdata::{alloc_borrowed_raw, hold_view_fresh, keep_ref, CData, RawInit};
 use super::roots::{direct_stginfo, instantiate, instantiate_copy, instantiate_kind};
 use crate::interp::descriptors::{entry_result, install_fastcall_method, install_o_method};
-use crate::interp::private_api::memoryview_facts;
 use super::simple::int_mask;
 use super::stginfo::stginfo_of_type;
 use crate::checked;
@@ -171,15 +170,48 @@ fn from_buffer_impl(cls: &Bound<'_, PyAny>, obj: &Bound<'_, PyAny>, offset: isiz
             (info.size as isize, info.length, Some(info.kind))
         }
     };
-    // A memoryview holds the export for as long as the new instance keeps it (in
-    // `_objects`), which also stops the exporter (a bytearray) from resizing under it.
-    // SAFETY: `obj` is a live object; the result is a new reference or NULL with an error.
+    // Most exporters (bytearray, array, mmap, NumPy) lend their memory straight to the new
+    // instance: the export lasts as long as it does (which also stops a bytearray from
+    // resizing under it), and `_objects` shows it as the memoryview CPython keeps there,
+    // made only when asked for (`cdata::hold_view_fresh`).
+    // SAFETY: `obj` is a live object.
+    if unsafe { ffi::PyMemoryView_Check(obj.as_ptr()) } == 0 {
+        let export = BufferExport::full_ro(obj)?;
+        // SAFETY: a live export's `obj` is NULL or a live object.
+        let via_view = unsafe { !(*export.0).obj.is_null() && ffi::PyMemoryView_Check((*export.0).obj) != 0 };
+        if !via_view {
+            let ptr = checked_region(py, &export, size, offset)?;
+            let result = make_over(cls, tp, kind, ptr, size as usize, length)?;
+            // SAFETY: a borrowed instance of a C-data class (a CData) over the exported
+            // memory; the export is handed over (`into_raw`), exactly once.
+            unsafe { hold_view_fresh(result.cast_unchecked::<CData>(), export.into_raw())? };
+            return Ok(result.unbind());
+        }
+    }
+    // A memoryview (passed in, or what the exporter lends through) is never held exported
+    // by an instance: the garbage collector may clear a memoryview in a cycle, which would
+    // free the memory under the export. As CPython does, a new memoryview of `obj` goes
+    // into `_objects`; it keeps the memory (and the caller may still release its own).
+    // SAFETY: `obj` is live; the result is a new reference or NULL with an exception set.
     let mv = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyMemoryView_FromObject(obj.as_ptr()))? };
-    let view = memoryview_facts(&mv);
-    if view.readonly {
+    let ptr = checked_region(py, &BufferExport::full_ro(&mv)?, size, offset)?;
+    let result = make_over(cls, tp, kind, ptr, size as usize, length)?;
+    // SAFETY: as above, a CData.
+    keep_ref(unsafe { result.cast_unchecked::<CData>() }, -1, Some(mv.unbind()))?;
+    Ok(result.unbind())
+}
+
+/// The start of the `size` bytes at `offset` in `export`, after CPython's checks (writable,
+/// C-contiguous, offset and size in range) and audit events, in its order.
+#[inline(always)]
+fn checked_region(py: Python<'_>, export: &BufferExport, size: isize, offset: isize) -> PyResult<*mut u8> {
+    // SAFETY: a live export (owned by `export`).
+    let view = unsafe { &*export.0 };
+    if view.readonly != 0 {
         return Err(PyTypeError::new_err("underlying buffer is not writable"));
     }
-    if !view.c_contiguous {
+    // SAFETY: a live export; PyBuffer_IsContiguous only reads it.
+    if unsafe { ffi::PyBuffer_IsContiguous(export.0, b'C' as std::ffi::c_char) } == 0 {
         return Err(PyTypeError::new_err("underlying buffer is not C contiguous"));
     }
     if offset < 0 {
@@ -188,21 +220,80 @@ fn from_buffer_impl(cls: &Bound<'_, PyAny>, obj: &Bound<'_, PyAny>, offset: isiz
     if size > view.len - offset {
         return Err(buffer_too_small(view.len, size + offset));
     }
-    audit::cdata_buffer(py, view.buf.cast(), view.len, offset)?;
+    let buf: *mut u8 = view.buf.cast();
+    audit::cdata_buffer(py, buf.cast_const().cast(), view.len, offset)?;
     // `offset + size <= len`, so the address stays inside the exported memory.
-    let ptr = view.buf.wrapping_add(offset as usize);
+    let ptr = buf.wrapping_add(offset as usize);
     // CPython makes the instance as `from_address` does, event included.
     audit::cdata(py, ptr as usize)?;
-    let result = match kind {
-        // SAFETY: direct allocation holds for the class (`direct_stginfo`); the memory is
-        // kept alive by `mv`, which goes into the instance's `_objects` below. The result
-        // is a new reference or NULL with an exception set.
-        None => unsafe { Bound::from_owned_ptr_or_err(py, alloc_borrowed_raw(tp, ptr, size as usize, length))? },
-        Some(kind) => instantiate_kind(cls, kind, RawInit::Borrowed { ptr, size: size as usize, length, base: None, index: 0 })?,
-    };
-    // SAFETY: both ways make an instance of a C-data class, a CData.
-    keep_ref_fresh(unsafe { result.cast_unchecked::<CData>() }, mv)?;
-    Ok(result.unbind())
+    Ok(ptr)
+}
+
+/// A borrowed instance of `cls` (type object `tp`) over `size` bytes at `ptr`, which the
+/// caller keeps alive through the instance right after; `kind` is `None` when the class is
+/// allocated directly.
+#[inline(always)]
+fn make_over<'py>(
+    cls: &Bound<'py, PyAny>,
+    tp: *mut ffi::PyTypeObject,
+    kind: Option<super::stginfo::Kind>,
+    ptr: *mut u8,
+    size: usize,
+    length: usize,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = cls.py();
+    match kind {
+        // SAFETY: direct allocation holds for the class (`direct_stginfo`); the memory
+        // outlives the instance (the caller's contract). The result is a new reference or
+        // NULL with an exception set.
+        None => unsafe { Bound::from_owned_ptr_or_err(py, alloc_borrowed_raw(tp, ptr, size, length)) },
+        Some(kind) => instantiate_kind(cls, kind, RawInit::Borrowed { ptr, size, length, base: None, index: 0 }),
+    }
+}
+
+/// A full read-only-or-writable export (`PyBUF_FULL_RO`, what a memoryview asks for) in a
+/// `PyMem_Malloc`ed `Py_buffer`, released when dropped unless handed on (`into_raw`).
+struct BufferExport(*mut ffi::Py_buffer);
+
+impl BufferExport {
+    /// `obj`'s export, with the errors `memoryview(obj)` raises.
+    fn full_ro(obj: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let py = obj.py();
+        // SAFETY: the GIL is held; `obj` is live. PyMem_Malloc returns NULL or room for a
+        // Py_buffer; PyObject_GetBuffer fills it or fails with an exception set (then the
+        // room is freed here, the export never having existed).
+        unsafe {
+            if ffi::PyObject_CheckBuffer(obj.as_ptr()) == 0 {
+                return Err(PyTypeError::new_err(format!(
+                    "memoryview: a bytes-like object is required, not '{}'",
+                    crate::interp::names::type_name(obj)
+                )));
+            }
+            let view: *mut ffi::Py_buffer = ffi::PyMem_Malloc(std::mem::size_of::<ffi::Py_buffer>()).cast();
+            if view.is_null() {
+                return Err(pyo3::exceptions::PyMemoryError::new_err(()));
+            }
+            if ffi::PyObject_GetBuffer(obj.as_ptr(), view, ffi::PyBUF_FULL_RO) != 0 {
+                ffi::PyMem_Free(view.cast());
+                return Err(PyErr::fetch(py));
+            }
+            Ok(BufferExport(view))
+        }
+    }
+
+    /// Hands the export on: the caller releases it from now on.
+    fn into_raw(self) -> *mut ffi::Py_buffer {
+        let view = self.0;
+        std::mem::forget(self);
+        view
+    }
+}
+
+impl Drop for BufferExport {
+    fn drop(&mut self) {
+        // SAFETY: a live export owned by this value (never handed on, or Drop would not run).
+        unsafe { super::cdata::release_view(self.0) };
+    }
 }
 
 /// The ValueError of a buffer shorter than the class's size past the offset.

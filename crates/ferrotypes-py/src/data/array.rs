@@ -4,6 +4,7 @@ use super::cdata::{self, CData, RawInit};
 use super::roots;
 use super::simple;
 use super::stginfo::{flags, stginfo_borrowed, stginfo_of_instance, stginfo_of_type, ItemInfo, Kind, StgInfo};
+use crate::interp::long_layout;
 use crate::interp::names::{class_name, type_name};
 use crate::interp::GilCell;
 use ferrotypes_core::ffi_type::FfiType;
@@ -56,10 +57,8 @@ unsafe extern "C" fn array_subscript(obj: *mut pyo3::ffi::PyObject, key: *mut py
     // while it is used.
     unsafe {
         if ffi::PyLong_CheckExact(key) != 0 {
-            let i = ffi::PyLong_AsSsize_t(key);
-            if i == -1 && !ffi::PyErr_Occurred().is_null() {
-                ffi::PyErr_Clear(); // too big: the general path raises the right error
-            } else if let Some(c) = cdata::instance_of(obj) {
+            // `None`: too big, the general path raises the right error.
+            if let (Some(i), Some(c)) = (long_layout::exact_index(key), cdata::instance_of(obj)) {
                 let py = Python::assume_attached();
                 // Borrowed: no Python code runs before the element is read.
                 if let Some(info) = stginfo_borrowed(py, ffi::Py_TYPE(obj)) {

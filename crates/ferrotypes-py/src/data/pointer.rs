@@ -6,6 +6,7 @@ use super::simple;
 use super::stginfo::{own_stginfo, stginfo_of_instance, stginfo_of_type, ItemInfo, StgInfo};
 use crate::interp::version;
 use crate::checked;
+use crate::interp::long_layout;
 use crate::interp::names::{class_name, type_name};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -42,10 +43,8 @@ unsafe extern "C" fn pointer_subscript(obj: *mut pyo3::ffi::PyObject, key: *mut 
     // new reference or NULL with an exception set.
     unsafe {
         if ffi::PyLong_CheckExact(key) != 0 && !checked::enabled() {
-            let i = ffi::PyLong_AsSsize_t(key);
-            if i == -1 && !ffi::PyErr_Occurred().is_null() {
-                ffi::PyErr_Clear(); // too big: the general path raises the right error
-            } else {
+            // `None`: too big, the general path raises the right error.
+            if let Some(i) = long_layout::exact_index(key) {
                 let py = Python::assume_attached();
                 if let Some(info) = super::stginfo::stginfo_borrowed(py, ffi::Py_TYPE(obj)) {
                     if let Some(ItemInfo { size, raw_get: Some(get), .. }) = info.item {

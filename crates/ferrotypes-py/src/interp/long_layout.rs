@@ -33,6 +33,41 @@ pub unsafe fn compact_value(obj: *mut ffi::PyObject) -> Option<i64> {
     unsafe { read_compact(obj) }
 }
 
+/// The value of the exact `int` `obj` as an index (`Py_ssize_t`): read in place when it fits
+/// one digit, else through `PyLong_AsSsize_t`; `None` (no exception set) when it does not
+/// fit, for the caller's general path to raise the right error.
+///
+/// # Safety
+/// As [`compact_value`].
+#[inline(always)]
+pub unsafe fn exact_index(obj: *mut ffi::PyObject) -> Option<isize> {
+    // SAFETY: forwarded from this function's contract.
+    if let Some(v) = unsafe { compact_value(obj) } {
+        return Some(v as isize);
+    }
+    // SAFETY: the GIL is held and `obj` is a live int (contract); an overflow's exception
+    // is cleared here, so none is left set when `None` is returned.
+    unsafe { index_slow(obj) }
+}
+
+/// [`exact_index`] for an `int` of more than one digit (or an unverified layout).
+///
+/// # Safety
+/// As [`compact_value`].
+#[cold]
+#[inline(never)]
+unsafe fn index_slow(obj: *mut ffi::PyObject) -> Option<isize> {
+    // SAFETY: as the contract says.
+    unsafe {
+        let i = ffi::PyLong_AsSsize_t(obj);
+        if i == -1 && !ffi::PyErr_Occurred().is_null() {
+            ffi::PyErr_Clear();
+            return None;
+        }
+        Some(i)
+    }
+}
+
 /// # Safety
 /// As [`compact_value`].
 #[inline(always)]

@@ -513,11 +513,7 @@ impl CData {
         self.keep.set(Keep::Plain);
         // SAFETY: the export is live and owned by this instance (the state, checked by the
         // caller); released and freed once (the state is reset first).
-        unsafe {
-            let view = self.held_view();
-            ffi::PyBuffer_Release(view);
-            ffi::PyMem_Free(view.cast());
-        }
+        unsafe { release_view(self.held_view()) };
     }
 
     /// The bytes as a slice.
@@ -667,7 +663,8 @@ unsafe fn memoryview_of_export<'py>(py: Python<'py>, view: *mut ffi::Py_buffer) 
     }
 }
 
-/// Releases and frees an export made for [`hold_view_fresh`] that no instance took.
+/// Releases and frees an export made for [`hold_view_fresh`] (one no instance took, or the
+/// one an instance held).
 ///
 /// # Safety
 /// `view` is a live export from `PyObject_GetBuffer` in a `PyMem_Malloc`ed `Py_buffer`,

@@ -220,10 +220,9 @@ fn checked_region(py: Python<'_>, export: &BufferExport, size: isize, offset: is
     if size > view.len - offset {
         return Err(buffer_too_small(view.len, size + offset));
     }
-    let buf: *mut u8 = view.buf.cast();
-    audit::cdata_buffer(py, buf.cast_const().cast(), view.len, offset)?;
+    audit::cdata_buffer(py, view.buf.cast_const(), view.len, offset)?;
     // `offset + size <= len`, so the address stays inside the exported memory.
-    let ptr = buf.wrapping_add(offset as usize);
+    let ptr = view.buf.cast::<u8>().wrapping_add(offset as usize);
     // CPython makes the instance as `from_address` does, event included.
     audit::cdata(py, ptr as usize)?;
     Ok(ptr)

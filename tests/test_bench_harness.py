@@ -74,3 +74,35 @@ def test_import_cost_reports_the_best_of_its_runs(monkeypatch, capsys):
     assert "import ctypes 400 us, import ferrotypes 440 us (best of 3): ratio 1.10" in out
     # A real fresh-process figure is a positive number of microseconds.
     assert real_import_time("ferrotypes") > 0
+
+
+CALL_FLOOR = BENCH.parent / "call_floor.py"
+
+
+def test_call_floor_times_what_it_names(monkeypatch, capsys, tmp_path):
+    """benches/call_floor.py compiles two callables with one body (a builtin function and a
+    vectorcall object); both must compute abs() and refuse what the body refuses, and the
+    report must name every candidate and the ratios it claims (timings are not checked)."""
+    spec = importlib.util.spec_from_file_location("call_floor_under_test", CALL_FLOOR)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.build_floor_module(str(tmp_path))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    built = importlib.import_module("_call_floor")
+    for f in (built.builtin_abs, built.object_abs):
+        assert [f(-5), f(7), f(0)] == [5, 7, 0]
+        with pytest.raises(TypeError):
+            f(1.5)
+    assert type(built.object_abs).__name__ == "AbsObject"
+    assert type(built.builtin_abs).__name__ == "builtin_function_or_method"
+    monkeypatch.setattr("sys.argv", ["call_floor.py", "--repeat", "2", "--number", "1000"])
+    module.main()
+    out = capsys.readouterr().out
+    for name in ("builtin_abs", "object_abs", "ferrotypes", "object_abs ÷ builtin_abs",
+                 "ferrotypes ÷ object_abs"):
+        assert f"  {name} " in out, out
+    try:
+        import cffi  # noqa: F401
+    except ImportError:
+        return
+    assert "  object_abs ÷ cffi " in out and "  ferrotypes ÷ cffi " in out, out

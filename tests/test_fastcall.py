@@ -160,6 +160,84 @@ def test_interleaved_registers(testlib, args):
     assert_same_repeated(make, *args)
 
 
+SCALAR_ARGS = ["c_byte", "c_ushort", "c_int", "c_uint", "c_longlong", "c_ubyte"]
+
+
+@pytest.mark.parametrize("args", [
+    (1, 2, 3, 4, 5, 6),
+    (-1, -1, -1, -1, -1, -1),
+    (300, 2**16 + 9, 2**31, 2**32 + 7, 2**63, -1),
+    (-128, 65535, -2**31, 2**32 - 1, -2**63, 255),
+    (2**30, -(2**30), 2**30 - 1, -(2**30 - 1), 2**100 + 3, -2**100),
+    (1, 2, 3, 4, 5, True),
+    (1, 2, 3, 4, IntSub(5), 6),
+    (1, 2, 3, 4, 5, 6.0),
+    (1, 2, 3, 4, 5),
+    (1, 2, 3, 4, 5, 6, 7),
+], ids=repr)
+def test_scalar_lane_all_integer_arguments(testlib, args):
+    # Integers only, six registers: the scalar lane (fastcall.rs, try_scalar_call) reads
+    # each exact int in place and narrows it per its type; anything else goes on to the
+    # general lanes, and a wrong count raises as stock does.
+    def make(m):
+        f = m.CDLL(testlib).ints6
+        f.argtypes = [getattr(m, t) for t in SCALAR_ARGS]
+        f.restype = m.c_longlong
+        return f
+    assert_same_repeated(make, *args)
+
+
+@pytest.mark.parametrize("restype", ["c_byte", "c_ubyte", "c_short", "c_ushort", "c_int",
+                                     "c_uint", "c_long", "c_ulong", "c_longlong",
+                                     "c_ulonglong", None])
+def test_scalar_lane_results(testlib, restype):
+    # The result register narrowed per integer type, or None for a void result.
+    def make(m):
+        f = m.CDLL(testlib).ints6
+        f.argtypes = [getattr(m, t) for t in SCALAR_ARGS]
+        f.restype = getattr(m, restype) if restype else None
+        return f
+    for args in [(1, 2, 3, 4, 5, 6), (-1, 40000, -7, 2**32 - 1, -2**40, 200),
+                 (0, 0, 0, 0, 2**62, 0)]:
+        assert_same_repeated(make, *args)
+
+
+def test_scalar_lane_is_taken(testlib):
+    lib = ferrotypes.CDLL(testlib)
+    ints6, ints0 = lib.ints6, lib.ints0
+    ints6.argtypes = [getattr(ferrotypes, t) for t in SCALAR_ARGS]
+    ints6.restype = ferrotypes.c_longlong
+    ints0.argtypes, ints0.restype = [], ferrotypes.c_int
+    store, stored = lib.ints_store, lib.ints_stored
+    store.argtypes, store.restype = [ferrotypes.c_int, ferrotypes.c_longlong], None
+    stored.argtypes, stored.restype = [], ferrotypes.c_longlong
+    expected = 1 + 3 * 2 + 7 * 3 + 11 * 4 + 13 * 5 + 17 * 6
+    for f, args, result in [(ints6, (1, 2, 3, 4, 5, 6), expected), (ints0, (), -42),
+                            (store, (-2, 10**12), None), (stored, (), 10**12 - 2)]:
+        f(*args)  # plans
+        before = lane_calls()
+        assert [f(*args) for _ in range(3)] == [result] * 3
+        assert lane_calls() - before == 3, f.__name__
+    # Kept GIL: the same lane, without the release.
+    ints6.release_gil = False
+    ints6(1, 2, 3, 4, 5, 6)
+    before = lane_calls()
+    assert ints6(1, 2, 3, 4, 5, 6) == expected
+    assert lane_calls() - before == 1
+    # An argument that is not an exact int (a bool) leaves the scalar lane untouched: the
+    # general path converts it, as it did before this lane existed.
+    before = lane_calls()
+    assert ints6(1, 2, 3, 4, 5, True) == expected - 17 * 5
+    assert lane_calls() - before == 0
+    # use_errno functions are not scalar-lane shaped but still fast.
+    g = ferrotypes.CDLL(testlib, use_errno=True).ints0
+    g.argtypes, g.restype = [], ferrotypes.c_int
+    g()
+    before = lane_calls()
+    assert g() == -42
+    assert lane_calls() - before == 1
+
+
 @pytest.mark.parametrize("args", [(-5,), (2**31 + 5,), (2**64 + 5,), (b"abc",), (None,),
                                   ("str",), (1.5,)])
 def test_untyped(args):

@@ -105,5 +105,17 @@ double fast_mix(int a, float b, unsigned short c, double d, long long e,
         + 1e6 * g + 1e7 * (double)h + 1e8 * i + (s ? (double)s[0] : -1.0);
 }
 
+/* Integer arguments only (the fast lane's scalar shape): each one weighed by its position,
+   so a value in the wrong register or narrowed the wrong way changes the result. */
+long long ints6(signed char a, unsigned short b, int c, unsigned int d, long long e,
+                unsigned char f)
+{
+    return a + 3LL * b + 7LL * c + 11LL * (long long)d + 13LL * e + 17LL * f;
+}
+int ints0(void) { return -42; }
+static long long ints_sink;
+void ints_store(int a, long long b) { ints_sink = a + b; }
+long long ints_stored(void) { return ints_sink; }
+
 /* Calls back twice, so a callback can reconfigure the function calling it. */
 int apply_twice(int (*cb)(int), int x) { return cb(x) + cb(x + 1); }

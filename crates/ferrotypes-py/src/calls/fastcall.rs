@@ -467,6 +467,19 @@ pub unsafe fn try_call(py: Python<'_>, slf: &Bound<'_, CFuncPtr>, args: *const *
             return Some(result);
         }
     }
+    // SAFETY: forwarded from this function's contract.
+    unsafe { try_register_call(py, plan, func, args, nargs) }
+}
+
+/// The register lane: every plan that is neither framed nor scalar, and scalar plans whose
+/// arguments were not all exact ints. Out of line, so that the scalar lane's caller keeps a
+/// small frame.
+///
+/// # Safety
+/// As [`try_call`]; `plan` is the function's plan, borrowed while no Python code runs, and
+/// `func` its address.
+#[inline(never)]
+unsafe fn try_register_call(py: Python<'_>, plan: &FastPlan, func: usize, args: *const *mut ffi::PyObject, nargs: usize) -> Option<*mut ffi::PyObject> {
     // Built in place: the arguments are converted straight into the registers the call
     // reads (a `Registers` built first and moved in cost a copy of all fourteen words).
     let mut pending = Pending { func: 0, regs: Registers::default(), ret: ReturnClass::Integer, use_errno: plan.use_errno, ints_only: true };

@@ -97,12 +97,14 @@ def test_call_floor_times_what_it_names(monkeypatch, capsys, tmp_path):
     assert type(built.builtin_abs).__name__ == "builtin_function_or_method"
     monkeypatch.setattr("sys.argv", ["call_floor.py", "--repeat", "2", "--number", "1000"])
     module.main()
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     for name in ("builtin_abs", "object_abs", "ferrotypes", "object_abs ÷ builtin_abs",
                  "ferrotypes ÷ object_abs"):
         assert f"  {name} " in out, out
-    try:
-        import cffi  # noqa: F401
-    except ImportError:
-        return
-    assert "  object_abs ÷ cffi " in out and "  ferrotypes ÷ cffi " in out, out
+    # The cffi lines are there exactly when cffi's module could be built (cffi needs
+    # setuptools to compile from 3.12 on); otherwise a note says why they are not.
+    cffi_lines = ["  cffi ", "  object_abs ÷ cffi ", "  ferrotypes ÷ cffi "]
+    if "note: cffi column n/a" in err:
+        assert not any(line in out for line in cffi_lines), out
+    else:
+        assert all(line in out for line in cffi_lines), (out, err)

@@ -530,26 +530,48 @@ unsafe fn try_register_call(py: Python<'_>, plan: &FastPlan, func: usize, args: 
     if matches!(result_kind, FastRet::F32 | FastRet::F64) {
         pending.ret = ReturnClass::Sse;
     }
-    let raw = if release_gil {
-        // The ticket is held until the GIL is back (interp/finalization.rs).
-        // SAFETY: the plan matches the function's declared signature (argtypes/restype,
-        // which the user vouches for, as with every ctypes call); pointer arguments point
-        // into the argument objects, which the caller keeps alive for the whole call.
-        // `released`: `run` touches no Python object (registers and a C call).
-        let (raw, _reattached) = unsafe { thread_state::released(py, || (pending.run(), finalization::before_reattach())) };
-        raw
+    // SAFETY: the plan matches the function's declared signature (argtypes/restype, which
+    // the user vouches for, as with every ctypes call); pointer arguments point into the
+    // argument objects, which the caller keeps alive for the whole call. The section
+    // touches no Python object (registers and a C call).
+    let raw = unsafe { run_section(py, release_gil, || pending.run()) };
+    // SAFETY: `raw` is the result register of a call returning `result_kind`'s type; the
+    // GIL is held again.
+    Some(unsafe { lane_result(result_kind, raw) })
+}
+
+/// Runs a lane's C call: inside `thread_state::released` when the function releases the
+/// GIL, with the finalization ticket taken before the GIL is taken back and held until it
+/// is (interp/finalization.rs); directly otherwise.
+///
+/// # Safety
+/// `call` touches no Python object and calls nothing that uses the C API or PyO3's attach
+/// (`thread_state::released`'s contract); the GIL is held.
+#[inline(always)]
+unsafe fn run_section<R>(py: Python<'_>, release_gil: bool, call: impl FnOnce() -> R) -> R {
+    if release_gil {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { thread_state::released(py, || (call(), finalization::before_reattach())) }.0
     } else {
-        // SAFETY: as above.
-        unsafe { pending.run() }
-    };
+        call()
+    }
+}
+
+/// The object of a lane's non-aggregate result, the call counted. The usual C `int`
+/// result is made inline.
+///
+/// # Safety
+/// The GIL is held; `raw` is the result register of a call returning `kind`'s type.
+#[inline(always)]
+unsafe fn lane_result(kind: FastRet, raw: u64) -> *mut ffi::PyObject {
     note_lane_taken();
-    Some(match result_kind {
-        // The usual C `int` result, inline.
-        // SAFETY: a CPython constructor called under the GIL.
-        FastRet::Int { size, signed: true } => unsafe { int_object(extend(raw, size, true) as i64) },
-        // SAFETY: `raw` is the result register of a call returning `result_kind`'s type.
-        _ => unsafe { result_object(result_kind, raw) },
-    })
+    // SAFETY: CPython constructors called under the GIL (contract).
+    unsafe {
+        match kind {
+            FastRet::Int { size, signed: true } => int_object(extend(raw, size, true) as i64),
+            _ => result_object(kind, raw),
+        }
+    }
 }
 
 /// The lane of the commonest typed call, C integers in and an integer (or nothing) out, as
@@ -565,9 +587,12 @@ unsafe fn try_register_call(py: Python<'_>, plan: &FastPlan, func: usize, args: 
 /// integer or void result, no `use_errno`), and `func` is the function's address.
 #[inline(always)]
 unsafe fn try_scalar_call(py: Python<'_>, plan: &FastPlan, func: usize, args: *const *mut ffi::PyObject, nargs: usize) -> Option<*mut ffi::PyObject> {
-    let mut ints = [0u64; INT_REGISTERS];
     // A wrong count goes to the general lane, which raises CPython's error.
-    let kinds = plan.args.get(..nargs).filter(|_| plan.typed == Some(nargs as u8))?;
+    if plan.typed.map(usize::from) != Some(nargs) {
+        return None;
+    }
+    let mut ints = [0u64; INT_REGISTERS];
+    let kinds = plan.args.get(..nargs)?;
     for ((slot, kind), i) in ints.iter_mut().zip(kinds).zip(0..) {
         // SAFETY: `i < nargs`; each entry is a live reference (contract).
         let obj = unsafe { *args.add(i) };
@@ -579,25 +604,17 @@ unsafe fn try_scalar_call(py: Python<'_>, plan: &FastPlan, func: usize, args: *c
         // SAFETY: an exact int (checked).
         *slot = extend(unsafe { int_bits(obj) }, size, signed);
     }
+    // Copied out: a callback during the call may reconfigure the function object.
     let result_kind = plan.ret;
-    // SAFETY: the plan matches the function's declared signature (argtypes/restype, which the
-    // user vouches for, as with every ctypes call): integer-class arguments only, an integer
-    // or no result.
-    let call = || unsafe { direct::call_int_args(func as *const std::ffi::c_void, &ints, ReturnClass::Integer) };
-    let raw = if plan.release_gil {
-        // The ticket is held until the GIL is back (interp/finalization.rs).
-        // SAFETY: `call` touches no Python object (registers and a C call).
-        unsafe { thread_state::released(py, || (call(), finalization::before_reattach())) }.0
-    } else {
-        call()
+    // SAFETY: the plan matches the function's declared signature (argtypes/restype, which
+    // the user vouches for, as with every ctypes call): integer-class arguments only, an
+    // integer or no result. The section touches no Python object (registers and a C call).
+    let raw = unsafe {
+        run_section(py, plan.release_gil, || direct::call_int_args(func as *const std::ffi::c_void, &ints, ReturnClass::Integer))
     };
-    note_lane_taken();
-    Some(match result_kind {
-        // SAFETY: a CPython constructor called under the GIL.
-        FastRet::Int { size, signed: true } => unsafe { int_object(extend(raw, size, true) as i64) },
-        // SAFETY: `raw` is the result register of a call returning `result_kind`'s type.
-        _ => unsafe { result_object(result_kind, raw) },
-    })
+    // SAFETY: `raw` is the result register of a call returning `result_kind`'s type; the
+    // GIL is held again.
+    Some(unsafe { lane_result(result_kind, raw) })
 }
 
 /// A new `int` of a signed 64-bit result. Where C `long` is 64 bits (LP64) its constructor,
@@ -749,24 +766,17 @@ unsafe fn try_call_frame(
         // as `direct::call_frame` requires; the result buffer outlives the call.
         errno::swapped_around(use_errno, || unsafe { direct::call_frame(frame) })
     };
-    if release_gil {
-        // The frame stays where it is (it is large): the detached section gets its address.
-        let sent = FramePtr(&mut frame);
-        // The ticket is held until the GIL is back (interp/finalization.rs).
-        // SAFETY: `released`'s contract: the section touches no Python object; it runs the
-        // C call only.
-        let ((), _reattached) = unsafe {
-            thread_state::released(py, move || {
-                let sent = sent;
-                // SAFETY: the frame lives in this function's stack frame, which waits for the
-                // detached section to return; nothing else touches it meanwhile.
-                run(&mut *sent.0);
-                ((), finalization::before_reattach())
-            })
-        };
-    } else {
-        run(&mut frame);
-    }
+    // The frame stays where it is (it is large): the section gets its address.
+    let sent = FramePtr(&mut frame);
+    // SAFETY: the section touches no Python object; it runs the C call only.
+    unsafe {
+        run_section(py, release_gil, move || {
+            let sent = sent;
+            // SAFETY: the frame lives in this function's stack frame, which waits for the
+            // section to return; nothing else touches it meanwhile.
+            run(&mut *sent.0)
+        })
+    };
     note_lane_taken();
     let pass = match result_kind {
         FastRet::Aggregate { pass, .. } => pass,

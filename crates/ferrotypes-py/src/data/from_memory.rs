@@ -2,7 +2,8 @@
 //! writable buffer), `from_buffer_copy`, and `in_dll` (a library's exported variable).
 use super::cdata::{alloc_borrowed_raw, hold_view_fresh, keep_ref, CData, RawInit};
 use super::roots::{direct_stginfo, instantiate, instantiate_copy, instantiate_kind};
-use crate::interp::descriptors::{entry_result, install_fastcall_method, install_o_method};
+use super::class_methods;
+use crate::interp::descriptors::{entry_result, o_method_descriptor};
 use super::simple::int_mask;
 use super::stginfo::stginfo_of_type;
 use crate::checked;
@@ -113,13 +114,181 @@ unsafe extern "C" fn from_buffer_copy_method(cls: *mut ffi::PyObject, args: *mut
     }
 }
 
-/// Installs `from_buffer` and `from_buffer_copy` on `owner` (the metaclasses' common base)
-/// as C methods, so `cls.from_buffer(...)` runs no Python frame, as in CPython.
+/// Installs `from_buffer`, `from_buffer_copy`, `from_address` and `in_dll` on `owner` (the
+/// metaclasses' common base) as C methods, so `cls.from_buffer(...)` runs no Python frame,
+/// as in CPython, each bound once per class (`class_methods.rs`). Up to 3.12 they are
+/// plain C methods, as CPython's (whose keyword error names the method alone); from 3.13 CPython defines them with Argument Clinic as
+/// methods that receive their defining class (bound, they are `builtin_method` objects)
+/// and says so in its argument errors, and so do these ([`ClinicEntry`]).
 pub fn install_cdata_type_methods(owner: &Bound<'_, pyo3::types::PyType>) -> PyResult<()> {
-    install_fastcall_method(owner, c"from_buffer", c"C.from_buffer(object, offset=0) -> C instance\n\nCreate a C instance from a writeable buffer", from_buffer_method)?;
-    install_fastcall_method(owner, c"from_buffer_copy", c"C.from_buffer_copy(object, offset=0) -> C instance\n\nCreate a C instance from a readable buffer", from_buffer_copy_method)?;
-    install_o_method(owner, c"from_address", c"C.from_address(integer) -> C instance\n\nAccess a C instance at the specified address", from_address_method)?;
-    install_fastcall_method(owner, c"in_dll", c"C.in_dll(dll, name) -> C instance\n\nAccess a C instance in a dll", in_dll_method)
+    let py = owner.py();
+    class_methods::install_descriptor_slot(py);
+    const FROM_BUFFER_DOC: &std::ffi::CStr = c"C.from_buffer(object, offset=0) -> C instance\n\nCreate a C instance from a writeable buffer";
+    const FROM_BUFFER_COPY_DOC: &std::ffi::CStr = c"C.from_buffer_copy(object, offset=0) -> C instance\n\nCreate a C instance from a readable buffer";
+    const FROM_ADDRESS_DOC: &std::ffi::CStr = c"C.from_address(integer) -> C instance\n\nAccess a C instance at the specified address";
+    const IN_DLL_DOC: &std::ffi::CStr = c"C.in_dll(dll, name) -> C instance\n\nAccess a C instance in a dll";
+    let methods = if crate::interp::version::behaves_as(py, 13) {
+        [
+            ("from_buffer", clinic_method_descriptor(owner, c"from_buffer", FROM_BUFFER_DOC, clinic_entry::<FromBuffer>)?),
+            ("from_buffer_copy", clinic_method_descriptor(owner, c"from_buffer_copy", FROM_BUFFER_COPY_DOC, clinic_entry::<FromBufferCopy>)?),
+            ("from_address", clinic_method_descriptor(owner, c"from_address", FROM_ADDRESS_DOC, clinic_entry::<FromAddress>)?),
+            ("in_dll", clinic_method_descriptor(owner, c"in_dll", IN_DLL_DOC, clinic_entry::<InDll>)?),
+        ]
+    } else {
+        [
+            ("from_buffer", keywords_method_descriptor(owner, c"from_buffer", FROM_BUFFER_DOC, no_keywords_entry::<FromBuffer>)?),
+            ("from_buffer_copy", keywords_method_descriptor(owner, c"from_buffer_copy", FROM_BUFFER_COPY_DOC, no_keywords_entry::<FromBufferCopy>)?),
+            ("from_address", o_method_descriptor(owner, c"from_address", FROM_ADDRESS_DOC, from_address_method)?),
+            ("in_dll", keywords_method_descriptor(owner, c"in_dll", IN_DLL_DOC, no_keywords_entry::<InDll>)?),
+        ]
+    };
+    for (slot, (name, method)) in methods.iter().enumerate() {
+        class_methods::install(owner, name, method, slot)?;
+    }
+    Ok(())
+}
+
+/// One of the four methods as 3.13's Argument Clinic declares it: positional-only
+/// arguments, between `MIN` and `MAX` of them.
+trait ClinicEntry {
+    const NAME: &'static str;
+    const MIN: usize;
+    const MAX: usize;
+    /// The method itself, which checks its argument count as CPython up to 3.12 does
+    /// (`from_address` is only called with one argument).
+    ///
+    /// # Safety
+    /// As a `METH_FASTCALL` method: the GIL is held, `cls` is the bound class and `args`
+    /// holds `nargs` borrowed references; exactly one for `from_address`.
+    unsafe fn run(cls: *mut ffi::PyObject, args: *const *mut ffi::PyObject, nargs: usize) -> *mut ffi::PyObject;
+}
+
+struct FromBuffer;
+struct FromBufferCopy;
+struct FromAddress;
+struct InDll;
+
+impl ClinicEntry for FromBuffer {
+    const NAME: &'static str = "from_buffer";
+    const MIN: usize = 1;
+    const MAX: usize = 2;
+    unsafe fn run(cls: *mut ffi::PyObject, args: *const *mut ffi::PyObject, nargs: usize) -> *mut ffi::PyObject {
+        // SAFETY: forwarded (the trait's contract; `nargs` fits a Py_ssize_t).
+        unsafe { from_buffer_method(cls, args.cast_mut(), nargs as ffi::Py_ssize_t) }
+    }
+}
+
+impl ClinicEntry for FromBufferCopy {
+    const NAME: &'static str = "from_buffer_copy";
+    const MIN: usize = 1;
+    const MAX: usize = 2;
+    unsafe fn run(cls: *mut ffi::PyObject, args: *const *mut ffi::PyObject, nargs: usize) -> *mut ffi::PyObject {
+        // SAFETY: forwarded (the trait's contract; `nargs` fits a Py_ssize_t).
+        unsafe { from_buffer_copy_method(cls, args.cast_mut(), nargs as ffi::Py_ssize_t) }
+    }
+}
+
+impl ClinicEntry for FromAddress {
+    const NAME: &'static str = "from_address";
+    const MIN: usize = 1;
+    const MAX: usize = 1;
+    unsafe fn run(cls: *mut ffi::PyObject, args: *const *mut ffi::PyObject, _nargs: usize) -> *mut ffi::PyObject {
+        // SAFETY: exactly one argument (the trait's contract).
+        unsafe { from_address_method(cls, *args) }
+    }
+}
+
+impl ClinicEntry for InDll {
+    const NAME: &'static str = "in_dll";
+    const MIN: usize = 2;
+    const MAX: usize = 2;
+    unsafe fn run(cls: *mut ffi::PyObject, args: *const *mut ffi::PyObject, nargs: usize) -> *mut ffi::PyObject {
+        // SAFETY: forwarded (the trait's contract; `nargs` fits a Py_ssize_t).
+        unsafe { in_dll_method(cls, args.cast_mut(), nargs as ffi::Py_ssize_t) }
+    }
+}
+
+/// The `METH_METHOD | METH_FASTCALL | METH_KEYWORDS` entry of `M`: keywords or a count out
+/// of range raise Argument Clinic's errors, anything else runs the method.
+///
+/// # Safety
+/// Called by the interpreter as such a method: the GIL is held, `cls` is the bound class,
+/// `args` holds `nargs` positional arguments followed by one per name in `kwnames` (NULL
+/// when there are none), all borrowed.
+unsafe extern "C" fn clinic_entry<M: ClinicEntry>(
+    cls: *mut ffi::PyObject,
+    _defining_class: *mut ffi::PyTypeObject,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    let nargs = usize::try_from(nargs).unwrap_or(0);
+    // SAFETY: `kwnames` is NULL or a live tuple of str (contract).
+    let nkw = if kwnames.is_null() { 0 } else { usize::try_from(unsafe { ffi::PyTuple_GET_SIZE(kwnames) }).unwrap_or(0) };
+    if nkw == 0 && (M::MIN..=M::MAX).contains(&nargs) {
+        // SAFETY: the count is in range (checked above); the rest is this entry's contract.
+        return unsafe { M::run(cls, args, nargs) };
+    }
+    // SAFETY: the GIL is held (contract); `kwnames` is live or NULL.
+    unsafe {
+        entry_result(|py| {
+            let first = (nkw > 0).then(|| Bound::from_borrowed_ptr(py, kwnames)).and_then(|names| names.get_item(0).ok());
+            Err(clinic_error(M::NAME, M::MIN, M::MAX, nargs, nkw, first.as_ref()))
+        })
+    }
+}
+
+/// Argument Clinic's TypeError for a positional-only method taking `min..=max` arguments,
+/// called with `nargs` positional and `nkw` keyword arguments (`first_keyword` the first
+/// keyword's name), in the order CPython checks: too many arguments, too few positional
+/// ones, then the keyword itself.
+#[cold]
+#[inline(never)]
+fn clinic_error(name: &str, min: usize, max: usize, nargs: usize, nkw: usize, first_keyword: Option<&Bound<'_, PyAny>>) -> PyErr {
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    let msg = if nargs + nkw > max {
+        let keyword = if nargs == 0 { "keyword " } else { "" };
+        format!("{name}() takes at most {max} {keyword}argument{} ({} given)", plural(max), nargs + nkw)
+    } else if nargs < min {
+        let bound = if min < max { "at least" } else { "exactly" };
+        format!("{name}() takes {bound} {min} positional argument{} ({nargs} given)", plural(min))
+    } else {
+        let keyword = first_keyword.map(|k| k.to_string()).unwrap_or_default();
+        format!("{name}() got an unexpected keyword argument '{keyword}'")
+    };
+    PyTypeError::new_err(msg)
+}
+
+/// Up to 3.12, the `METH_FASTCALL | METH_KEYWORDS` entry of `M` (not `from_address`, a
+/// `METH_O` method): keywords raise the error CPython's `METH_VARARGS` methods raise
+/// (naming the method alone, where the interpreter would name `Class.method`); anything
+/// else runs the method, which checks its count.
+///
+/// # Safety
+/// As [`clinic_entry`], without the defining class.
+unsafe extern "C" fn no_keywords_entry<M: ClinicEntry>(
+    cls: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: `kwnames` is NULL or a live tuple (contract).
+    if kwnames.is_null() || unsafe { ffi::PyTuple_GET_SIZE(kwnames) } == 0 {
+        // SAFETY: forwarded from this entry's contract (M is not `FromAddress` here).
+        return unsafe { M::run(cls, args, usize::try_from(nargs).unwrap_or(0)) };
+    }
+    // SAFETY: the GIL is held (contract).
+    unsafe { entry_result(|_| Err(PyTypeError::new_err(format!("{}() takes no keyword arguments", M::NAME)))) }
+}
+
+/// A `METH_FASTCALL | METH_KEYWORDS` method descriptor of `owner` for `f`.
+fn keywords_method_descriptor<'py>(owner: &Bound<'py, pyo3::types::PyType>, name: &'static std::ffi::CStr, doc: &'static std::ffi::CStr, f: ffi::PyCFunctionFastWithKeywords) -> PyResult<Bound<'py, PyAny>> {
+    crate::interp::descriptors::method_descriptor(owner, name, doc, ffi::PyMethodDefPointer { PyCFunctionFastWithKeywords: f }, ffi::METH_FASTCALL | ffi::METH_KEYWORDS)
+}
+
+/// A `METH_METHOD | METH_FASTCALL | METH_KEYWORDS` method descriptor of `owner` for `f`.
+fn clinic_method_descriptor<'py>(owner: &Bound<'py, pyo3::types::PyType>, name: &'static std::ffi::CStr, doc: &'static std::ffi::CStr, f: ffi::PyCMethod) -> PyResult<Bound<'py, PyAny>> {
+    crate::interp::descriptors::method_descriptor(owner, name, doc, ffi::PyMethodDefPointer { PyCMethod: f }, ffi::METH_METHOD | ffi::METH_FASTCALL | ffi::METH_KEYWORDS)
 }
 
 /// `cls.from_address(address)` (METH_O).

@@ -18,6 +18,7 @@ pub mod array;
 pub mod c_entry_points;
 pub mod caller_module;
 pub mod carg;
+pub mod class_methods;
 pub mod cdata;
 pub mod cfield;
 pub mod construct;

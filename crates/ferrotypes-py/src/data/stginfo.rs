@@ -107,6 +107,21 @@ pub struct StgInfo {
     /// 3.14+: the type's `__pointer_type__` (what `POINTER(cls)` returns), set by the first
     /// pointer type made for it or by assignment; never inherited.
     pub pointer_type: GilCell<Option<Py<PyAny>>>,
+    /// The class's `from_buffer`, `from_buffer_copy`, `from_address` and `in_dll` bound to
+    /// it, each with the class's address, made on first access (`class_methods.rs`); kept
+    /// only in the class's own storage info.
+    pub bound_methods: [BoundMethodSlot; BOUND_METHODS],
+}
+
+/// How many metaclass methods each class keeps bound (`StgInfo::bound_methods`).
+pub const BOUND_METHODS: usize = 4;
+
+/// One kept bound method: the class's address and the method bound to it.
+pub type BoundMethodSlot = GilCell<Option<(usize, Py<PyAny>)>>;
+
+/// No bound methods kept yet.
+pub fn no_bound_methods() -> [BoundMethodSlot; BOUND_METHODS] {
+    std::array::from_fn(|_| GilCell::new(None))
 }
 
 impl PartialEq for Kind {
@@ -120,6 +135,38 @@ impl PartialEq for Kind {
 impl Eq for Kind {}
 
 impl StgInfo {
+    /// The method kept at `slot` bound to the class `cls` (a new reference), if one is.
+    ///
+    /// # Safety
+    /// The GIL is held and `cls` is live.
+    #[inline]
+    pub unsafe fn bound_method(&self, slot: usize, cls: *mut ffi::PyObject) -> Option<*mut ffi::PyObject> {
+        // SAFETY: slots are only replaced under the GIL (held: contract), and the kept
+        // method is a live object the slot owns.
+        let kept = unsafe { &*self.bound_methods.get(slot)?.as_ptr() };
+        match kept {
+            Some((owner, method)) if *owner == cls as usize => Some(method.as_ptr()).inspect(|&m| {
+                // SAFETY: a live object, its new reference returned to the caller.
+                unsafe { ffi::Py_INCREF(m) }
+            }),
+            _ => None,
+        }
+    }
+
+    /// Keeps `method` (bound to `cls`, whose own storage info this is) at `slot`, unless a
+    /// method is kept there already.
+    pub fn keep_bound_method(&self, slot: usize, cls: &Borrowed<'_, '_, PyAny>, method: &Borrowed<'_, '_, PyAny>) {
+        let Some(cell) = self.bound_methods.get(slot) else { return };
+        // SAFETY: the GIL is held (the `Borrowed` arguments witness it); nothing else
+        // borrows the slot while it is read and written here, and dropping `None` runs no
+        // code.
+        unsafe {
+            if (*cell.as_ptr()).is_none() {
+                *cell.as_ptr() = Some((cls.as_ptr() as usize, Bound::clone(method).unbind()));
+            }
+        }
+    }
+
     pub fn new(size: usize, align: usize, length: usize, kind: Kind, ffi: FfiType, format: &str) -> Self {
         StgInfo {
             size,
@@ -137,6 +184,7 @@ impl StgInfo {
             final_: AtomicBool::new(false),
             init_names: GilCell::new(None),
             pointer_type: GilCell::new(None),
+            bound_methods: no_bound_methods(),
         }
     }
 
@@ -258,6 +306,13 @@ impl StgInfo {
     fn __traverse__(&self, visit: pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
         visit.call(&self.proto)?;
         self.pointer_type.traverse(&visit)?;
+        for kept in &self.bound_methods {
+            // SAFETY: the collector runs with the GIL held and no Python code runs while it
+            // visits; the slot is only replaced under the GIL.
+            if let Some((_, method)) = unsafe { &*kept.as_ptr() } {
+                visit.call(method)?;
+            }
+        }
         if let Some(func) = &self.func {
             visit.call(&func.argtypes)?;
             traverse_converters(&func.converters, &visit)?;

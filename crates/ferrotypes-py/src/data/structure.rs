@@ -217,6 +217,7 @@ fn inherit(py: Python<'_>, base: &StgInfo) -> StgInfo {
         final_: AtomicBool::new(false),
         init_names: GilCell::new(None),
         pointer_type: GilCell::new(None),
+        bound_methods: super::stginfo::no_bound_methods(),
     }
 }
 

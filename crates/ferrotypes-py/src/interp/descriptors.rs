@@ -31,32 +31,30 @@ fn clear_doc(descr: *mut ffi::PyObject) {
     }
 }
 
-/// A `METH_FASTCALL` C function of the extension.
-pub type FastcallFn = ffi::PyCFunctionFast;
-
-/// Puts `f` into the namespace of the class `owner` as a method descriptor, as a C type's
-/// `tp_methods` entry would be: instances of `owner` (for the metaclasses: the C-data
-/// classes) bind it without a Python frame, as CPython's metatypes bind `from_buffer`.
-/// The method definition is leaked on purpose: a descriptor points at it for as long as the
-/// class lives, and this runs once per class at module set-up.
-pub fn install_fastcall_method(owner: &Bound<'_, PyType>, name: &'static std::ffi::CStr, doc: &'static std::ffi::CStr, f: FastcallFn) -> PyResult<()> {
-    install_method(owner, name, doc, ffi::PyMethodDefPointer { PyCFunctionFast: f }, ffi::METH_FASTCALL)
+/// A method descriptor of the class `owner` for the one-argument (`METH_O`) C function
+/// `f` (see [`method_descriptor`]).
+pub fn o_method_descriptor<'py>(owner: &Bound<'py, PyType>, name: &'static std::ffi::CStr, doc: &'static std::ffi::CStr, f: ffi::PyCFunction) -> PyResult<Bound<'py, PyAny>> {
+    method_descriptor(owner, name, doc, ffi::PyMethodDefPointer { PyCFunction: f }, ffi::METH_O)
 }
 
-/// As [`install_fastcall_method`], for a one-argument (`METH_O`) C function.
+/// Puts a [`o_method_descriptor`] for `f` into the namespace of `owner` as `name`.
 pub fn install_o_method(owner: &Bound<'_, PyType>, name: &'static std::ffi::CStr, doc: &'static std::ffi::CStr, f: ffi::PyCFunction) -> PyResult<()> {
-    install_method(owner, name, doc, ffi::PyMethodDefPointer { PyCFunction: f }, ffi::METH_O)
+    let descr = o_method_descriptor(owner, name, doc, f)?;
+    let name = pyo3::types::PyString::new(owner.py(), name.to_str().unwrap_or_default());
+    type_setattr(owner.as_any(), &name, &descr)
 }
 
-fn install_method(owner: &Bound<'_, PyType>, name: &'static std::ffi::CStr, doc: &'static std::ffi::CStr, meth: ffi::PyMethodDefPointer, flags: std::ffi::c_int) -> PyResult<()> {
+/// A method descriptor of the class `owner` for the C function `meth` with the calling
+/// convention `flags`, as a C type's `tp_methods` entry would make: instances of `owner`
+/// (for the metaclasses: the C-data classes) bind it without a Python frame, as CPython's
+/// metatypes bind `from_buffer`. The caller puts it in `owner`'s namespace. The method
+/// definition is leaked on purpose: the descriptor, and every method bound from it, point
+/// at it for as long as they live, and this runs once per method at module set-up.
+pub fn method_descriptor<'py>(owner: &Bound<'py, PyType>, name: &'static std::ffi::CStr, doc: &'static std::ffi::CStr, meth: ffi::PyMethodDefPointer, flags: std::ffi::c_int) -> PyResult<Bound<'py, PyAny>> {
     let def: &'static mut ffi::PyMethodDef = Box::leak(Box::new(ffi::PyMethodDef { ml_name: name.as_ptr(), ml_meth: meth, ml_flags: flags, ml_doc: doc.as_ptr() }));
-    let py = owner.py();
     // SAFETY: `owner` is a live type object and `def` lives for good (leaked above);
     // PyDescr_NewMethod returns a new reference or NULL with an exception set.
-    let descr = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyDescr_NewMethod(owner.as_type_ptr(), def))? };
-    // type.__setattr__, not the metaclass's own: the class may customise setattr.
-    py.get_type::<PyType>().getattr("__setattr__")?.call1((owner, name.to_str().unwrap_or_default(), descr))?;
-    Ok(())
+    unsafe { Bound::from_owned_ptr_or_err(owner.py(), ffi::PyDescr_NewMethod(owner.as_type_ptr(), def)) }
 }
 
 /// Adds `f` to the module `m` as the built-in function `name`: a `METH_FASTCALL |

@@ -39,7 +39,7 @@ pub fn from_address(cls: &Bound<'_, PyAny>, address: &Bound<'_, PyAny>) -> PyRes
 #[inline(always)]
 unsafe fn buffer_args<'a, 'py>(py: Python<'py>, what: &str, args: *const *mut ffi::PyObject, nargs: ffi::Py_ssize_t) -> PyResult<(&'a Bound<'py, PyAny>, isize)> {
     if !(1..=2).contains(&nargs) {
-        return Err(buffer_args_count_error(py, what, nargs));
+        return Err(buffer_args_count_error(what, nargs));
     }
     // SAFETY: `args[0]` (and `args[1]` when nargs is 2) are live borrowed references,
     // valid for `'a` (contract).
@@ -54,15 +54,15 @@ unsafe fn buffer_args<'a, 'py>(py: Python<'py>, what: &str, args: *const *mut ff
     Ok((obj, offset))
 }
 
-/// The TypeError for a wrong argument count of `from_buffer`/`from_buffer_copy`.
+/// The TypeError for a wrong argument count of `from_buffer`/`from_buffer_copy`, as
+/// CPython up to 3.12 words it (from 3.13 the entry checks the count first:
+/// [`clinic_entry`]).
 #[cold]
 #[inline(never)]
-fn buffer_args_count_error(py: Python<'_>, what: &str, nargs: ffi::Py_ssize_t) -> PyErr {
-    let msg = match (crate::interp::version::behaves_as(py, 13), nargs) {
-        (true, 0) => format!("{what} expected at least 1 argument, got 0"),
-        (true, n) => format!("{what} expected at most 2 arguments, got {n}"),
-        (false, 0) => format!("{what}() takes at least 1 argument (0 given)"),
-        (false, n) => format!("{what}() takes at most 2 arguments ({n} given)"),
+fn buffer_args_count_error(what: &str, nargs: ffi::Py_ssize_t) -> PyErr {
+    let msg = match nargs {
+        0 => format!("{what}() takes at least 1 argument (0 given)"),
+        n => format!("{what}() takes at most 2 arguments ({n} given)"),
     };
     PyTypeError::new_err(msg)
 }
@@ -129,10 +129,10 @@ pub fn install_cdata_type_methods(owner: &Bound<'_, pyo3::types::PyType>) -> PyR
     const IN_DLL_DOC: &std::ffi::CStr = c"C.in_dll(dll, name) -> C instance\n\nAccess a C instance in a dll";
     let methods = if crate::interp::version::behaves_as(py, 13) {
         [
-            ("from_buffer", clinic_method_descriptor(owner, c"from_buffer", FROM_BUFFER_DOC, clinic_entry::<FromBuffer>)?),
-            ("from_buffer_copy", clinic_method_descriptor(owner, c"from_buffer_copy", FROM_BUFFER_COPY_DOC, clinic_entry::<FromBufferCopy>)?),
-            ("from_address", clinic_method_descriptor(owner, c"from_address", FROM_ADDRESS_DOC, clinic_entry::<FromAddress>)?),
-            ("in_dll", clinic_method_descriptor(owner, c"in_dll", IN_DLL_DOC, clinic_entry::<InDll>)?),
+            ("from_buffer", keywords_method_descriptor(owner, c"from_buffer", FROM_BUFFER_DOC, clinic_entry::<FromBuffer>)?),
+            ("from_buffer_copy", keywords_method_descriptor(owner, c"from_buffer_copy", FROM_BUFFER_COPY_DOC, clinic_entry::<FromBufferCopy>)?),
+            ("from_address", keywords_method_descriptor(owner, c"from_address", FROM_ADDRESS_DOC, clinic_entry::<FromAddress>)?),
+            ("in_dll", keywords_method_descriptor(owner, c"in_dll", IN_DLL_DOC, clinic_entry::<InDll>)?),
         ]
     } else {
         [
@@ -208,8 +208,8 @@ impl ClinicEntry for InDll {
     }
 }
 
-/// The `METH_METHOD | METH_FASTCALL | METH_KEYWORDS` entry of `M`: keywords or a count out
-/// of range raise Argument Clinic's errors, anything else runs the method.
+/// From 3.13, the `METH_FASTCALL | METH_KEYWORDS` entry of `M`: keywords or a count out of
+/// range raise Argument Clinic's errors, anything else runs the method.
 ///
 /// # Safety
 /// Called by the interpreter as such a method: the GIL is held, `cls` is the bound class,
@@ -217,7 +217,6 @@ impl ClinicEntry for InDll {
 /// when there are none), all borrowed.
 unsafe extern "C" fn clinic_entry<M: ClinicEntry>(
     cls: *mut ffi::PyObject,
-    _defining_class: *mut ffi::PyTypeObject,
     args: *const *mut ffi::PyObject,
     nargs: ffi::Py_ssize_t,
     kwnames: *mut ffi::PyObject,
@@ -265,7 +264,7 @@ fn clinic_error(name: &str, min: usize, max: usize, nargs: usize, nkw: usize, fi
 /// else runs the method, which checks its count.
 ///
 /// # Safety
-/// As [`clinic_entry`], without the defining class.
+/// As [`clinic_entry`].
 unsafe extern "C" fn no_keywords_entry<M: ClinicEntry>(
     cls: *mut ffi::PyObject,
     args: *const *mut ffi::PyObject,
@@ -284,11 +283,6 @@ unsafe extern "C" fn no_keywords_entry<M: ClinicEntry>(
 /// A `METH_FASTCALL | METH_KEYWORDS` method descriptor of `owner` for `f`.
 fn keywords_method_descriptor<'py>(owner: &Bound<'py, pyo3::types::PyType>, name: &'static std::ffi::CStr, doc: &'static std::ffi::CStr, f: ffi::PyCFunctionFastWithKeywords) -> PyResult<Bound<'py, PyAny>> {
     crate::interp::descriptors::method_descriptor(owner, name, doc, ffi::PyMethodDefPointer { PyCFunctionFastWithKeywords: f }, ffi::METH_FASTCALL | ffi::METH_KEYWORDS)
-}
-
-/// A `METH_METHOD | METH_FASTCALL | METH_KEYWORDS` method descriptor of `owner` for `f`.
-fn clinic_method_descriptor<'py>(owner: &Bound<'py, pyo3::types::PyType>, name: &'static std::ffi::CStr, doc: &'static std::ffi::CStr, f: ffi::PyCMethod) -> PyResult<Bound<'py, PyAny>> {
-    crate::interp::descriptors::method_descriptor(owner, name, doc, ffi::PyMethodDefPointer { PyCMethod: f }, ffi::METH_METHOD | ffi::METH_FASTCALL | ffi::METH_KEYWORDS)
 }
 
 /// `cls.from_address(address)` (METH_O).

@@ -53,7 +53,9 @@ impl PerClassMethod {
     /// its class. (CPython 3.13's method descriptor of a `METH_METHOD` function crashes
     /// when its `__get__` is called with an instance alone; this one's does not.)
     fn __getattribute__(slf: &Bound<'_, Self>, name: &Bound<'_, pyo3::types::PyString>) -> PyResult<Py<PyAny>> {
-        let own = matches!(name.to_str()?, "__get__" | "__call__" | "__class__" | "__repr__" | "__getattribute__" | "__reduce__" | "__reduce_ex__");
+        // (`__reduce__`/`__reduce_ex__` are the method descriptor's: unpickled, they look
+        // the name up on the metaclass again, which gives this descriptor.)
+        let own = matches!(name.to_str()?, "__get__" | "__call__" | "__class__" | "__repr__" | "__getattribute__");
         if own {
             // SAFETY: `slf` and `name` are live, the GIL is held; the generic lookup returns
             // a new reference or NULL with an exception set.

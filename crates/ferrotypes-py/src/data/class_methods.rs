@@ -10,11 +10,10 @@
 //! CPython's descriptor would have made the first time) and allocates nothing.
 //!
 //! What users see is unchanged: the attribute is found only on classes (instances do not
-//! see their metaclass's attributes), and the bound method has the same type, name,
-//! `__self__` and behavior. Two differences: identity (`T.from_buffer is T.from_buffer`
-//! holds here), and `type(T).from_buffer` is this descriptor, which shows the method
-//! descriptor's attributes and repr and calls it, rather than the method descriptor itself
-//! (whose `__get__` crashes CPython 3.13 when given a class alone).
+//! see their metaclass's attributes), `type(T).from_buffer` is the method descriptor
+//! itself, and the bound method has the same name, `__self__` and behavior. The one
+//! difference is identity: `T.from_buffer is T.from_buffer` holds here. The descriptor in
+//! the metaclass's namespace shows the method descriptor's attributes and repr.
 use super::stginfo::{own_stginfo, stginfo_borrowed, BOUND_METHODS};
 use crate::interp::descriptors::type_setattr;
 use pyo3::ffi;
@@ -50,11 +49,10 @@ impl PerClassMethod {
 
     /// Every attribute is the method descriptor's (`__name__`, `__doc__`, `__qualname__`,
     /// `__objclass__`, `__text_signature__`, ...), except the descriptor's own methods and
-    /// its class. (CPython 3.13's method descriptor of a `METH_METHOD` function crashes
-    /// when its `__get__` is called with an instance alone; this one's does not.)
+    /// its class.
     fn __getattribute__(slf: &Bound<'_, Self>, name: &Bound<'_, pyo3::types::PyString>) -> PyResult<Py<PyAny>> {
-        // (`__reduce__`/`__reduce_ex__` are the method descriptor's: unpickled, they look
-        // the name up on the metaclass again, which gives this descriptor.)
+        // (`__reduce__`/`__reduce_ex__` are the method descriptor's: they look the name up
+        // on the metaclass again.)
         let own = matches!(name.to_str()?, "__get__" | "__call__" | "__class__" | "__repr__" | "__getattribute__");
         if own {
             // SAFETY: `slf` and `name` are live, the GIL is held; the generic lookup returns
@@ -112,10 +110,10 @@ unsafe extern "C" fn per_class_get(descr: *mut ffi::PyObject, obj: *mut ffi::PyO
     }
 }
 
-/// `descr.__get__(obj, owner)` (a new reference, or NULL with an exception set): `descr`
-/// itself for access through the metaclass, else what the wrapped descriptor gives, kept in
-/// `obj`'s storage info when `obj` is a class with storage info of its own and no method
-/// kept there yet.
+/// `descr.__get__(obj, owner)` (a new reference, or NULL with an exception set): what the
+/// wrapped descriptor gives (itself for access through the metaclass), kept in `obj`'s
+/// storage info when `obj` is a class with storage info of its own and no method kept
+/// there yet.
 ///
 /// # Safety
 /// The GIL is held; `descr` is a live `PerClassMethod`; `obj` and `owner` are live or NULL.
@@ -123,16 +121,9 @@ unsafe fn bind_general(py: Python<'_>, descr: *mut ffi::PyObject, obj: *mut ffi:
     // SAFETY: `descr` is a live PerClassMethod (contract).
     let this = unsafe { Borrowed::from_ptr(py, descr).cast_unchecked::<PerClassMethod>() }.get();
     let method = this.method.as_ptr();
-    if obj.is_null() {
-        // Access through the metaclass: this descriptor itself, as a method descriptor
-        // gives itself (and calling it calls the method with the class first).
-        // SAFETY: `descr` is live (contract).
-        return unsafe { ffi::Py_NewRef(descr) };
-    }
-    // `__get__(obj)` without an owner means `type(obj)`, what attribute lookup passes: a
-    // method descriptor of a `METH_METHOD` function needs it (3.13's dereferences it).
-    // SAFETY: `obj` is live (not NULL here; contract).
-    let owner = if owner.is_null() { unsafe { ffi::Py_TYPE(obj) }.cast() } else { owner };
+    // `__get__(obj)` without an owner means `type(obj)`, what attribute lookup passes.
+    // SAFETY: `obj` is live when not NULL (contract).
+    let owner = if owner.is_null() && !obj.is_null() { unsafe { ffi::Py_TYPE(obj) }.cast() } else { owner };
     // SAFETY: `method` is a live method descriptor, whose type has `tp_descr_get`
     // (`method_get`); it is called as the interpreter would, with live or NULL arguments,
     // and returns a new reference or NULL with an exception set.

@@ -143,38 +143,53 @@ def build_cffi_module(tmp: str) -> bool:
         return False
 
 
+def time_candidates(tmp: str, have_cffi: bool, args: argparse.Namespace) -> dict[str, float]:
+    """Best ns per call of each candidate, over interleaved rounds (`tmp` is on sys.path)."""
+    import ferrotypes
+    import _call_floor
+
+    ft_abs = ferrotypes.CDLL(None).abs
+    ft_abs.argtypes = (ferrotypes.c_int,)
+    ft_abs.restype = ferrotypes.c_int
+    callables = {"builtin_abs": _call_floor.builtin_abs, "object_abs": _call_floor.object_abs,
+                 "ferrotypes": ft_abs}
+    if have_cffi:
+        callables["cffi"] = __import__("_call_floor_cffi").lib.abs
+    for name, f in callables.items():
+        if f(-5) != 5:
+            sys.exit(f"call_floor.py: {name}(-5) returned {f(-5)!r}")
+    # Each statement in its own timeit loop (names are the loop's globals, as in
+    # bench_calls.py); the rounds interleave the candidates so drift hits them alike.
+    timers = {name: timeit.Timer("f(-5)", globals={"f": f}) for name, f in callables.items()}
+    number = args.number
+    best = {name: float("inf") for name in timers}
+    for _ in range(args.repeat):
+        for name, timer in timers.items():
+            best[name] = min(best[name], timer.timeit(number) / number * 1e9)
+    return best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=15, help="rounds (default: %(default)s)")
     parser.add_argument("--number", type=int, default=200_000,
                         help="calls per candidate per round (default: %(default)s)")
     args = parser.parse_args()
-    import ferrotypes
-
+    built_names = ("_call_floor", "_call_floor_cffi")
     with tempfile.TemporaryDirectory() as tmp:
         build_floor_module(tmp)
         have_cffi = build_cffi_module(tmp)
+        # Imported from this directory only, and forgotten again afterwards: the directory
+        # goes away, and a later run (in the same process) builds and imports its own.
+        for name in built_names:
+            sys.modules.pop(name, None)
         sys.path.insert(0, tmp)
-        import _call_floor
-
-        ft_abs = ferrotypes.CDLL(None).abs
-        ft_abs.argtypes = (ferrotypes.c_int,)
-        ft_abs.restype = ferrotypes.c_int
-        callables = {"builtin_abs": _call_floor.builtin_abs, "object_abs": _call_floor.object_abs,
-                     "ferrotypes": ft_abs}
-        if have_cffi:
-            callables["cffi"] = __import__("_call_floor_cffi").lib.abs
-        for name, f in callables.items():
-            if f(-5) != 5:
-                sys.exit(f"call_floor.py: {name}(-5) returned {f(-5)!r}")
-        # Each statement in its own timeit loop (names are the loop's globals, as in
-        # bench_calls.py); the rounds interleave the candidates so drift hits them alike.
-        timers = {name: timeit.Timer("f(-5)", globals={"f": f}) for name, f in callables.items()}
-        number = args.number
-        best = {name: float("inf") for name in timers}
-        for _ in range(args.repeat):
-            for name, timer in timers.items():
-                best[name] = min(best[name], timer.timeit(number) / number * 1e9)
+        try:
+            best = time_candidates(tmp, have_cffi, args)
+        finally:
+            sys.path.remove(tmp)
+            for name in built_names:
+                sys.modules.pop(name, None)
 
     print(f"CPython {sys.version.split()[0]}: ns per call, best of {args.repeat} rounds")
     for name, ns in best.items():

@@ -2,6 +2,8 @@
 says it measures. Timings are never asserted here; only the bookkeeping."""
 import importlib.util
 import itertools
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -96,7 +98,12 @@ def test_call_floor_times_what_it_names(monkeypatch, capsys, tmp_path):
     assert type(built.object_abs).__name__ == "AbsObject"
     assert type(built.builtin_abs).__name__ == "builtin_function_or_method"
     monkeypatch.setattr("sys.argv", ["call_floor.py", "--repeat", "2", "--number", "1000"])
+    path_before = list(sys.path)
     module.main()
+    # Its own build was imported (not the one above) and forgotten, and its temporary
+    # directory left sys.path (importing setuptools for cffi may add a live entry).
+    assert all(os.path.isdir(p) for p in sys.path if p not in path_before), sys.path
+    assert "_call_floor" not in sys.modules
     out, err = capsys.readouterr()
     for name in ("builtin_abs", "object_abs", "ferrotypes", "object_abs ÷ builtin_abs",
                  "ferrotypes ÷ object_abs"):

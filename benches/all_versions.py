@@ -59,6 +59,7 @@ def run_one(version: str, python: str, out_dir: str, quick: bool, build: bool) -
         if built.returncode:
             print(f"all_versions.py: building for CPython {version} FAILED", file=sys.stderr)
             return None
+    out_dir = os.path.abspath(out_dir)
     path = os.path.join(out_dir, f"{version}.json")
     if os.path.exists(path):
         os.unlink(path)
@@ -66,7 +67,11 @@ def run_one(version: str, python: str, out_dir: str, quick: bool, build: bool) -
     if quick:
         command.append("--quick")
     print(f"\n=== CPython {version}: {' '.join(command)}", flush=True)
-    done = subprocess.run(command, cwd=ROOT)
+    # The interpreters of the Debian root (3.14, 3.15; scripts/sid-root.sh) see only what
+    # their launcher binds into it: the output directory is added to that (others ignore it).
+    binds = env.get("FERROTYPES_ROOT_BINDS", "").split()
+    env["FERROTYPES_ROOT_BINDS"] = " ".join(binds + [out_dir])
+    done = subprocess.run(command, cwd=ROOT, env=env)
     if done.returncode or not os.path.exists(path):
         print(f"all_versions.py: the benchmark on CPython {version} FAILED (exit {done.returncode})",
               file=sys.stderr)

@@ -7,7 +7,8 @@
 //! (`simple.rs`), pointers, arrays, structures/unions and their fields (`pointer.rs`,
 //! `array.rs`, `structure.rs`, `cfield.rs`), `CArgObject`/`byref` (`carg.rs`), the
 //! type-side `from_param` protocol and the converters `argtypes` resolve to
-//! (`from_param.rs`), instances over existing memory (`from_memory.rs`), the C entry
+//! (`from_param.rs`), instances over existing memory (`from_memory.rs`) and their class
+//! methods bound once per class (`class_methods.rs`), the C entry
 //! points `string_at`/`wstring_at`/`cast` (`c_entry_points.rs`), and `__module__` of types
 //! made on the fly (`caller_module.rs`).
 //!

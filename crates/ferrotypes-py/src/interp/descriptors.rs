@@ -37,7 +37,7 @@ pub fn o_method_descriptor<'py>(owner: &Bound<'py, PyType>, name: &'static std::
     method_descriptor(owner, name, doc, ffi::PyMethodDefPointer { PyCFunction: f }, ffi::METH_O)
 }
 
-/// Puts a [`o_method_descriptor`] for `f` into the namespace of `owner` as `name`.
+/// Puts an [`o_method_descriptor`] for `f` into the namespace of `owner` as `name`.
 pub fn install_o_method(owner: &Bound<'_, PyType>, name: &'static std::ffi::CStr, doc: &'static std::ffi::CStr, f: ffi::PyCFunction) -> PyResult<()> {
     let descr = o_method_descriptor(owner, name, doc, f)?;
     let name = pyo3::types::PyString::new(owner.py(), name.to_str().unwrap_or_default());

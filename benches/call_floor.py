@@ -143,8 +143,9 @@ def build_cffi_module(tmp: str) -> bool:
         return False
 
 
-def time_candidates(tmp: str, have_cffi: bool, args: argparse.Namespace) -> dict[str, float]:
-    """Best ns per call of each candidate, over interleaved rounds (`tmp` is on sys.path)."""
+def time_candidates(have_cffi: bool, args: argparse.Namespace) -> dict[str, float]:
+    """Best ns per call of each candidate, over interleaved rounds (the modules built are
+    importable: their directory is on sys.path)."""
     import ferrotypes
     import _call_floor
 
@@ -185,7 +186,7 @@ def main() -> None:
             sys.modules.pop(name, None)
         sys.path.insert(0, tmp)
         try:
-            best = time_candidates(tmp, have_cffi, args)
+            best = time_candidates(have_cffi, args)
         finally:
             sys.path.remove(tmp)
             for name in built_names:

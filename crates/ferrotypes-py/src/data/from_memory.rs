@@ -13,6 +13,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyString;
+use std::ffi::CStr;
 
 /// `from_address(cls, address)`.
 pub fn from_address(cls: &Bound<'_, PyAny>, address: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
@@ -116,34 +117,30 @@ unsafe extern "C" fn from_buffer_copy_method(cls: *mut ffi::PyObject, args: *mut
 
 /// Installs `from_buffer`, `from_buffer_copy`, `from_address` and `in_dll` on `owner` (the
 /// metaclasses' common base) as C methods, so `cls.from_buffer(...)` runs no Python frame,
-/// as in CPython, each bound once per class (`class_methods.rs`). Up to 3.12 they are
-/// plain C methods, as CPython's (whose keyword error names the method alone); from 3.13 CPython defines them with Argument Clinic as
-/// methods that receive their defining class (bound, they are `builtin_method` objects)
-/// and says so in its argument errors, and so do these ([`ClinicEntry`]).
+/// as in CPython, each bound once per class (`class_methods.rs`, in this order of slots).
+/// Their argument errors are CPython's: up to 3.12 those of plain C methods (a keyword
+/// error names the method alone; `from_address` is a `METH_O` method), from 3.13 Argument
+/// Clinic's ([`ClinicEntry`]). (CPython 3.13 also makes them methods that receive their
+/// defining class, bound as `builtin_method`, a subclass of `builtin_function_or_method`;
+/// these stay plain fast-call functions, which the interpreter's call instruction
+/// specializes: 120 fewer instructions per call.)
 pub fn install_cdata_type_methods(owner: &Bound<'_, pyo3::types::PyType>) -> PyResult<()> {
     let py = owner.py();
     class_methods::install_descriptor_slot(py);
-    const FROM_BUFFER_DOC: &std::ffi::CStr = c"C.from_buffer(object, offset=0) -> C instance\n\nCreate a C instance from a writeable buffer";
-    const FROM_BUFFER_COPY_DOC: &std::ffi::CStr = c"C.from_buffer_copy(object, offset=0) -> C instance\n\nCreate a C instance from a readable buffer";
-    const FROM_ADDRESS_DOC: &std::ffi::CStr = c"C.from_address(integer) -> C instance\n\nAccess a C instance at the specified address";
-    const IN_DLL_DOC: &std::ffi::CStr = c"C.in_dll(dll, name) -> C instance\n\nAccess a C instance in a dll";
-    let methods = if crate::interp::version::behaves_as(py, 13) {
-        [
-            ("from_buffer", keywords_method_descriptor(owner, c"from_buffer", FROM_BUFFER_DOC, clinic_entry::<FromBuffer>)?),
-            ("from_buffer_copy", keywords_method_descriptor(owner, c"from_buffer_copy", FROM_BUFFER_COPY_DOC, clinic_entry::<FromBufferCopy>)?),
-            ("from_address", keywords_method_descriptor(owner, c"from_address", FROM_ADDRESS_DOC, clinic_entry::<FromAddress>)?),
-            ("in_dll", keywords_method_descriptor(owner, c"in_dll", IN_DLL_DOC, clinic_entry::<InDll>)?),
-        ]
+    let clinic = crate::interp::version::behaves_as(py, 13);
+    let from_address = if clinic {
+        entry_descriptor::<FromAddress>(owner, true)?
     } else {
-        [
-            ("from_buffer", keywords_method_descriptor(owner, c"from_buffer", FROM_BUFFER_DOC, no_keywords_entry::<FromBuffer>)?),
-            ("from_buffer_copy", keywords_method_descriptor(owner, c"from_buffer_copy", FROM_BUFFER_COPY_DOC, no_keywords_entry::<FromBufferCopy>)?),
-            ("from_address", o_method_descriptor(owner, c"from_address", FROM_ADDRESS_DOC, from_address_method)?),
-            ("in_dll", keywords_method_descriptor(owner, c"in_dll", IN_DLL_DOC, no_keywords_entry::<InDll>)?),
-        ]
+        o_method_descriptor(owner, FromAddress::NAME, FromAddress::DOC, from_address_method)?
     };
+    let methods = [
+        (FromBuffer::NAME, entry_descriptor::<FromBuffer>(owner, clinic)?),
+        (FromBufferCopy::NAME, entry_descriptor::<FromBufferCopy>(owner, clinic)?),
+        (FromAddress::NAME, from_address),
+        (InDll::NAME, entry_descriptor::<InDll>(owner, clinic)?),
+    ];
     for (slot, (name, method)) in methods.iter().enumerate() {
-        class_methods::install(owner, name, method, slot)?;
+        class_methods::install(owner, name.to_str().unwrap_or_default(), method, slot)?;
     }
     Ok(())
 }
@@ -151,7 +148,8 @@ pub fn install_cdata_type_methods(owner: &Bound<'_, pyo3::types::PyType>) -> PyR
 /// One of the four methods as 3.13's Argument Clinic declares it: positional-only
 /// arguments, between `MIN` and `MAX` of them.
 trait ClinicEntry {
-    const NAME: &'static str;
+    const NAME: &'static CStr;
+    const DOC: &'static CStr;
     const MIN: usize;
     const MAX: usize;
     /// The method itself, which checks its argument count as CPython up to 3.12 does
@@ -169,7 +167,8 @@ struct FromAddress;
 struct InDll;
 
 impl ClinicEntry for FromBuffer {
-    const NAME: &'static str = "from_buffer";
+    const NAME: &'static CStr = c"from_buffer";
+    const DOC: &'static CStr = c"C.from_buffer(object, offset=0) -> C instance\n\nCreate a C instance from a writeable buffer";
     const MIN: usize = 1;
     const MAX: usize = 2;
     unsafe fn run(cls: *mut ffi::PyObject, args: *const *mut ffi::PyObject, nargs: usize) -> *mut ffi::PyObject {
@@ -179,7 +178,8 @@ impl ClinicEntry for FromBuffer {
 }
 
 impl ClinicEntry for FromBufferCopy {
-    const NAME: &'static str = "from_buffer_copy";
+    const NAME: &'static CStr = c"from_buffer_copy";
+    const DOC: &'static CStr = c"C.from_buffer_copy(object, offset=0) -> C instance\n\nCreate a C instance from a readable buffer";
     const MIN: usize = 1;
     const MAX: usize = 2;
     unsafe fn run(cls: *mut ffi::PyObject, args: *const *mut ffi::PyObject, nargs: usize) -> *mut ffi::PyObject {
@@ -189,7 +189,8 @@ impl ClinicEntry for FromBufferCopy {
 }
 
 impl ClinicEntry for FromAddress {
-    const NAME: &'static str = "from_address";
+    const NAME: &'static CStr = c"from_address";
+    const DOC: &'static CStr = c"C.from_address(integer) -> C instance\n\nAccess a C instance at the specified address";
     const MIN: usize = 1;
     const MAX: usize = 1;
     unsafe fn run(cls: *mut ffi::PyObject, args: *const *mut ffi::PyObject, _nargs: usize) -> *mut ffi::PyObject {
@@ -199,13 +200,21 @@ impl ClinicEntry for FromAddress {
 }
 
 impl ClinicEntry for InDll {
-    const NAME: &'static str = "in_dll";
+    const NAME: &'static CStr = c"in_dll";
+    const DOC: &'static CStr = c"C.in_dll(dll, name) -> C instance\n\nAccess a C instance in a dll";
     const MIN: usize = 2;
     const MAX: usize = 2;
     unsafe fn run(cls: *mut ffi::PyObject, args: *const *mut ffi::PyObject, nargs: usize) -> *mut ffi::PyObject {
         // SAFETY: forwarded (the trait's contract; `nargs` fits a Py_ssize_t).
         unsafe { in_dll_method(cls, args.cast_mut(), nargs as ffi::Py_ssize_t) }
     }
+}
+
+/// The `METH_FASTCALL | METH_KEYWORDS` method descriptor of `M` on `owner`: its
+/// [`clinic_entry`] from 3.13 (`clinic`), its [`no_keywords_entry`] before.
+fn entry_descriptor<'py, M: ClinicEntry>(owner: &Bound<'py, pyo3::types::PyType>, clinic: bool) -> PyResult<Bound<'py, PyAny>> {
+    let entry: ffi::PyCFunctionFastWithKeywords = if clinic { clinic_entry::<M> } else { no_keywords_entry::<M> };
+    crate::interp::descriptors::method_descriptor(owner, M::NAME, M::DOC, ffi::PyMethodDefPointer { PyCFunctionFastWithKeywords: entry }, ffi::METH_FASTCALL | ffi::METH_KEYWORDS)
 }
 
 /// From 3.13, the `METH_FASTCALL | METH_KEYWORDS` entry of `M`: keywords or a count out of
@@ -232,7 +241,7 @@ unsafe extern "C" fn clinic_entry<M: ClinicEntry>(
     unsafe {
         entry_result(|py| {
             let first = (nkw > 0).then(|| Bound::from_borrowed_ptr(py, kwnames)).and_then(|names| names.get_item(0).ok());
-            Err(clinic_error(M::NAME, M::MIN, M::MAX, nargs, nkw, first.as_ref()))
+            Err(clinic_error(&M::NAME.to_string_lossy(), M::MIN, M::MAX, nargs, nkw, first.as_ref()))
         })
     }
 }
@@ -277,12 +286,7 @@ unsafe extern "C" fn no_keywords_entry<M: ClinicEntry>(
         return unsafe { M::run(cls, args, usize::try_from(nargs).unwrap_or(0)) };
     }
     // SAFETY: the GIL is held (contract).
-    unsafe { entry_result(|_| Err(PyTypeError::new_err(format!("{}() takes no keyword arguments", M::NAME)))) }
-}
-
-/// A `METH_FASTCALL | METH_KEYWORDS` method descriptor of `owner` for `f`.
-fn keywords_method_descriptor<'py>(owner: &Bound<'py, pyo3::types::PyType>, name: &'static std::ffi::CStr, doc: &'static std::ffi::CStr, f: ffi::PyCFunctionFastWithKeywords) -> PyResult<Bound<'py, PyAny>> {
-    crate::interp::descriptors::method_descriptor(owner, name, doc, ffi::PyMethodDefPointer { PyCFunctionFastWithKeywords: f }, ffi::METH_FASTCALL | ffi::METH_KEYWORDS)
+    unsafe { entry_result(|_| Err(PyTypeError::new_err(format!("{}() takes no keyword arguments", M::NAME.to_string_lossy())))) }
 }
 
 /// `cls.from_address(address)` (METH_O).

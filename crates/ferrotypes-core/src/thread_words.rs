@@ -2,8 +2,9 @@
 //!
 //! Rust's own thread-locals in a shared library (which a Python extension is) are reached
 //! through `__tls_get_addr` on every access. On Unix the words live in `thread_words.c`,
-//! declared in the initial-exec TLS model; elsewhere a Rust thread-local stands in (same
-//! behaviour, the usual cost).
+//! declared in the initial-exec TLS model: on x86-64 Linux their address is computed inline
+//! (two instructions, `words_address`), on other Unix systems the C accessor returns it;
+//! elsewhere a Rust thread-local stands in (same behaviour, the usual cost).
 use std::cell::Cell;
 use std::ffi::c_void;
 
@@ -17,7 +18,9 @@ pub struct ThreadWords {
     pub released_state: Cell<*mut c_void>,
 }
 
-#[cfg(unix)]
+// The C accessor: the address everywhere but x86-64 Linux, where `words_address` computes
+// it inline (and the tests compare the two).
+#[cfg(all(unix, any(test, not(all(target_arch = "x86_64", target_os = "linux")))))]
 extern "C" {
     fn ferro_thread_words() -> *mut ThreadWords;
 }
@@ -25,13 +28,45 @@ extern "C" {
 /// This thread's words. The address is fixed for the thread's life and the words are never
 /// touched by another thread: keep the reference while on this thread.
 #[cfg(unix)]
-#[inline]
+#[inline(always)]
 pub fn this_thread() -> &'static ThreadWords {
-    // SAFETY: the C function returns the address of this thread's own initial-exec TLS
-    // struct, valid (and zero-initialised: 0 and NULL) for as long as the thread runs, with
-    // `ThreadWords`' layout (`Cell<T>` has `T`'s). The `'static` reference must stay on
-    // this thread: `Cell` is not `Sync`, so safe code cannot send it to another one.
-    unsafe { &*ferro_thread_words() }
+    // SAFETY: the address of this thread's own initial-exec TLS struct, valid (and
+    // zero-initialised: 0 and NULL) for as long as the thread runs, with `ThreadWords`'
+    // layout (`Cell<T>` has `T`'s). The `'static` reference must stay on this thread:
+    // `Cell` is not `Sync`, so safe code cannot send it to another one.
+    unsafe { &*words_address() }
+}
+
+/// The address of this thread's `ferro_thread_words_tls`, computed in place: the thread
+/// pointer (`fs:0` holds its own address) plus the variable's offset, which the dynamic
+/// linker stores in the GOT entry of the initial-exec access (the `R_X86_64_GOTTPOFF`
+/// relocation, the same two instructions the C compiler emits for such an access). A call
+/// to the C function costs more than the rest of the word's use on a fast-lane call (about
+/// 3 % of a typed `abs(-5)`, measured with `benches/call_floor.py`).
+#[cfg(all(unix, target_arch = "x86_64", target_os = "linux"))]
+#[inline(always)]
+fn words_address() -> *mut ThreadWords {
+    let address: *mut ThreadWords;
+    // SAFETY: reads the thread pointer and a GOT entry the dynamic linker filled in at load
+    // time (never written afterwards); no stack use, and the result depends only on the
+    // thread, so the block is pure and may be merged or hoisted within one thread.
+    unsafe {
+        std::arch::asm!(
+            "mov {address}, qword ptr fs:[0]",
+            "add {address}, qword ptr [rip + ferro_thread_words_tls@GOTTPOFF]",
+            address = out(reg) address,
+            options(pure, readonly, nostack),
+        );
+    }
+    address
+}
+
+/// Elsewhere on Unix, the C function's answer (one call).
+#[cfg(all(unix, not(all(target_arch = "x86_64", target_os = "linux"))))]
+#[inline(always)]
+fn words_address() -> *mut ThreadWords {
+    // SAFETY: the C function returns this thread's own TLS struct (see `this_thread`).
+    unsafe { ferro_thread_words() }
 }
 
 #[cfg(not(unix))]
@@ -73,6 +108,20 @@ mod tests {
         assert_ne!(there.1, here as *const Cell<usize> as usize);
         assert_eq!(callback_depth().get(), 3);
         here.set(0);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_inline_address_is_the_c_variable_on_every_thread() {
+        fn pair() -> (usize, usize) {
+            // SAFETY: the C function only returns the address of this thread's struct.
+            (this_thread() as *const ThreadWords as usize, unsafe { ferro_thread_words() } as usize)
+        }
+        let here = pair();
+        assert_eq!(here.0, here.1);
+        let there = std::thread::spawn(pair).join().unwrap();
+        assert_eq!(there.0, there.1);
+        assert_ne!(here.0, there.0);
     }
 
     #[test]

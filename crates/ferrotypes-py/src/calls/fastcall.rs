@@ -23,7 +23,7 @@
 use super::funcptr::{note_passed_to_c, CFuncPtr};
 use crate::data::cdata::CData;
 use crate::data::simple;
-use crate::interp::{audit, finalization, thread_state};
+use crate::interp::{audit, thread_state};
 use crate::native::errno;
 use ferrotypes_core::direct::{self, Frame, Registers, ReturnClass, MAX_STACK_WORDS};
 use ferrotypes_core::ffi_type::SysvPassing;
@@ -541,8 +541,8 @@ unsafe fn try_register_call(py: Python<'_>, plan: &FastPlan, func: usize, args: 
 }
 
 /// Runs a lane's C call: inside `thread_state::released` when the function releases the
-/// GIL, with the finalization ticket taken before the GIL is taken back and held until it
-/// is (interp/finalization.rs); directly otherwise.
+/// GIL (which passes the finalization gate before taking the GIL back,
+/// interp/finalization.rs); directly otherwise.
 ///
 /// # Safety
 /// `call` touches no Python object and calls nothing that uses the C API or PyO3's attach
@@ -551,7 +551,7 @@ unsafe fn try_register_call(py: Python<'_>, plan: &FastPlan, func: usize, args: 
 unsafe fn run_section<R>(py: Python<'_>, release_gil: bool, call: impl FnOnce() -> R) -> R {
     if release_gil {
         // SAFETY: forwarded from this function's contract.
-        unsafe { thread_state::released(py, || (call(), finalization::before_reattach())) }.0
+        unsafe { thread_state::released(py, call) }
     } else {
         call()
     }

@@ -38,6 +38,7 @@ const GRACE: Duration = Duration::from_secs(2);
 pub struct Ticket(());
 
 impl Drop for Ticket {
+    #[inline(always)]
     fn drop(&mut self) {
         IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
     }
@@ -65,17 +66,27 @@ fn closed_the_gate() -> bool {
 }
 
 /// Takes a ticket, unless the gate is closed and this thread is not inside a callback
-/// (which the exit hook is waiting for: it may go on, deeper, and back).
+/// (which the exit hook is waiting for: it may go on, deeper, and back). Inline, with the
+/// closed-gate case out of line: every call made with the GIL released passes here.
+#[inline(always)]
 fn admit() -> Option<Ticket> {
     // Counted before the gate is read: the exit hook sets the gate before it reads the
     // count, so either this thread sees the gate closed or the hook waits for it.
     IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
     let ticket = Ticket(());
-    if CLOSING.load(Ordering::SeqCst) && !inside_a_callback() && !closed_the_gate() {
+    if CLOSING.load(Ordering::SeqCst) && refused_once_closed() {
         drop(ticket);
         return None;
     }
     Some(ticket)
+}
+
+/// Whether a thread returning from a foreign call stays out once the gate is closed: all
+/// but one inside a callback and the one that closed the gate.
+#[cold]
+#[inline(never)]
+fn refused_once_closed() -> bool {
+    !inside_a_callback() && !closed_the_gate()
 }
 
 /// Held while a callback runs (not `Send`: it is dropped on the thread that made it).
@@ -97,14 +108,13 @@ impl Drop for CallbackTicket {
 /// the gate is open the interpreter cannot be finalizing (the exit hook runs before
 /// `Py_FinalizeEx` marks it so); once it is closed, a nested callback is admitted only
 /// while the interpreter is still whole.
+#[inline(always)]
 pub fn enter_callback(words: &'static ThreadWords) -> Option<CallbackTicket> {
     // Counted before the gate is read (see `admit`).
     IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
     let inside = Ticket(());
     let depth = &words.callback_depth;
-    if CLOSING.load(Ordering::SeqCst)
-        && ((depth.get() == 0 && !closed_the_gate()) || crate::interp::private_api::interpreter_unavailable())
-    {
+    if CLOSING.load(Ordering::SeqCst) && callback_refused_once_closed(depth.get()) {
         return None;
     }
     // Nesting depth: bounded by the thread's stack long before a word could overflow.
@@ -112,9 +122,19 @@ pub fn enter_callback(words: &'static ThreadWords) -> Option<CallbackTicket> {
     Some(CallbackTicket { _inside: inside, depth })
 }
 
+/// Whether a callback stays out once the gate is closed: a callback from outside every
+/// callback (`depth` 0), except on the thread that closed the gate, and any callback once
+/// the interpreter is no longer whole.
+#[cold]
+#[inline(never)]
+fn callback_refused_once_closed(depth: usize) -> bool {
+    (depth == 0 && !closed_the_gate()) || crate::interp::private_api::interpreter_unavailable()
+}
+
 /// Called on a thread that has just returned from a foreign call made with the GIL released,
 /// before it takes the GIL back; the ticket is dropped once it has. Never returns once the
 /// gate is closed: that thread parks until the process ends.
+#[inline(always)]
 pub fn before_reattach() -> Ticket {
     match admit() {
         Some(ticket) => ticket,
@@ -122,6 +142,8 @@ pub fn before_reattach() -> Ticket {
     }
 }
 
+#[cold]
+#[inline(never)]
 fn park_forever() -> ! {
     loop {
         std::thread::park();

@@ -111,6 +111,55 @@ pub unsafe fn call_int_args(func: *const c_void, ints: &[u64; 6], ret: ReturnCla
     }
 }
 
+/// [`call_int_args`] for exactly `N` integer-class arguments and an integer-class (or no)
+/// result, through a prototype with only as many named parameters as the call loads
+/// registers (at least one: a prototype needs a named parameter before `...`; with `N` = 0
+/// `rdi` carries a 0 the callee never reads). Still variadic, so `al` is 0. The scalar
+/// lane's call: a one-argument call loads one register, not six from memory.
+///
+/// # Safety
+/// As [`call_int_args`], with `func` taking exactly `N` integer-class parameters (or being
+/// variadic with `N` integer-class arguments) and returning in `rax` or nothing.
+#[cfg(all(target_arch = "x86_64", unix))]
+#[inline(always)]
+pub unsafe fn call_ints<const N: usize>(func: *const c_void, ints: &[u64; N]) -> u64 {
+    const { assert!(N <= 6, "at most six integer registers") };
+    // Folded at compile time: `i` and `N` are constants at every use.
+    let at = |i: usize| if i < N { ints[i] } else { 0 };
+    // SAFETY: in every arm, a C function pointer reinterpreted at a prototype the ABI makes
+    // equivalent for the callee, given the integer registers it reads (module docs; the
+    // caller's contract).
+    unsafe {
+        match N {
+            0 | 1 => {
+                type F = unsafe extern "C" fn(u64, ...) -> u64;
+                std::mem::transmute::<*const c_void, F>(func)(at(0))
+            }
+            2 => {
+                type F = unsafe extern "C" fn(u64, u64, ...) -> u64;
+                std::mem::transmute::<*const c_void, F>(func)(at(0), at(1))
+            }
+            3 => {
+                type F = unsafe extern "C" fn(u64, u64, u64, ...) -> u64;
+                std::mem::transmute::<*const c_void, F>(func)(at(0), at(1), at(2))
+            }
+            _ => {
+                type F = unsafe extern "C" fn(u64, u64, u64, u64, u64, u64, ...) -> u64;
+                std::mem::transmute::<*const c_void, F>(func)(at(0), at(1), at(2), at(3), at(4), at(5))
+            }
+        }
+    }
+}
+
+/// Direct calls are not available on this target: callers check [`SUPPORTED`] first.
+///
+/// # Safety
+/// Never called (it panics); it exists so callers compile everywhere.
+#[cfg(not(all(target_arch = "x86_64", unix)))]
+pub unsafe fn call_ints<const N: usize>(_func: *const c_void, _ints: &[u64; N]) -> u64 {
+    unreachable!("direct calls are only built for x86-64 System V")
+}
+
 /// Direct calls are not available on this target: callers check [`SUPPORTED`] first.
 ///
 /// # Safety
@@ -323,6 +372,51 @@ mod tests {
         // SAFETY: snprintf with integer-class arguments only (al = 0 is exact).
         let n = unsafe { call_int_args(snprintf as *const c_void, &ints, ReturnClass::Integer) };
         assert_eq!(&buf[..n as usize], b"-7-123");
+    }
+
+    #[test]
+    fn each_arity_loads_its_own_registers() {
+        extern "C" fn zero() -> i64 {
+            -9
+        }
+        extern "C" fn one(a: i32) -> i32 {
+            a.wrapping_mul(3)
+        }
+        extern "C" fn two(a: i64, b: u8) -> i64 {
+            a - i64::from(b)
+        }
+        extern "C" fn three(a: i16, b: i64, c: u32) -> i64 {
+            i64::from(a) * 1_000_000 + b * 1000 + i64::from(c)
+        }
+        extern "C" fn five(a: i64, b: i64, c: i64, d: i64, e: i64) -> i64 {
+            a + 10 * b + 100 * c + 1000 * d + 10_000 * e
+        }
+        // SAFETY: for each call, the function's integer parameters, widened as the module
+        // documentation says, and an integer result.
+        unsafe {
+            assert_eq!(call_ints::<0>(zero as *const c_void, &[]) as i64, -9);
+            assert_eq!(call_ints::<1>(one as *const c_void, &[(-7i64) as u64]) as u32 as i32, -21);
+            assert_eq!(call_ints::<2>(two as *const c_void, &[40, 2]) as i64, 38);
+            assert_eq!(call_ints::<3>(three as *const c_void, &[(-2i64) as u64, 5, 7]) as i64, -2_000_000 + 5007);
+            assert_eq!(call_ints::<5>(five as *const c_void, &[1, 2, 3, 4, 5]) as i64, 54321);
+        }
+    }
+
+    #[test]
+    fn every_arity_sets_al_for_a_variadic_callee() {
+        extern "C" {
+            fn snprintf(buf: *mut u8, n: usize, fmt: *const u8, ...) -> i32;
+        }
+        let mut buf = [0u8; 32];
+        let fmt = b"<%ld>\0";
+        let ints = [buf.as_mut_ptr() as u64, buf.len() as u64, fmt.as_ptr() as u64, (-42i64) as u64];
+        // SAFETY: snprintf with four integer-class arguments (al = 0 is exact).
+        let n = unsafe { call_ints::<4>(snprintf as *const c_void, &ints) };
+        assert_eq!(&buf[..n as usize], b"<-42>");
+        let fmt = b"none\0";
+        // SAFETY: snprintf with three integer-class arguments.
+        let n = unsafe { call_ints::<3>(snprintf as *const c_void, &[buf.as_mut_ptr() as u64, buf.len() as u64, fmt.as_ptr() as u64]) };
+        assert_eq!(&buf[..n as usize], b"none");
     }
 
     #[test]

@@ -591,12 +591,35 @@ unsafe fn try_scalar_call(py: Python<'_>, plan: &FastPlan, func: usize, args: *c
     if plan.typed.map(usize::from) != Some(nargs) {
         return None;
     }
-    let mut ints = [0u64; INT_REGISTERS];
-    let kinds = plan.args.get(..nargs)?;
-    for ((slot, kind), i) in ints.iter_mut().zip(kinds).zip(0..) {
-        // SAFETY: `i < nargs`; each entry is a live reference (contract).
+    // One copy per arity: the argument loop unrolled, the values kept in registers, and
+    // only as many argument registers loaded as the function reads.
+    // SAFETY: in every arm, forwarded from this function's contract, `nargs` arguments.
+    unsafe {
+        match nargs {
+            0 => scalar_call::<0>(py, plan, func, args),
+            1 => scalar_call::<1>(py, plan, func, args),
+            2 => scalar_call::<2>(py, plan, func, args),
+            3 => scalar_call::<3>(py, plan, func, args),
+            4 => scalar_call::<4>(py, plan, func, args),
+            5 => scalar_call::<5>(py, plan, func, args),
+            6 => scalar_call::<6>(py, plan, func, args),
+            _ => None,
+        }
+    }
+}
+
+/// [`try_scalar_call`] for `N` arguments.
+///
+/// # Safety
+/// As [`try_scalar_call`], with `args` holding `N` live references and the plan `N`
+/// argument kinds.
+#[inline(always)]
+unsafe fn scalar_call<const N: usize>(py: Python<'_>, plan: &FastPlan, func: usize, args: *const *mut ffi::PyObject) -> Option<*mut ffi::PyObject> {
+    let mut ints = [0u64; N];
+    for (i, slot) in ints.iter_mut().enumerate() {
+        // SAFETY: `i < N`; each entry is a live reference (contract).
         let obj = unsafe { *args.add(i) };
-        let FastArg::Int { size, signed } = *kind else { return None };
+        let FastArg::Int { size, signed } = *plan.args.get(i)? else { return None };
         // SAFETY: a live object (contract).
         if unsafe { ffi::PyLong_CheckExact(obj) } == 0 {
             return None;
@@ -607,11 +630,9 @@ unsafe fn try_scalar_call(py: Python<'_>, plan: &FastPlan, func: usize, args: *c
     // Copied out: a callback during the call may reconfigure the function object.
     let result_kind = plan.ret;
     // SAFETY: the plan matches the function's declared signature (argtypes/restype, which
-    // the user vouches for, as with every ctypes call): integer-class arguments only, an
+    // the user vouches for, as with every ctypes call): `N` integer-class arguments, an
     // integer or no result. The section touches no Python object (registers and a C call).
-    let raw = unsafe {
-        run_section(py, plan.release_gil, || direct::call_int_args(func as *const std::ffi::c_void, &ints, ReturnClass::Integer))
-    };
+    let raw = unsafe { run_section(py, plan.release_gil, || direct::call_ints::<N>(func as *const std::ffi::c_void, &ints)) };
     // SAFETY: `raw` is the result register of a call returning `result_kind`'s type; the
     // GIL is held again.
     Some(unsafe { lane_result(result_kind, raw) })

@@ -115,6 +115,10 @@ pub enum FastState {
     On(Box<FastPlan>),
 }
 
+/// [`FastPlan::scalar_arity`] of a plan the scalar lane does not take (no call has that many
+/// arguments here: at most [`MAX_ARGS`]).
+pub const NOT_SCALAR: u8 = u8::MAX;
+
 /// What a qualifying call needs, copied out of the function object at each call.
 #[derive(Clone, Copy, Debug)]
 pub struct FastPlan {
@@ -128,8 +132,9 @@ pub struct FastPlan {
     /// The call needs `direct::call_frame` (an aggregate argument or result).
     pub frame: bool,
     /// The scalar lane ([`try_scalar_call`]): typed, at most six C integer arguments, an
-    /// integer or no result, no `use_errno`.
-    pub scalar: bool,
+    /// integer or no result, no `use_errno`. Held as the argument count it takes, so that a
+    /// call checks lane and count at once; [`NOT_SCALAR`] otherwise.
+    pub scalar_arity: u8,
 }
 
 impl FastPlan {
@@ -183,7 +188,11 @@ impl FastPlan {
             && typed.is_some_and(|n| {
                 usize::from(n) <= INT_REGISTERS && args[..usize::from(n)].iter().all(|a| matches!(a, FastArg::Int { .. }))
             });
-        Some(FastPlan { typed, args, ret, use_errno, release_gil, frame, scalar })
+        let scalar_arity = match typed {
+            Some(n) if scalar => n,
+            _ => NOT_SCALAR,
+        };
+        Some(FastPlan { typed, args, ret, use_errno, release_gil, frame, scalar_arity })
     }
 }
 
@@ -457,15 +466,16 @@ pub unsafe fn try_call(py: Python<'_>, slf: &Bound<'_, CFuncPtr>, args: *const *
     // no Python code runs while it is borrowed from here on (the conversions below only
     // inspect exact built-in objects), so nothing can replace it.
     let plan = unsafe { slf.get().fast_plan() }?;
-    if plan.frame {
-        // SAFETY: forwarded from this function's contract.
-        return unsafe { try_call_frame(py, plan, func, args, nargs) };
-    }
-    if plan.scalar {
+    // The commonest plan first: the scalar lane, when it takes this many arguments (a
+    // scalar plan is never framed).
+    if usize::from(plan.scalar_arity) == nargs {
         // SAFETY: forwarded from this function's contract.
         if let Some(result) = unsafe { try_scalar_call(py, plan, func, args, nargs) } {
             return Some(result);
         }
+    } else if plan.frame {
+        // SAFETY: forwarded from this function's contract.
+        return unsafe { try_call_frame(py, plan, func, args, nargs) };
     }
     // SAFETY: forwarded from this function's contract.
     unsafe { try_register_call(py, plan, func, args, nargs) }
@@ -583,14 +593,10 @@ unsafe fn lane_result(kind: FastRet, raw: u64) -> *mut ffi::PyObject {
 /// call was made; the general lane converts it, as it would have.
 ///
 /// # Safety
-/// As [`try_call`]; `plan.scalar` holds (every argument `FastArg::Int`, at most six, an
-/// integer or void result, no `use_errno`), and `func` is the function's address.
+/// As [`try_call`]; `plan.scalar_arity` is `nargs` (every argument `FastArg::Int`, at most
+/// six, an integer or void result, no `use_errno`), and `func` is the function's address.
 #[inline(always)]
 unsafe fn try_scalar_call(py: Python<'_>, plan: &FastPlan, func: usize, args: *const *mut ffi::PyObject, nargs: usize) -> Option<*mut ffi::PyObject> {
-    // A wrong count goes to the general lane, which raises CPython's error.
-    if plan.typed.map(usize::from) != Some(nargs) {
-        return None;
-    }
     // One copy per arity: the argument loop unrolled, the values kept in registers, and
     // only as many argument registers loaded as the function reads.
     // SAFETY: in every arm, forwarded from this function's contract, `nargs` arguments.

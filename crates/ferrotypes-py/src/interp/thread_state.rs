@@ -84,7 +84,7 @@ pub unsafe fn attach_for_callback(words: &'static ThreadWords) -> Option<Callbac
         // (it is not current; 3.11: not the global current one either, which is what
         // `PyGILState_Ensure` concludes from the same test). The interpreter is not
         // finalizing (contract), so taking the GIL returns.
-        unsafe { ffi::PyEval_RestoreThread(stashed) };
+        unsafe { restore_thread(stashed) };
         return Some(CallbackAttach { taken: stashed, restash: Some(words) });
     }
     // SAFETY: reads this thread's gilstate slot; the runtime is initialized (contract).
@@ -102,7 +102,7 @@ pub unsafe fn attach_for_callback(words: &'static ThreadWords) -> Option<Callbac
     // (3.12+: no state is current on it; 3.11: its own is not the current one, as
     // `PyGILState_Ensure` concludes too). The interpreter is not finalizing (contract), so
     // taking the GIL returns.
-    unsafe { ffi::PyEval_RestoreThread(own) };
+    unsafe { restore_thread(own) };
     Some(CallbackAttach { taken: own, restash: None })
 }
 
@@ -176,5 +176,47 @@ unsafe fn reattach(state: *mut ffi::PyThreadState, words: &'static ThreadWords) 
     words.released_state.set(std::ptr::null_mut());
     // SAFETY: per the contract; the gate let the thread through, so the interpreter is not
     // finalizing.
-    unsafe { ffi::PyEval_RestoreThread(state) };
+    unsafe { restore_thread(state) };
+}
+
+/// `PyEval_RestoreThread`, inline. Up to 3.13 CPython ends a thread that wants the GIL once
+/// the interpreter is finalizing with `pthread_exit`, a forced unwind, which must not go on
+/// through Rust frames; pyo3-ffi's `PyEval_RestoreThread` wraps the call in a guard that
+/// parks the thread for good if that unwind starts (what 3.14 does itself). Its wrapper is a
+/// function of its own, one call more on every fast-lane call and callback; this is the same
+/// guard inline (the C function declared `C-unwind`, as pyo3-ffi declares it). The
+/// finalization gate (`finalization.rs`) keeps threads from getting here once it is closed;
+/// the guard covers a thread that passed the gate while the exit hook's wait ran out.
+///
+/// # Safety
+/// As `PyEval_RestoreThread`: `state` is a thread state of this thread that is not current,
+/// and this thread holds no GIL.
+#[inline(always)]
+pub unsafe fn restore_thread(state: *mut ffi::PyThreadState) {
+    #[cfg(all(unix, not(Py_3_14)))]
+    {
+        /// Parks the thread for good if a forced unwind runs through this frame.
+        struct HangThread;
+        impl Drop for HangThread {
+            #[cold]
+            fn drop(&mut self) {
+                loop {
+                    std::thread::park();
+                }
+            }
+        }
+        extern "C-unwind" {
+            fn PyEval_RestoreThread(tstate: *mut ffi::PyThreadState);
+        }
+        let hang = HangThread;
+        // SAFETY: per the contract; a forced unwind out of it stops in `hang`'s drop.
+        unsafe { PyEval_RestoreThread(state) };
+        std::mem::forget(hang);
+    }
+    #[cfg(not(all(unix, not(Py_3_14))))]
+    // SAFETY: per the contract (from 3.14 CPython parks such a thread itself; elsewhere
+    // pyo3-ffi's wrapper, which links the interpreter's symbol as the platform needs).
+    unsafe {
+        ffi::PyEval_RestoreThread(state)
+    };
 }

@@ -202,6 +202,36 @@ def test_scalar_lane_results(testlib, restype):
         assert_same_repeated(make, *args)
 
 
+@pytest.mark.parametrize("arity", range(1, 7))
+def test_scalar_lane_every_arity(testlib, arity):
+    # The scalar lane has one copy per argument count (fastcall.rs, scalar_call::<N>), each
+    # loading only its own registers through a variadic prototype (al = 0). sum_varargs is
+    # variadic itself and reads one register per argument: one the call did not load, or
+    # loaded out of order, shows in the sum. Each call must also take the lane.
+    values = [(-1) ** i * (i + 1) * 1000 + i for i in range(arity - 1)]
+    if values:
+        values[-1] = -2**31  # narrowed and sign-extended like the rest
+    def make(m):
+        f = m.CDLL(testlib).sum_varargs
+        f.argtypes = [m.c_int] * arity
+        f.restype = m.c_long
+        return f
+    assert_same_repeated(make, arity - 1, *values)
+    f = make(ferrotypes)
+    f(arity - 1, *values)  # plans
+    before = lane_calls()
+    assert [f(arity - 1, *values) for _ in range(3)] == [sum(values)] * 3
+    assert lane_calls() - before == 3
+    # One argument fewer (stock's TypeError) or one more (passed on, as a C variadic
+    # argument): no lane for that count, the general path, the same outcomes as stock.
+    assert_same_repeated(make, *([arity - 1] + values)[:-1])
+    assert_same_repeated(make, arity - 1, *values, 7)
+    before = lane_calls()
+    with pytest.raises(TypeError):
+        f(*([arity - 1] + values)[:-1])
+    assert lane_calls() == before
+
+
 def test_scalar_lane_is_taken(testlib):
     lib = ferrotypes.CDLL(testlib)
     ints6, ints0 = lib.ints6, lib.ints0

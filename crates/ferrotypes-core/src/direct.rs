@@ -361,11 +361,12 @@ mod tests {
         assert_eq!(f64::from_bits(raw), 0.75);
     }
 
+    extern "C" {
+        fn snprintf(buf: *mut u8, n: usize, fmt: *const u8, ...) -> i32;
+    }
+
     #[test]
     fn variadic_callee_with_integer_arguments_only() {
-        extern "C" {
-            fn snprintf(buf: *mut u8, n: usize, fmt: *const u8, ...) -> i32;
-        }
         let mut buf = [0u8; 32];
         let fmt = b"%d-%ld\0";
         let ints = [buf.as_mut_ptr() as u64, buf.len() as u64, fmt.as_ptr() as u64, (-7i64) as u64, 123, 0];
@@ -403,10 +404,7 @@ mod tests {
     }
 
     #[test]
-    fn every_arity_sets_al_for_a_variadic_callee() {
-        extern "C" {
-            fn snprintf(buf: *mut u8, n: usize, fmt: *const u8, ...) -> i32;
-        }
+    fn a_variadic_callee_through_call_ints() {
         let mut buf = [0u8; 32];
         let fmt = b"<%ld>\0";
         let ints = [buf.as_mut_ptr() as u64, buf.len() as u64, fmt.as_ptr() as u64, (-42i64) as u64];
@@ -442,9 +440,6 @@ mod tests {
 
     #[test]
     fn variadic_callee_sees_the_doubles() {
-        extern "C" {
-            fn snprintf(buf: *mut u8, n: usize, fmt: *const u8, ...) -> i32;
-        }
         let mut buf = [0u8; 64];
         let fmt = b"%d %.2f %s %.1f\0";
         let word = b"ok\0";

@@ -83,8 +83,8 @@ fn admit() -> Option<Ticket> {
     Some(ticket)
 }
 
-/// Whether a thread returning from a foreign call stays out once the gate is closed: all
-/// but one inside a callback and the one that closed the gate.
+/// Whether a thread returning from a foreign call stays out once the gate is closed: every
+/// thread except one inside a callback and the one that closed the gate.
 #[cold]
 #[inline(never)]
 fn refused_once_closed() -> bool {
@@ -144,9 +144,10 @@ pub fn before_reattach() -> Ticket {
     }
 }
 
+/// Parks this thread until the process ends (also `thread_state::restore_thread`'s guard).
 #[cold]
 #[inline(never)]
-fn park_forever() -> ! {
+pub(crate) fn park_forever() -> ! {
     loop {
         std::thread::park();
     }

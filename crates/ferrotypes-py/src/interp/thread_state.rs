@@ -200,9 +200,7 @@ pub unsafe fn restore_thread(state: *mut ffi::PyThreadState) {
         impl Drop for HangThread {
             #[cold]
             fn drop(&mut self) {
-                loop {
-                    std::thread::park();
-                }
+                finalization::park_forever()
             }
         }
         extern "C-unwind" {

@@ -12,7 +12,9 @@
 
 import ctypes
 import gc
+import subprocess
 import sys
+import textwrap
 import weakref
 
 import pytest
@@ -284,3 +286,123 @@ def test_instance_check_of_fields_and_items_with_a_python_buffer_method():
             P.x.__get__(object())
         with pytest.raises(TypeError):
             P.x.__set__(object(), 1)
+
+
+def test_field_values_the_raw_setter_declines_take_the_general_path():
+    """The raw field setter takes exact ints and floats only; every other value (an int
+    subclass, a ctypes instance, a wrong type) goes on to the general setter, once, with
+    ctypes' outcome (``cfield.rs`` ``field_descr_set``)."""
+    class Big(int):
+        pass
+
+    outcomes = []
+    for m in MODULES:
+        class P(m.Structure):
+            _fields_ = [("x", m.c_int), ("y", m.c_double), ("z", m.c_ubyte)]
+
+        p = P()
+        got = []
+        for field, value in [("x", True), ("x", Big(7)), ("x", m.c_int(9)), ("y", Big(2)),
+                             ("z", 257), ("x", 2**40 + 3), ("x", "no"), ("y", None)]:
+            try:
+                setattr(p, field, value)
+                got.append(getattr(p, field))
+            except TypeError as e:
+                got.append(type(e).__name__)
+        with pytest.raises((TypeError, AttributeError)):
+            del p.x
+        outcomes.append(got)
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[1][:6] == [1, 7, 9, 2.0, 1, 3]
+
+
+def _block_cache_state():
+    return ferrotypes._ctypes._rs.block_cache_state()
+
+
+def test_block_cache_reuses_blocks_zeroed_and_bounded():
+    """Owned blocks of 17 to 256 bytes are kept on a shelf per 16-byte class when their
+    instance goes (``data/block_cache.rs``): a new instance of a size of that class gets one
+    back, zeroed over its whole size, and a shelf never holds more than 8."""
+    m = ferrotypes
+    counts, keeping = _block_cache_state()
+    assert keeping and len(counts) == 16 and all(0 <= c <= 8 for c in counts)
+    A16 = m.c_int * 16  # 64 bytes: class 3
+    hold = [A16() for _ in range(8)]  # empties the shelf of what earlier tests left there
+    assert _block_cache_state()[0][3] == 0
+    dirty = [A16(*range(1, 17)) for _ in range(20)]
+    addresses = {m.addressof(a) for a in dirty}
+    del dirty
+    gc.collect()
+    assert _block_cache_state()[0][3] == 8
+    fresh = [A16() for _ in range(8)]
+    assert _block_cache_state()[0][3] == 0
+    # Blocks of the dropped instances, zeroed for the new ones.
+    assert {m.addressof(a) for a in fresh} <= addresses
+    assert all(list(a) == [0] * 16 for a in fresh)
+    # Another size of the same class (49..64 bytes) takes the same blocks.
+    del fresh
+    odd = (m.c_char * 50)()
+    assert bytes(odd) == b"\0" * 50 and m.addressof(odd) in addresses
+    odd[:] = b"y" * 50
+    assert _block_cache_state()[0][3] == 7
+    del odd
+    assert _block_cache_state()[0][3] == 8
+    # Sizes beyond the cache and inline ones are not kept.
+    before = _block_cache_state()[0]
+    big = (m.c_char * 300)()
+    small = (m.c_char * 16)()
+    del big, small
+    assert _block_cache_state()[0] == before
+    del hold
+
+
+def test_block_cache_is_emptied_at_exit():
+    """The cache's ``atexit`` hook frees every kept block and stops keeping them: instances
+    dropped by later hooks (and during finalization) give their blocks straight back."""
+    code = textwrap.dedent("""
+        import atexit, gc
+        def late():  # registered first, so it runs after ferrotypes' own hooks
+            import ferrotypes
+            counts, keeping = ferrotypes._ctypes._rs.block_cache_state()
+            a = (ferrotypes.c_int * 16)(*range(16))
+            del a
+            gc.collect()
+            after, _ = ferrotypes._ctypes._rs.block_cache_state()
+            print("late", sum(counts), keeping, sum(after))
+        atexit.register(late)
+        import ferrotypes
+        arrays = [(ferrotypes.c_int * 16)() for _ in range(5)]
+        del arrays
+        print("early", sum(ferrotypes._ctypes._rs.block_cache_state()[0]) >= 5)
+        keep = (ferrotypes.c_char * 100)()  # freed during finalization
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["early", "True", "late", "0", "False", "0"]
+
+
+@pytest.mark.parametrize("start, grow, shrink", [(20, 28, None), (20, 200, 24), (17, 256, 17),
+                                                 (40, 300, 64), (16, 17, None)])
+def test_block_cache_after_resize(start, grow, shrink):
+    """A resized instance's block goes back to the class of its final size and still has
+    room for every size of that class: instances of the class's largest size made from the
+    shelf afterwards are zeroed and hold all their bytes."""
+    m = ferrotypes
+    for _ in range(3):
+        a = (m.c_char * start)()
+        m.resize(a, grow)
+        m.memset(m.addressof(a), 0x5A, grow)
+        if shrink is not None:
+            m.resize(a, shrink)  # shrinking keeps the block (and its room)
+        final = m.sizeof(a)
+        assert m.string_at(m.addressof(a), final) == b"\x5a" * final
+        del a
+        gc.collect()
+        room = (final + 15) // 16 * 16
+        made = [(m.c_char * room)() for _ in range(9)]
+        for b in made:
+            assert bytes(b) == b"\0" * room
+            b[:] = b"\xa5" * room
+            assert bytes(b) == b"\xa5" * room
+        del made

@@ -15,6 +15,8 @@
 pub mod call;
 pub mod closure;
 pub mod direct;
+#[cfg(all(target_arch = "x86_64", unix))]
+pub mod direct_closure;
 pub mod error;
 pub mod ffi_type;
 pub mod guard;

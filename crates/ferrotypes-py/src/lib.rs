@@ -45,6 +45,7 @@ fn helper_namespace<'py>(py: Python<'py>) -> PyResult<Bound<'py, PyModule>> {
     rs.add_function(wrap_pyfunction!(calls::fastcall::fast_lane_calls, &rs)?)?;
     rs.add_function(wrap_pyfunction!(interp::long_layout::int_layout_verified, &rs)?)?;
     rs.add_function(wrap_pyfunction!(panic_for_tests, &rs)?)?;
+    rs.add_function(wrap_pyfunction!(data::block_cache::block_cache_state, &rs)?)?;
     // The newest ctypes API on every version: what `_ctypes` exports only from a later
     // CPython, for `ferrotypes` (and full mode) to offer on this one, while `_ctypes` itself
     // keeps the running version's names (its stdlib `ctypes` imports them in core mode).
@@ -260,5 +261,6 @@ fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let _ = cdata::MODULE.set(py, m.clone().unbind());
     // Last: shutdown with foreign threads still calling in (interp/finalization.rs).
     interp::finalization::register_exit_hook(m)?;
+    data::block_cache::register_exit_hook(m)?;
     Ok(())
 }

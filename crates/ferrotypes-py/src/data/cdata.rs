@@ -5,10 +5,12 @@
 //! object (`_b_base_`, e.g. a structure field or array element) or from a raw address
 //! (`from_address`). `_objects` holds the Python objects whose memory C may see through this
 //! one, keyed exactly as CPython keys them, so nothing is freed while still referenced.
+use super::block_cache;
 use super::direct_alloc::DirectLayout;
 use super::stginfo::{flags, stginfo_borrowed, stginfo_of_instance, stginfo_of_type, StgInfo};
 use crate::interp::names::type_name;
 use crate::interp::GilCell;
+use ferrotypes_core::memory::block_class;
 use pyo3::exceptions::{PyBufferError, PyTypeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -122,6 +124,32 @@ pub unsafe fn instance_of<'a>(obj: *mut ffi::PyObject) -> Option<&'a CData> {
     // SAFETY: `obj` is an instance of `_CData` (checked), so it holds a `CData` where PyO3
     // puts it; the GIL is held and the caller keeps `obj` alive for `'a`.
     Some(unsafe { Borrowed::from_ptr(Python::assume_attached(), obj).cast_unchecked::<CData>() }.get())
+}
+
+/// [`instance_of`] without the subtype walk: `obj`'s `CData` part if `obj` is not NULL and
+/// its class is `_CData` itself or carries [`raw_getbuffer`] (every class of our
+/// metaclasses, see [`instance_of`]); `None` says "not settled here", not "not an
+/// instance". No call, so that the raw entries built on it need no stack frame.
+///
+/// # Safety
+/// `obj` is NULL or a live object the caller holds for `'a`, with the GIL held.
+#[inline(always)]
+pub unsafe fn instance_of_quick<'a>(obj: *mut ffi::PyObject) -> Option<&'a CData> {
+    if obj.is_null() {
+        return None;
+    }
+    let tp = CDATA_TYPE.load(std::sync::atomic::Ordering::Relaxed);
+    // SAFETY: `obj` is live (contract), so its type is, with its buffer procs (NULL or
+    // owned by the type); `tp` is the ready `_CData` type or NULL (then nothing matches
+    // except a class with our buffer entry, which only exists once set-up ran).
+    let own = unsafe { ffi::Py_TYPE(obj) };
+    // SAFETY: as above.
+    if !tp.is_null() && (own == tp || unsafe { has_raw_buffer_entry(own) }) {
+        // SAFETY: `obj` is an instance of `_CData` (checked), so it holds a `CData` where
+        // PyO3 puts it; the GIL is held and the caller keeps `obj` alive for `'a`.
+        return Some(unsafe { Borrowed::from_ptr(Python::assume_attached(), obj).cast_unchecked::<CData>() }.get());
+    }
+    None
 }
 
 /// Makes [`cdata_dealloc`] the `tp_dealloc` of the roots in `roots` (those whose instances
@@ -301,11 +329,12 @@ pub unsafe fn alloc_direct<'py>(py: Python<'py>, subtype: *mut ffi::PyTypeObject
 /// Blocks up to this many bytes (pymalloc's small-object limit) come from `PyMem_Malloc`
 /// and are zeroed with `memset`, as CPython's ctypes does: `PyMem_Calloc` is a second,
 /// slower entry into the same allocator. Larger ones come from `PyMem_Calloc`, which can
-/// hand out fresh pages without writing them.
+/// hand out fresh pages without writing them. Up to `block_class::MAX_CACHED` bytes, the
+/// block cache comes first ([`block_cache`]).
 const SMALL_BLOCK: usize = 512;
 
-/// A zeroed block of `size` bytes (at least one), owned by the caller, freed with
-/// `PyMem_Free`.
+/// A zeroed block of `size` bytes (at least one), owned by the caller, given back with
+/// [`block_cache::free`] (with the owner's recorded size) or `PyMem_Free`.
 #[inline(always)]
 fn alloc_zeroed(size: usize) -> PyResult<*mut u8> {
     let p = alloc_zeroed_raw(size);
@@ -318,12 +347,16 @@ fn alloc_zeroed(size: usize) -> PyResult<*mut u8> {
 /// [`alloc_zeroed`], NULL when memory runs out (no exception set).
 #[inline(always)]
 fn alloc_zeroed_raw(size: usize) -> *mut u8 {
+    if size <= block_class::MAX_CACHED {
+        // SAFETY: every CData is made and dropped by Python-facing code, with the GIL held;
+        // the size is in the cache's range.
+        return unsafe { block_cache::alloc_zeroed_small(size.max(1)) };
+    }
     if size > SMALL_BLOCK {
         return alloc_zeroed_large(size);
     }
-    let size = size.max(1);
-    // SAFETY: PyMem_Malloc with a non-zero size, called with the GIL held (every CData is
-    // made and dropped by Python-facing code); NULL is handled.
+    // SAFETY: PyMem_Malloc with a non-zero size, called with the GIL held (as above); NULL
+    // is handled.
     let p = unsafe { ffi::PyMem_Malloc(size) } as *mut u8;
     if !p.is_null() {
         // SAFETY: `p` is a fresh block of `size` bytes.
@@ -379,9 +412,10 @@ impl CData {
         }
         if self.place.get() == Place::Heap {
             // SAFETY: heap storage is owned exclusively by this instance, from `alloc_zeroed`
-            // or PyMem_Realloc, and freed once: the instance itself is freed right after
-            // (the only caller is `cdata_dealloc`), so its place needs no reset.
-            unsafe { ffi::PyMem_Free(self.data.get().cast()) };
+            // or `block_cache::realloc` (room for its recorded size, as the cache needs),
+            // and given back once: the instance itself is freed right after (the only
+            // caller is `cdata_dealloc`), so its place needs no reset. The GIL is held.
+            unsafe { block_cache::free(self.data.get(), self.size.get()) };
         }
     }
 
@@ -542,9 +576,10 @@ impl CData {
         let old = self.size();
         let new = match storage {
             Storage::Heap(p) => {
-                // SAFETY: `p` came from `alloc_zeroed` or PyMem_Realloc and is owned by this
-                // object; the GIL is held.
-                let q = unsafe { ffi::PyMem_Realloc(p.cast(), size) } as *mut u8;
+                // SAFETY: `p` came from `alloc_zeroed` or `block_cache::realloc` and is owned
+                // by this object; the GIL is held. The new block has the room the cache
+                // needs for `size`.
+                let q = unsafe { block_cache::realloc(p, size) };
                 if q.is_null() {
                     return Err(pyo3::exceptions::PyMemoryError::new_err(()));
                 }
@@ -569,9 +604,10 @@ impl CData {
 impl Drop for CData {
     fn drop(&mut self) {
         if let Storage::Heap(p) = self.storage() {
-            // SAFETY: heap storage is owned exclusively by this object and freed once, here,
-            // with the GIL held (instances are dropped by their tp_dealloc).
-            unsafe { ffi::PyMem_Free(p.cast()) };
+            // SAFETY: heap storage is owned exclusively by this object, with room for its
+            // recorded size (see `block_cache`), and given back once, here, with the GIL
+            // held (instances are dropped by their tp_dealloc).
+            unsafe { block_cache::free(p, self.size.get()) };
         }
     }
 }

@@ -314,6 +314,25 @@ impl CField {
     }
 }
 
+/// The field behind `descr` and the address of its member inside `obj`, when the member has
+/// raw accessors and `obj` passes [`cdata::instance_of_quick`]: the whole test of the raw
+/// entries, with no call in it, so that they keep no stack frame and reach the accessor with
+/// a jump.
+///
+/// # Safety
+/// As the descriptor slots: the GIL is held, `descr` is a live `CField`, `obj` a live object
+/// or NULL, both borrowed for the call.
+#[inline(always)]
+unsafe fn raw_member<'a>(descr: *mut pyo3::ffi::PyObject, obj: *mut pyo3::ffi::PyObject) -> Option<(&'a CField, *mut u8)> {
+    // SAFETY: forwarded from the contract: `descr` is a live CField (the slots are only on
+    // that type; NULL is refused, not assumed away) and `obj` live or NULL.
+    unsafe {
+        let field = Borrowed::from_ptr_or_opt(Python::assume_attached(), descr)?.cast_unchecked::<CField>().get();
+        let c = cdata::instance_of_quick(obj)?;
+        Some((field, field.member_ptr(c)?))
+    }
+}
+
 unsafe extern "C" fn field_descr_get(
     descr: *mut pyo3::ffi::PyObject,
     obj: *mut pyo3::ffi::PyObject,
@@ -322,9 +341,34 @@ unsafe extern "C" fn field_descr_get(
     // SAFETY: CPython calls tp_descr_get with the GIL held, `descr` a live CField (the slot
     // is only on that type) and `obj` a live object or NULL, all borrowed for the call. The
     // raw getter reads a member of its own kind inside the instance's memory and returns a
-    // new reference or NULL with an exception set, as the slot must; it cannot panic.
+    // new reference or NULL with an exception set, as the slot must; it cannot panic. Both
+    // ways out are calls in tail position.
     unsafe {
-        if !obj.is_null() {
+        if let Some((CField { raw: Some((get, _)), .. }, p)) = raw_member(descr, obj) {
+            return get(p);
+        }
+        field_descr_get_slow(descr, obj, owner)
+    }
+}
+
+/// [`field_descr_get`] when the quick test did not settle it: a subclass of `_CData` whose
+/// class replaced the buffer entry still takes the raw getter, everything else PyO3's
+/// trampoline into [`field_get_general`].
+///
+/// # Safety
+/// As [`field_descr_get`].
+#[cold]
+#[inline(never)]
+unsafe extern "C" fn field_descr_get_slow(
+    descr: *mut pyo3::ffi::PyObject,
+    obj: *mut pyo3::ffi::PyObject,
+    owner: *mut pyo3::ffi::PyObject,
+) -> *mut pyo3::ffi::PyObject {
+    // SAFETY: as in `field_descr_get`.
+    unsafe {
+        // An instance that passed the quick test was settled there (no raw getter, or a
+        // member outside its memory): only the others may still take the raw getter.
+        if !obj.is_null() && cdata::instance_of_quick(obj).is_none() {
             let field = Borrowed::from_ptr(Python::assume_attached(), descr).cast_unchecked::<CField>().get();
             if let (Some((get, _)), Some(c)) = (field.raw, cdata::instance_of(obj)) {
                 if let Some(p) = field.member_ptr(c) {
@@ -346,9 +390,37 @@ unsafe extern "C" fn field_descr_set(
     // live object and `value` a live object or NULL (deletion), all borrowed for the call.
     // The raw setter writes a member of its own kind inside the instance's memory, or
     // declines the value; it runs no Python code, keeps nothing alive (numbers are copied
-    // into the member) and cannot panic.
+    // into the member) and cannot panic. A value it declines, and every other case, goes
+    // on to the slow entry (a call in tail position).
     unsafe {
         if !value.is_null() {
+            if let Some((CField { raw: Some((_, set)), .. }, p)) = raw_member(descr, obj) {
+                let done = set(p, value);
+                if done != simple::RAW_DECLINED {
+                    return done;
+                }
+            }
+        }
+        field_descr_set_slow(descr, obj, value)
+    }
+}
+
+/// [`field_descr_set`] when the quick test did not settle it (as [`field_descr_get_slow`]).
+///
+/// # Safety
+/// As [`field_descr_set`].
+#[cold]
+#[inline(never)]
+unsafe extern "C" fn field_descr_set_slow(
+    descr: *mut pyo3::ffi::PyObject,
+    obj: *mut pyo3::ffi::PyObject,
+    value: *mut pyo3::ffi::PyObject,
+) -> std::ffi::c_int {
+    // SAFETY: as in `field_descr_set`.
+    unsafe {
+        // As in `field_descr_get_slow`; a value the raw setter declined there is not offered
+        // to it again.
+        if !value.is_null() && cdata::instance_of_quick(obj).is_none() {
             let field = Borrowed::from_ptr(Python::assume_attached(), descr).cast_unchecked::<CField>().get();
             if let (Some((_, set)), Some(c)) = (field.raw, cdata::instance_of(obj)) {
                 if let Some(p) = field.member_ptr(c) {

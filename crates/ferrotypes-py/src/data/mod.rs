@@ -16,6 +16,7 @@
 //! pointer type's storage info lives here, but the `CFuncPtr` class and its calls live
 //! in `calls`.
 pub mod array;
+pub mod block_cache;
 pub mod c_entry_points;
 pub mod caller_module;
 pub mod carg;

@@ -122,25 +122,27 @@ pub unsafe fn write_int(kind: &SimpleKind, swapped: bool, ptr: *mut u8, v: u64) 
 // give the same results as `get_value`/`set_value` for the values they take.
 
 /// Reads the member at the pointer into a new object; NULL with an exception set if the
-/// object cannot be made.
-pub type RawGet = unsafe fn(*const u8) -> *mut ffi::PyObject;
+/// object cannot be made. The accessors are `extern "C"` (none can unwind: they call only
+/// the C API and cannot panic), so that the descriptor slots, C functions themselves, call
+/// them in tail position, without an abort guard around the call.
+pub type RawGet = unsafe extern "C" fn(*const u8) -> *mut ffi::PyObject;
 /// Stores an object into the member at the pointer: 0 done, -1 with an exception set, or
 /// [`RAW_DECLINED`] when the value is not one this setter takes (not an exact `int`, or
 /// for floating kinds an exact `int` or `float`): the caller then takes the general path.
-pub type RawSet = unsafe fn(*mut u8, *mut ffi::PyObject) -> std::ffi::c_int;
+pub type RawSet = unsafe extern "C" fn(*mut u8, *mut ffi::PyObject) -> std::ffi::c_int;
 pub const RAW_DECLINED: std::ffi::c_int = 1;
 
 macro_rules! raw_int_accessors {
     ($get:ident, $set:ident, $t:ty, $from:ident, $wide:ty) => {
         /// # Safety
         /// The pointer is readable for the type's size; the GIL is held.
-        unsafe fn $get(p: *const u8) -> *mut ffi::PyObject {
+        unsafe extern "C" fn $get(p: *const u8) -> *mut ffi::PyObject {
             // SAFETY: contract; unaligned reads serve packed structures.
             unsafe { ffi::$from(std::ptr::read_unaligned(p as *const $t) as $wide) }
         }
         /// # Safety
         /// The pointer is writable for the type's size; `v` is live; the GIL is held.
-        unsafe fn $set(p: *mut u8, v: *mut ffi::PyObject) -> std::ffi::c_int {
+        unsafe extern "C" fn $set(p: *mut u8, v: *mut ffi::PyObject) -> std::ffi::c_int {
             // SAFETY: `v` is live (contract); an exact int masks without calling Python code
             // and without failing; the write is within the member (contract).
             unsafe {
@@ -194,14 +196,14 @@ unsafe fn raw_double(v: *mut ffi::PyObject) -> Option<f64> {
 
 /// # Safety
 /// `p` is readable for 8 bytes; the GIL is held.
-unsafe fn get_f64(p: *const u8) -> *mut ffi::PyObject {
+unsafe extern "C" fn get_f64(p: *const u8) -> *mut ffi::PyObject {
     // SAFETY: contract.
     unsafe { ffi::PyFloat_FromDouble(std::ptr::read_unaligned(p as *const f64)) }
 }
 
 /// # Safety
 /// `p` is writable for 8 bytes; `v` is live; the GIL is held.
-unsafe fn set_f64(p: *mut u8, v: *mut ffi::PyObject) -> std::ffi::c_int {
+unsafe extern "C" fn set_f64(p: *mut u8, v: *mut ffi::PyObject) -> std::ffi::c_int {
     // SAFETY: contract (see `raw_double`).
     unsafe {
         let Some(x) = raw_double(v) else { return RAW_DECLINED };
@@ -215,14 +217,14 @@ unsafe fn set_f64(p: *mut u8, v: *mut ffi::PyObject) -> std::ffi::c_int {
 
 /// # Safety
 /// `p` is readable for 4 bytes; the GIL is held.
-unsafe fn get_f32(p: *const u8) -> *mut ffi::PyObject {
+unsafe extern "C" fn get_f32(p: *const u8) -> *mut ffi::PyObject {
     // SAFETY: contract.
     unsafe { ffi::PyFloat_FromDouble(f64::from(std::ptr::read_unaligned(p as *const f32))) }
 }
 
 /// # Safety
 /// `p` is writable for 4 bytes; `v` is live; the GIL is held.
-unsafe fn set_f32(p: *mut u8, v: *mut ffi::PyObject) -> std::ffi::c_int {
+unsafe extern "C" fn set_f32(p: *mut u8, v: *mut ffi::PyObject) -> std::ffi::c_int {
     // SAFETY: contract (see `raw_double`).
     unsafe {
         let Some(x) = raw_double(v) else { return RAW_DECLINED };
@@ -236,14 +238,14 @@ unsafe fn set_f32(p: *mut u8, v: *mut ffi::PyObject) -> std::ffi::c_int {
 
 /// # Safety
 /// `p` is readable for 1 byte; the GIL is held.
-unsafe fn get_bool(p: *const u8) -> *mut ffi::PyObject {
+unsafe extern "C" fn get_bool(p: *const u8) -> *mut ffi::PyObject {
     // SAFETY: contract.
     unsafe { ffi::PyBool_FromLong(std::ffi::c_long::from(*p != 0)) }
 }
 
 /// # Safety
 /// `p` is writable for 1 byte; `v` is live; the GIL is held.
-unsafe fn set_bool(p: *mut u8, v: *mut ffi::PyObject) -> std::ffi::c_int {
+unsafe extern "C" fn set_bool(p: *mut u8, v: *mut ffi::PyObject) -> std::ffi::c_int {
     // SAFETY: `v` is live (contract); the truth of an exact int or bool runs no Python code.
     unsafe {
         if ffi::PyLong_CheckExact(v) == 0 && ffi::PyBool_Check(v) == 0 {

@@ -114,7 +114,7 @@ impl<H: ClosureHandler> Closure<H> {
         #[cfg(all(target_arch = "x86_64", unix))]
         {
             let entry = if allow_direct { direct_entry::<H>(&interface, result_tag) } else { None };
-            let shape = entry.map_or(direct_closure::Shape { nargs: 0, args: [0; 13] }, |(_, shape)| shape);
+            let shape = entry.map_or(direct_closure::Shape::NONE, |(_, shape)| shape);
             let state = Arc::new(State { handler, result_size, result_tag, interface, shape });
             if let Some((target, _)) = entry {
                 if let Some(slot) = direct_closure::Slot::alloc(target, Arc::as_ptr(&state).cast()) {
@@ -192,13 +192,11 @@ fn prepare_libffi<H: ClosureHandler>(state: &Arc<State<H>>) -> Result<(*mut ffi_
 fn direct_entry<H: ClosureHandler>(interface: &CallInterface, result_tag: u16) -> Option<(usize, direct_closure::Shape)> {
     use direct_closure::{entry_float, entry_int, entry_no_args, Class};
     let cif = interface.raw_cif();
-    // SAFETY: a prepared cif: `nargs` descriptors behind `arg_types` (any pointer when
-    // there are none), each valid for the interface's life.
-    let classes: Vec<Class> = unsafe {
-        let n = (*cif).nargs as usize;
-        (0..n).map(|i| register_class((**(*cif).arg_types.add(i)).type_)).collect()
-    };
-    let shape = direct_closure::Shape::of(classes.iter().copied())?;
+    // SAFETY: a prepared cif.
+    let nargs = unsafe { (*cif).nargs } as usize;
+    // SAFETY: a prepared cif has `nargs` descriptors behind `arg_types`, each valid for the
+    // interface's life.
+    let shape = direct_closure::Shape::of((0..nargs).map(|i| register_class(unsafe { (**(*cif).arg_types.add(i)).type_ })))?;
     let returns_int = result_tag == FFI_TYPE_VOID || register_class(result_tag) == Class::Int;
     let target = if returns_int && shape.nargs == 0 {
         entry_no_args::<State<H>> as *const () as usize
@@ -228,20 +226,11 @@ fn register_class(tag: u16) -> direct_closure::Class {
 impl<H: ClosureHandler> direct_closure::DirectTarget for State<H> {
     #[inline(always)]
     unsafe fn call_direct(&self, result: *mut u8, args: &[*const u8]) {
-        // Nothing of `self` is read after the handler runs (it may free the closure).
-        let tag = self.result_tag;
         // SAFETY: forwarded (the handler's contract); `result` has 8 zeroed bytes, enough
-        // for every result a direct entry returns.
-        let outcome = catch_unwind(AssertUnwindSafe(|| unsafe { self.handler.invoke(result, args) }));
-        match outcome {
-            // SAFETY: the handler wrote a value of the result type.
-            Ok(()) => unsafe { widen_tag(tag, result.cast()) },
-            Err(payload) => {
-                std::mem::forget(payload);
-                // SAFETY: 8 writable bytes.
-                unsafe { std::ptr::write_unaligned(result as *mut u64, 0) };
-            }
-        }
+        // for every result a direct entry returns (and to be zeroed again after a panic).
+        unsafe {
+            invoke_guarded(&self.handler, self.result_tag, result, args, || std::ptr::write_unaligned(result as *mut u64, 0))
+        };
     }
 
     fn shape(&self) -> &direct_closure::Shape {
@@ -328,10 +317,25 @@ unsafe extern "C" fn trampoline<H: ClosureHandler>(
     let args: &[*const u8] = unsafe { std::slice::from_raw_parts(args as *const *const u8, nargs) };
     // SAFETY: arguments and result storage as libffi supplies them (the handler's contract).
     // Nothing of `state` is read after this call.
-    let outcome = catch_unwind(AssertUnwindSafe(|| unsafe { state.handler.invoke(result.cast(), args) }));
+    unsafe { invoke_guarded(&state.handler, tag, result.cast(), args, zero) };
+}
+
+/// Runs the handler under `catch_unwind` (no panic unwinds into C): then widens a small
+/// integer result of type tag `tag` in place, or, if the handler panicked, leaks the
+/// payload and calls `zero` to clear the result. Nothing of `handler` is read after it ran
+/// (it may have freed its own closure). The one body of the libffi trampoline and the
+/// direct entries.
+///
+/// # Safety
+/// As [`ClosureHandler::invoke`]; `result` has room for an `ffi_arg` when `tag` is a small
+/// integer.
+#[inline(always)]
+unsafe fn invoke_guarded<H: ClosureHandler>(handler: &H, tag: u16, result: *mut u8, args: &[*const u8], zero: impl Fn()) {
+    // SAFETY: forwarded (the handler's contract).
+    let outcome = catch_unwind(AssertUnwindSafe(|| unsafe { handler.invoke(result, args) }));
     match outcome {
         // SAFETY: the handler wrote a value of the result type.
-        Ok(()) => unsafe { widen_tag(tag, result) },
+        Ok(()) => unsafe { widen_tag(tag, result.cast()) },
         Err(payload) => {
             // Dropping a panic payload can itself panic; leaking it cannot.
             std::mem::forget(payload);

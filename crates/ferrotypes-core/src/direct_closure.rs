@@ -60,10 +60,13 @@ pub enum Class {
 }
 
 impl Shape {
+    /// No arguments (also the placeholder of a closure without a direct entry).
+    pub const NONE: Shape = Shape { nargs: 0, args: [0; MAX_INT_ARGS + MAX_FLOAT_ARGS] };
+
     /// The shape of arguments of these classes, or `None` when one of them is not passed
     /// directly or there are too many of a class.
     pub fn of(classes: impl IntoIterator<Item = Class>) -> Option<Shape> {
-        let mut shape = Shape { nargs: 0, args: [0; MAX_INT_ARGS + MAX_FLOAT_ARGS] };
+        let mut shape = Shape::NONE;
         let (mut ints, mut floats) = (0usize, 0usize);
         for class in classes {
             let slot = match class {
@@ -217,17 +220,14 @@ fn new_page() -> Option<Page> {
         return None;
     }
     let code = base as *mut u8;
-    for i in 0..size / SLOT_CODE {
-        let bytes = slot_code(i, size);
-        // SAFETY: slot `i` lies inside the first (writable) page.
-        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), code.add(i * SLOT_CODE), SLOT_CODE) };
-    }
-    // SAFETY: the data page is the second page of the mapping; every slot starts out freed.
+    // SAFETY: the data page is the second page of the mapping.
     let data = unsafe { code.add(size) } as *mut usize;
     for i in 0..size / SLOT_CODE {
-        // SAFETY: slot `i`'s two data words lie inside the data page (16 bytes per slot,
-        // half a page in all).
+        let bytes = slot_code(i, size);
+        // SAFETY: slot `i`'s code lies inside the first (writable) page, its two data words
+        // inside the second (16 bytes per slot, half a page in all). It starts out freed.
         unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), code.add(i * SLOT_CODE), SLOT_CODE);
             data.add(i * SLOT_DATA / 8).write(0);
             data.add(i * SLOT_DATA / 8 + 1).write(entry_freed as *const () as usize);
         }
@@ -301,8 +301,8 @@ pub unsafe extern "C" fn entry_int<T: DirectTarget>(
     result
 }
 
-/// Target for interfaces with a `float` or `double` result (in `xmm0`; a `float` is the low
-/// half of the returned bits).
+/// Target for interfaces with a `float` or `double` result: [`entry_int`]'s result bits in
+/// `xmm0` (a `float` is their low half).
 ///
 /// # Safety
 /// As [`entry_int`].
@@ -323,12 +323,8 @@ pub unsafe extern "C" fn entry_float<T: DirectTarget>(
     f6: f64,
     f7: f64,
 ) -> f64 {
-    let ints = [i0, i1, i2, i3, i4];
-    let floats = [f0, f1, f2, f3, f4, f5, f6, f7];
-    let mut result = 0u64;
     // SAFETY: forwarded (contract).
-    unsafe { call_with_registers::<T>(state, &ints, &floats, (&raw mut result).cast()) };
-    f64::from_bits(result)
+    f64::from_bits(unsafe { entry_int::<T>(state, i0, i1, i2, i3, i4, f0, f1, f2, f3, f4, f5, f6, f7) })
 }
 
 /// Points the argument array at the register copies the shape names, then runs the call.

@@ -259,8 +259,8 @@ fn _ctypes(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("call_cdeclfunction", m.getattr("call_function")?)?;
     checked::register(m)?;
     let _ = cdata::MODULE.set(py, m.clone().unbind());
+    data::block_cache::register_exit_hook(m)?;
     // Last: shutdown with foreign threads still calling in (interp/finalization.rs).
     interp::finalization::register_exit_hook(m)?;
-    data::block_cache::register_exit_hook(m)?;
     Ok(())
 }

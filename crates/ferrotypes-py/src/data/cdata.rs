@@ -113,17 +113,15 @@ pub unsafe fn instance_of<'a>(obj: *mut ffi::PyObject) -> Option<&'a CData> {
     let tp = CDATA_TYPE.load(std::sync::atomic::Ordering::Relaxed);
     // SAFETY: `obj` is live (contract), so its type is, with its buffer procs (NULL or
     // owned by the type); `tp` is the ready `_CData` type, which the module keeps alive, or
-    // NULL (checked first).
+    // NULL (checked first). One expression, not `instance_of_quick` then
+    // `instance_by_walk`: that pair costs `arr[i]` 8 instructions more (a second load of
+    // the type and a NULL test a live object does not need).
     let is_instance = !tp.is_null() && unsafe {
         let own = ffi::Py_TYPE(obj);
         own == tp || has_raw_buffer_entry(own) || ffi::PyType_IsSubtype(own, tp) != 0
     };
-    if !is_instance {
-        return None;
-    }
-    // SAFETY: `obj` is an instance of `_CData` (checked), so it holds a `CData` where PyO3
-    // puts it; the GIL is held and the caller keeps `obj` alive for `'a`.
-    Some(unsafe { Borrowed::from_ptr(Python::assume_attached(), obj).cast_unchecked::<CData>() }.get())
+    // SAFETY: an instance of `_CData` (checked), held by the caller for `'a`.
+    is_instance.then(|| unsafe { cdata_part(obj) })
 }
 
 /// [`instance_of`] without the subtype walk: `obj`'s `CData` part if `obj` is not NULL and
@@ -143,13 +141,31 @@ pub unsafe fn instance_of_quick<'a>(obj: *mut ffi::PyObject) -> Option<&'a CData
     // owned by the type); `tp` is the ready `_CData` type or NULL (then nothing matches
     // except a class with our buffer entry, which only exists once set-up ran).
     let own = unsafe { ffi::Py_TYPE(obj) };
-    // SAFETY: as above.
-    if !tp.is_null() && (own == tp || unsafe { has_raw_buffer_entry(own) }) {
-        // SAFETY: `obj` is an instance of `_CData` (checked), so it holds a `CData` where
-        // PyO3 puts it; the GIL is held and the caller keeps `obj` alive for `'a`.
-        return Some(unsafe { Borrowed::from_ptr(Python::assume_attached(), obj).cast_unchecked::<CData>() }.get());
-    }
-    None
+    // SAFETY: as above; an instance of `_CData` (checked) is what `cdata_part` needs.
+    unsafe { (!tp.is_null() && (own == tp || has_raw_buffer_entry(own))).then(|| cdata_part(obj)) }
+}
+
+/// The subtype walk of [`instance_of`], for the classes [`instance_of_quick`] leaves open
+/// (a subclass whose class replaced the buffer entry, or not a ctypes instance at all).
+///
+/// # Safety
+/// As [`instance_of`].
+pub unsafe fn instance_by_walk<'a>(obj: *mut ffi::PyObject) -> Option<&'a CData> {
+    let tp = CDATA_TYPE.load(std::sync::atomic::Ordering::Relaxed);
+    // SAFETY: `obj` is live (contract), so its type is; `tp` is the ready `_CData` type,
+    // which the module keeps alive, or NULL (checked first). An instance of it is what
+    // `cdata_part` needs.
+    unsafe { (!tp.is_null() && ffi::PyType_IsSubtype(ffi::Py_TYPE(obj), tp) != 0).then(|| cdata_part(obj)) }
+}
+
+/// The `CData` part of an instance of `_CData`.
+///
+/// # Safety
+/// `obj` is a live instance of `_CData` the caller holds for `'a`, with the GIL held.
+#[inline(always)]
+unsafe fn cdata_part<'a>(obj: *mut ffi::PyObject) -> &'a CData {
+    // SAFETY: an instance of `_CData` holds a `CData` where PyO3 puts it (contract).
+    unsafe { Borrowed::from_ptr(Python::assume_attached(), obj).cast_unchecked::<CData>() }.get()
 }
 
 /// Makes [`cdata_dealloc`] the `tp_dealloc` of the roots in `roots` (those whose instances

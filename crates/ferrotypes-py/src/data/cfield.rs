@@ -367,10 +367,11 @@ unsafe extern "C" fn field_descr_get_slow(
     // SAFETY: as in `field_descr_get`.
     unsafe {
         // An instance that passed the quick test was settled there (no raw getter, or a
-        // member outside its memory): only the others may still take the raw getter.
+        // member outside its memory): only the subtype walk can find another that may
+        // still take the raw getter.
         if !obj.is_null() && cdata::instance_of_quick(obj).is_none() {
             let field = Borrowed::from_ptr(Python::assume_attached(), descr).cast_unchecked::<CField>().get();
-            if let (Some((get, _)), Some(c)) = (field.raw, cdata::instance_of(obj)) {
+            if let (Some((get, _)), Some(c)) = (field.raw, cdata::instance_by_walk(obj)) {
                 if let Some(p) = field.member_ptr(c) {
                     return get(p);
                 }
@@ -422,7 +423,7 @@ unsafe extern "C" fn field_descr_set_slow(
         // to it again.
         if !value.is_null() && cdata::instance_of_quick(obj).is_none() {
             let field = Borrowed::from_ptr(Python::assume_attached(), descr).cast_unchecked::<CField>().get();
-            if let (Some((_, set)), Some(c)) = (field.raw, cdata::instance_of(obj)) {
+            if let (Some((_, set)), Some(c)) = (field.raw, cdata::instance_by_walk(obj)) {
                 if let Some(p) = field.member_ptr(c) {
                     let done = set(p, value);
                     if done != simple::RAW_DECLINED {
